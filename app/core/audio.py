@@ -1,0 +1,162 @@
+"""Audio in and out: load any common format to mono float32 at the model's rate; write WAV + JSON sidecar."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import soundfile as sf
+
+from app.core.errors import AudioLoadError
+
+AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".mp3", ".aif", ".aiff")
+WAV_SUBTYPES = {"float32": "FLOAT", "pcm24": "PCM_24", "pcm16": "PCM_16"}
+
+
+@dataclass(frozen=True, eq=False)
+class Clip:
+    """A loaded audio file.
+
+    ``samples``: mono float32 ``[shape=(n_samples,)]`` at ``sample_rate`` (the model's rate).
+    ``original``: the file as it is, float32 ``[shape=(n_channels, n_original_samples)]`` at
+    ``original_rate``, kept for display and for A/B at full quality.
+    """
+
+    path: Path
+    sha256: str
+    samples: np.ndarray
+    sample_rate: int
+    original: np.ndarray = field(repr=False)
+    original_rate: int
+
+    @property
+    def duration(self) -> float:
+        """Length in seconds."""
+        return self.samples.shape[-1] / self.sample_rate
+
+    @property
+    def name(self) -> str:
+        return self.path.stem
+
+
+def file_sha256(path: str | Path) -> str:
+    """Hex SHA-256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def resample(y: np.ndarray, orig_rate: int, target_rate: int) -> np.ndarray:
+    """Resample along the last axis (soxr, high quality); float32 out."""
+    if orig_rate == target_rate:
+        return np.ascontiguousarray(y, dtype=np.float32)
+    import librosa
+
+    return librosa.resample(
+        np.asarray(y, dtype=np.float32), orig_sr=orig_rate, target_sr=target_rate, res_type="soxr_hq"
+    ).astype(np.float32)
+
+
+def _read_any(path: Path) -> tuple[np.ndarray, int]:
+    """(channels, samples) float32 and its rate; libsndfile first, then librosa's audioread fallback."""
+    try:
+        data, rate = sf.read(str(path), dtype="float32", always_2d=True)
+        return np.ascontiguousarray(data.T), int(rate)
+    except Exception as sf_error:
+        first_reason = str(sf_error).strip() or type(sf_error).__name__
+    try:
+        import librosa
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            data, rate = librosa.load(str(path), sr=None, mono=False, dtype=np.float32)
+    except Exception as fallback_error:
+        reason = f"{first_reason}; fallback decoder: {str(fallback_error).strip() or type(fallback_error).__name__}"
+        raise AudioLoadError(path, f"unsupported or corrupt audio ({reason})") from None
+    data = np.atleast_2d(np.asarray(data, dtype=np.float32))
+    return data, int(rate)
+
+
+def load_audio(path: str | Path, sample_rate: int) -> Clip:
+    """Load an audio file as a :class:`Clip`, mono at ``sample_rate`` Hz.
+
+    Raises :class:`AudioLoadError` naming the file for a missing, empty, corrupt or unsupported file.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise AudioLoadError(path, "no such file")
+    if not path.is_file():
+        raise AudioLoadError(path, "not a regular file")
+    if path.stat().st_size == 0:
+        raise AudioLoadError(path, "the file is empty")
+    original, rate = _read_any(path)
+    if original.size == 0 or original.shape[-1] == 0:
+        raise AudioLoadError(path, "the file holds no audio samples")
+    if rate <= 0:
+        raise AudioLoadError(path, f"invalid sample rate {rate}")
+    if not np.all(np.isfinite(original)):
+        raise AudioLoadError(path, "the audio holds NaN or infinite samples")
+    mono = original.mean(axis=0)
+    samples = resample(mono, rate, sample_rate)
+    return Clip(
+        path=path.resolve(),
+        sha256=file_sha256(path),
+        samples=samples,
+        sample_rate=sample_rate,
+        original=original,
+        original_rate=rate,
+    )
+
+
+def _atomic_write(path: Path, write: Any) -> None:
+    """Write through a temporary file in the same folder, then rename: never a half-written file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_wav(
+    path: str | Path,
+    audio: np.ndarray,
+    sample_rate: int,
+    *,
+    subtype: str = "float32",
+    sidecar: dict[str, Any] | None = None,
+) -> Path:
+    """Write mono ``audio`` as WAV (``float32``, ``pcm24`` or ``pcm16``), and ``<path>.json`` if a sidecar is given.
+
+    Integer formats clip at full scale; the sidecar records that as ``clipped_samples``.
+    """
+    path = Path(path)
+    if subtype not in WAV_SUBTYPES:
+        raise ValueError(f"unknown WAV format '{subtype}', choose one of {', '.join(WAV_SUBTYPES)}")
+    audio = np.asarray(audio, dtype=np.float32)
+    clipped = int(np.count_nonzero(np.abs(audio) > 1.0)) if subtype != "float32" else 0
+    _atomic_write(
+        path, lambda tmp: sf.write(tmp, audio, sample_rate, subtype=WAV_SUBTYPES[subtype], format="WAV")
+    )
+    if sidecar is not None:
+        meta = dict(sidecar, format=subtype, sample_rate=sample_rate, clipped_samples=clipped)
+        text = json.dumps(meta, indent=2, sort_keys=True)
+        _atomic_write(sidecar_path(path), lambda tmp: Path(tmp).write_text(text + "\n"))
+    return path
+
+
+def sidecar_path(wav_path: str | Path) -> Path:
+    """The JSON sidecar beside a WAV: ``x.wav`` -> ``x.json``."""
+    return Path(wav_path).with_suffix(".json")

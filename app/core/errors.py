@@ -1,0 +1,34 @@
+"""Specific errors the core raises; each names the file (or thing) and the reason."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class AurascopeError(Exception):
+    """Base of every error the core raises on bad input."""
+
+
+class AudioLoadError(AurascopeError):
+    """An audio file is missing, corrupt or in a format we cannot read."""
+
+    def __init__(self, path: str | Path, reason: str) -> None:
+        self.path = Path(path)
+        self.reason = reason
+        super().__init__(f"cannot read audio file '{self.path}': {reason}")
+
+
+class ModelFormatError(AurascopeError):
+    """A model file is not one of ours, or its metadata or weights are malformed."""
+
+    def __init__(self, path: str | Path | None, reason: str, field: str | None = None) -> None:
+        self.path = Path(path) if path is not None else None
+        self.reason = reason
+        self.field = field
+        where = f"'{self.path}'" if self.path is not None else "model"
+        what = f" (field '{field}')" if field else ""
+        super().__init__(f"not a valid Aurascope model file {where}{what}: {reason}")
+
+
+class SelectionError(AurascopeError):
+    """A layer or feature index outside what the model has."""
