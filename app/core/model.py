@@ -1,0 +1,623 @@
+"""Model files: one ``.safetensors`` with the weights and a JSON description in its metadata (DESIGN 2).
+
+Loading never unpickles anything: only safetensors is read, and a pickled checkpoint is refused by name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from app.core.errors import ModelFormatError
+from app.core.frontend import FrontEnd
+
+FORMAT_NAME = "aurascope-model"
+FORMAT_VERSION = 1
+OUTPUT_ACTIVATIONS = ("softmax", "sigmoid", "none")
+
+
+# --- architecture blocks -------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Conv2d:
+    in_channels: int
+    out_channels: int
+    kernel_size: tuple[int, int]
+    stride: tuple[int, int] = (1, 1)
+    padding: tuple[int, int] = (0, 0)
+    type: str = "conv2d"
+
+
+@dataclass(frozen=True)
+class ReLU:
+    type: str = "relu"
+
+
+@dataclass(frozen=True)
+class MaxPool2d:
+    kernel_size: tuple[int, int]
+    stride: tuple[int, int]
+    type: str = "maxpool2d"
+
+
+@dataclass(frozen=True)
+class BatchNorm2d:
+    """Only at write time: folded into the conv before it, never stored."""
+
+    num_features: int
+    eps: float = 1e-5
+    type: str = "batchnorm2d"
+
+
+@dataclass(frozen=True)
+class GlobalPool:
+    mode: str = "max"  # max | avg | avgmax (the two concatenated)
+    type: str = "global_pool"
+
+
+@dataclass(frozen=True)
+class Flatten:
+    type: str = "flatten"
+
+
+@dataclass(frozen=True)
+class Linear:
+    in_features: int
+    out_features: int
+    type: str = "linear"
+
+
+Block = Conv2d | ReLU | MaxPool2d | BatchNorm2d | GlobalPool | Flatten | Linear
+_BODY_TYPES: dict[str, type] = {"conv2d": Conv2d, "relu": ReLU, "maxpool2d": MaxPool2d, "batchnorm2d": BatchNorm2d}
+_HEAD_TYPES: dict[str, type] = {"global_pool": GlobalPool, "flatten": Flatten, "linear": Linear, "relu": ReLU}
+
+
+@dataclass(frozen=True)
+class LayerInfo:
+    """One auralisable layer: a conv with the ReLU / pooling after it (counted from 1)."""
+
+    number: int
+    name: str
+    n_maps: int
+    first_op: int
+    last_op: int
+    conv: Conv2d
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Everything but the weights; ``body`` holds no batch-norm (folded)."""
+
+    front_end: FrontEnd
+    body: tuple[Block, ...]
+    head: tuple[Block, ...] = ()
+    head_input_frames: int | None = None
+    output: str = "softmax"
+    labels: tuple[str, ...] = ()
+    task: str = ""
+    name: str = ""
+    provenance: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "format": FORMAT_NAME,
+                "format_version": FORMAT_VERSION,
+                "name": self.name,
+                "task": self.task,
+                "labels": list(self.labels),
+                "front_end": self.front_end.to_dict(),
+                "architecture": {
+                    "body": [_block_dict(b) for b in self.body],
+                    "head": [_block_dict(b) for b in self.head],
+                    "head_input_frames": self.head_input_frames,
+                    "output": self.output,
+                },
+                "provenance": dict(self.provenance),
+            },
+            sort_keys=True,
+        )
+
+
+def _block_dict(block: Block) -> dict[str, Any]:
+    out: dict[str, Any] = {"type": block.type}
+    for key, value in block.__dict__.items():
+        if key != "type":
+            out[key] = list(value) if isinstance(value, tuple) else value
+    return out
+
+
+def layers_of(body: Sequence[Block]) -> list[LayerInfo]:
+    """Group the body into layers: each conv opens one; its ReLU/pooling belong to it."""
+    starts = [i for i, b in enumerate(body) if isinstance(b, Conv2d)]
+    layers = []
+    for n, start in enumerate(starts, 1):
+        end = (starts[n] if n < len(starts) else len(body)) - 1
+        conv = body[start]
+        assert isinstance(conv, Conv2d)
+        layers.append(LayerInfo(n, f"conv{n}", conv.out_channels, start, end, conv))
+    return layers
+
+
+# --- the loaded model ----------------------------------------------------------------------------
+@dataclass
+class ForwardRecord:
+    """One forward pass of the body with what the deconvnet needs.
+
+    ``outputs[i]``: output of body op ``i`` for layer-closing ops (``[shape=(1, C, H, W)]``);
+    ``switches[i]``: max-pool argmax indices of op ``i``; ``input_sizes[i]``: (H, W) entering op ``i``.
+    """
+
+    input: torch.Tensor
+    outputs: dict[int, torch.Tensor]
+    switches: dict[int, torch.Tensor]
+    input_sizes: dict[int, tuple[int, int]]
+
+
+class Model:
+    """A model read from (or about to be written to) a file: spec + weights, BN already folded."""
+
+    def __init__(
+        self,
+        spec: ModelSpec,
+        weights: Mapping[str, torch.Tensor],
+        *,
+        path: Path | None = None,
+        sha256: str | None = None,
+    ) -> None:
+        self.spec = spec
+        self.weights = {k: v.detach().float().contiguous() for k, v in weights.items()}
+        self.path = path
+        self.sha256 = sha256
+        self.layers = layers_of(spec.body)
+        self.device = torch.device("cpu")
+        validate_weights(spec, self.weights, path)
+
+    @property
+    def front_end(self) -> FrontEnd:
+        return self.spec.front_end
+
+    @property
+    def name(self) -> str:
+        return self.spec.name or (self.path.stem if self.path else "model")
+
+    def to(self, device: torch.device | str) -> Model:
+        self.device = torch.device(device)
+        self.weights = {k: v.to(self.device) for k, v in self.weights.items()}
+        return self
+
+    def layer(self, number: int) -> LayerInfo:
+        from app.core.errors import SelectionError
+
+        if not 1 <= number <= len(self.layers):
+            raise SelectionError(f"layer {number} is out of range: the model has layers 1-{len(self.layers)}")
+        return self.layers[number - 1]
+
+    def conv_weight(self, op: int) -> torch.Tensor:
+        return self.weights[f"body.{op}.weight"]
+
+    @torch.no_grad()
+    def forward_record(self, x: torch.Tensor, up_to_layer: int | None = None) -> ForwardRecord:
+        """Run the body on ``x`` ``[shape=(1, 1, n_bins, n_frames)]``, keeping layer outputs and switches."""
+        last = self.layer(up_to_layer).last_op if up_to_layer else len(self.spec.body) - 1
+        closing = {layer.last_op for layer in self.layers}
+        record = ForwardRecord(input=x, outputs={}, switches={}, input_sizes={})
+        h = x
+        for i, block in enumerate(self.spec.body[: last + 1]):
+            record.input_sizes[i] = (h.shape[-2], h.shape[-1])
+            if isinstance(block, MaxPool2d):
+                h, record.switches[i] = F.max_pool2d(
+                    h, block.kernel_size, block.stride, return_indices=True
+                )
+            else:
+                h = self._apply_body_op(i, block, h)
+            if i in closing:
+                record.outputs[i] = h
+        return record
+
+    def _apply_body_op(self, i: int, block: Block, h: torch.Tensor) -> torch.Tensor:
+        if isinstance(block, Conv2d):
+            return F.conv2d(
+                h, self.weights[f"body.{i}.weight"], self.weights[f"body.{i}.bias"], block.stride, block.padding
+            )
+        if isinstance(block, ReLU):
+            return F.relu(h)
+        if isinstance(block, MaxPool2d):
+            return F.max_pool2d(h, block.kernel_size, block.stride)
+        raise ModelFormatError(self.path, f"unsupported body block {block.type}", field="architecture.body")
+
+    def body(self, x: torch.Tensor) -> torch.Tensor:
+        for i, block in enumerate(self.spec.body):
+            x = self._apply_body_op(i, block, x)
+        return x
+
+    def head(self, h: torch.Tensor) -> torch.Tensor:
+        for j, block in enumerate(self.spec.head):
+            if isinstance(block, GlobalPool):
+                mx, av = h.amax(dim=(-2, -1)), h.mean(dim=(-2, -1))
+                h = {"max": mx, "avg": av}.get(block.mode, torch.cat([av, mx], dim=1) if block.mode else mx)
+            elif isinstance(block, Flatten):
+                h = h.flatten(1)
+            elif isinstance(block, Linear):
+                h = F.linear(h, self.weights[f"head.{j}.weight"], self.weights[f"head.{j}.bias"])
+            elif isinstance(block, ReLU):
+                h = F.relu(h)
+        return h
+
+    @torch.no_grad()
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        """Body + head on a batch of inputs ``[shape=(B, 1, n_bins, n_frames)]`` -> ``(B, n_outputs)``."""
+        return self.head(self.body(x))
+
+    def activate(self, logits: torch.Tensor) -> torch.Tensor:
+        if self.spec.output == "softmax":
+            return torch.softmax(logits, dim=-1)
+        if self.spec.output == "sigmoid":
+            return torch.sigmoid(logits)
+        return logits
+
+
+# --- validation ----------------------------------------------------------------------------------
+def _int_pair(value: Any, field_name: str) -> tuple[int, int]:
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = [value, value]
+    if (
+        not isinstance(value, list | tuple)
+        or len(value) != 2
+        or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in value)
+    ):
+        raise ModelFormatError(None, f"expected two non-negative integers, got {value!r}", field=field_name)
+    return int(value[0]), int(value[1])
+
+
+def _block_from_dict(data: Any, where: str, types: Mapping[str, type]) -> Block:
+    if not isinstance(data, dict) or "type" not in data:
+        raise ModelFormatError(None, "each block must be an object with a 'type'", field=where)
+    kind = data["type"]
+    if kind not in types:
+        raise ModelFormatError(None, f"unknown block type {kind!r} (known: {sorted(types)})", field=where)
+    params = {k: v for k, v in data.items() if k != "type"}
+    try:
+        if kind == "conv2d":
+            block: Block = Conv2d(
+                in_channels=_positive_int(params.pop("in_channels"), f"{where}.in_channels"),
+                out_channels=_positive_int(params.pop("out_channels"), f"{where}.out_channels"),
+                kernel_size=_int_pair(params.pop("kernel_size"), f"{where}.kernel_size"),
+                stride=_int_pair(params.pop("stride", [1, 1]), f"{where}.stride"),
+                padding=_int_pair(params.pop("padding", [0, 0]), f"{where}.padding"),
+            )
+            if min(block.kernel_size) < 1 or min(block.stride) < 1:
+                raise ModelFormatError(None, "kernel and stride must be at least 1", field=where)
+        elif kind == "maxpool2d":
+            kernel = _int_pair(params.pop("kernel_size"), f"{where}.kernel_size")
+            stride = _int_pair(params.pop("stride", list(kernel)), f"{where}.stride")
+            if min(kernel) < 1 or min(stride) < 1:
+                raise ModelFormatError(None, "kernel and stride must be at least 1", field=where)
+            block = MaxPool2d(kernel, stride)
+        elif kind == "batchnorm2d":
+            block = BatchNorm2d(_positive_int(params.pop("num_features"), f"{where}.num_features"))
+        elif kind == "global_pool":
+            mode = params.pop("mode", "max")
+            if mode not in ("max", "avg", "avgmax"):
+                raise ModelFormatError(None, f"mode must be max, avg or avgmax, got {mode!r}", field=where)
+            block = GlobalPool(mode)
+        elif kind == "linear":
+            block = Linear(
+                _positive_int(params.pop("in_features"), f"{where}.in_features"),
+                _positive_int(params.pop("out_features"), f"{where}.out_features"),
+            )
+        else:
+            block = types[kind]()
+    except KeyError as missing:
+        raise ModelFormatError(None, f"missing key {missing}", field=where) from None
+    if params:
+        raise ModelFormatError(None, f"unknown key(s) {sorted(params)}", field=where)
+    return block
+
+
+def _positive_int(value: Any, field_name: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ModelFormatError(None, f"expected a positive integer, got {value!r}", field=field_name)
+    return value
+
+
+def spec_from_json(text: str) -> ModelSpec:
+    """Parse and validate the metadata JSON; errors name the field."""
+    try:
+        data = json.loads(text)
+    except (json.JSONDecodeError, RecursionError) as err:
+        raise ModelFormatError(None, f"metadata is not valid JSON ({err})", field="aurascope") from None
+    if not isinstance(data, dict):
+        raise ModelFormatError(None, "metadata must be a JSON object", field="aurascope")
+    if data.get("format") != FORMAT_NAME:
+        raise ModelFormatError(None, f"expected {FORMAT_NAME!r}, got {data.get('format')!r}", field="format")
+    version = data.get("format_version")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise ModelFormatError(None, f"expected a positive integer, got {version!r}", field="format_version")
+    if version > FORMAT_VERSION:
+        raise ModelFormatError(
+            None, f"written by a newer Aurascope (format {version}; this one reads {FORMAT_VERSION})",
+            field="format_version",
+        )
+    front_end = FrontEnd.from_dict(data.get("front_end"))
+    arch = data.get("architecture")
+    if not isinstance(arch, dict):
+        raise ModelFormatError(None, "must be a JSON object", field="architecture")
+    body_data, head_data = arch.get("body"), arch.get("head", [])
+    if not isinstance(body_data, list) or not body_data:
+        raise ModelFormatError(None, "must be a non-empty list", field="architecture.body")
+    if not isinstance(head_data, list):
+        raise ModelFormatError(None, "must be a list", field="architecture.head")
+    body = tuple(_block_from_dict(b, f"architecture.body[{i}]", _BODY_TYPES) for i, b in enumerate(body_data))
+    if any(isinstance(b, BatchNorm2d) for b in body):
+        raise ModelFormatError(None, "batch-norm must be folded into the conv", field="architecture.body")
+    if not isinstance(body[0], Conv2d):
+        raise ModelFormatError(None, "the body must start with a conv2d", field="architecture.body[0]")
+    head = tuple(_block_from_dict(b, f"architecture.head[{i}]", _HEAD_TYPES) for i, b in enumerate(head_data))
+    frames = arch.get("head_input_frames")
+    if frames is not None:
+        frames = _positive_int(frames, "architecture.head_input_frames")
+    output = arch.get("output", "softmax")
+    if output not in OUTPUT_ACTIVATIONS:
+        raise ModelFormatError(None, f"expected one of {OUTPUT_ACTIVATIONS}, got {output!r}", field="architecture.output")
+    labels = data.get("labels", [])
+    if not isinstance(labels, list) or not all(isinstance(s, str) for s in labels):
+        raise ModelFormatError(None, "must be a list of strings", field="labels")
+    provenance = data.get("provenance", {})
+    if not isinstance(provenance, dict):
+        raise ModelFormatError(None, "must be a JSON object", field="provenance")
+    for key in ("task", "name"):
+        if not isinstance(data.get(key, ""), str):
+            raise ModelFormatError(None, "must be a string", field=key)
+    spec = ModelSpec(
+        front_end=front_end, body=body, head=head, head_input_frames=frames, output=output,
+        labels=tuple(labels), task=data.get("task", ""), name=data.get("name", ""), provenance=provenance,
+    )
+    check_shapes(spec)
+    return spec
+
+
+def body_output_shape(spec: ModelSpec, n_frames: int) -> tuple[int, int, int]:
+    """(C, H, W) after the body for an input of ``n_frames``; raises if the input is too small."""
+    c, h, w = 1, spec.front_end.n_bins, n_frames
+    for i, block in enumerate(spec.body):
+        if isinstance(block, Conv2d):
+            if block.in_channels != c:
+                raise ModelFormatError(
+                    None, f"expects {block.in_channels} input channels, the block before gives {c}",
+                    field=f"architecture.body[{i}].in_channels",
+                )
+            kh, kw = block.kernel_size
+            h = (h + 2 * block.padding[0] - kh) // block.stride[0] + 1
+            w = (w + 2 * block.padding[1] - kw) // block.stride[1] + 1
+            c = block.out_channels
+        elif isinstance(block, MaxPool2d):
+            h = (h - block.kernel_size[0]) // block.stride[0] + 1
+            w = (w - block.kernel_size[1]) // block.stride[1] + 1
+        if h < 1 or w < 1:
+            raise ModelFormatError(
+                None, f"the input ({spec.front_end.n_bins} bins x {n_frames} frames) shrinks to nothing here",
+                field=f"architecture.body[{i}]",
+            )
+    return c, h, w
+
+
+def min_input_frames(spec: ModelSpec) -> int:
+    """Fewest input frames the body can take (the head's window if it has a fixed one)."""
+    if spec.head_input_frames:
+        return spec.head_input_frames
+    for frames in range(1, 4097):
+        try:
+            body_output_shape(spec, frames)
+            return frames
+        except ModelFormatError:
+            continue
+    return 4096
+
+
+def check_shapes(spec: ModelSpec) -> None:
+    """Check channel counts through body and head; errors name the block."""
+    frames = spec.head_input_frames or min_input_frames(spec)
+    c, h, w = body_output_shape(spec, frames)
+    features: int | None = None
+    for j, block in enumerate(spec.head):
+        where = f"architecture.head[{j}]"
+        if isinstance(block, GlobalPool):
+            features = c * (2 if block.mode == "avgmax" else 1)
+        elif isinstance(block, Flatten):
+            if spec.head_input_frames is None:
+                raise ModelFormatError(None, "a flatten head needs head_input_frames", field=where)
+            features = c * h * w
+        elif isinstance(block, Linear):
+            if features is None:
+                raise ModelFormatError(None, "a linear block needs a global_pool or flatten before it", field=where)
+            if block.in_features != features:
+                raise ModelFormatError(
+                    None, f"in_features is {block.in_features}, the block before gives {features}",
+                    field=f"{where}.in_features",
+                )
+            features = block.out_features
+    if spec.labels and features is not None and len(spec.labels) != features:
+        raise ModelFormatError(None, f"{len(spec.labels)} labels for {features} outputs", field="labels")
+
+
+def expected_tensors(spec: ModelSpec) -> dict[str, tuple[int, ...]]:
+    """Every tensor name the file must hold, with its shape."""
+    shapes: dict[str, tuple[int, ...]] = {}
+    for i, block in enumerate(spec.body):
+        if isinstance(block, Conv2d):
+            shapes[f"body.{i}.weight"] = (block.out_channels, block.in_channels, *block.kernel_size)
+            shapes[f"body.{i}.bias"] = (block.out_channels,)
+    for j, block in enumerate(spec.head):
+        if isinstance(block, Linear):
+            shapes[f"head.{j}.weight"] = (block.out_features, block.in_features)
+            shapes[f"head.{j}.bias"] = (block.out_features,)
+    return shapes
+
+
+def validate_weights(spec: ModelSpec, weights: Mapping[str, torch.Tensor], path: Path | None) -> None:
+    expected = expected_tensors(spec)
+    missing = sorted(set(expected) - set(weights))
+    extra = sorted(set(weights) - set(expected))
+    if missing:
+        raise ModelFormatError(path, f"missing weight tensor(s) {missing}", field="weights")
+    if extra:
+        raise ModelFormatError(path, f"unexpected weight tensor(s) {extra}", field="weights")
+    for name, shape in expected.items():
+        tensor = weights[name]
+        if tuple(tensor.shape) != shape:
+            raise ModelFormatError(path, f"shape {tuple(tensor.shape)}, expected {shape}", field=f"weights.{name}")
+        if not tensor.is_floating_point():
+            raise ModelFormatError(path, f"dtype {tensor.dtype} is not floating point", field=f"weights.{name}")
+        if not bool(torch.isfinite(tensor).all()):
+            raise ModelFormatError(path, "holds NaN or infinite values", field=f"weights.{name}")
+
+
+# --- batch-norm folding and writing ----------------------------------------------------------------
+def fold_batchnorm(
+    body: Sequence[Block], weights: Mapping[str, torch.Tensor]
+) -> tuple[tuple[Block, ...], dict[str, torch.Tensor]]:
+    """Fold each ``batchnorm2d`` into the conv right before it (the conv may be followed by nothing else).
+
+    A batch-norm block ``i`` reads ``body.i.weight``, ``.bias``, ``.running_mean``, ``.running_var``.
+    Returns the body without batch-norm and the weights renumbered to the new block indices.
+    """
+    new_body: list[Block] = []
+    out: dict[str, torch.Tensor] = {}
+    index_of_old: dict[int, int] = {}
+    for i, block in enumerate(body):
+        if isinstance(block, BatchNorm2d):
+            conv_new = len(new_body) - 1
+            if conv_new < 0 or not isinstance(new_body[conv_new], Conv2d):
+                raise ModelFormatError(None, "batch-norm must directly follow a conv2d", field=f"architecture.body[{i}]")
+            gamma, beta = weights[f"body.{i}.weight"].double(), weights[f"body.{i}.bias"].double()
+            mean, var = weights[f"body.{i}.running_mean"].double(), weights[f"body.{i}.running_var"].double()
+            scale = gamma / torch.sqrt(var + block.eps)
+            w, b = out[f"body.{conv_new}.weight"].double(), out[f"body.{conv_new}.bias"].double()
+            out[f"body.{conv_new}.weight"] = (w * scale[:, None, None, None]).float()
+            out[f"body.{conv_new}.bias"] = ((b - mean) * scale + beta).float()
+            continue
+        index_of_old[i] = len(new_body)
+        new_body.append(block)
+        if isinstance(block, Conv2d):
+            out[f"body.{len(new_body) - 1}.weight"] = weights[f"body.{i}.weight"].float()
+            bias = weights.get(f"body.{i}.bias")
+            out[f"body.{len(new_body) - 1}.bias"] = (
+                bias.float() if bias is not None else torch.zeros(block.out_channels)
+            )
+    for name, tensor in weights.items():
+        if name.startswith("head."):
+            out[name] = tensor.float()
+    return tuple(new_body), out
+
+
+def save_model(path: str | Path, spec: ModelSpec, weights: Mapping[str, torch.Tensor]) -> Path:
+    """Fold batch-norm, validate, and write one ``.safetensors`` file with the JSON metadata."""
+    from safetensors.torch import save_file
+
+    from app.core.audio import _atomic_write
+
+    body, folded = fold_batchnorm(spec.body, weights)
+    spec = ModelSpec(**{**spec.__dict__, "body": body})
+    check_shapes(spec)
+    validate_weights(spec, folded, None)
+    path = Path(path)
+    tensors = {k: v.detach().cpu().contiguous() for k, v in folded.items()}
+    _atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata={"aurascope": spec.to_json()}))
+    return path
+
+
+# --- reading ---------------------------------------------------------------------------------------
+_PICKLE_MAGIC = (b"\x80", b"PK\x03\x04")
+
+
+def load_model(path: str | Path) -> Model:
+    """Read a model file. Raises :class:`ModelFormatError` naming the file (and field) for anything else.
+
+    Never unpickles: a PyTorch pickle/zip checkpoint is recognised and refused.
+    """
+    from safetensors import safe_open
+
+    path = Path(path)
+    if not path.is_file():
+        raise ModelFormatError(path, "no such file" if not path.exists() else "not a regular file")
+    with open(path, "rb") as handle:
+        head = handle.read(16)
+    if head.startswith(_PICKLE_MAGIC):
+        raise ModelFormatError(
+            path,
+            "this is a pickled PyTorch checkpoint; Aurascope never unpickles model files because unpickling can "
+            "run code. Convert it to .safetensors with app.core.model.save_model",
+        )
+    if len(head) < 8:
+        raise ModelFormatError(path, "the file is too short to be a safetensors file")
+    header_len = int.from_bytes(head[:8], "little")
+    if header_len < 2 or header_len > min(100 * 1024 * 1024, path.stat().st_size - 8):
+        raise ModelFormatError(path, "not a safetensors file (its header length is impossible)")
+    try:
+        with safe_open(str(path), framework="pt", device="cpu") as reader:
+            metadata = reader.metadata() or {}
+            if "aurascope" not in metadata:
+                raise ModelFormatError(
+                    path, "a safetensors file without Aurascope metadata (no 'aurascope' key)", field="aurascope"
+                )
+            spec_text = metadata["aurascope"]
+            weights = {name: reader.get_tensor(name) for name in reader.keys()}  # noqa: SIM118
+    except ModelFormatError:
+        raise
+    except Exception as err:
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ModelFormatError(path, f"not a readable safetensors file ({reason})") from None
+    try:
+        spec = spec_from_json(spec_text)
+        return Model(spec, weights, path=path.resolve(), sha256=_sha256(path))
+    except ModelFormatError as err:
+        raise ModelFormatError(path, err.reason, field=err.field) from None
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def choi2015_spec(
+    n_maps: int = 64, n_layers: int = 5, labels: Sequence[str] = (), head_input_frames: int | None = 173,
+    batchnorm: bool = False, front_end: FrontEnd | None = None,
+) -> ModelSpec:
+    """The 2015 "vggnet5" body: n_layers x [3x3 conv 'same' -> (BN) -> ReLU -> 2x2 max-pool], global-max head."""
+    body: list[Block] = []
+    channels = 1
+    for _ in range(n_layers):
+        body.append(Conv2d(channels, n_maps, (3, 3), (1, 1), (1, 1)))
+        if batchnorm:
+            body.append(BatchNorm2d(n_maps))
+        body += [ReLU(), MaxPool2d((2, 2), (2, 2))]
+        channels = n_maps
+    head: tuple[Block, ...] = (GlobalPool("max"), Linear(n_maps, len(labels))) if labels else ()
+    return ModelSpec(
+        front_end=front_end or FrontEnd(), body=tuple(body), head=head, head_input_frames=head_input_frames,
+        labels=tuple(labels), name="vggnet5",
+    )
+
+
+def random_weights(spec: ModelSpec, seed: int = 0) -> dict[str, torch.Tensor]:
+    """He-initialised weights for every tensor of a spec (benchmarks and tests)."""
+    gen = torch.Generator().manual_seed(seed)
+    out = {}
+    for name, shape in expected_tensors(spec).items():
+        if name.endswith("bias"):
+            out[name] = 0.01 * torch.randn(shape, generator=gen)
+        else:
+            fan_in = math.prod(shape[1:])
+            out[name] = torch.randn(shape, generator=gen) * math.sqrt(2.0 / fan_in)
+    return out
