@@ -1,0 +1,167 @@
+"""The deconvnet (Zeiler & Fergus 2014) as used by Choi et al. 2015, two ways that give the same numbers.
+
+Explicit route (:func:`deconvolve`): from layer L's output, keep map k with its own activations, then go
+down: unpool to the forward pass's switches -> ReLU on the signal -> transposed conv (same weights, no
+bias). All requested maps form one batch: the seeds are ``(K, C_L, H_L, W_L)`` in principle, but since
+each holds one map, the layer's own ops run on one channel per seed and its transposed conv needs only
+map k's kernel slice (a grouped conv). Switches are shared by the batch.
+
+Autograd route (:func:`deconvolve_autograd`): the same as autograd's backward of the chosen map when every
+ReLU's backward is replaced by ``relu(grad_output)`` and the backward is seeded with ``mask * activation``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+import torch
+import torch.nn.functional as F
+
+from app.core.errors import SelectionError
+from app.core.model import Conv2d, ForwardRecord, MaxPool2d, Model, ReLU
+
+# Working-set budget per chunk in float32 elements; chosen from bench/deconv.py on a 2-core CPU.
+DEFAULT_CHUNK_ELEMENTS = 6_000_000
+
+
+def check_features(model: Model, layer: int, features: Sequence[int]) -> list[int]:
+    n_maps = model.layer(layer).n_maps
+    bad = [k for k in features if not 0 <= k < n_maps]
+    if bad:
+        raise SelectionError(f"feature {bad[0]} is out of range: layer {layer} has features 0-{n_maps - 1}")
+    return list(features)
+
+
+def _unpool(x: torch.Tensor, switches: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Put each value back at its switch, zeros elsewhere: ``(B, C, h, w)`` -> ``(B, C, *size)``."""
+    b, c = x.shape[:2]
+    out = x.new_zeros(b, c, size[0] * size[1])
+    idx = switches.reshape(switches.shape[0], c, -1)
+    out.scatter_(2, idx.expand(b, -1, -1), x.reshape(b, c, -1))
+    return out.view(b, c, *size)
+
+
+def _transposed_conv(
+    x: torch.Tensor, weight: torch.Tensor, block: Conv2d, out_size: tuple[int, int], groups: int = 1
+) -> torch.Tensor:
+    h = (x.shape[-2] - 1) * block.stride[0] - 2 * block.padding[0] + weight.shape[-2]
+    w = (x.shape[-1] - 1) * block.stride[1] - 2 * block.padding[1] + weight.shape[-1]
+    extra = (out_size[0] - h, out_size[1] - w)
+    return F.conv_transpose2d(x, weight, None, block.stride, block.padding, extra, groups)
+
+
+def layer_chunk_size(model: Model, record: ForwardRecord, layer: int, budget: int = DEFAULT_CHUNK_ELEMENTS) -> int:
+    """Maps per batch so that the largest intermediate of one chunk stays within ``budget`` elements."""
+    info = model.layer(layer)
+    largest = 1
+    for i in range(info.first_op + 1):
+        block = model.spec.body[i]
+        channels = block.in_channels if isinstance(block, Conv2d) else None
+        if channels is None:
+            continue
+        h, w = record.input_sizes[i]
+        largest = max(largest, channels * h * w)
+    return max(1, budget // largest)
+
+
+def iter_deconvolve(
+    model: Model,
+    record: ForwardRecord,
+    layer: int,
+    features: Sequence[int] | None = None,
+    *,
+    chunk: int | None = None,
+) -> Iterator[tuple[list[int], torch.Tensor]]:
+    """Yield ``(features, D)`` chunk by chunk, ``D`` ``[shape=(k, n_bins, n_frames)]`` in the input domain."""
+    info = model.layer(layer)
+    feats = check_features(model, layer, range(info.n_maps) if features is None else features)
+    if info.last_op not in record.outputs:
+        raise SelectionError(f"the forward pass was not run up to layer {layer}")
+    chunk = chunk or layer_chunk_size(model, record, layer)
+    for start in range(0, len(feats), chunk):
+        part = feats[start : start + chunk]
+        yield part, _deconvolve_chunk(model, record, info.first_op, info.last_op, part)
+
+
+def deconvolve(
+    model: Model,
+    record: ForwardRecord,
+    layer: int,
+    features: Sequence[int] | None = None,
+    *,
+    chunk: int | None = None,
+) -> torch.Tensor:
+    """Deconvolve maps of ``layer`` (default: all) to the input: ``[shape=(K, n_bins, n_frames)]``."""
+    parts = [d for _, d in iter_deconvolve(model, record, layer, features, chunk=chunk)]
+    return torch.cat(parts, dim=0)
+
+
+@torch.no_grad()
+def _deconvolve_chunk(
+    model: Model, record: ForwardRecord, first_op: int, last_op: int, features: list[int]
+) -> torch.Tensor:
+    body = model.spec.body
+    ks = torch.tensor(features, device=record.input.device)
+    # single-channel phase: layer L's own ops, one channel (its map) per seed
+    x = record.outputs[last_op][0, ks].unsqueeze(1).clone()  # (K, 1, h, w)
+    for i in range(last_op, first_op, -1):
+        block = body[i]
+        if isinstance(block, MaxPool2d):
+            x = _unpool(x, record.switches[i][0, ks].unsqueeze(1), record.input_sizes[i])
+        elif isinstance(block, ReLU):
+            x.clamp_(min=0)
+    conv = body[first_op]
+    assert isinstance(conv, Conv2d)
+    k = len(features)
+    weight = model.conv_weight(first_op)[ks]  # (K, C_in, kh, kw): map k's kernel slice only
+    x = _transposed_conv(x.reshape(1, k, *x.shape[-2:]), weight, conv, record.input_sizes[first_op], groups=k)
+    x = x.reshape(k, conv.in_channels, *x.shape[-2:])
+    # full-channel phase: every layer below, switches shared by the batch
+    for i in range(first_op - 1, -1, -1):
+        block = body[i]
+        if isinstance(block, MaxPool2d):
+            x = _unpool(x, record.switches[i], record.input_sizes[i])
+        elif isinstance(block, ReLU):
+            x.clamp_(min=0)
+        elif isinstance(block, Conv2d):
+            x = _transposed_conv(x, model.conv_weight(i), block, record.input_sizes[i])
+    return x[:, 0]
+
+
+# --- the autograd-rule route ------------------------------------------------------------------------
+class DeconvReLU(torch.autograd.Function):
+    """ReLU forward; backward rectifies the incoming signal itself (the deconvnet rule)."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:  # noqa: ANN001
+        return F.relu(x)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:  # noqa: ANN001
+        return F.relu(grad)
+
+
+def deconvolve_autograd(model: Model, x: torch.Tensor, layer: int, features: Sequence[int]) -> torch.Tensor:
+    """Reference route: autograd with the deconvnet ReLU rule, one backward per map.
+
+    ``x`` ``[shape=(1, 1, n_bins, n_frames)]``; returns ``[shape=(K, n_bins, n_frames)]``.
+    """
+    info = model.layer(layer)
+    feats = check_features(model, layer, features)
+    with torch.enable_grad():
+        inp = x.detach().clone().requires_grad_(True)
+        h = inp
+        for i, block in enumerate(model.spec.body[: info.last_op + 1]):
+            if isinstance(block, Conv2d):
+                h = F.conv2d(h, model.conv_weight(i), model.weights[f"body.{i}.bias"], block.stride, block.padding)
+            elif isinstance(block, ReLU):
+                h = DeconvReLU.apply(h)
+            elif isinstance(block, MaxPool2d):
+                h = F.max_pool2d(h, block.kernel_size, block.stride)
+        out = []
+        for k in feats:
+            seed = torch.zeros_like(h)
+            seed[:, k] = h[:, k].detach()
+            (grad,) = torch.autograd.grad(h, inp, seed, retain_graph=True)
+            out.append(grad[0, 0])
+    return torch.stack(out)

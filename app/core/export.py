@@ -1,0 +1,87 @@
+"""Writing renderings as WAV files with their JSON sidecars: one routine for the CLI and the window."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from enum import StrEnum
+from itertools import groupby
+from pathlib import Path
+
+from app import __version__
+from app.core.analysis import Analysis, FeatureRef, Rendering
+from app.core.audio import write_wav
+from app.core.resynth import Mode, apply_gain, peak_gain_db
+
+
+class Loudness(StrEnum):
+    """Level of exported files: raw (as rendered), matched to the original's LUFS, or peak-normalised."""
+
+    NONE = "none"
+    MATCH = "match"
+    PEAK = "peak"
+
+
+def export_name(clip_name: str, ref: FeatureRef, mode: Mode) -> str:
+    return f"{clip_name}_L{ref.layer}_F{ref.index}_{Mode(mode).value}.wav"
+
+
+def sidecar_for(analysis: Analysis, rendering: Rendering, gain_db: float, loudness: Loudness) -> dict:
+    clip, model = analysis.clip, analysis.model
+    return {
+        "aurascope_version": __version__,
+        "source_file": str(clip.path),
+        "source_sha256": clip.sha256,
+        "model_file": str(model.path) if model.path else None,
+        "model_sha256": model.sha256,
+        "model_name": model.name,
+        "layer": rendering.ref.layer,
+        "feature": rendering.ref.index,
+        "mode": rendering.mode.value,
+        "method": "deconvnet",
+        "front_end": model.front_end.to_dict(),
+        "loudness_normalisation": loudness.value,
+        "gain_db": round(gain_db, 4),
+        "rendering_lufs": rendering.loudness_lufs,
+        "original_lufs": rendering.reference_lufs,
+    }
+
+
+def export_features(
+    analysis: Analysis,
+    refs: Sequence[FeatureRef],
+    modes: Sequence[Mode],
+    out_dir: str | Path,
+    *,
+    subtype: str = "float32",
+    loudness: Loudness = Loudness.NONE,
+    progress: Callable[[int, int], None] | None = None,
+    cancelled: Callable[[], bool] | None = None,
+) -> list[Path]:
+    """Render and write every (ref, mode); maps of a layer are deconvolved as one batch.
+
+    Each file is written whole or not at all (temporary file + rename). ``progress(done, total)`` is
+    called after each file; when ``cancelled()`` turns true the export stops after the current file.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    total = len(refs) * len(modes)
+    written: list[Path] = []
+    ordered = sorted(dict.fromkeys(refs))
+    for layer, group in groupby(ordered, key=lambda r: r.layer):
+        for rendering in analysis.render_many(layer, [r.index for r in group], modes):
+            if cancelled is not None and cancelled():
+                return written
+            gain = 0.0
+            if loudness is Loudness.MATCH:
+                gain = rendering.gain_to_match_db
+            elif loudness is Loudness.PEAK:
+                gain = peak_gain_db(rendering.audio)
+            path = out / export_name(analysis.clip.name, rendering.ref, rendering.mode)
+            write_wav(
+                path, apply_gain(rendering.audio, gain), rendering.sample_rate, subtype=subtype,
+                sidecar=sidecar_for(analysis, rendering, gain, loudness),
+            )
+            written.append(path)
+            if progress is not None:
+                progress(len(written), total)
+    return written
