@@ -1,0 +1,211 @@
+"""The headless command line: ``aurascope info | layers | predict | export`` (same core calls as the window)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from app import __version__
+
+EXIT_BAD_INPUT = 2
+
+
+def parse_index_list(text: str, upper: int, what: str) -> list[int]:
+    """``"0,5,9-12"`` or ``"all"`` -> sorted unique indices, each checked against ``[first, upper)``."""
+    from app.core.errors import SelectionError
+
+    first = 1 if what == "layer" else 0
+    if text.strip().lower() == "all":
+        return list(range(first, upper))
+    out: set[int] = set()
+    for part in text.split(","):
+        part = part.strip()
+        try:
+            if "-" in part:
+                lo_text, hi_text = part.split("-", 1)
+                lo, hi = int(lo_text), int(hi_text)
+                if hi < lo:
+                    raise ValueError
+                out.update(range(lo, hi + 1))
+            else:
+                out.add(int(part))
+        except ValueError:
+            raise SelectionError(f"cannot read {what} list {text!r}: use numbers, ranges like 9-12, or 'all'") from None
+    bad = sorted(i for i in out if not first <= i < upper)
+    if bad:
+        raise SelectionError(f"{what} {bad[0]} is out of range: the model has {what}s {first}-{upper - 1}")
+    return sorted(out)
+
+
+def _progress(done: int, total: int, started: float) -> None:
+    width = 30
+    filled = int(width * done / max(total, 1))
+    rate = (time.perf_counter() - started) / max(done, 1)
+    sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total}  {rate:.2f} s/file")
+    if done == total:
+        sys.stderr.write("\n")
+    sys.stderr.flush()
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    from app.core.model import body_output_shape, load_model
+
+    model = load_model(args.model)
+    spec = model.spec
+    fe = spec.front_end
+    frames = fe.n_frames(int(4 * fe.sample_rate))
+    layers = []
+    for layer in model.layers:
+        trimmed = type(spec)(**{**spec.__dict__, "body": spec.body[: layer.last_op + 1], "head": ()})
+        shapes = body_output_shape(trimmed, frames)
+        layers.append({"layer": layer.number, "name": layer.name, "maps": layer.n_maps,
+                       "kernel": list(layer.conv.kernel_size), "output_shape_4s": list(shapes)})
+    info = {
+        "file": str(model.path), "sha256": model.sha256, "name": model.name, "task": spec.task,
+        "labels": list(spec.labels), "output": spec.output, "head_input_frames": spec.head_input_frames,
+        "front_end": fe.to_dict(), "layers": layers, "provenance": dict(spec.provenance),
+    }
+    if args.json:
+        print(json.dumps(info, indent=2))
+        return 0
+    print(f"{model.name}  ({model.path.name}, sha256 {model.sha256[:12]})")
+    if spec.task:
+        print(f"task: {spec.task}")
+    print(f"front end: {fe.sample_rate} Hz, n_fft {fe.n_fft}, hop {fe.hop_length}, {fe.scale.value}"
+          + (f" {fe.n_mels} bands" if fe.scale.value == "mel" else "") + f", compression {fe.compression.value}")
+    cmd_layers_print(layers)
+    if spec.labels:
+        print(f"labels ({len(spec.labels)}): {', '.join(spec.labels)}")
+    for key, value in spec.provenance.items():
+        print(f"{key}: {json.dumps(value) if not isinstance(value, str) else value}")
+    return 0
+
+
+def cmd_layers_print(layers: list[dict]) -> None:
+    print("layer  name    maps  kernel  output (C x H x W, 4 s clip)")
+    for row in layers:
+        shape = " x ".join(map(str, row["output_shape_4s"]))
+        print(f"{row['layer']:>5}  {row['name']:<6}  {row['maps']:>4}  {row['kernel'][0]}x{row['kernel'][1]}     {shape}")
+
+
+def cmd_layers(args: argparse.Namespace) -> int:
+    from app.core.model import load_model
+
+    model = load_model(args.model)
+    for layer in model.layers:
+        print(f"{layer.number}\t{layer.name}\t{layer.n_maps}")
+    return 0
+
+
+def _open(args: argparse.Namespace):  # noqa: ANN202
+    from app.core.analysis import Analysis
+    from app.core.audio import load_audio
+    from app.core.model import load_model
+
+    model = load_model(args.model)
+    clip = load_audio(args.audio, model.front_end.sample_rate)
+    return Analysis(clip, model)
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    analysis = _open(args)
+    ranked = analysis.predict(top=args.top)
+    if not ranked:
+        print("this model has no classifier head", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    if args.json:
+        print(json.dumps({"audio": str(analysis.clip.path), "model": analysis.model.name,
+                          "task": analysis.model.spec.task, "output": analysis.model.spec.output,
+                          "scores": [{"label": label, "score": score} for label, score in ranked]}, indent=2))
+    else:
+        for label, score in ranked:
+            print(f"{score:7.3f}  {label}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from app.core.analysis import FeatureRef
+    from app.core.export import Loudness, export_features
+    from app.core.resynth import Mode
+
+    analysis = _open(args)
+    model = analysis.model
+    layer_texts = args.layer or ["all"]
+    layers: list[int] = []
+    for text in layer_texts:
+        layers += parse_index_list(text, len(model.layers) + 1, "layer")
+    refs = []
+    for layer in sorted(set(layers)):
+        for k in parse_index_list(args.features, model.layer(layer).n_maps, "feature"):
+            refs.append(FeatureRef(layer, k))
+    modes = [Mode(m) for m in dict.fromkeys(args.mode or ["choi"])]
+    started = time.perf_counter()
+    show = sys.stderr.isatty() and not args.quiet
+    written = export_features(
+        analysis, refs, modes, args.out, subtype=args.format, loudness=Loudness(args.loudness),
+        progress=(lambda d, t: _progress(d, t, started)) if show else None,
+    )
+    if not args.quiet:
+        print(f"wrote {len(written)} file(s) to {Path(args.out).resolve()} in {time.perf_counter() - started:.1f} s")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="aurascope", description="Listen to the features a convolutional network has learned from music."
+    )
+    parser.add_argument("--version", action="version", version=f"aurascope {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("info", help="front end, layers, labels and provenance of a model file")
+    p.add_argument("model", type=Path)
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(run=cmd_info)
+
+    p = sub.add_parser("layers", help="the model's layers, one per line (number, name, maps)")
+    p.add_argument("model", type=Path)
+    p.set_defaults(run=cmd_layers)
+
+    p = sub.add_parser("predict", help="what the network thinks it hears in a clip")
+    p.add_argument("--model", "-m", type=Path, required=True)
+    p.add_argument("--audio", "-a", type=Path, required=True)
+    p.add_argument("--top", type=int, default=None, help="show only the best N labels")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=cmd_predict)
+
+    p = sub.add_parser("export", help="auralise feature maps and write WAV files with JSON sidecars")
+    p.add_argument("--model", "-m", type=Path, required=True)
+    p.add_argument("--audio", "-a", type=Path, required=True)
+    p.add_argument("--layer", "-l", action="append", help="layer(s) from 1: repeat, '1,3', '2-4' or 'all' (default)")
+    p.add_argument("--features", "-f", default="all", help="maps from 0: '0,5,9-12' or 'all' (default)")
+    p.add_argument("--mode", action="append", choices=["choi", "magnitude", "residual"],
+                   help="resynthesis mode; repeat for several (default choi)")
+    p.add_argument("--format", choices=["float32", "pcm24", "pcm16"], default="float32")
+    p.add_argument("--loudness", choices=["none", "match", "peak"], default="none",
+                   help="none: raw level (default); match: the original's LUFS; peak: -0.1 dBFS peak")
+    p.add_argument("--out", "-o", type=Path, default=Path("aurascope-export"))
+    p.add_argument("--quiet", "-q", action="store_true")
+    p.set_defaults(run=cmd_export)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from app.core.errors import AurascopeError
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    try:
+        return int(args.run(args))
+    except AurascopeError as err:
+        print(f"aurascope: error: {err}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("aurascope: interrupted", file=sys.stderr)
+        return 130
