@@ -1,0 +1,160 @@
+"""Model files: write -> read -> same outputs; batch-norm folding; malformed files give specific errors."""
+
+from __future__ import annotations
+
+import json
+import pickle
+import struct
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from app.core.errors import ModelFormatError
+from app.core.model import BatchNorm2d, Model, choi2015_spec, load_model, random_weights, save_model
+
+
+def test_write_read_gives_the_same_outputs(tmp_path: Path, small_model: Model) -> None:
+    path = save_model(tmp_path / "m.safetensors", small_model.spec, small_model.weights)
+    loaded = load_model(path)
+    x = torch.rand(2, 1, 257, 87)
+    assert torch.equal(loaded.logits(x), small_model.logits(x))
+    assert loaded.spec == small_model.spec
+    assert len(loaded.sha256) == 64 and loaded.path == path.resolve()
+
+
+def test_batchnorm_is_folded_at_write_with_the_same_outputs(tmp_path: Path) -> None:
+    spec = choi2015_spec(n_maps=4, n_layers=3, labels=("a", "b"), head_input_frames=None, batchnorm=True)
+    gen = torch.Generator().manual_seed(5)
+    weights = {}
+    for i, block in enumerate(spec.body):
+        if block.type == "conv2d":
+            weights[f"body.{i}.weight"] = torch.randn(block.out_channels, block.in_channels, 3, 3, generator=gen)
+            weights[f"body.{i}.bias"] = torch.randn(block.out_channels, generator=gen)
+        elif isinstance(block, BatchNorm2d):
+            n = block.num_features
+            weights[f"body.{i}.weight"] = torch.rand(n, generator=gen) + 0.5
+            weights[f"body.{i}.bias"] = torch.randn(n, generator=gen)
+            weights[f"body.{i}.running_mean"] = torch.randn(n, generator=gen)
+            weights[f"body.{i}.running_var"] = torch.rand(n, generator=gen) + 0.1
+    head_index = 0
+    weights[f"head.{head_index + 1}.weight"] = torch.randn(2, 4, generator=gen)
+    weights[f"head.{head_index + 1}.bias"] = torch.randn(2, generator=gen)
+    reference = torch.nn.Sequential()
+    for i, block in enumerate(spec.body):
+        if block.type == "conv2d":
+            conv = torch.nn.Conv2d(block.in_channels, block.out_channels, 3, padding=1)
+            conv.weight.data, conv.bias.data = weights[f"body.{i}.weight"], weights[f"body.{i}.bias"]
+            reference.append(conv)
+        elif isinstance(block, BatchNorm2d):
+            bn = torch.nn.BatchNorm2d(block.num_features).eval()
+            bn.weight.data, bn.bias.data = weights[f"body.{i}.weight"], weights[f"body.{i}.bias"]
+            bn.running_mean, bn.running_var = weights[f"body.{i}.running_mean"], weights[f"body.{i}.running_var"]
+            reference.append(bn)
+        elif block.type == "relu":
+            reference.append(torch.nn.ReLU())
+        else:
+            reference.append(torch.nn.MaxPool2d(2))
+    loaded = load_model(save_model(tmp_path / "bn.safetensors", spec, weights))
+    assert not any(isinstance(b, BatchNorm2d) for b in loaded.spec.body)
+    x = torch.rand(1, 1, 257, 64)
+    with torch.no_grad():
+        expected = reference(x)
+    assert float((loaded.body(x) - expected).abs().max()) < 1e-4
+
+
+def write_raw(path: Path, metadata: dict | None, tensors: dict[str, torch.Tensor]) -> Path:
+    save_file(tensors, str(path), metadata=metadata)
+    return path
+
+
+def valid_meta_and_weights(model: Model) -> tuple[dict, dict]:
+    return json.loads(model.spec.to_json()), dict(model.weights)
+
+
+@pytest.mark.parametrize(
+    "mutate,field",
+    [
+        (lambda m, w: m.update(format="other"), "format"),
+        (lambda m, w: m.update(format_version=99), "format_version"),
+        (lambda m, w: m["front_end"].update(n_fft=-4), "front_end.n_fft"),
+        (lambda m, w: m["architecture"]["body"][0].update(type="lstm"), "architecture.body[0]"),
+        (lambda m, w: m["architecture"]["body"][0].update(kernel_size=[3]), "architecture.body[0].kernel_size"),
+        (lambda m, w: m["architecture"]["body"][3].update(in_channels=5), "architecture.body[3].in_channels"),
+        (lambda m, w: m["architecture"]["head"][1].update(in_features=7), "architecture.head[1].in_features"),
+        (lambda m, w: m.update(labels=["only-one"]), "labels"),
+        (lambda m, w: m["architecture"].update(output="relu"), "architecture.output"),
+        (lambda m, w: w.pop("body.0.bias"), "weights"),
+        (lambda m, w: w.update({"body.0.weight": torch.zeros(8, 1, 5, 5)}), "weights.body.0.weight"),
+        (lambda m, w: w.update({"extra": torch.zeros(1)}), "weights"),
+        (lambda m, w: w.update({"body.0.bias": torch.full((8,), float("nan"))}), "weights.body.0.bias"),
+    ],
+)
+def test_malformed_files_name_the_file_and_field(tmp_path: Path, small_model: Model, mutate, field: str) -> None:
+    meta, weights = valid_meta_and_weights(small_model)
+    mutate(meta, weights)
+    path = write_raw(tmp_path / "bad.safetensors", {"aurascope": json.dumps(meta)}, weights)
+    with pytest.raises(ModelFormatError) as err:
+        load_model(path)
+    assert err.value.field == field
+    assert "bad.safetensors" in str(err.value) and f"'{field}'" in str(err.value)
+
+
+def test_safetensors_without_our_metadata(tmp_path: Path) -> None:
+    path = write_raw(tmp_path / "plain.safetensors", None, {"w": torch.zeros(2)})
+    with pytest.raises(ModelFormatError, match="without Aurascope metadata"):
+        load_model(path)
+
+
+@pytest.mark.parametrize("content", [b"", b"abc", b"\x00" * 64, b"not a model at all, just text\n" * 10])
+def test_non_model_files(tmp_path: Path, content: bytes) -> None:
+    path = tmp_path / "x.safetensors"
+    path.write_bytes(content)
+    with pytest.raises(ModelFormatError, match="x.safetensors"):
+        load_model(path)
+
+
+def test_damaged_header_json(tmp_path: Path, model_file: Path) -> None:
+    data = bytearray(model_file.read_bytes())
+    header_len = struct.unpack("<Q", data[:8])[0]
+    data[8 + header_len // 2] = ord("{")
+    path = tmp_path / "damaged.safetensors"
+    path.write_bytes(bytes(data))
+    with pytest.raises(ModelFormatError, match="damaged.safetensors"):
+        load_model(path)
+
+
+class _WritesMarker:
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):  # noqa: ANN204
+        return (Path.write_text, (self.marker, "pwned"))
+
+
+@pytest.mark.parametrize("as_torch_zip", [False, True])
+def test_pickle_that_would_run_code_is_refused_and_never_runs(tmp_path: Path, as_torch_zip: bool) -> None:
+    marker = tmp_path / "marker.txt"
+    path = tmp_path / "evil.pt"
+    if as_torch_zip:
+        torch.save({"state": _WritesMarker(marker)}, path)
+    else:
+        path.write_bytes(pickle.dumps(_WritesMarker(marker)))
+    assert not marker.exists()
+    with pytest.raises(ModelFormatError, match="pickled PyTorch checkpoint"):
+        load_model(path)
+    assert not marker.exists()
+    # the same file with the extension we expect is refused the same way
+    renamed = path.rename(tmp_path / "evil.safetensors")
+    with pytest.raises(ModelFormatError, match="never unpickles"):
+        load_model(renamed)
+    assert not marker.exists()
+
+
+def test_random_weights_round_trip_every_layer(tmp_path: Path) -> None:
+    spec = choi2015_spec(n_maps=64, labels=tuple("abcdefgh"))
+    path = save_model(tmp_path / "big.safetensors", spec, random_weights(spec))
+    model = load_model(path)
+    assert [layer.n_maps for layer in model.layers] == [64] * 5
+    assert [layer.number for layer in model.layers] == [1, 2, 3, 4, 5]
