@@ -353,7 +353,9 @@ class Mixer:
                 self._fade_pos = f + seg
                 if self._fade_pos >= self.n_fade:
                     self._fade_done()
-        np.multiply(self._mono[:n], s.volume, out=out)
+        np.multiply(mono[:n], s.volume, out=mono[:n])
+        np.copyto(out, self._mono[:n])  # broadcasts the column to every channel (a broadcasting ufunc
+        # with out= would allocate an iterator buffer the size of the block)
         return advanced
 
     def _fade_done(self) -> None:
