@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Sets up Aurascope in ./.venv: Debian packages (as root), a virtual environment, the package itself.
+#   bash scripts/setup.sh [app|test]
+# A second run is quick: pip only runs again when pyproject.toml changed.
+set -eu
+profile=${1:-app}
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+
+bash scripts/system_packages.sh "$profile"
+
+python=${PYTHON:-python3}
+if ! "$python" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+  echo "Aurascope needs Python 3.11 or newer; '$python' is $("$python" --version 2>&1)." >&2
+  exit 1
+fi
+if [ ! -x .venv/bin/python ]; then
+  echo "creating the virtual environment .venv" >&2
+  "$python" -m venv .venv
+fi
+
+extras=$([ "$profile" = test ] && echo "[test,train]" || echo "")
+stamp=".venv/.aurascope-$profile-$(sha256sum pyproject.toml | cut -c1-16)"
+if [ ! -f "$stamp" ]; then
+  echo "installing Python packages (torch==2.13.0 CPU and the rest) into .venv" >&2
+  .venv/bin/python -m pip install -q --upgrade pip >/dev/null
+  # torch first and pinned, so nothing below can pull a different build
+  .venv/bin/python -m pip install -q "torch==2.13.0"
+  .venv/bin/python -m pip install -q -e ".$extras"
+  touch "$stamp"
+fi
