@@ -12,9 +12,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from signals import chord_clip  # noqa: E402
+from signals import chord_clip
 
-from app.core.model import Model, ModelSpec, choi2015_spec, random_weights, save_model  # noqa: E402
+from app.core.model import Model, ModelSpec, choi2015_spec, random_weights, save_model
 
 LABELS = ("calm", "busy", "loud")
 

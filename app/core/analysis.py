@@ -13,7 +13,7 @@ import torch
 
 from app.core.audio import Clip
 from app.core.deconv import iter_deconvolve
-from app.core.errors import AudioLoadError
+from app.core.errors import ClipTooShortError
 from app.core.model import ForwardRecord, Model, min_input_frames
 from app.core.resynth import Mode, loudness_lufs, masked_spectrum, matching_gain_db, resynthesise, to_db
 
@@ -76,7 +76,11 @@ class Analysis:
     """A clip seen through a model. Thread-safe; meant for one worker thread."""
 
     def __init__(
-        self, clip: Clip, model: Model, *, device: torch.device | str | None = None,
+        self,
+        clip: Clip,
+        model: Model,
+        *,
+        device: torch.device | str | None = None,
         cache_bytes: int = DEFAULT_CACHE_BYTES,
     ) -> None:
         fe = model.front_end
@@ -84,8 +88,7 @@ class Analysis:
             raise ValueError(f"clip is at {clip.sample_rate} Hz, the model wants {fe.sample_rate} Hz")
         need = min_input_frames(model.spec)
         if fe.n_frames(clip.samples.shape[-1]) < need:
-            seconds = (need - 1) * fe.hop_length / fe.sample_rate
-            raise AudioLoadError(clip.path, f"the clip lasts {clip.duration:.2f} s; this model needs at least {seconds:.2f} s")
+            raise ClipTooShortError(clip.path, clip.duration, (need - 1) * fe.hop_length / fe.sample_rate)
         self.clip = clip
         self.model = model
         self.device = torch.device(device) if device is not None else default_device()
@@ -132,17 +135,19 @@ class Analysis:
     def deconv(self, layer: int, features: Sequence[int]) -> torch.Tensor:
         """Deconvnet results ``[shape=(K, n_bins, n_frames)]``; uncached maps are computed in one batch."""
         with self._lock:
-            missing = [k for k in dict.fromkeys(features) if FeatureRef(layer, k) not in self._deconv_cache]
+            found: dict[int, torch.Tensor] = {}
+            for k in dict.fromkeys(features):
+                ref = FeatureRef(layer, k)
+                if ref in self._deconv_cache:
+                    self._deconv_cache.move_to_end(ref)
+                    found[k] = self._deconv_cache[ref]
+            missing = [k for k in dict.fromkeys(features) if k not in found]
             if missing:
                 for part, d in iter_deconvolve(self.model, self.record, layer, missing):
                     for k, dk in zip(part, d, strict=True):
+                        found[k] = dk
                         self._remember(FeatureRef(layer, k), dk)
-            out = []
-            for k in features:
-                ref = FeatureRef(layer, k)
-                self._deconv_cache.move_to_end(ref)
-                out.append(self._deconv_cache[ref])
-            return torch.stack(out)
+            return torch.stack([found[k] for k in features])
 
     def _remember(self, ref: FeatureRef, d: torch.Tensor) -> None:
         self._deconv_cache[ref] = d
@@ -175,10 +180,15 @@ class Analysis:
                     audio = resynthesise(self.spectrum, mask[i], fe, n, Mode(mode)).cpu().numpy()
                     audio = audio.astype(np.float32, copy=False)
                     yield Rendering(
-                        ref=ref, mode=Mode(mode), audio=audio, sample_rate=fe.sample_rate,
-                        spectrogram_db=to_db(spectrum.abs()), deconv=d[i].cpu().numpy(),
+                        ref=ref,
+                        mode=Mode(mode),
+                        audio=audio,
+                        sample_rate=fe.sample_rate,
+                        spectrogram_db=to_db(spectrum.abs()),
+                        deconv=d[i].cpu().numpy(),
                         activation=self.activation(ref).cpu().numpy(),
-                        loudness_lufs=loudness_lufs(audio, fe.sample_rate), reference_lufs=self.reference_lufs,
+                        loudness_lufs=loudness_lufs(audio, fe.sample_rate),
+                        reference_lufs=self.reference_lufs,
                         seconds=per_map + time.perf_counter() - t0,
                     )
 
@@ -186,7 +196,8 @@ class Analysis:
     def predict(self, top: int | None = None) -> list[tuple[str, float]]:
         """The model's output for the clip as ``(label, score)`` pairs, best first.
 
-        A fixed-length head is applied on consecutive windows (the last one aligned to the end) and averaged.
+        A fixed-length head is applied on consecutive windows (the last one aligned to the end) and averaged;
+        a clip shorter than one window is padded with silence.
         """
         spec = self.model.spec
         if not spec.head:
@@ -194,6 +205,9 @@ class Analysis:
         x = self.input
         frames = x.shape[-1]
         win = spec.head_input_frames
+        if win and frames < win:
+            x = torch.nn.functional.pad(x, (0, win - frames))
+            frames = win
         if win:
             starts = list(range(0, frames - win + 1, win))
             if starts[-1] + win < frames:

@@ -147,9 +147,7 @@ def write_wav(
         raise ValueError(f"unknown WAV format '{subtype}', choose one of {', '.join(WAV_SUBTYPES)}")
     audio = np.asarray(audio, dtype=np.float32)
     clipped = int(np.count_nonzero(np.abs(audio) > 1.0)) if subtype != "float32" else 0
-    _atomic_write(
-        path, lambda tmp: sf.write(tmp, audio, sample_rate, subtype=WAV_SUBTYPES[subtype], format="WAV")
-    )
+    _atomic_write(path, lambda tmp: sf.write(tmp, audio, sample_rate, subtype=WAV_SUBTYPES[subtype], format="WAV"))
     if sidecar is not None:
         meta = dict(sidecar, format=subtype, sample_rate=sample_rate, clipped_samples=clipped)
         text = json.dumps(meta, indent=2, sort_keys=True)

@@ -44,10 +44,33 @@ def _unpool(x: torch.Tensor, switches: torch.Tensor, size: tuple[int, int]) -> t
 def _transposed_conv(
     x: torch.Tensor, weight: torch.Tensor, block: Conv2d, out_size: tuple[int, int], groups: int = 1
 ) -> torch.Tensor:
+    """The conv's adjoint (no bias): ``(B, C_out, h, w)`` -> ``(B, C_in, *out_size)``."""
+    if groups == 1 and block.stride == (1, 1) and block.in_channels * weight.shape[-2] * weight.shape[-1] <= 32:
+        return _transposed_conv_by_taps(x, weight, block.padding, out_size)
     h = (x.shape[-2] - 1) * block.stride[0] - 2 * block.padding[0] + weight.shape[-2]
     w = (x.shape[-1] - 1) * block.stride[1] - 2 * block.padding[1] + weight.shape[-1]
     extra = (out_size[0] - h, out_size[1] - w)
     return F.conv_transpose2d(x, weight, None, block.stride, block.padding, extra, groups)
+
+
+def _transposed_conv_by_taps(
+    x: torch.Tensor, weight: torch.Tensor, padding: tuple[int, int], out_size: tuple[int, int]
+) -> torch.Tensor:
+    """Stride-1 transposed conv to few channels as one GEMM over kernel taps plus shifted adds.
+
+    Many-to-one channel convs at full resolution run at ~2 GFLOP/s in oneDNN here, the GEMM at ~25
+    (bench/deconv.py); the first layer's 64 -> 1 adjoint is the dominant cost of every deconvolution.
+    """
+    b, c_out, h, w = x.shape
+    _, c_in, kh, kw = weight.shape
+    taps = torch.matmul(weight.reshape(c_out, c_in * kh * kw).T, x.reshape(b, c_out, h * w))
+    taps = taps.reshape(b, c_in, kh, kw, h, w)
+    ph, pw = padding
+    full = x.new_zeros(b, c_in, max(h + kh - 1, out_size[0] + ph), max(w + kw - 1, out_size[1] + pw))
+    for i in range(kh):
+        for j in range(kw):
+            full[:, :, i : i + h, j : j + w] += taps[:, :, i, j]
+    return full[:, :, ph : ph + out_size[0], pw : pw + out_size[1]]
 
 
 def layer_chunk_size(model: Model, record: ForwardRecord, layer: int, budget: int = DEFAULT_CHUNK_ELEMENTS) -> int:
@@ -56,11 +79,9 @@ def layer_chunk_size(model: Model, record: ForwardRecord, layer: int, budget: in
     largest = 1
     for i in range(info.first_op + 1):
         block = model.spec.body[i]
-        channels = block.in_channels if isinstance(block, Conv2d) else None
-        if channels is None:
-            continue
-        h, w = record.input_sizes[i]
-        largest = max(largest, channels * h * w)
+        if isinstance(block, Conv2d):  # the unpooled signal entering each transposed conv
+            channels = 1 if i == info.first_op else block.out_channels
+            largest = max(largest, channels * record.input_sizes[i][0] * record.input_sizes[i][1])
     return max(1, budget // largest)
 
 
@@ -133,11 +154,11 @@ class DeconvReLU(torch.autograd.Function):
     """ReLU forward; backward rectifies the incoming signal itself (the deconvnet rule)."""
 
     @staticmethod
-    def forward(ctx, x: torch.Tensor) -> torch.Tensor:  # noqa: ANN001
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
         return F.relu(x)
 
     @staticmethod
-    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:  # noqa: ANN001
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
         return F.relu(grad)
 
 

@@ -16,8 +16,9 @@ def rms_envelope(y: np.ndarray, *, frame: int = 512, hop: int = ENVELOPE_HOP) ->
     return librosa.feature.rms(y=np.asarray(y, dtype=np.float32), frame_length=frame, hop_length=hop)[0]
 
 
-def onset_train(onset_times: np.ndarray, n_frames: int, sample_rate: int, *, hop: int = ENVELOPE_HOP,
-                width_s: float = 0.02) -> np.ndarray:
+def onset_train(
+    onset_times: np.ndarray, n_frames: int, sample_rate: int, *, hop: int = ENVELOPE_HOP, width_s: float = 0.02
+) -> np.ndarray:
     """A smoothed impulse train at ``onset_times`` (s) on the envelope's frame grid."""
     t = np.arange(n_frames) * hop / sample_rate
     train = np.zeros(n_frames)
@@ -43,7 +44,11 @@ def onset_correlation(y: np.ndarray, onset_times: np.ndarray, sample_rate: int) 
 
 
 def attack_sustain_ratio(
-    y: np.ndarray, onset_times: np.ndarray, sample_rate: int, *, attack_s: float = 0.03,
+    y: np.ndarray,
+    onset_times: np.ndarray,
+    sample_rate: int,
+    *,
+    attack_s: float = 0.03,
     sustain: tuple[float, float] = (0.08, 0.25),
 ) -> float:
     """Mean over notes of (energy in the first ``attack_s`` after an onset) / (energy in the sustain window), in dB."""

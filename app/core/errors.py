@@ -30,5 +30,13 @@ class ModelFormatError(AurascopeError):
         super().__init__(f"not a valid Aurascope model file {where}{what}: {reason}")
 
 
+class ClipTooShortError(AurascopeError):
+    """A clip shorter than the smallest input the model's layers can take."""
+
+    def __init__(self, path: str | Path, seconds: float, needed: float) -> None:
+        self.path = Path(path)
+        super().__init__(f"clip '{self.path}' lasts {seconds:.2f} s; this model needs at least {needed:.2f} s")
+
+
 class SelectionError(AurascopeError):
     """A layer or feature index outside what the model has."""

@@ -25,7 +25,9 @@ def export_name(clip_name: str, ref: FeatureRef, mode: Mode) -> str:
     return f"{clip_name}_L{ref.layer}_F{ref.index}_{Mode(mode).value}.wav"
 
 
-def sidecar_for(analysis: Analysis, rendering: Rendering, gain_db: float, loudness: Loudness) -> dict:
+def sidecar_for(
+    analysis: Analysis, rendering: Rendering, gain_db: float, loudness: Loudness, peak_limited: bool = False
+) -> dict:
     clip, model = analysis.clip, analysis.model
     return {
         "aurascope_version": __version__,
@@ -41,6 +43,7 @@ def sidecar_for(analysis: Analysis, rendering: Rendering, gain_db: float, loudne
         "front_end": model.front_end.to_dict(),
         "loudness_normalisation": loudness.value,
         "gain_db": round(gain_db, 4),
+        "gain_limited_to_avoid_clipping": peak_limited,
         "rendering_lufs": rendering.loudness_lufs,
         "original_lufs": rendering.reference_lufs,
     }
@@ -59,7 +62,8 @@ def export_features(
 ) -> list[Path]:
     """Render and write every (ref, mode); maps of a layer are deconvolved as one batch.
 
-    Each file is written whole or not at all (temporary file + rename). ``progress(done, total)`` is
+    Each file is written whole or not at all (temporary file + rename). Integer formats never clip: a gain
+    that would push the peak over full scale is capped, and the sidecar says so. ``progress(done, total)`` is
     called after each file; when ``cancelled()`` turns true the export stops after the current file.
     """
     out = Path(out_dir)
@@ -76,10 +80,17 @@ def export_features(
                 gain = rendering.gain_to_match_db
             elif loudness is Loudness.PEAK:
                 gain = peak_gain_db(rendering.audio)
+            # integer formats would clip a loudness-matched rendering with a high crest factor: cap the gain
+            ceiling = peak_gain_db(rendering.audio, 0.999) if subtype != "float32" else float("inf")
+            limited = gain > ceiling
+            gain = min(gain, ceiling)
             path = out / export_name(analysis.clip.name, rendering.ref, rendering.mode)
             write_wav(
-                path, apply_gain(rendering.audio, gain), rendering.sample_rate, subtype=subtype,
-                sidecar=sidecar_for(analysis, rendering, gain, loudness),
+                path,
+                apply_gain(rendering.audio, gain),
+                rendering.sample_rate,
+                subtype=subtype,
+                sidecar=sidecar_for(analysis, rendering, gain, loudness, limited),
             )
             written.append(path)
             if progress is not None:

@@ -118,9 +118,9 @@ class FrontEnd:
         if self.scale is Scale.MEL:
             import librosa
 
-            return librosa.mel_frequencies(
-                n_mels=self.n_mels + 2, fmin=self.fmin, fmax=self._fmax, htk=False
-            )[1:-1].astype(np.float32)
+            return librosa.mel_frequencies(n_mels=self.n_mels + 2, fmin=self.fmin, fmax=self._fmax, htk=False)[
+                1:-1
+            ].astype(np.float32)
         return np.linspace(0, self.sample_rate / 2, self.n_freq, dtype=np.float32)
 
     @property
@@ -132,7 +132,12 @@ class FrontEnd:
         """Complex STFT ``[shape=(..., n_freq, n_frames)]`` of audio ``[shape=(..., n_samples)]``."""
         window = _hann(self.n_fft, y.device)
         return torch.stft(
-            y, self.n_fft, self.hop_length, window=window, center=self.center, pad_mode="constant",
+            y,
+            self.n_fft,
+            self.hop_length,
+            window=window,
+            center=self.center,
+            pad_mode="constant",
             return_complex=True,
         )
 
@@ -162,9 +167,7 @@ class FrontEnd:
 
     def mel_basis(self, device: torch.device | str = "cpu") -> torch.Tensor:
         """Slaney mel filterbank ``[shape=(n_mels, n_freq)]``."""
-        return torch.from_numpy(_mel_basis(self.sample_rate, self.n_fft, self.n_mels, self.fmin, self._fmax)).to(
-            device
-        )
+        return torch.from_numpy(_mel_basis(self.sample_rate, self.n_fft, self.n_mels, self.fmin, self._fmax)).to(device)
 
     def mask_to_linear(self, mask: torch.Tensor) -> torch.Tensor:
         """Map a deconvolved input-domain array ``[shape=(..., n_bins, n_frames)]`` to linear STFT bins.
@@ -176,9 +179,9 @@ class FrontEnd:
         """
         if self.scale is Scale.LINEAR:
             return mask
-        back = torch.from_numpy(
-            _mel_to_linear(self.sample_rate, self.n_fft, self.n_mels, self.fmin, self._fmax)
-        ).to(device=mask.device, dtype=mask.dtype)
+        back = torch.from_numpy(_mel_to_linear(self.sample_rate, self.n_fft, self.n_mels, self.fmin, self._fmax)).to(
+            device=mask.device, dtype=mask.dtype
+        )
         return torch.matmul(back, mask)
 
     def linear_to_input_scale(self, linear: torch.Tensor) -> torch.Tensor:

@@ -213,9 +213,7 @@ class Model:
         for i, block in enumerate(self.spec.body[: last + 1]):
             record.input_sizes[i] = (h.shape[-2], h.shape[-1])
             if isinstance(block, MaxPool2d):
-                h, record.switches[i] = F.max_pool2d(
-                    h, block.kernel_size, block.stride, return_indices=True
-                )
+                h, record.switches[i] = F.max_pool2d(h, block.kernel_size, block.stride, return_indices=True)
             else:
                 h = self._apply_body_op(i, block, h)
             if i in closing:
@@ -343,7 +341,8 @@ def spec_from_json(text: str) -> ModelSpec:
         raise ModelFormatError(None, f"expected a positive integer, got {version!r}", field="format_version")
     if version > FORMAT_VERSION:
         raise ModelFormatError(
-            None, f"written by a newer Aurascope (format {version}; this one reads {FORMAT_VERSION})",
+            None,
+            f"written by a newer Aurascope (format {version}; this one reads {FORMAT_VERSION})",
             field="format_version",
         )
     front_end = FrontEnd.from_dict(data.get("front_end"))
@@ -366,7 +365,9 @@ def spec_from_json(text: str) -> ModelSpec:
         frames = _positive_int(frames, "architecture.head_input_frames")
     output = arch.get("output", "softmax")
     if output not in OUTPUT_ACTIVATIONS:
-        raise ModelFormatError(None, f"expected one of {OUTPUT_ACTIVATIONS}, got {output!r}", field="architecture.output")
+        raise ModelFormatError(
+            None, f"expected one of {OUTPUT_ACTIVATIONS}, got {output!r}", field="architecture.output"
+        )
     labels = data.get("labels", [])
     if not isinstance(labels, list) or not all(isinstance(s, str) for s in labels):
         raise ModelFormatError(None, "must be a list of strings", field="labels")
@@ -377,8 +378,15 @@ def spec_from_json(text: str) -> ModelSpec:
         if not isinstance(data.get(key, ""), str):
             raise ModelFormatError(None, "must be a string", field=key)
     spec = ModelSpec(
-        front_end=front_end, body=body, head=head, head_input_frames=frames, output=output,
-        labels=tuple(labels), task=data.get("task", ""), name=data.get("name", ""), provenance=provenance,
+        front_end=front_end,
+        body=body,
+        head=head,
+        head_input_frames=frames,
+        output=output,
+        labels=tuple(labels),
+        task=data.get("task", ""),
+        name=data.get("name", ""),
+        provenance=provenance,
     )
     check_shapes(spec)
     return spec
@@ -391,7 +399,8 @@ def body_output_shape(spec: ModelSpec, n_frames: int) -> tuple[int, int, int]:
         if isinstance(block, Conv2d):
             if block.in_channels != c:
                 raise ModelFormatError(
-                    None, f"expects {block.in_channels} input channels, the block before gives {c}",
+                    None,
+                    f"expects {block.in_channels} input channels, the block before gives {c}",
                     field=f"architecture.body[{i}].in_channels",
                 )
             kh, kw = block.kernel_size
@@ -403,16 +412,15 @@ def body_output_shape(spec: ModelSpec, n_frames: int) -> tuple[int, int, int]:
             w = (w - block.kernel_size[1]) // block.stride[1] + 1
         if h < 1 or w < 1:
             raise ModelFormatError(
-                None, f"the input ({spec.front_end.n_bins} bins x {n_frames} frames) shrinks to nothing here",
+                None,
+                f"the input ({spec.front_end.n_bins} bins x {n_frames} frames) shrinks to nothing here",
                 field=f"architecture.body[{i}]",
             )
     return c, h, w
 
 
 def min_input_frames(spec: ModelSpec) -> int:
-    """Fewest input frames the body can take (the head's window if it has a fixed one)."""
-    if spec.head_input_frames:
-        return spec.head_input_frames
+    """Fewest input frames the body can take (shorter inputs shrink to nothing in some layer)."""
     for frames in range(1, 4097):
         try:
             body_output_shape(spec, frames)
@@ -424,8 +432,7 @@ def min_input_frames(spec: ModelSpec) -> int:
 
 def check_shapes(spec: ModelSpec) -> None:
     """Check channel counts through body and head; errors name the block."""
-    frames = spec.head_input_frames or min_input_frames(spec)
-    c, h, w = body_output_shape(spec, frames)
+    c, h, w = body_output_shape(spec, spec.head_input_frames or min_input_frames(spec))
     features: int | None = None
     for j, block in enumerate(spec.head):
         where = f"architecture.head[{j}]"
@@ -440,7 +447,8 @@ def check_shapes(spec: ModelSpec) -> None:
                 raise ModelFormatError(None, "a linear block needs a global_pool or flatten before it", field=where)
             if block.in_features != features:
                 raise ModelFormatError(
-                    None, f"in_features is {block.in_features}, the block before gives {features}",
+                    None,
+                    f"in_features is {block.in_features}, the block before gives {features}",
                     field=f"{where}.in_features",
                 )
             features = block.out_features
@@ -496,7 +504,9 @@ def fold_batchnorm(
         if isinstance(block, BatchNorm2d):
             conv_new = len(new_body) - 1
             if conv_new < 0 or not isinstance(new_body[conv_new], Conv2d):
-                raise ModelFormatError(None, "batch-norm must directly follow a conv2d", field=f"architecture.body[{i}]")
+                raise ModelFormatError(
+                    None, "batch-norm must directly follow a conv2d", field=f"architecture.body[{i}]"
+                )
             gamma, beta = weights[f"body.{i}.weight"].double(), weights[f"body.{i}.bias"].double()
             mean, var = weights[f"body.{i}.running_mean"].double(), weights[f"body.{i}.running_var"].double()
             scale = gamma / torch.sqrt(var + block.eps)
@@ -591,8 +601,12 @@ def _sha256(path: Path) -> str:
 
 
 def choi2015_spec(
-    n_maps: int = 64, n_layers: int = 5, labels: Sequence[str] = (), head_input_frames: int | None = 173,
-    batchnorm: bool = False, front_end: FrontEnd | None = None,
+    n_maps: int = 64,
+    n_layers: int = 5,
+    labels: Sequence[str] = (),
+    head_input_frames: int | None = 173,
+    batchnorm: bool = False,
+    front_end: FrontEnd | None = None,
 ) -> ModelSpec:
     """The 2015 "vggnet5" body: n_layers x [3x3 conv 'same' -> (BN) -> ReLU -> 2x2 max-pool], global-max head."""
     body: list[Block] = []
@@ -605,9 +619,31 @@ def choi2015_spec(
         channels = n_maps
     head: tuple[Block, ...] = (GlobalPool("max"), Linear(n_maps, len(labels))) if labels else ()
     return ModelSpec(
-        front_end=front_end or FrontEnd(), body=tuple(body), head=head, head_input_frames=head_input_frames,
-        labels=tuple(labels), name="vggnet5",
+        front_end=front_end or FrontEnd(),
+        body=tuple(body),
+        head=head,
+        head_input_frames=head_input_frames,
+        labels=tuple(labels),
+        name="vggnet5",
     )
+
+
+def to_torch_module(model: Model) -> torch.nn.Sequential:
+    """The body as plain ``nn`` modules (ReLU as modules, as Captum and ONNX export need)."""
+    from torch import nn
+
+    modules: list[nn.Module] = []
+    for i, block in enumerate(model.spec.body):
+        if isinstance(block, Conv2d):
+            conv = nn.Conv2d(block.in_channels, block.out_channels, block.kernel_size, block.stride, block.padding)
+            conv.weight.data = model.conv_weight(i).detach().clone()
+            conv.bias.data = model.weights[f"body.{i}.bias"].detach().clone()
+            modules.append(conv)
+        elif isinstance(block, ReLU):
+            modules.append(nn.ReLU())
+        elif isinstance(block, MaxPool2d):
+            modules.append(nn.MaxPool2d(block.kernel_size, block.stride))
+    return nn.Sequential(*modules).to(model.device).eval()
 
 
 def random_weights(spec: ModelSpec, seed: int = 0) -> dict[str, torch.Tensor]:

@@ -4,33 +4,16 @@ from __future__ import annotations
 
 import pytest
 import torch
-from torch import nn
 
 from app.core.deconv import deconvolve, deconvolve_autograd
 from app.core.errors import SelectionError
-from app.core.model import Conv2d, MaxPool2d, Model, ReLU, choi2015_spec, random_weights
+from app.core.model import Conv2d, MaxPool2d, Model, ReLU, choi2015_spec, random_weights, to_torch_module
 
 RTOL = 1e-5
 
 
 def relative_error(a: torch.Tensor, b: torch.Tensor) -> float:
     return float((a - b).abs().max() / b.abs().max().clamp_min(1e-30))
-
-
-def as_torch_sequential(model: Model) -> nn.Sequential:
-    """The same network as nn modules (what Captum needs: ReLU as modules)."""
-    mods: list[nn.Module] = []
-    for i, block in enumerate(model.spec.body):
-        if isinstance(block, Conv2d):
-            conv = nn.Conv2d(block.in_channels, block.out_channels, block.kernel_size, block.stride, block.padding)
-            conv.weight.data = model.conv_weight(i).clone()
-            conv.bias.data = model.weights[f"body.{i}.bias"].clone()
-            mods.append(conv)
-        elif isinstance(block, ReLU):
-            mods.append(nn.ReLU())
-        elif isinstance(block, MaxPool2d):
-            mods.append(nn.MaxPool2d(block.kernel_size, block.stride))
-    return nn.Sequential(*mods)
 
 
 @pytest.fixture(scope="module", params=[0, 1])
@@ -58,7 +41,7 @@ def test_explicit_equals_captum_neuron_deconvolution(random_net: tuple[Model, to
     from captum.attr import NeuronDeconvolution
 
     model, x = random_net
-    net = as_torch_sequential(model).eval()
+    net = to_torch_module(model)
     target = net[model.layer(layer).last_op]
     explicit = deconvolve(model, model.forward_record(x), layer, [1, 4])
     for row, k in enumerate([1, 4]):

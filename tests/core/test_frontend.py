@@ -9,8 +9,7 @@ import torch
 from app.core.errors import ModelFormatError
 from app.core.frontend import Compression, FrontEnd, Scale
 
-MEL = FrontEnd(sample_rate=22050, n_fft=1024, hop_length=512, scale=Scale.MEL, n_mels=96,
-               compression=Compression.DB)
+MEL = FrontEnd(sample_rate=22050, n_fft=1024, hop_length=512, scale=Scale.MEL, n_mels=96, compression=Compression.DB)
 
 
 @pytest.mark.parametrize("n_fft,hop", [(512, 256), (1024, 512), (2048, 512)])

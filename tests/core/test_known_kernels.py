@@ -26,8 +26,10 @@ def one_kernel_analysis(kernel: list[list[float]], y: np.ndarray, *, pool: bool 
     body = [Conv2d(1, 1, (kh, kw), (1, 1), ((kh - 1) // 2, (kw - 1) // 2)), ReLU()]
     if pool:
         body.append(MaxPool2d((2, 2), (2, 2)))
-    model = Model(ModelSpec(front_end=FrontEnd(), body=tuple(body)), {"body.0.weight": k[None, None],
-                                                                       "body.0.bias": torch.zeros(1)})
+    model = Model(
+        ModelSpec(front_end=FrontEnd(), body=tuple(body)),
+        {"body.0.weight": k[None, None], "body.0.bias": torch.zeros(1)},
+    )
     clip = Clip(Path("notes.wav"), "0" * 64, y, SR, y[None], SR)
     return Analysis(clip, model, device="cpu")
 

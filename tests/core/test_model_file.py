@@ -129,7 +129,7 @@ class _WritesMarker:
     def __init__(self, marker: Path) -> None:
         self.marker = marker
 
-    def __reduce__(self):  # noqa: ANN204
+    def __reduce__(self):
         return (Path.write_text, (self.marker, "pwned"))
 
 
