@@ -62,12 +62,26 @@ def cmd_info(args: argparse.Namespace) -> int:
     for layer in model.layers:
         trimmed = type(spec)(**{**spec.__dict__, "body": spec.body[: layer.last_op + 1], "head": ()})
         shapes = body_output_shape(trimmed, frames)
-        layers.append({"layer": layer.number, "name": layer.name, "maps": layer.n_maps,
-                       "kernel": list(layer.conv.kernel_size), "output_shape_4s": list(shapes)})
+        layers.append(
+            {
+                "layer": layer.number,
+                "name": layer.name,
+                "maps": layer.n_maps,
+                "kernel": list(layer.conv.kernel_size),
+                "output_shape_4s": list(shapes),
+            }
+        )
     info = {
-        "file": str(model.path), "sha256": model.sha256, "name": model.name, "task": spec.task,
-        "labels": list(spec.labels), "output": spec.output, "head_input_frames": spec.head_input_frames,
-        "front_end": fe.to_dict(), "layers": layers, "provenance": dict(spec.provenance),
+        "file": str(model.path),
+        "sha256": model.sha256,
+        "name": model.name,
+        "task": spec.task,
+        "labels": list(spec.labels),
+        "output": spec.output,
+        "head_input_frames": spec.head_input_frames,
+        "front_end": fe.to_dict(),
+        "layers": layers,
+        "provenance": dict(spec.provenance),
     }
     if args.json:
         print(json.dumps(info, indent=2))
@@ -75,8 +89,11 @@ def cmd_info(args: argparse.Namespace) -> int:
     print(f"{model.name}  ({model.path.name}, sha256 {model.sha256[:12]})")
     if spec.task:
         print(f"task: {spec.task}")
-    print(f"front end: {fe.sample_rate} Hz, n_fft {fe.n_fft}, hop {fe.hop_length}, {fe.scale.value}"
-          + (f" {fe.n_mels} bands" if fe.scale.value == "mel" else "") + f", compression {fe.compression.value}")
+    print(
+        f"front end: {fe.sample_rate} Hz, n_fft {fe.n_fft}, hop {fe.hop_length}, {fe.scale.value}"
+        + (f" {fe.n_mels} bands" if fe.scale.value == "mel" else "")
+        + f", compression {fe.compression.value}"
+    )
     cmd_layers_print(layers)
     if spec.labels:
         print(f"labels ({len(spec.labels)}): {', '.join(spec.labels)}")
@@ -89,7 +106,9 @@ def cmd_layers_print(layers: list[dict]) -> None:
     print("layer  name    maps  kernel  output (C x H x W, 4 s clip)")
     for row in layers:
         shape = " x ".join(map(str, row["output_shape_4s"]))
-        print(f"{row['layer']:>5}  {row['name']:<6}  {row['maps']:>4}  {row['kernel'][0]}x{row['kernel'][1]}     {shape}")
+        print(
+            f"{row['layer']:>5}  {row['name']:<6}  {row['maps']:>4}  {row['kernel'][0]}x{row['kernel'][1]}     {shape}"
+        )
 
 
 def cmd_layers(args: argparse.Namespace) -> int:
@@ -101,7 +120,7 @@ def cmd_layers(args: argparse.Namespace) -> int:
     return 0
 
 
-def _open(args: argparse.Namespace):  # noqa: ANN202
+def _open(args: argparse.Namespace):
     from app.core.analysis import Analysis
     from app.core.audio import load_audio
     from app.core.model import load_model
@@ -118,9 +137,18 @@ def cmd_predict(args: argparse.Namespace) -> int:
         print("this model has no classifier head", file=sys.stderr)
         return EXIT_BAD_INPUT
     if args.json:
-        print(json.dumps({"audio": str(analysis.clip.path), "model": analysis.model.name,
-                          "task": analysis.model.spec.task, "output": analysis.model.spec.output,
-                          "scores": [{"label": label, "score": score} for label, score in ranked]}, indent=2))
+        print(
+            json.dumps(
+                {
+                    "audio": str(analysis.clip.path),
+                    "model": analysis.model.name,
+                    "task": analysis.model.spec.task,
+                    "output": analysis.model.spec.output,
+                    "scores": [{"label": label, "score": score} for label, score in ranked],
+                },
+                indent=2,
+            )
+        )
     else:
         for label, score in ranked:
             print(f"{score:7.3f}  {label}")
@@ -146,7 +174,12 @@ def cmd_export(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     show = sys.stderr.isatty() and not args.quiet
     written = export_features(
-        analysis, refs, modes, args.out, subtype=args.format, loudness=Loudness(args.loudness),
+        analysis,
+        refs,
+        modes,
+        args.out,
+        subtype=args.format,
+        loudness=Loudness(args.loudness),
         progress=(lambda d, t: _progress(d, t, started)) if show else None,
     )
     if not args.quiet:
@@ -182,11 +215,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--audio", "-a", type=Path, required=True)
     p.add_argument("--layer", "-l", action="append", help="layer(s) from 1: repeat, '1,3', '2-4' or 'all' (default)")
     p.add_argument("--features", "-f", default="all", help="maps from 0: '0,5,9-12' or 'all' (default)")
-    p.add_argument("--mode", action="append", choices=["choi", "magnitude", "residual"],
-                   help="resynthesis mode; repeat for several (default choi)")
+    p.add_argument(
+        "--mode",
+        action="append",
+        choices=["choi", "magnitude", "residual"],
+        help="resynthesis mode; repeat for several (default choi)",
+    )
     p.add_argument("--format", choices=["float32", "pcm24", "pcm16"], default="float32")
-    p.add_argument("--loudness", choices=["none", "match", "peak"], default="none",
-                   help="none: raw level (default); match: the original's LUFS; peak: -0.1 dBFS peak")
+    p.add_argument(
+        "--loudness",
+        choices=["none", "match", "peak"],
+        default="none",
+        help="none: raw level (default); match: the original's LUFS; peak: -0.1 dBFS peak",
+    )
     p.add_argument("--out", "-o", type=Path, default=Path("aurascope-export"))
     p.add_argument("--quiet", "-q", action="store_true")
     p.set_defaults(run=cmd_export)

@@ -6,8 +6,14 @@ import numpy as np
 
 
 def piano_like_notes(
-    sample_rate: int, duration: float, onsets: list[float], *, seed: int = 0, attack_noise: float = 0.6,
-    freqs: list[float] | None = None, decay_s: float = 0.6,
+    sample_rate: int,
+    duration: float,
+    onsets: list[float],
+    *,
+    seed: int = 0,
+    attack_noise: float = 0.6,
+    freqs: list[float] | None = None,
+    decay_s: float = 0.6,
 ) -> np.ndarray:
     """Harmonic notes with an exponential decay and a short broadband noise burst at each onset."""
     rng = np.random.default_rng(seed)
