@@ -23,9 +23,11 @@ extras=$([ "$profile" = test ] && echo "[test,train]" || echo "")
 stamp=".venv/.aurascope-$profile-$(sha256sum pyproject.toml | cut -c1-16)"
 if [ ! -f "$stamp" ]; then
   echo "installing Python packages (torch==2.13.0 CPU and the rest) into .venv" >&2
-  .venv/bin/python -m pip install -q --upgrade pip >/dev/null
+  pip() { .venv/bin/python -m pip install -q "$@" 2>&1 | grep -v "^WARNING: Location" >&2 || true; }
+  pip --upgrade pip
   # torch first and pinned, so nothing below can pull a different build
-  .venv/bin/python -m pip install -q "torch==2.13.0"
-  .venv/bin/python -m pip install -q -e ".$extras"
+  pip "torch==2.13.0"
+  pip -e ".$extras"
+  .venv/bin/python -c "import torch, app" || { echo "the Python install failed" >&2; exit 1; }
   touch "$stamp"
 fi
