@@ -167,33 +167,36 @@ def bench_soak(engine: PlaybackEngine, seconds: float) -> None:
     engine.seek_samples(0)
     underflows_before = engine.underflows
     engine.play()
-    switches = missed = errors = 0
+    time.sleep(0.1)
+    mixer = engine.mixer
+    switches_before = mixer.switch_count
+    requested = errors = 0
+    worst_blocks = 0
     slot = Slot.B
     t_end = time.monotonic() + seconds
-    next_toggle = time.monotonic() + 0.1
+    next_toggle = time.monotonic()
     while time.monotonic() < t_end:
-        blocks = engine.mixer.blocks
+        blocks, count = mixer.blocks, mixer.switch_count
         engine.select(slot)
-        switches += 1
+        requested += 1
         slot = Slot.A if slot is Slot.B else Slot.B
-        engine.position()  # the GUI's 30 Hz poll, three times per toggle
-        time.sleep(max(0.0, next_toggle - time.monotonic() - 0.066))
-        engine.position()
-        time.sleep(max(0.0, next_toggle - time.monotonic() - 0.033))
-        engine.position()
-        time.sleep(max(0.0, next_toggle - time.monotonic()))
         next_toggle += 0.1
-        if engine.mixer.last_switch_block < blocks:
-            missed += 1
+        for poll in (0.066, 0.033, 0.0):  # the GUI's ~30 Hz position poll
+            time.sleep(max(0.0, next_toggle - poll - time.monotonic()))
+            engine.position()
+        if mixer.switch_count > count:  # our switch landed: in which block after select()?
+            worst_blocks = max(worst_blocks, mixer.last_switch_block - blocks + 1)
         if engine.device_error is not None:
             errors += 1
             print(f"device error: {engine.device_error}", file=sys.stderr)
             engine.play()
+    time.sleep(0.2)
     engine.pause()
     emit("soak_duration_s", seconds, "s")
-    emit("soak_switches", switches, "count")
+    emit("soak_switches", requested, "count")
     emit("soak_underflows", engine.underflows - underflows_before, "count")
-    emit("soak_missed_switches", missed, "count")
+    emit("soak_missed_switches", requested - (mixer.switch_count - switches_before), "count")
+    emit("soak_switch_latency_blocks_max", worst_blocks, "blocks")
     emit("soak_device_errors", errors, "count")
 
 

@@ -145,6 +145,7 @@ class Mixer:
         self.max_block_frames = 0
         self.last_switch_sample = -1  # playhead at which the last slot crossfade started
         self.last_switch_block = -1  # block (0-based count) in which it started
+        self.switch_count = 0  # slot crossfades started while playing
         self._clock = np.full((clock_size, 6), np.nan, dtype=np.float64)
         self._clock_size = int(clock_size)
         self.clock_count = 0
@@ -225,6 +226,7 @@ class Mixer:
                         self._fade_to_slot(value)
                         self.last_switch_sample = self.playhead
                         self.last_switch_block = self.blocks
+                        self.switch_count += 1
             elif kind is _Command.SEEK:
                 if self.running and not self._play_requested:
                     self._seek_after_fade = value  # jumping inside a fade-out would click
