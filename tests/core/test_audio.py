@@ -95,3 +95,19 @@ def test_nan_samples_are_refused(tmp_path: Path) -> None:
     sf.write(tmp_path / "nan.wav", y, 11025, subtype="FLOAT")
     with pytest.raises(AudioLoadError, match="NaN"):
         load_audio(tmp_path / "nan.wav", 11025)
+
+
+def test_fallback_decoder_reads_what_libsndfile_refuses(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """libsndfile 1.2 reads mp3 itself; force our first reader to refuse so librosa's decoder path runs for real."""
+    import app.core.audio as audio_module
+
+    path = tmp_path / "clip.mp3"
+    sf.write(path, tone(22050), 22050, format="MP3", subtype="MPEG_LAYER_III")
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise sf.LibsndfileError(1, "simulated: format not supported by this libsndfile")
+
+    monkeypatch.setattr(audio_module.sf, "read", refuse)
+    clip = load_audio(path, 11025)
+    spec = np.abs(np.fft.rfft(clip.samples[:8192]))
+    assert np.fft.rfftfreq(8192, 1 / 11025)[np.argmax(spec)] == pytest.approx(440, abs=3)
