@@ -11,17 +11,19 @@
 #     blocks instead of 2 s ones (otherwise every new stream starts up to ~2 s late).
 #
 # Two ways to use it:
-#   eval "$(bash scripts/ci_env.sh)"     # run it: progress goes to stderr, export lines to stdout
+#   eval "$(bash scripts/ci_env.sh)"     # run it (bash or sh): progress to stderr, export lines to stdout
 #   . scripts/ci_env.sh                  # source it: the set-up runs in a subshell (your shell options
 #                                        # are untouched), then DISPLAY is exported in your shell
-# Exports: DISPLAY=:99. Nothing else is needed: PulseAudio clients (parec, ALSA's pulse plugin) find
-# the daemon through the same HOME/XDG_RUNTIME_DIR as this script, so run the tests as the same user.
+# Exports: DISPLAY=:99 and PULSE_SERVER=unix:/tmp/pulse-.../native. Without them, Qt finds no display, and
+# PulseAudio clients (parec, ALSA's pulse plugin) only find the daemon with the same HOME and
+# XDG_RUNTIME_DIR as this script had; PULSE_SERVER makes that independent of the caller's environment.
 #
 # Run it before the test process imports sounddevice: PortAudio enumerates devices once, at init.
 
 _aurascope_ci_env() (
   set -eu
   D=${DISPLAY_NUM:-99}
+  unset PULSE_SERVER  # find (or start) the daemon the standard way, not through a stale export
   log() { printf 'ci_env: %s\n' "$*" >&2; }
 
   # --- packages (only when something is missing, so a second run does no apt work) ---
@@ -29,7 +31,7 @@ _aurascope_ci_env() (
     libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-image0 libxcb-render-util0
     libxcb-shape0 libxcb-xkb1 libxkbcommon-x11-0
     xvfb xauth xdotool
-    libportaudio2 libsndfile1 pulseaudio pulseaudio-utils libasound2-plugins"
+    procps libportaudio2 libsndfile1 pulseaudio pulseaudio-utils libasound2-plugins"
   missing=""
   for p in $pkgs; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
@@ -65,6 +67,9 @@ _aurascope_ci_env() (
   fi
   pactl set-default-sink vsink
   pactl set-default-source vsink.monitor
+  # PulseAudio restores remembered volumes: pin the sink at unity so recordings compare sample for sample
+  pactl set-sink-volume vsink 100%
+  pactl set-sink-mute vsink 0
 
   # --- 3. one low-latency reader keeps the null sink in 10 ms blocks ---
   if ! pgrep -f "parec -d vsink.monitor --latency-msec=10 --raw" >/dev/null 2>&1; then
@@ -73,12 +78,25 @@ _aurascope_ci_env() (
   # wait until the monitor really delivers audio (the first read can take ~2 s)
   timeout 10 parec -d vsink.monitor --latency-msec=10 --raw 2>/dev/null | head -c 4096 >/dev/null || true
   log "ready: DISPLAY=:$D, audio sink vsink (record from vsink.monitor)"
+  server=$(pactl info 2>/dev/null | sed -n 's/^Server String: //p')
+  case "$server" in
+    /*) server="unix:$server" ;;
+  esac
+  printf '%s\n' "$server" >/tmp/aurascope-pulse-server
 )
 
-if (return 0 2>/dev/null); then
-  # sourced: set up in the subshell above, then export into the caller's shell
-  _aurascope_ci_env && export DISPLAY=":${DISPLAY_NUM:-99}"
-else
-  _aurascope_ci_env || exit $?
-  printf 'export DISPLAY=:%s\n' "${DISPLAY_NUM:-99}"
-fi
+# Run or sourced? $0 is this file only when it runs as a script (works in bash and dash alike).
+case "${0##*/}" in
+  ci_env.sh)
+    _aurascope_ci_env || exit $?
+    printf 'export DISPLAY=:%s\n' "${DISPLAY_NUM:-99}"
+    printf 'export PULSE_SERVER=%s\n' "$(cat /tmp/aurascope-pulse-server)"
+    ;;
+  *)  # sourced: set up in the subshell above, then export into the caller's shell
+    if _aurascope_ci_env; then
+      export DISPLAY=":${DISPLAY_NUM:-99}"
+      PULSE_SERVER=$(cat /tmp/aurascope-pulse-server)
+      export PULSE_SERVER
+    fi
+    ;;
+esac
