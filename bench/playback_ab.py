@@ -6,7 +6,7 @@ Needs the PulseAudio null sink "vsink" (``scripts/ci_env.sh``) started before th
 per figure: {"figure": ..., "value": ..., "unit": ...}. Never passes or fails on a figure; exits 2 (with the
 reason on stderr) when there is no device.
 
-- switch_latency_blocks: callbacks from `select()` to the block where the crossfade starts (1 = the next one).
+- switch_latency_blocks: blocks started from `select()` to the one where the crossfade starts (1 = the next one).
 - switch_offset_samples: crossfade start minus the written playhead at `select()` (at most one block).
 - switch_audible_delay_ms: crossfade start minus `position()` at `select()`: how long until the user hears it.
 - position_error_ms: `position()` minus the newest sample vsink.monitor had delivered at that moment, timed by
@@ -145,9 +145,9 @@ def bench_switch_and_position(engine: PlaybackEngine, n_switches: int) -> None:
         blocks, playhead, audible = engine.mixer.blocks, engine.playhead_samples, engine.position_samples()
         engine.select(slot)
         deadline = time.monotonic() + 1.0
-        while engine.mixer.last_switch_block < blocks and time.monotonic() < deadline:
+        while engine.mixer.last_switch_block <= blocks and time.monotonic() < deadline:
             time.sleep(0.001)
-        latency_blocks.append(engine.mixer.last_switch_block - blocks + 1)
+        latency_blocks.append(engine.mixer.last_switch_block - blocks)
         offsets.append(engine.mixer.last_switch_sample - playhead)
         delays.append((engine.mixer.last_switch_sample - audible) / sr * 1000)
         slot = Slot.A if slot is Slot.B else Slot.B
@@ -185,7 +185,7 @@ def bench_soak(engine: PlaybackEngine, seconds: float) -> None:
             time.sleep(max(0.0, next_toggle - poll - time.monotonic()))
             engine.position()
         if mixer.switch_count > count:  # our switch landed: in which block after select()?
-            worst_blocks = max(worst_blocks, mixer.last_switch_block - blocks + 1)
+            worst_blocks = max(worst_blocks, mixer.last_switch_block - blocks)
         if engine.device_error is not None:
             errors += 1
             print(f"device error: {engine.device_error}", file=sys.stderr)

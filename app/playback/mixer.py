@@ -141,10 +141,10 @@ class Mixer:
         self._fade_pos = self.n_fade  # samples of the current fade done; n_fade = no fade
         self._seek_after_fade = -1  # a seek that waits until a fade-out to pause has finished
         self.underflows = 0
-        self.blocks = 0
+        self.blocks = 0  # blocks started (counted when a block begins, before its commands apply)
         self.max_block_frames = 0
         self.last_switch_sample = -1  # playhead at which the last slot crossfade started
-        self.last_switch_block = -1  # block (0-based count) in which it started
+        self.last_switch_block = -1  # number of the block (counting from 1) in which it started
         self.switch_count = 0  # slot crossfades started while playing
         self._clock = np.full((clock_size, 6), np.nan, dtype=np.float64)
         self._clock_size = int(clock_size)
@@ -261,6 +261,7 @@ class Mixer:
         now: stream time (s) of the call (``time.currentTime``).
         underflow: PortAudio's ``status.output_underflow`` for this call; counted in ``underflows``.
         """
+        self.blocks += 1
         if underflow:
             self.underflows += 1
         self.apply_commands()
@@ -284,7 +285,6 @@ class Mixer:
         clock[k, _LOOP_END] = s.loop_end
         clock[k, _NOW] = now
         self.clock_count += 1
-        self.blocks += 1
         if frames > self.max_block_frames:
             self.max_block_frames = frames
 

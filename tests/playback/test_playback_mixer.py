@@ -75,7 +75,7 @@ def test_switch_starts_a_linear_crossfade_at_the_next_block_at_the_same_playhead
     np.testing.assert_allclose(out[:240], (1 - w) * 1.0 + w * -1.0, atol=2e-7)  # linear over 240 samples
     np.testing.assert_array_equal(out[240:], -1.0)
     assert m.last_switch_sample == 900  # the playhead did not restart
-    assert m.last_switch_block == 3
+    assert m.last_switch_block == 4  # the 4th block: the first after select()
     assert m.playhead == 1300
     # largest step inside the fade is 2/240, far below the jump of 2.0 of a hard switch
     assert np.max(np.abs(np.diff(np.concatenate([before, out])))) <= 2 / 240 + 1e-6
