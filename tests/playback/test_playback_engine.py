@@ -7,6 +7,7 @@ import ctypes.util
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import numpy as np
@@ -239,3 +240,22 @@ def test_real_portaudio_unknown_device_name() -> None:
     # a subprocess, so this process does not initialise PortAudio before the real-sink tests want it
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
+
+
+def test_a_stream_whose_callback_is_never_called_is_a_lost_device(fake_sd) -> None:
+    engine = PlaybackEngine(stall_timeout_s=0.1)
+    engine.load(Slot.A, np.ones(4800, dtype=np.float32), 48000)
+    engine.play()  # the stand-in never calls the callback unless pumped
+    assert engine.device_error is None
+    time.sleep(0.15)
+    assert "asked for no audio within 0.1 s" in str(engine.device_error)
+    assert not engine.is_playing
+
+
+def test_list_output_devices_skips_input_only_devices(fake_sd) -> None:
+    found = PlaybackEngine.list_output_devices()
+    assert [(d.index, d.name, d.max_output_channels, d.is_default) for d in found] == [
+        (1, "speakers", 2, True),
+        (2, "hdmi", 8, False),
+    ]
+    assert found[1].default_sample_rate == 44100.0 and found[0].host_api == "FakeAPI"
