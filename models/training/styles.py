@@ -1,5 +1,18 @@
 """Eight styles that differ the way genres do: instrumentation, rhythm, tempo, register, harmony, room.
 
+=================  ==========  ===========================================================================
+style              tempo/bpm   parts
+=================  ==========  ===========================================================================
+solo_piano         60-120      piano: alberti / arpeggio / block / stride left hand, melody right hand, pedal
+piano_ballad       58-84       piano arpeggios or pulsing chords + choir / "ooh" voice lead (sometimes 2 parts)
+rock               100-160     kit (kick, backbeat snare, hats or ride, crash, fills), bass, distorted power chords
+jazz_trio          100-220     swing: ride, hi-hat on 2 and 4, walking bass, rootless piano comping (+ a line)
+electronic         118-132     four-on-the-floor 808 / electronic kit, synth bass, pad, sometimes an arpeggio
+strings            56-116      string chorale, or melody over pizzicato or sustained strings; swells; winds
+latin_percussion   90-125      clave, conga tumbao, bongos, cowbell, shaker, guiro, timbales; montuno, tumbao bass
+folk               80-130      strummed steel / nylon guitar + voice-like lead (or harmonica, flute, fiddle)
+=================  ==========  ===========================================================================
+
 A composer takes a seeded generator and a length [s] and returns an `Arrangement`: the score (one
 pretty_midi instrument per part), each part's level and the room to mix it in. Every choice (key, tempo,
 figures, programs, levels) is drawn from the generator, so a seed fixes the clip.
