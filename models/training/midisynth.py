@@ -7,9 +7,10 @@ FluidSynth 2.3 carries state from one render to the next in two ways, both measu
 - a voice slot keeps part of its previous note's DSP state, and which slot a note lands in depends on what
   played before; the same score rendered after different clips differed by up to 0.07 (full scale 1).
 
-`MidiSynth` therefore starts every render from a canonical state: it renders silence until every tail has
-died away, then fills every voice slot with the same reference note and kills them all. Reverb and chorus
-are switched off (their delay lines are state too); `models.training.mixing` adds a seeded room instead.
+`MidiSynth` therefore starts every render from a canonical state: it shortens every voice's release to the
+minimum (~16 ms; voices already releasing included), renders until the output is exactly silent, then fills
+every voice slot with the same reference note and kills them all (~4 ms in all). Reverb and chorus are
+switched off (their delay lines are state too); `models.training.mixing` adds a seeded room instead.
 """
 
 from __future__ import annotations
