@@ -9,7 +9,7 @@ FluidSynth 2.3 carries state from one render to the next in two ways, both measu
 
 `MidiSynth` therefore starts every render from a canonical state: it shortens every voice's release to the
 minimum (~16 ms; voices already releasing included), renders until the output is exactly silent, then fills
-every voice slot with the same reference note and kills them all (~4 ms in all). Reverb and chorus are
+every voice slot with the same reference note and kills them all (~1-4 ms in all). Reverb and chorus are
 switched off (their delay lines are state too); `models.training.mixing` adds a seeded room instead.
 """
 
