@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,14 +19,28 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 
+def missing(reason: str) -> None:
+    """Skip for a missing renderer dependency, but fail under CI=true: CI installs them, so a skip there
+    would hide a broken set-up."""
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        pytest.fail(f"CI without the data generator's dependencies: {reason}")
+    pytest.skip(reason)
+
+
 def fluidr3() -> Path:
     """The FluidR3 soundfont path, skipping the test when FluidSynth or the soundfont is not installed."""
-    pytest.importorskip("pretty_midi", reason="pip install pretty_midi")
-    pytest.importorskip("fluidsynth", reason="pip install pyfluidsynth; apt-get install fluidsynth")
+    for module, hint in [
+        ("pretty_midi", "pip install pretty_midi"),
+        ("fluidsynth", "pip install pyfluidsynth; apt-get install fluidsynth"),
+    ]:
+        try:
+            importlib.import_module(module)
+        except ImportError as error:
+            missing(f"{error}: {hint}")
     from models.training.datagen import FLUIDR3
 
     if not FLUIDR3.is_file():
-        pytest.skip(f"{FLUIDR3} missing: apt-get install fluid-soundfont-gm")
+        missing(f"{FLUIDR3} missing: apt-get install fluid-soundfont-gm")
     return FLUIDR3
 
 
