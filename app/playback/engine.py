@@ -375,15 +375,28 @@ class PlaybackEngine:
         self._error = None
 
     def close(self) -> None:
-        """Stop and close the stream (the device is free again); slots, playhead and selection are kept."""
+        """Stop and close the stream (the device is free again); slots and selection are kept.
+
+        Closed while playing (`set_device`, a lost device), the playhead goes back to the sample that was
+        audible, so playing again resumes where the listener was, not a latency's worth later.
+        """
         stream, self._stream = self._stream, None
         self._stream_token += 1  # its finished_callback is expected now, not a failure
+        playing = self._want_play and self._mixer.ended_serial != self._play_serial
+        resume_at = None
+        if stream is not None and playing and self._sd is not None:
+            try:
+                resume_at = min(self._mixer.audible_sample(stream.time), self.length)
+            except self._sd.PortAudioError:  # a dead device has no clock: keep the written playhead
+                resume_at = None
         if stream is not None:
             stream.close(ignore_errors=True)
-        if self._want_play:
-            self._want_play = False
+        self._want_play = False
+        self._mixer.halt()  # no callback any more: applies pending commands on this thread
+        if resume_at is not None:
+            self._mixer.playhead = resume_at
+        if playing:
             self._paused_seek = int(self._mixer.playhead)
-        self._mixer.halt()
 
     def __enter__(self) -> PlaybackEngine:
         return self

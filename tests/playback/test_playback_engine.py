@@ -152,11 +152,12 @@ def test_unknown_device_is_a_specific_error_and_the_engine_stays_usable(fake_sd)
     with pytest.raises(AudioDeviceError, match="no output channels"):
         engine.set_device(0)
     assert engine.is_playing  # still on the old device
-    FakeOutputStream.instances[-1].pump(256)
+    for _ in range(30):
+        FakeOutputStream.instances[-1].pump(480)  # 0.3 s written, 0.2 s of it heard
     engine.set_device("hdmi")  # 44.1 kHz: slots resampled, playhead converted, playing goes on
     assert engine.device is not None and engine.device.name == "hdmi"
     assert engine.sample_rate == 44100 and engine.length == 44100
-    assert engine.playhead_samples == round(256 * 44100 / 48000)
+    assert engine.playhead_samples == round(9600 * 44100 / 48000)  # resumes at the audible sample
     stream = FakeOutputStream.instances[-1]
     assert stream.kwargs["device"] == 2 and stream.channels == 2  # 8-channel device, stereo stream
     stream.pump(100)
@@ -180,15 +181,16 @@ def test_device_lost_mid_play_is_reported_and_the_engine_recovers(fake_sd) -> No
     engine.load(Slot.A, np.ones(48000, dtype=np.float32), 48000)
     engine.play()
     stream = FakeOutputStream.instances[-1]
-    stream.pump(4800)
+    for _ in range(3):
+        stream.pump(4800)  # 0.3 s written; the first 0.2 s of it has reached the DAC
     stream.die()
     err = engine.device_error
     assert isinstance(err, AudioDeviceError) and "stopped by itself" in str(err)
     assert not engine.is_playing and stream.closed
-    position = engine.position_samples()
-    engine.play()  # reopens the device and resumes where it was
+    assert engine.position_samples() == 9600  # the last audible sample, not the last written one
+    engine.play()  # reopens the device and resumes where the listener was
     assert engine.device_error is None and engine.is_playing
-    assert engine.playhead_samples == position == 4800
+    assert engine.playhead_samples == 9600
 
 
 def test_callbacks_that_stop_coming_are_a_lost_device(fake_sd) -> None:
