@@ -1,0 +1,70 @@
+"""Starting the window: ``aurascope-gui [files...]``, ``aurascope`` with no arguments, ``python main.py``.
+
+With no files it opens the bundled model and the full-band demo clip, layer 2 map 0 selected and ready to
+play. Files may be audio or model files in any order (the ``.desktop`` entry passes ``%F``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_MODEL = ROOT / "models" / "choi2015-genre.safetensors"
+DEFAULT_AUDIO = ROOT / "resources" / "demo" / "full_band.wav"
+ICON = ROOT / "resources" / "aurascope.svg"
+
+
+def parse_args(argv: Sequence[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="aurascope-gui", description="Open the Aurascope listening window.")
+    parser.add_argument("files", nargs="*", type=Path, help="audio and/or model (.safetensors) files")
+    parser.add_argument("--model", "-m", type=Path, help="model file (default: the bundled choi2015-genre)")
+    parser.add_argument("--audio", "-a", type=Path, help="audio file (default: the full-band demo clip)")
+    parser.add_argument("--no-thumbnails", action="store_true", help="do not compute map thumbnails")
+    return parser.parse_args(list(argv))
+
+
+def choose_files(args: argparse.Namespace) -> tuple[Path | None, Path | None]:
+    """(audio, model): explicit options first, then positional files by extension, then the bundled defaults."""
+    audio, model = args.audio, args.model
+    for path in args.files:
+        if path.suffix.lower() == ".safetensors":
+            model = model or path
+        else:
+            audio = audio or path
+    if model is None and DEFAULT_MODEL.is_file():
+        model = DEFAULT_MODEL
+    if audio is None and DEFAULT_AUDIO.is_file() and not args.files:
+        audio = DEFAULT_AUDIO
+    return audio, model
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    from PySide6.QtCore import QTimer
+    from PySide6.QtGui import QIcon
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication.instance() or QApplication([sys.argv[0]])
+    app.setApplicationName("Aurascope")
+    app.setOrganizationName("Aurascope")
+    app.setDesktopFileName("aurascope")
+    if ICON.is_file():
+        app.setWindowIcon(QIcon(str(ICON)))
+    from app.ui.main_window import MainWindow
+    from app.ui.style import apply_style
+
+    apply_style(app)
+    window = MainWindow(thumbnails=not args.no_thumbnails)
+    window.show()
+    audio, model = choose_files(args)
+    if model is None:
+        window.statusBar().showMessage("No model: open one with Ctrl+Shift+O (the bundled model was not found)")
+    QTimer.singleShot(0, lambda: window.start(audio, model))
+    return app.exec()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

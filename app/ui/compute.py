@@ -1,0 +1,359 @@
+"""What the compute worker runs: core calls turned into display-ready values. No Qt.
+
+Everything here runs on the worker thread (`app.ui.worker`); torch and the core modules that import it are
+imported inside the functions, so importing this module costs nothing. The GUI receives only the frozen
+values defined here (numpy arrays, numbers, strings) plus opaque handles (``Model``, ``Analysis``) that it
+passes back into later requests and never calls itself.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from app.ui.display import LogFrequencyGrid, band_edges, linear_bin_hz, thumbnail
+
+#: (layer from 1, map from 0): the GUI's name for a feature map (the core's FeatureRef needs torch).
+Ref = tuple[int, int]
+
+MODES = ("choi", "magnitude", "residual")
+THUMB_ROWS = 18
+THUMB_COLS = 64
+
+
+@dataclass(frozen=True)
+class LayerSummary:
+    """One layer as the window shows it; ``kernels`` ``[shape=(n_maps, in_channels, kh, kw)]``."""
+
+    number: int
+    name: str
+    n_maps: int
+    kernels: np.ndarray
+    freq_stride: int
+    time_stride: int
+
+
+@dataclass(frozen=True)
+class ModelSummary:
+    path: Path
+    name: str
+    sha256: str
+    task: str
+    labels: tuple[str, ...]
+    output: str
+    sample_rate: int
+    n_fft: int
+    hop_length: int
+    scale: str
+    n_bins: int
+    input_bin_hz: np.ndarray
+    layers: tuple[LayerSummary, ...]
+
+    @property
+    def grid(self) -> LogFrequencyGrid:
+        return LogFrequencyGrid.for_rate(self.sample_rate, self.n_fft)
+
+    @property
+    def front_end_text(self) -> str:
+        scale = f"{self.scale} {self.n_bins} bands" if self.scale == "mel" else "linear"
+        return f"{self.sample_rate} Hz, n_fft {self.n_fft}, hop {self.hop_length}, {scale}"
+
+
+@dataclass(frozen=True)
+class ClipSummary:
+    """A clip seen through the model: the original's display, predictions and per-layer energies.
+
+    ``samples``: mono float32 at the model rate (slot A); ``original``: the file's own mono mix at
+    ``original_rate`` (slot A at full quality, if asked for). ``original_db`` ``[shape=(grid rows, n_frames)]``.
+    """
+
+    path: Path
+    name: str
+    duration: float
+    original_rate: int
+    channels: int
+    samples: np.ndarray
+    original: np.ndarray
+    original_db: np.ndarray
+    n_frames: int
+    predictions: tuple[tuple[str, float], ...]
+    energies: dict[int, np.ndarray]
+    reference_lufs: float
+    analysis_seconds: float
+
+
+@dataclass(frozen=True)
+class Session:
+    """What an open request returns: handles for later requests plus what the window shows."""
+
+    model: Any  # app.core.model.Model (opaque to the GUI)
+    summary: ModelSummary
+    analysis: Any = None  # app.core.analysis.Analysis or None (no clip yet)
+    clip: ClipSummary | None = None
+
+
+@dataclass(frozen=True)
+class Auralisation:
+    """One rendering, ready for slot B (or R) and the views.
+
+    ``audio`` float32 mono at ``device_rate``; ``display_db`` ``[shape=(grid rows, n_frames)]``;
+    ``activation_display`` ``[shape=(grid rows, w)]`` covering ``activation_seconds`` from time 0.
+    """
+
+    ref: Ref
+    mode: str
+    audio: np.ndarray
+    device_rate: int
+    display_db: np.ndarray
+    activation: np.ndarray
+    activation_display: np.ndarray
+    activation_seconds: float
+    loudness_lufs: float
+    reference_lufs: float
+    gain_db: float
+    rms_db: float
+    peak_db: float
+    negative_share: float
+    centroid_hz: float
+    activation_peak: float
+    activation_peak_s: float
+    activation_peak_hz: float
+    seconds: float
+
+
+# --- opening ---------------------------------------------------------------------------------------------
+def load_model(path: str | Path) -> tuple[Any, ModelSummary]:
+    """Read a model file (raises ModelFormatError naming it) and describe it."""
+    from app.core.model import load_model as core_load_model
+
+    model = core_load_model(path)
+    return model, summarise_model(model)
+
+
+def summarise_model(model: Any) -> ModelSummary:
+    fe = model.front_end
+    layers = []
+    for layer in model.layers:
+        f_stride = t_stride = 1
+        for block in model.spec.body[: layer.last_op + 1]:
+            if block.type in ("conv2d", "maxpool2d"):
+                f_stride *= block.stride[0]
+                t_stride *= block.stride[1]
+        kernels = model.conv_weight(layer.first_op).detach().cpu().numpy().astype(np.float32)
+        layers.append(LayerSummary(layer.number, layer.name, layer.n_maps, kernels, f_stride, t_stride))
+    return ModelSummary(
+        path=Path(model.path) if model.path else Path(model.name),
+        name=model.name,
+        sha256=model.sha256 or "",
+        task=model.spec.task,
+        labels=tuple(model.spec.labels),
+        output=model.spec.output,
+        sample_rate=fe.sample_rate,
+        n_fft=fe.n_fft,
+        hop_length=fe.hop_length,
+        scale=str(fe.scale.value),
+        n_bins=fe.n_bins,
+        input_bin_hz=np.asarray(fe.bin_frequencies(), dtype=np.float64),
+        layers=tuple(layers),
+    )
+
+
+def open_session(
+    model_path: str | Path | None,
+    audio_path: str | Path | None,
+    *,
+    model: Any = None,
+    summary: ModelSummary | None = None,
+    cancelled: Callable[[], bool] = lambda: False,
+) -> Session:
+    """Load a model (or reuse ``model``), then, if given, a clip at its rate, with the analysis the window shows.
+
+    Raises the core's errors (`ModelFormatError`, `AudioLoadError`, `ClipTooShortError`), each naming its file.
+    """
+    if model_path is not None:
+        model, summary = load_model(model_path)
+    if model is None or summary is None:
+        raise ValueError("open_session needs a model path or a loaded model")
+    if audio_path is None:
+        return Session(model, summary)
+    from app.core.analysis import Analysis
+    from app.core.audio import load_audio
+
+    started = time.perf_counter()
+    clip = load_audio(audio_path, summary.sample_rate)
+    analysis = Analysis(clip, model)
+    if cancelled():
+        return Session(model, summary)
+    return Session(model, summary, analysis, summarise_clip(analysis, summary, started))
+
+
+def summarise_clip(analysis: Any, summary: ModelSummary, started: float | None = None) -> ClipSummary:
+    started = time.perf_counter() if started is None else started
+    clip = analysis.clip
+    _ = analysis.record  # the forward pass with switches, cached for every later render
+    grid = summary.grid
+    db = analysis.original_spectrogram_db()
+    original_db = grid.remap_linear(db, linear_bin_hz(summary.sample_rate, summary.n_fft))
+    energies = {layer.number: analysis.layer_activation_energy(layer.number) for layer in summary.layers}
+    predictions = tuple((label, float(score)) for label, score in analysis.predict(top=None))
+    original = clip.original.mean(axis=0).astype(np.float32) if clip.original.ndim == 2 else clip.original
+    return ClipSummary(
+        path=Path(clip.path),
+        name=clip.name,
+        duration=float(clip.duration),
+        original_rate=int(clip.original_rate),
+        channels=int(clip.original.shape[0]) if clip.original.ndim == 2 else 1,
+        samples=np.ascontiguousarray(clip.samples, dtype=np.float32),
+        original=np.ascontiguousarray(original, dtype=np.float32),
+        original_db=original_db,
+        n_frames=int(db.shape[1]),
+        predictions=predictions,
+        energies=energies,
+        reference_lufs=float(analysis.reference_lufs),
+        analysis_seconds=time.perf_counter() - started,
+    )
+
+
+# --- rendering -----------------------------------------------------------------------------------------------
+def render_feature(
+    analysis: Any,
+    summary: ModelSummary,
+    ref: Ref,
+    mode: str,
+    device_rate: int,
+    *,
+    on_first: Callable[[Auralisation], None] | None = None,
+    cancelled: Callable[[], bool] = lambda: False,
+) -> Auralisation | None:
+    """Render map ``ref`` in ``mode`` (slot B) and its residual (slot R), both resampled to ``device_rate``.
+
+    ``on_first`` receives the B rendering as soon as it exists (audio ready); the residual is returned.
+    Returns None when cancelled between the two.
+    """
+    from app.core.resynth import Mode
+
+    layer, index = ref
+    modes = [Mode(mode), Mode.RESIDUAL] if mode != "residual" else [Mode.RESIDUAL]
+    started = time.perf_counter()
+    result = None
+    for rendering in analysis.render_many(layer, [index], modes):
+        result = auralise(rendering, analysis, summary, device_rate, time.perf_counter() - started)
+        if on_first is not None and rendering.mode is modes[0]:
+            on_first(result)
+        if cancelled():
+            return None
+        started = time.perf_counter()
+    return result
+
+
+def auralise(rendering: Any, analysis: Any, summary: ModelSummary, device_rate: int, seconds: float) -> Auralisation:
+    """A core Rendering as display arrays, figures, and audio at the device rate."""
+    from app.playback import resample
+
+    grid = summary.grid
+    layer = summary.layers[rendering.ref.layer - 1]
+    audio = rendering.audio
+    spec_db = rendering.spectrogram_db
+    bin_hz = linear_bin_hz(summary.sample_rate, summary.n_fft)
+    display = grid.remap_linear(spec_db, bin_hz)
+    act = np.asarray(rendering.activation, dtype=np.float32)
+    edges = band_edges(summary.input_bin_hz, act.shape[0], layer.freq_stride)
+    act_display = grid.remap_bands(act, edges)
+    frame_s = summary.hop_length / summary.sample_rate
+    peak_row, peak_col = np.unravel_index(int(np.argmax(act)), act.shape) if act.size else (0, 0)
+    power = np.power(10.0, spec_db.astype(np.float64) / 10.0)
+    total = float(power.sum())
+    centroid = float((power.sum(axis=1) * bin_hz).sum() / total) if total > 0 else 0.0
+    peak = float(np.max(np.abs(audio))) if audio.size else 0.0
+    deconv = rendering.deconv
+    t0 = time.perf_counter()
+    device_audio = resample(audio, rendering.sample_rate, device_rate)
+    return Auralisation(
+        ref=(rendering.ref.layer, rendering.ref.index),
+        mode=str(rendering.mode.value),
+        audio=device_audio,
+        device_rate=int(device_rate),
+        display_db=display,
+        activation=act,
+        activation_display=act_display,
+        activation_seconds=act.shape[1] * layer.time_stride * frame_s,
+        loudness_lufs=float(rendering.loudness_lufs),
+        reference_lufs=float(rendering.reference_lufs),
+        gain_db=float(rendering.gain_to_match_db),
+        rms_db=float(rendering.rms_db),
+        peak_db=20.0 * math.log10(peak) if peak > 0 else -math.inf,
+        negative_share=float(np.mean(deconv < 0)) if deconv.size else 0.0,
+        centroid_hz=centroid,
+        activation_peak=float(act[peak_row, peak_col]) if act.size else 0.0,
+        activation_peak_s=(peak_col + 0.5) * layer.time_stride * frame_s,
+        activation_peak_hz=float(0.5 * (edges[peak_row] + edges[peak_row + 1])),
+        seconds=seconds + time.perf_counter() - t0,
+    )
+
+
+def thumbnails(analysis: Any, summary: ModelSummary, layer: int, indices: Sequence[int]) -> dict[Ref, np.ndarray]:
+    """Small images of the auralised (Choi) spectrograms of some maps of one layer, deconvolved as a batch.
+
+    ``|X * D|`` in dB is the Choi rendering's spectrogram, so no inverse STFT is needed here. Each image is
+    uint8 ``[shape=(THUMB_ROWS, THUMB_COLS)]``.
+    """
+    import torch
+
+    from app.core.resynth import to_db
+
+    grid = LogFrequencyGrid(summary.grid.fmin, summary.grid.fmax, THUMB_ROWS)
+    bin_hz = linear_bin_hz(summary.sample_rate, summary.n_fft)
+    fe = analysis.model.front_end
+    out: dict[Ref, np.ndarray] = {}
+    with torch.no_grad():
+        d = analysis.deconv(layer, list(indices))
+        magnitude = analysis.spectrum.abs()
+        for k, dk in zip(indices, d, strict=True):
+            db = to_db(magnitude * fe.mask_to_linear(dk).abs())
+            out[(layer, k)] = thumbnail(db, grid, bin_hz, THUMB_COLS)
+    return out
+
+
+def export(
+    analysis: Any,
+    refs: Sequence[Ref],
+    modes: Sequence[str],
+    out_dir: str | Path,
+    *,
+    subtype: str,
+    loudness: str,
+    progress: Callable[[int, int], None] | None = None,
+    cancelled: Callable[[], bool] | None = None,
+) -> list[Path]:
+    """The CLI's exporter (`app.core.export.export_features`): same files, same sidecars."""
+    from app.core.analysis import FeatureRef
+    from app.core.export import Loudness, export_features
+    from app.core.resynth import Mode
+
+    return export_features(
+        analysis,
+        [FeatureRef(layer, index) for layer, index in refs],
+        [Mode(m) for m in modes],
+        out_dir,
+        subtype=subtype,
+        loudness=Loudness(loudness),
+        progress=progress,
+        cancelled=cancelled,
+    )
+
+
+def warm_up() -> None:
+    """Import what the first render needs (torch, scipy's resampler, pyloudnorm) before anyone waits for it."""
+    import app.core.analysis
+    import app.core.export  # noqa: F401
+    from app.core.resynth import loudness_lufs
+    from app.playback import resample
+
+    loudness_lufs(np.zeros(11025, dtype=np.float32) + 1e-3, 11025)
+    resample(np.zeros(64, dtype=np.float32), 11025, 48000)

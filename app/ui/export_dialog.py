@@ -1,0 +1,150 @@
+"""Export the selected feature maps as WAV files with JSON sidecars (the CLI's exporter and file names)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from itertools import groupby
+from pathlib import Path
+
+from PySide6.QtWidgets import (
+    QButtonGroup,
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QRadioButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.ui.compute import Ref
+
+FORMATS = (("float32", "32-bit float (exact)"), ("pcm24", "24-bit PCM"), ("pcm16", "16-bit PCM"))
+LOUDNESS = (
+    ("none", "None: raw level, as rendered"),
+    ("match", "Match the original's loudness (BS.1770 LUFS)"),
+    ("peak", "Peak-normalise (−0.1 dBFS)"),
+)
+MODE_TEXT = (("choi", "Choi  X·D"), ("magnitude", "Magnitude"), ("residual", "Residual  X − X·D"))
+
+
+@dataclass(frozen=True)
+class ExportRequest:
+    refs: tuple[Ref, ...]
+    modes: tuple[str, ...]
+    subtype: str
+    loudness: str
+    folder: Path
+
+
+def describe_refs(refs: list[Ref]) -> str:
+    """``L1: F0, F3–F5 · L2: F9``."""
+    parts = []
+    for layer, group in groupby(sorted(refs), key=lambda r: r[0]):
+        ks = [k for _, k in group]
+        runs, start = [], ks[0]
+        for a, b in zip(ks, [*ks[1:], None], strict=True):
+            if b != a + 1:
+                runs.append(f"F{start}" if start == a else f"F{start}–F{a}")
+                start = b
+        parts.append(f"L{layer}: {', '.join(runs)}")
+    return " · ".join(parts)
+
+
+class ExportDialog(QDialog):
+    def __init__(
+        self,
+        refs: list[Ref],
+        clip_name: str,
+        *,
+        folder: str,
+        modes: list[str],
+        subtype: str,
+        loudness: str,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Export feature maps as WAV")
+        self.refs = sorted(refs)
+        self.clip_name = clip_name
+        layout = QVBoxLayout(self)
+        summary = QLabel(f"<b>{len(self.refs)} map(s)</b> of '{clip_name}': {describe_refs(self.refs)}")
+        summary.setWordWrap(True)
+        layout.addWidget(summary)
+        hint = QLabel("Select more in the tree with Ctrl/Shift-click; a layer row stands for all its maps.")
+        hint.setStyleSheet("color: #9a9aa8;")
+        layout.addWidget(hint)
+
+        form = QFormLayout()
+        mode_row = QHBoxLayout()
+        self.mode_boxes: dict[str, QCheckBox] = {}
+        for key, text in MODE_TEXT:
+            box = QCheckBox(text)
+            box.setChecked(key in modes)
+            box.toggled.connect(self._update)
+            self.mode_boxes[key] = box
+            mode_row.addWidget(box)
+        form.addRow("Modes", mode_row)
+        self.format = QComboBox()
+        for key, text in FORMATS:
+            self.format.addItem(text, key)
+        self.format.setCurrentIndex(max(0, self.format.findData(subtype)))
+        form.addRow("Format", self.format)
+        loud_col = QVBoxLayout()
+        self.loudness = QButtonGroup(self)
+        for i, (key, text) in enumerate(LOUDNESS):
+            radio = QRadioButton(text)
+            radio.setProperty("key", key)
+            radio.setChecked(key == loudness)
+            self.loudness.addButton(radio, i)
+            loud_col.addWidget(radio)
+        if self.loudness.checkedButton() is None:
+            self.loudness.button(0).setChecked(True)
+        form.addRow("Loudness", loud_col)
+        folder_row = QHBoxLayout()
+        self.folder = QLineEdit(folder or str(Path.cwd() / "aurascope-export"))
+        self.folder.textChanged.connect(self._update)
+        browse = QPushButton("Browse…")
+        browse.clicked.connect(self._browse)
+        folder_row.addWidget(self.folder)
+        folder_row.addWidget(browse)
+        form.addRow("Folder", folder_row)
+        layout.addLayout(form)
+        self.files = QLabel("")
+        layout.addWidget(self.files)
+        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
+        self.export_button = self.buttons.addButton("Export", QDialogButtonBox.ButtonRole.AcceptRole)
+        self.buttons.accepted.connect(self.accept)
+        self.buttons.rejected.connect(self.reject)
+        layout.addWidget(self.buttons)
+        self.resize(560, self.sizeHint().height())
+        self._update()
+
+    def request(self) -> ExportRequest:
+        checked = self.loudness.checkedButton()
+        return ExportRequest(
+            refs=tuple(self.refs),
+            modes=tuple(k for k, box in self.mode_boxes.items() if box.isChecked()),
+            subtype=self.format.currentData(),
+            loudness=checked.property("key") if checked is not None else "none",
+            folder=Path(self.folder.text().strip()).expanduser(),
+        )
+
+    def _update(self) -> None:
+        req = self.request()
+        n = len(req.refs) * len(req.modes)
+        ok = n > 0 and bool(self.folder.text().strip())
+        self.export_button.setEnabled(ok)
+        example = f"{self.clip_name}_L{req.refs[0][0]}_F{req.refs[0][1]}_{req.modes[0]}.wav" if n else "–"
+        self.files.setText(f"{n} WAV file(s) + {n} JSON sidecar(s), e.g. {example}")
+
+    def _browse(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Export to folder", self.folder.text())
+        if folder:
+            self.folder.setText(folder)

@@ -1,0 +1,64 @@
+"""Above the views: what the model says about the whole clip (its top labels, as bars)."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QRectF, QSize, Qt
+from PySide6.QtGui import QColor, QPainter
+from PySide6.QtWidgets import QSizePolicy, QWidget
+
+TOP = 5
+
+
+class PredictionStrip(QWidget):
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._scores: list[tuple[str, float]] = []
+        self._caption = "Model's prediction: no clip analysed yet"
+        self._output = "softmax"
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+
+    def sizeHint(self) -> QSize:
+        return QSize(600, 30)
+
+    def set_predictions(self, scores: list[tuple[str, float]], output: str, task: str) -> None:
+        self._scores = list(scores)[:TOP]
+        self._output = output
+        what = task or ("genre" if output == "softmax" else "tags")
+        kind = "probabilities" if output == "softmax" else ("tag scores" if output == "sigmoid" else "outputs")
+        self._caption = f"Model hears ({what}, {kind}):" if scores else "This model has no classifier head"
+        tip = "\n".join(f"{score:7.3f}  {label}" for label, score in scores)
+        self.setToolTip(f"All {len(scores)} outputs, averaged over the clip's windows:\n{tip}" if scores else "")
+        self.update()
+
+    def clear(self) -> None:
+        self._scores = []
+        self._caption = "Model's prediction: no clip analysed yet"
+        self.setToolTip("")
+        self.update()
+
+    def paintEvent(self, event) -> None:
+        p = QPainter(self)
+        p.setRenderHint(QPainter.RenderHint.Antialiasing)
+        h = self.height()
+        fm = p.fontMetrics()
+        p.setPen(QColor("#b8b8c4"))
+        caption_w = fm.horizontalAdvance(self._caption) + 12
+        p.drawText(QRectF(4, 0, caption_w, h), Qt.AlignmentFlag.AlignVCenter, self._caption)
+        if not self._scores:
+            return
+        x = 4 + caption_w
+        available = max(100, self.width() - x - 4)
+        cell = available / len(self._scores)
+        top = max(abs(s) for _, s in self._scores) or 1.0
+        for i, (label, score) in enumerate(self._scores):
+            r = QRectF(x + i * cell + 2, 4, cell - 6, h - 8)
+            p.fillRect(r, QColor(40, 40, 52))
+            share = max(0.0, min(1.0, score if self._output in ("softmax", "sigmoid") else score / top))
+            p.fillRect(
+                QRectF(r.left(), r.top(), r.width() * share, r.height()),
+                QColor(80, 130, 210) if i else QColor(240, 140, 60),
+            )
+            p.setPen(QColor("#f0f0f4"))
+            value = f"{100 * score:.0f} %" if self._output in ("softmax", "sigmoid") else f"{score:.2f}"
+            p.drawText(r.adjusted(6, 0, -6, 0), Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft, label)
+            p.drawText(r.adjusted(6, 0, -6, 0), Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignRight, value)

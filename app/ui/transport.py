@@ -1,0 +1,142 @@
+"""The bottom bar: play/pause, A/B/R, resynthesis mode, loop, loudness match, volume, device, underflows.
+
+Its buttons show the window's QActions (the same ones the keyboard shortcuts trigger), so a button and its
+key can never disagree.
+"""
+
+from __future__ import annotations
+
+import math
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QAction
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QSlider,
+    QToolButton,
+    QWidget,
+)
+
+from app.ui.display import format_time
+
+
+def _separator() -> QFrame:
+    line = QFrame()
+    line.setFrameShape(QFrame.Shape.VLine)
+    line.setFrameShadow(QFrame.Shadow.Sunken)
+    return line
+
+
+class TransportBar(QWidget):
+    volumeChanged = Signal(float)
+    modeChanged = Signal(str)
+    deviceChosen = Signal(str)  # '' = system default
+    rescanRequested = Signal()
+
+    def __init__(self, actions: dict[str, QAction], parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(6, 4, 6, 4)
+        layout.setSpacing(6)
+
+        def button(name: str, text: str | None = None, width: int | None = None) -> QToolButton:
+            b = QToolButton()
+            b.setDefaultAction(actions[name])
+            if text is not None:
+                b.setText(text)
+            b.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+            if width:
+                b.setMinimumWidth(width)
+            layout.addWidget(b)
+            return b
+
+        self.play = button("play", width=84)
+        self.time = QLabel("0:00.000 / 0:00.000")
+        self.time.setMinimumWidth(150)
+        self.time.setStyleSheet("font-family: monospace;")
+        layout.addWidget(self.time)
+        layout.addWidget(_separator())
+        self.slot_a = button("slot_a")
+        self.slot_b = button("slot_b")
+        self.slot_r = button("slot_r")
+        for b in (self.slot_a, self.slot_b, self.slot_r):
+            b.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+        self.mode = QComboBox()
+        self.mode.addItem("Choi  X·D", "choi")
+        self.mode.addItem("Magnitude  max(D,0)·e^{i∠X}", "magnitude")
+        self.mode.setToolTip("How B is resynthesised from the deconvolved map D (the residual is always X − X·D)")
+        self.mode.currentIndexChanged.connect(lambda _: self.modeChanged.emit(self.mode.currentData()))
+        layout.addWidget(self.mode)
+        layout.addWidget(_separator())
+        self.loop = button("loop")
+        self.match = button("match")
+        self.gain = QLabel("")
+        self.gain.setMinimumWidth(110)
+        self.gain.setToolTip("Gain applied to B (and R) so that they play at the original's loudness (BS.1770)")
+        layout.addWidget(self.gain)
+        layout.addWidget(_separator())
+        layout.addWidget(QLabel("Vol"))
+        self.volume = QSlider(Qt.Orientation.Horizontal)
+        self.volume.setRange(0, 100)
+        self.volume.setFixedWidth(90)
+        self.volume.setToolTip("Master volume")
+        self.volume_label = QLabel("80 %")
+        self.volume_label.setMinimumWidth(40)
+        self.volume.valueChanged.connect(self._volume)
+        layout.addWidget(self.volume)
+        layout.addWidget(self.volume_label)
+        layout.addStretch(1)
+        self.device = QComboBox()
+        self.device.setMinimumWidth(150)
+        self.device.setToolTip("Output device")
+        self.device.activated.connect(lambda _: self.deviceChosen.emit(self.device.currentData() or ""))
+        layout.addWidget(self.device)
+        self.rescan = QToolButton()
+        self.rescan.setText("⟳")
+        self.rescan.setToolTip("Look for output devices again")
+        self.rescan.clicked.connect(self.rescanRequested.emit)
+        layout.addWidget(self.rescan)
+        self.underflows = QLabel("underflows 0")
+        self.underflows.setToolTip("Audio blocks the device had to play late (audible gaps) since start")
+        layout.addWidget(self.underflows)
+
+    def set_time(self, position: float, duration: float) -> None:
+        self.time.setText(f"{format_time(position)} / {format_time(duration)}")
+
+    def set_volume(self, volume: float) -> None:
+        self.volume.setValue(round(100 * volume))
+        self._volume(self.volume.value())
+
+    def _volume(self, value: int) -> None:
+        self.volume_label.setText(f"{value} %")
+        self.volumeChanged.emit(value / 100.0)
+
+    def set_mode(self, mode: str) -> None:
+        index = self.mode.findData(mode)
+        if index >= 0:
+            self.mode.setCurrentIndex(index)
+
+    def set_gain(self, b_db: float | None, r_db: float | None, active: bool) -> None:
+        if b_db is None:
+            self.gain.setText("")
+            return
+        parts = [f"B {b_db:+.1f} dB"] + ([f"R {r_db:+.1f} dB"] if r_db is not None and math.isfinite(r_db) else [])
+        text = " · ".join(parts)
+        self.gain.setText(text if active else f"<span style='color:#777'>{text} (off)</span>")
+
+    def set_devices(self, names: list[tuple[str, str]], current: str) -> None:
+        """``names``: (label, device name) pairs; ``current``: the device name in use ('' = default)."""
+        self.device.blockSignals(True)
+        self.device.clear()
+        for label, name in names:
+            self.device.addItem(label, name)
+        index = self.device.findData(current)
+        self.device.setCurrentIndex(index if index >= 0 else 0)
+        self.device.blockSignals(False)
+
+    def set_underflows(self, count: int) -> None:
+        self.underflows.setText(f"underflows {count}")
+        self.underflows.setStyleSheet("color: #ff8a65; font-weight: 600;" if count else "")

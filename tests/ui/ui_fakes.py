@@ -1,0 +1,128 @@
+"""A stand-in sounddevice whose stream runs like a device: a thread calls the callback in real time and keeps
+everything it was given, so widget tests can assert what the window played without a sound card.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import types
+from typing import Any
+
+import numpy as np
+
+DEVICE_RATE = 48000
+BLOCK = 480  # 10 ms
+
+
+class _Time:
+    def __init__(self, dac: float, now: float) -> None:
+        self.outputBufferDacTime = dac
+        self.currentTime = now
+
+
+class _Flags:
+    output_underflow = False
+
+
+class RealTimeStream:
+    """Calls ``callback`` every ``BLOCK`` frames at the wall-clock pace; ``played()`` returns the mono output."""
+
+    instances: list[RealTimeStream] = []  # noqa: RUF012 (test-only registry)
+
+    def __init__(self, **kwargs: Any) -> None:
+        self.kwargs = kwargs
+        self.callback = kwargs["callback"]
+        self.finished_callback = kwargs.get("finished_callback")
+        self.channels = kwargs["channels"]
+        self.samplerate = kwargs["samplerate"]
+        self.latency = kwargs["latency"]
+        self.active = False
+        self._t0 = time.monotonic()
+        self._blocks: list[np.ndarray] = []
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        RealTimeStream.instances.append(self)
+
+    @property
+    def time(self) -> float:
+        return time.monotonic() - self._t0
+
+    def start(self) -> None:
+        self.active = True
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        out = np.zeros((BLOCK, self.channels), dtype=np.float32)
+        period = BLOCK / self.samplerate
+        next_at = time.monotonic()
+        while not self._stop.is_set():
+            now = self.time
+            self.callback(out, BLOCK, _Time(now + self.latency, now), _Flags())
+            with self._lock:
+                self._blocks.append(out[:, 0].copy())
+            next_at += period
+            time.sleep(max(0.0, next_at - time.monotonic()))
+
+    def played(self) -> np.ndarray:
+        with self._lock:
+            return np.concatenate(self._blocks) if self._blocks else np.zeros(0, dtype=np.float32)
+
+    def close(self, ignore_errors: bool = True) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(2.0)
+        was_active, self.active = self.active, False
+        if was_active and self.finished_callback is not None:
+            self.finished_callback()
+
+
+def make_sounddevice() -> types.ModuleType:
+    sd = types.ModuleType("ui_fake_sounddevice")
+
+    class PortAudioError(Exception):
+        pass
+
+    class CallbackAbort(Exception):
+        pass
+
+    sd.PortAudioError = PortAudioError
+    sd.CallbackAbort = CallbackAbort
+    sd.devices = [
+        {
+            "name": "speakers",
+            "index": 0,
+            "hostapi": 0,
+            "max_output_channels": 2,
+            "default_samplerate": float(DEVICE_RATE),
+        },
+        {
+            "name": "headphones",
+            "index": 1,
+            "hostapi": 0,
+            "max_output_channels": 2,
+            "default_samplerate": float(DEVICE_RATE),
+        },
+    ]
+    sd.default = types.SimpleNamespace(device=[-1, 0])
+
+    def query_devices(device: Any = None, kind: str | None = None) -> Any:
+        if device is None and kind is None:
+            return sd.devices
+        if device is None:
+            device = sd.default.device[1]
+        if isinstance(device, int):
+            if not 0 <= device < len(sd.devices):
+                raise PortAudioError(f"Error querying device {device}")
+            return sd.devices[device]
+        matches = [d for d in sd.devices if device.lower() in d["name"].lower()]
+        if len(matches) != 1:
+            raise ValueError(f"No output device matching {device!r}")
+        return matches[0]
+
+    sd.query_devices = query_devices
+    sd.query_hostapis = lambda index=None: {"name": "FakeAPI"}
+    sd.OutputStream = RealTimeStream
+    return sd
