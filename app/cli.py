@@ -187,9 +187,19 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_install_desktop(args: argparse.Namespace) -> int:
+    from app.ui.desktop import install_desktop
+
+    entry = install_desktop(args.dir)
+    print(f"wrote {entry}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="aurascope", description="Listen to the features a convolutional network has learned from music."
+        prog="aurascope",
+        description="Listen to the features a convolutional network has learned from music. "
+        "With no command, opens the window.",
     )
     parser.add_argument("--version", action="version", version=f"aurascope {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -231,6 +241,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", "-o", type=Path, default=Path("aurascope-export"))
     p.add_argument("--quiet", "-q", action="store_true")
     p.set_defaults(run=cmd_export)
+
+    p = sub.add_parser("install-desktop", help="add Aurascope to the desktop's menu and 'Open with' for audio files")
+    p.add_argument(
+        "--dir", type=Path, default=None, help="folder for the .desktop file (default ~/.local/share/applications)"
+    )
+    p.set_defaults(run=cmd_install_desktop)
     return parser
 
 
@@ -240,8 +256,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
-        parser.print_help()
-        return 0
+        from app.ui.app import main as open_window
+
+        return open_window([])
     try:
         return int(args.run(args))
     except AurascopeError as err:
