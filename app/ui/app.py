@@ -63,7 +63,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     if model is None:
         window.statusBar().showMessage("No model: open one with Ctrl+Shift+O (the bundled model was not found)")
     QTimer.singleShot(0, lambda: window.start(audio, model))
+    _close_on_signals(window)
     return app.exec()
+
+
+def _close_on_signals(window) -> None:
+    """Ctrl+C in the terminal (or SIGTERM) closes the window properly: settings saved, device released."""
+    import signal
+
+    from PySide6.QtCore import QTimer
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: window.close())
+    tick = QTimer(window)  # the interpreter only runs signal handlers between bytecodes: wake it up now and then
+    tick.timeout.connect(lambda: None)
+    tick.start(200)
 
 
 if __name__ == "__main__":

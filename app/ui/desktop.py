@@ -49,12 +49,13 @@ def _quote_exec(arg: str) -> str:
 
 
 def install_desktop(target_dir: Path | None = None, *, launcher: list[str] | None = None) -> Path:
-    """Write ``aurascope.desktop`` (and copy the icon) under ``$XDG_DATA_HOME`` (``~/.local/share``).
+    """Write ``aurascope.desktop`` to ``target_dir`` (default ``$XDG_DATA_HOME/applications``, i.e.
+    ``~/.local/share/applications``) and the icon to ``<target_dir>/../icons/hicolor/scalable/apps``.
 
     Returns the path of the entry; refreshes the desktop database when ``update-desktop-database`` exists.
     """
-    apps = target_dir or data_home() / "applications"
-    icons = data_home() / "icons" / "hicolor" / "scalable" / "apps"
+    apps = Path(target_dir) if target_dir is not None else data_home() / "applications"
+    icons = apps.parent / "icons" / "hicolor" / "scalable" / "apps"  # beside it: ~/.local/share/icons/...
     apps.mkdir(parents=True, exist_ok=True)
     icons.mkdir(parents=True, exist_ok=True)
     icon = icons / "aurascope.svg"

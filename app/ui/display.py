@@ -53,16 +53,28 @@ class LogFrequencyGrid:
         return int(np.clip((y - self.y_min) / (self.y_max - self.y_min) * self.n_rows, 0, self.n_rows - 1))
 
     def remap_linear(self, values: np.ndarray, bin_hz: np.ndarray) -> np.ndarray:
-        """Interpolate rows of ``values`` ``[shape=(n_bins, n_frames)]`` at ``bin_hz`` onto the grid.
+        """Rows of ``values`` ``[shape=(n_bins, n_frames)]`` at increasing ``bin_hz`` onto the grid.
 
-        Returns float32 ``[shape=(n_rows, n_frames)]``; bins must be increasing in frequency.
+        A grid row narrower than the bin spacing interpolates between the two nearest bins; a wider one (high
+        frequencies) takes the largest bin inside it, so no peak falls between rows. Returns float32
+        ``[shape=(n_rows, n_frames)]``.
         """
+        v = np.asarray(values, dtype=np.float32)
         pos = np.interp(self.centres_hz, bin_hz, np.arange(len(bin_hz), dtype=np.float64))
         i0 = np.clip(np.floor(pos).astype(np.int64), 0, len(bin_hz) - 1)
         i1 = np.minimum(i0 + 1, len(bin_hz) - 1)
         w = (pos - i0).astype(np.float32)[:, None]
-        v = np.asarray(values, dtype=np.float32)
-        return (v[i0] * (1.0 - w) + v[i1] * w).astype(np.float32)
+        out = (v[i0] * (1.0 - w) + v[i1] * w).astype(np.float32)
+        edges_hz = np.exp2(self.edges_y)
+        start = np.searchsorted(bin_hz, edges_hz[:-1], side="left")
+        end = np.searchsorted(bin_hz, edges_hz[1:], side="left")
+        spacing = float(bin_hz[1] - bin_hz[0]) if len(bin_hz) > 1 else 0.0
+        wide = (end > start) & (np.diff(edges_hz) >= spacing)
+        if wide.any():
+            padded = np.vstack([v, np.full((1, v.shape[1]), -np.inf, dtype=np.float32)])
+            bounds = np.stack([start[wide], end[wide]], axis=1).ravel()
+            out[wide] = np.maximum.reduceat(padded, bounds, axis=0)[::2]
+        return out
 
     def remap_bands(self, values: np.ndarray, band_edges_hz: np.ndarray) -> np.ndarray:
         """Rows of ``values`` ``[shape=(h, w)]``, row ``i`` covering ``band_edges_hz[i]..[i+1]``, onto the grid.

@@ -98,7 +98,8 @@ class MainWindow(QMainWindow):
         self.setAcceptDrops(True)
         self.settings = settings or Settings()
         device = self.settings.get(keys.DEVICE)
-        self.engine = engine if engine is not None else PlaybackEngine(device or None)
+        # a starved callback (a long GIL hold) is not a lost device: give it 3 s before saying so
+        self.engine = engine if engine is not None else PlaybackEngine(device or None, stall_timeout_s=3.0)
         self.worker = ComputeWorker(self)
         self.thumbnails_enabled = thumbnails
 
@@ -123,6 +124,7 @@ class MainWindow(QMainWindow):
         self._device_ok = False
         self._was_playing = False
         self._shown_playing = False
+        self._open_device_when_idle = False
         self._closing = False
 
         self._build_actions()
@@ -283,7 +285,7 @@ class MainWindow(QMainWindow):
             bar.addPermanentWidget(widget)
         self.stack.hoverText.connect(self.hover_label.setText)
         self.worker.busyChanged.connect(self._busy_changed)
-        self.worker.drained.connect(self._next_thumbnails)
+        self.worker.drained.connect(self._worker_drained)
 
     def _build_menus(self) -> None:
         menu = self.menuBar().addMenu("&File")
@@ -357,11 +359,15 @@ class MainWindow(QMainWindow):
     # ==== start-up ========================================================================================
     def start(self, audio: Path | None, model: Path | None) -> None:
         """After the window is shown: open the device, then the files (model first, then audio)."""
-        QTimer.singleShot(0, self.open_device)
         if model is not None:
+            # the device opens once the worker has loaded torch: loading its libraries holds the GIL for
+            # about a second, which would starve a running audio callback
+            self._open_device_when_idle = True
             self.open_model(model, audio)
-        elif audio is not None:
-            self.open_audio(audio)
+        else:
+            QTimer.singleShot(0, self.open_device)
+            if audio is not None:
+                self.open_audio(audio)
 
     def showEvent(self, event) -> None:
         super().showEvent(event)
@@ -631,6 +637,12 @@ class MainWindow(QMainWindow):
         self._thumb_analysis = self.analysis
         self._next_thumbnails()
 
+    def _worker_drained(self) -> None:
+        if self._open_device_when_idle:
+            self._open_device_when_idle = False
+            self.open_device()
+        self._next_thumbnails()
+
     def _next_thumbnails(self) -> None:
         if not self._thumb_queue or self.analysis is None or self._thumb_analysis is not self.analysis:
             self.thumb_label.setText("")
@@ -793,11 +805,22 @@ class MainWindow(QMainWindow):
         r = self.residual.gain_db if self.residual is not None else None
         self.engine.set_slot_gain_db(Slot.B, b if on and b is not None else 0.0)
         self.engine.set_slot_gain_db(Slot.R, r if on and r is not None else 0.0)
-        self.transport.set_gain(b, r, on)
+        self.transport.set_gain(b, r, on, self._over_db())
+
+    def _over_db(self) -> float | None:
+        """How far the loudest of B and R goes above full scale as played (gain and volume), or None."""
+        volume_db = 20 * math.log10(max(self.engine.volume, 1e-6))
+        worst = None
+        for slot, shown in ((Slot.B, self.feature), (Slot.R, self.residual)):
+            if shown is not None and math.isfinite(shown.peak_db):
+                over = shown.peak_db + self.engine.slot_gain_db(slot) + volume_db
+                worst = over if worst is None else max(worst, over)
+        return worst if worst is not None and worst > 0.0 else None
 
     def _volume_changed(self, volume: float) -> None:
         self.engine.set_volume(volume)
         self.settings.set(keys.VOLUME, volume)
+        self._apply_gains()
 
     def _mode_changed(self, mode: str) -> None:
         self.settings.set(keys.MODE, mode)
@@ -1053,7 +1076,22 @@ class MainWindow(QMainWindow):
             "underflows": self.engine.underflows,
             "busy": not self.worker.idle,
             "maps": maps,
+            "panes": {
+                name: self._global_rect(pane, pane.mapFromScene(pane.vb.sceneBoundingRect()).boundingRect())
+                for name, pane in (
+                    ("original", self.stack.original),
+                    ("feature", self.stack.feature),
+                    ("activation", self.stack.activation),
+                )
+            },
+            "error": self.last_error,
+            "banner": self.banner.isVisible(),
         }
+
+    @staticmethod
+    def _global_rect(widget: QWidget, rect) -> list[int]:
+        top_left = widget.mapToGlobal(rect.topLeft())
+        return [top_left.x(), top_left.y(), rect.width(), rect.height()]
 
     def _write_state(self) -> None:
         text = json.dumps(self.automation_state(), sort_keys=True)

@@ -119,13 +119,26 @@ class TransportBar(QWidget):
         if index >= 0:
             self.mode.setCurrentIndex(index)
 
-    def set_gain(self, b_db: float | None, r_db: float | None, active: bool) -> None:
+    def set_gain(self, b_db: float | None, r_db: float | None, active: bool, over_db: float | None = None) -> None:
+        """The matching gains (greyed when matching is off) and a warning when B or R would clip."""
         if b_db is None:
             self.gain.setText("")
             return
         parts = [f"B {b_db:+.1f} dB"] + ([f"R {r_db:+.1f} dB"] if r_db is not None and math.isfinite(r_db) else [])
         text = " · ".join(parts)
-        self.gain.setText(text if active else f"<span style='color:#777'>{text} (off)</span>")
+        html = text if active else f"<span style='color:#777'>{text} (off)</span>"
+        if over_db is not None:
+            html += f" <span style='color:#ff7043; font-weight:600'>clips +{over_db:.1f} dB</span>"
+        self.gain.setText(html)
+        self.gain.setToolTip(
+            "Gain applied to B (and R) so that they play at the original's loudness (BS.1770)."
+            + (
+                f"\nAt this gain and volume the loudest of B/R peaks {over_db:.1f} dB over full scale and will "
+                "clip: lower the volume or turn loudness matching on."
+                if over_db is not None
+                else ""
+            )
+        )
 
     def set_devices(self, names: list[tuple[str, str]], current: str) -> None:
         """``names``: (label, device name) pairs; ``current``: the device name in use ('' = default)."""

@@ -1,0 +1,63 @@
+"""The window's promises about threads and imports: no torch on the GUI side, torch work only on the worker."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_no_module_in_app_ui_imports_torch_at_module_level() -> None:
+    offenders = []
+    for path in sorted((ROOT / "app" / "ui").glob("*.py")):
+        tree = ast.parse(path.read_text())
+        for node in tree.body:  # module level only; imports inside functions run on the worker
+            names = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            heavy = (
+                "torch",
+                "app.core.analysis",
+                "app.core.model",
+                "app.core.resynth",
+                "app.core.export",
+                "app.core.frontend",
+                "app.core.deconv",
+            )
+            offenders += [f"{path.name}: {n}" for n in names if n.split(".")[0] == "torch" or n in heavy]
+    assert offenders == []
+
+
+def test_the_window_module_and_launcher_load_without_torch() -> None:
+    code = (
+        "import sys, os; os.environ['QT_QPA_PLATFORM']='offscreen';"
+        "import app.ui.app, app.ui.main_window, app.cli;"
+        "print('torch' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "False"
+
+
+def test_torch_work_runs_on_the_worker_thread(make_window, wav_file, model_file, monkeypatch, qtbot) -> None:
+    from app.core import analysis as core_analysis
+
+    threads: set[str] = set()
+    original = core_analysis.Analysis.render_many
+
+    def spy(self, *args, **kwargs):
+        threads.add(threading.current_thread().name)
+        yield from original(self, *args, **kwargs)
+
+    monkeypatch.setattr(core_analysis.Analysis, "render_many", spy)
+    window = make_window(wav_file, model_file)
+    with qtbot.waitSignal(window.featureReady, timeout=30000):
+        window.tree.select((3, 4))
+    assert threads == {"aurascope-compute"}
+    assert threading.current_thread() is threading.main_thread()
