@@ -61,3 +61,16 @@ def test_torch_work_runs_on_the_worker_thread(make_window, wav_file, model_file,
         window.tree.select((3, 4))
     assert threads == {"aurascope-compute"}
     assert threading.current_thread() is threading.main_thread()
+
+
+def test_the_qt_binding_keeps_none_alive(qapp) -> None:
+    """PySide6 6.12.0 on Python 3.11 dropped a reference to None on every void call: after a few thousand calls
+    the interpreter aborts ("deallocating None"). The pin in pyproject.toml keeps it out; this keeps it honest."""
+    from PySide6.QtWidgets import QLabel
+
+    label = QLabel()
+    before = sys.getrefcount(None)
+    for _ in range(2000):
+        label.setText("x")
+        qapp.processEvents()
+    assert abs(sys.getrefcount(None) - before) < 100
