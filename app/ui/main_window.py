@@ -111,14 +111,16 @@ class MainWindow(QMainWindow):
         self.selected: Ref | None = None
         self.feature: Auralisation | None = None
         self.residual: Auralisation | None = None
+        self._shown: Auralisation | None = None
         self.annotations: dict[str, dict[str, str]] = {}
         self.error_box: QMessageBox | None = None
         self.last_error: str = ""
         self.render_requested_at = 0.0
         self.last_ready_seconds = math.nan
-        self.shown_at: float | None = None
+        self.shown_at: float | None = None  # wall-clock time of the first show, and of the first map ready
+        self.first_ready_at: float | None = None
         self._thumb_queue: deque[Ref] = deque()
-        self._thumb_per_map = 0.05
+        self._thumb_per_map: dict[int, float] = {}  # seconds per map, measured per layer
         self._thumb_done = 0
         self._thumb_total = 0
         self._device_ok = False
@@ -592,6 +594,8 @@ class MainWindow(QMainWindow):
             f"{ref_text(result.ref)}: {1000 * result.seconds:.0f} ms on the worker, "
             f"{1000 * self.last_ready_seconds:.0f} ms from the click to audio in slot B"
         )
+        if self.first_ready_at is None:
+            self.first_ready_at = time.time()
         self.featureReady.emit(result.ref)
 
     def _residual_rendered(self, result: Auralisation | None) -> None:
@@ -603,11 +607,12 @@ class MainWindow(QMainWindow):
         if self.engine.selected is Slot.R:
             self._show_rendering()
 
-    def _show_rendering(self) -> None:
+    def _show_rendering(self, force: bool = False) -> None:
         """The middle view shows what the selected slot plays (B's rendering, or R's when R is selected)."""
         shown = self.residual if self.engine.selected is Slot.R and self.residual is not None else self.feature
-        if shown is None:
-            return
+        if shown is None or (shown is self._shown and not force):
+            return  # A/B toggles do not redraw what is already there
+        self._shown = shown
         frame = self._frame_seconds()
         label = self.annotations.get(f"L{shown.ref[0]}F{shown.ref[1]}", {}).get("label", "")
         what = "Residual (original − feature)" if shown.mode == "residual" else f"Auralised feature ({shown.mode})"
@@ -628,6 +633,7 @@ class MainWindow(QMainWindow):
     def _start_thumbnails(self, first_layer: int) -> None:
         self.worker.cancel(THUMBNAILS)
         self._thumb_queue.clear()
+        self._thumb_per_map.clear()
         if not self.thumbnails_enabled or self.summary is None:
             return
         order = [first_layer] + [layer.number for layer in self.summary.layers if layer.number != first_layer]
@@ -650,7 +656,8 @@ class MainWindow(QMainWindow):
         if not self.worker.idle:
             return  # resumed when the worker has drained (interactive work goes first)
         layer = self._thumb_queue[0][0]
-        size = max(1, min(16, int(THUMBNAIL_TARGET_S / max(self._thumb_per_map, 1e-3))))
+        per_map = self._thumb_per_map.get(layer)
+        size = 1 if per_map is None else max(1, min(16, int(THUMBNAIL_TARGET_S / max(per_map, 1e-3))))
         chunk: list[int] = []
         while self._thumb_queue and self._thumb_queue[0][0] == layer and len(chunk) < size:
             chunk.append(self._thumb_queue.popleft()[1])
@@ -665,7 +672,7 @@ class MainWindow(QMainWindow):
             owner, images, per_map = value
             if owner is not self.analysis:
                 return
-            self._thumb_per_map = per_map
+            self._thumb_per_map[layer] = per_map
             self._thumb_done += len(images)
             self.tree.set_thumbnails({ref: thumbnail_pixmap(img) for ref, img in images.items()})
             self.thumb_label.setText(f"thumbnails {self._thumb_done}/{self._thumb_total}" if self._thumb_queue else "")
@@ -891,7 +898,7 @@ class MainWindow(QMainWindow):
         self.settings.set_annotations(self.summary.sha256, self.annotations)
         self.tree.set_label(ref, label)
         if self.feature is not None and self.feature.ref == ref:
-            self._show_rendering()
+            self._show_rendering(force=True)
 
     # ==== export ==========================================================================================
     def export_selected(self) -> None:
@@ -1063,6 +1070,7 @@ class MainWindow(QMainWindow):
             "pid": os.getpid(),
             "window_id": int(self.winId()),
             "shown_at": self.shown_at,
+            "first_ready_at": self.first_ready_at,
             "model": str(self.summary.path) if self.summary else None,
             "clip": str(self.clip.path) if self.clip else None,
             "selected": f"L{self.selected[0]}F{self.selected[1]}" if self.selected else None,
