@@ -106,7 +106,7 @@ def band_edges(input_bin_hz: np.ndarray, n_rows: int, stride: int) -> np.ndarray
     return inside
 
 
-def thumbnail(db: np.ndarray, grid: LogFrequencyGrid, bin_hz: np.ndarray, cols: int, span_db: float = 60.0):
+def thumbnail(db: np.ndarray, grid: LogFrequencyGrid, bin_hz: np.ndarray, cols: int, span_db: float = 45.0):
     """A small image of a dB spectrogram ``[shape=(n_bins, n_frames)]``: uint8 ``[shape=(grid.n_rows, cols)]``.
 
     Columns take the maximum over their frames (short events stay visible); 255 is the spectrogram's own

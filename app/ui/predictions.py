@@ -7,6 +7,7 @@ from PySide6.QtGui import QColor, QPainter
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
 TOP = 5
+MIN_CELL_PX = 130
 
 
 class PredictionStrip(QWidget):
@@ -23,11 +24,12 @@ class PredictionStrip(QWidget):
     def set_predictions(self, scores: list[tuple[str, float]], output: str, task: str) -> None:
         self._scores = list(scores)[:TOP]
         self._output = output
-        what = task or ("genre" if output == "softmax" else "tags")
         kind = "probabilities" if output == "softmax" else ("tag scores" if output == "sigmoid" else "outputs")
-        self._caption = f"Model hears ({what}, {kind}):" if scores else "This model has no classifier head"
+        self._caption = "Model hears:" if scores else "This model has no classifier head"
         tip = "\n".join(f"{score:7.3f}  {label}" for label, score in scores)
-        self.setToolTip(f"All {len(scores)} outputs, averaged over the clip's windows:\n{tip}" if scores else "")
+        heading = f"{task}\n" if task else ""
+        summary = f"{heading}All {len(scores)} {kind}, averaged over the clip's windows:\n{tip}"
+        self.setToolTip(summary if scores else "")
         self.update()
 
     def clear(self) -> None:
@@ -48,9 +50,10 @@ class PredictionStrip(QWidget):
             return
         x = 4 + caption_w
         available = max(100, self.width() - x - 4)
-        cell = available / len(self._scores)
-        top = max(abs(s) for _, s in self._scores) or 1.0
-        for i, (label, score) in enumerate(self._scores):
+        shown = self._scores[: max(1, min(len(self._scores), int(available // MIN_CELL_PX)))]
+        cell = available / len(shown)
+        top = max(abs(s) for _, s in shown) or 1.0
+        for i, (label, score) in enumerate(shown):
             r = QRectF(x + i * cell + 2, 4, cell - 6, h - 8)
             p.fillRect(r, QColor(40, 40, 52))
             share = max(0.0, min(1.0, score if self._output in ("softmax", "sigmoid") else score / top))
@@ -60,5 +63,7 @@ class PredictionStrip(QWidget):
             )
             p.setPen(QColor("#f0f0f4"))
             value = f"{100 * score:.0f} %" if self._output in ("softmax", "sigmoid") else f"{score:.2f}"
-            p.drawText(r.adjusted(6, 0, -6, 0), Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft, label)
+            value_w = fm.horizontalAdvance(value) + 8
+            name = fm.elidedText(label.replace("_", " "), Qt.TextElideMode.ElideRight, int(r.width() - value_w - 12))
+            p.drawText(r.adjusted(6, 0, -6, 0), Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft, name)
             p.drawText(r.adjusted(6, 0, -6, 0), Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignRight, value)

@@ -25,16 +25,23 @@ BAR_WIDTH = 14
 PLAYHEAD_PEN = pg.mkPen("#7df9ff", width=2)
 LOOP_BRUSH = pg.mkBrush(125, 249, 255, 40)
 NICE_HZ = (20, 30, 50, 100, 200, 300, 500, 1000, 2000, 3000, 5000, 10000, 20000)
+PREFERRED_HZ = (100, 1000, 10000, 50, 500, 5000)
+MIN_TICK_PX = 16
 
 
 class LogFrequencyAxis(pg.AxisItem):
     """A y axis in log2(Hz) units labelled in Hz at round frequencies."""
 
     def tickValues(self, minVal: float, maxVal: float, size: float):
-        values = [math.log2(f) for f in NICE_HZ if minVal <= math.log2(f) <= maxVal]
-        if size < 120 and len(values) > 4:
-            values = [v for v in values if round(2**v) in (100, 1000, 5000, 10000)] or values[::2]
-        return [(1.0, values)]
+        """Round frequencies, thinned so labels stay at least ``MIN_TICK_PX`` apart (preferring 100 Hz, 1 kHz...)."""
+        inside = [f for f in NICE_HZ if minVal <= math.log2(f) <= maxVal]
+        px_per_unit = size / max(maxVal - minVal, 1e-9)
+        kept: list[float] = []
+        for f in sorted(inside, key=lambda f: (f not in PREFERRED_HZ, f)):
+            y = math.log2(f)
+            if all(abs(y - k) * px_per_unit >= MIN_TICK_PX for k in kept):
+                kept.append(y)
+        return [(1.0, sorted(kept))]
 
     def tickStrings(self, values, scale, spacing):
         return [format_hz(2**v).replace(" Hz", "").replace(" kHz", "k") for v in values]
