@@ -335,3 +335,22 @@ def test_drop_recent_files_and_settings(make_window, qtbot, tmp_path, wav_file, 
         settings.annotations(window.summary.sha256)[f"L{window.selected[0]}F{window.selected[1]}"]["label"]
         == "low thud"
     )
+
+
+def test_the_bundled_model_on_the_full_band_demo(make_window, qtbot) -> None:
+    """What the README's first command shows: the bundled model, the demo clip, layer 2 map 0 ready to play."""
+    from app.ui.app import DEFAULT_AUDIO, DEFAULT_MODEL, choose_files, parse_args
+
+    if not (DEFAULT_MODEL.is_file() and DEFAULT_AUDIO.is_file()):
+        pytest.skip("the bundled model or the demo clip is not in the repository yet")
+    audio, model = choose_files(parse_args([]))
+    assert (audio, model) == (DEFAULT_AUDIO, DEFAULT_MODEL)
+    window = make_window(audio, model)
+    assert window.selected == (2, 0) and window.feature.ref == (2, 0)
+    assert [layer.n_maps for layer in window.summary.layers] == [64] * 5
+    assert window.clip.duration == pytest.approx(10.0, abs=0.01)
+    labels = [label for label, _ in window.clip.predictions]
+    assert len(labels) == len(window.summary.labels) >= 2 and window.predictions._scores[0][0] == labels[0]
+    assert float(window.stack.feature.data.max()) > -60.0  # layer 2 map 0 is audible on this clip
+    qtbot.keyClick(window.tree.view, Qt.Key.Key_Space)
+    assert window.engine.is_playing and window.engine.selected is Slot.B
