@@ -1,0 +1,196 @@
+"""Blind A/B/X trials: can a listener tell a feature's auralisation from the original? No Qt, no torch.
+
+A is always the original and B the feature (the transport's A/B convention), B played at the loudness-matched
+gain so that level is not the cue. Before each trial X is drawn as A or B by an independent fair coin from a
+seeded generator, so under "cannot hear a difference" the number of correct answers is Binomial(n, 1/2) and
+the one-sided exact binomial p-value is the chance of scoring at least as well by guessing.
+
+The window runs an :class:`AbxTrial`: it asks :meth:`AbxTrial.source` what to play for A, B and X, records
+each answer with :meth:`AbxTrial.answer`, and stores :meth:`AbxTrial.result` in the session.
+"""
+
+from __future__ import annotations
+
+import math
+import secrets
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from fractions import Fraction
+from typing import Any
+
+import numpy as np
+
+DEFAULT_TRIALS = 10
+
+
+class Choice(StrEnum):
+    """A = the original, B = the feature (as on the transport)."""
+
+    A = "A"
+    B = "B"
+
+
+def binomial_p_value(correct: int, trials: int, chance: float = 0.5) -> float:
+    """One-sided exact p-value ``P(K >= correct)`` for ``K ~ Binomial(trials, chance)``.
+
+    Summed in exact rational arithmetic, so e.g. 9 of 10 gives 11/1024 = 0.0107421875 exactly.
+    """
+    if trials < 0 or not 0 <= correct <= trials:
+        raise ValueError(f"need 0 <= correct <= trials, got {correct} of {trials}")
+    if not 0.0 < chance < 1.0:
+        raise ValueError(f"chance must lie strictly between 0 and 1, got {chance}")
+    p = Fraction(chance)
+    q = 1 - p
+    tail = sum(math.comb(trials, k) * p**k * q ** (trials - k) for k in range(correct, trials + 1))
+    return float(tail)
+
+
+def matched_gain_db(feature: np.ndarray, original: np.ndarray, sample_rate: int) -> float:
+    """Gain in dB that brings ``feature`` to ``original``'s BS.1770 loudness (the core's loudness matching)."""
+    from app.core.resynth import loudness_lufs, matching_gain_db
+
+    return matching_gain_db(loudness_lufs(feature, sample_rate), loudness_lufs(original, sample_rate))
+
+
+@dataclass(frozen=True)
+class AbxAnswer:
+    """One answered trial: what X was, what the listener said, and how long they took (s, or None)."""
+
+    x_is: Choice
+    answer: Choice
+    seconds: float | None = None
+
+    @property
+    def correct(self) -> bool:
+        return self.x_is is self.answer
+
+
+@dataclass(frozen=True)
+class AbxResult:
+    """A finished (or abandoned) A/B/X run on one map of one clip, as saved in the session."""
+
+    layer: int
+    index: int
+    clip_sha256: str
+    clip_name: str
+    seed: int
+    planned_trials: int
+    gain_db: float
+    mode: str = "choi"
+    loop: tuple[float, float] | None = None
+    answers: tuple[AbxAnswer, ...] = ()
+    finished_at: str = ""
+
+    @property
+    def trials(self) -> int:
+        return len(self.answers)
+
+    @property
+    def correct(self) -> int:
+        return sum(a.correct for a in self.answers)
+
+    @property
+    def p_value(self) -> float:
+        return binomial_p_value(self.correct, self.trials) if self.trials else 1.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "layer": self.layer,
+            "index": self.index,
+            "clip": self.clip_sha256,
+            "clip_name": self.clip_name,
+            "seed": self.seed,
+            "planned_trials": self.planned_trials,
+            "gain_db": self.gain_db,
+            "mode": self.mode,
+            "loop": list(self.loop) if self.loop else None,
+            "answers": [{"x": a.x_is.value, "answer": a.answer.value, "seconds": a.seconds} for a in self.answers],
+            "correct": self.correct,
+            "trials": self.trials,
+            "p_value": self.p_value,
+            "finished_at": self.finished_at,
+        }
+
+
+@dataclass(eq=False)
+class AbxTrial:
+    """A running A/B/X test on one map. ``seed`` fixes the sequence of X (drawn fresh when None).
+
+    ``gain_db`` is applied to B (and to X when X is B); A and X-as-A play at 0 dB.
+    """
+
+    layer: int
+    index: int
+    clip_sha256: str
+    clip_name: str = ""
+    trials: int = DEFAULT_TRIALS
+    seed: int | None = None
+    gain_db: float = 0.0
+    mode: str = "choi"
+    loop: tuple[float, float] | None = None
+    answers: list[AbxAnswer] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.trials < 1:
+            raise ValueError(f"an A/B/X test needs at least one trial, got {self.trials}")
+        if self.seed is None:
+            self.seed = secrets.randbits(32)
+        draws = np.random.default_rng(self.seed).integers(0, 2, size=self.trials)
+        self._sequence = tuple(Choice.B if d else Choice.A for d in draws)
+
+    @property
+    def number(self) -> int:
+        """The trial being played, from 0 (== ``trials`` once finished)."""
+        return len(self.answers)
+
+    @property
+    def finished(self) -> bool:
+        return self.number >= self.trials
+
+    @property
+    def sequence(self) -> tuple[Choice, ...]:
+        """What X is in each trial (for tests and for revealing after the run, never during it)."""
+        return self._sequence
+
+    def source(self, button: str) -> tuple[Choice, float]:
+        """What to play for ``"A"``, ``"B"`` or ``"X"`` in the current trial: (original or feature, gain in dB)."""
+        if self.finished:
+            raise RuntimeError("the A/B/X test is finished")
+        which = {"A": Choice.A, "B": Choice.B, "X": self._sequence[self.number]}.get(button.upper())
+        if which is None:
+            raise ValueError(f"unknown A/B/X button {button!r}: use 'A', 'B' or 'X'")
+        return which, (self.gain_db if which is Choice.B else 0.0)
+
+    def answer(self, choice: Choice | str, seconds: float | None = None) -> bool:
+        """Record the listener's answer for the current trial ("X is A" or "X is B"); True when right."""
+        if self.finished:
+            raise RuntimeError("the A/B/X test is finished")
+        record = AbxAnswer(self._sequence[self.number], Choice(choice), seconds)
+        self.answers.append(record)
+        return record.correct
+
+    @property
+    def correct(self) -> int:
+        return sum(a.correct for a in self.answers)
+
+    @property
+    def p_value(self) -> float:
+        return binomial_p_value(self.correct, len(self.answers)) if self.answers else 1.0
+
+    def result(self) -> AbxResult:
+        """The run so far as a value to store in the session (``trials`` may be short if abandoned)."""
+        assert self.seed is not None
+        return AbxResult(
+            layer=self.layer,
+            index=self.index,
+            clip_sha256=self.clip_sha256,
+            clip_name=self.clip_name,
+            seed=self.seed,
+            planned_trials=self.trials,
+            gain_db=round(float(self.gain_db), 4),
+            mode=self.mode,
+            loop=self.loop,
+            answers=tuple(self.answers),
+            finished_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        )
