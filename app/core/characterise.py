@@ -1,0 +1,562 @@
+"""Automatic characterisation: what each feature map's auralisation does to the clip, measured, and the 2015
+demo's names for it suggested from the measurements.
+
+For every map (Choi mode, the sound slot B plays) against the original clip:
+
+- **onset correlation**: Pearson correlation of the RMS envelope (512-sample frames every 128) with a
+  smoothed impulse train at the *original's* detected onsets (librosa spectral flux), and its change;
+- **attack-to-sustain ratio** (dB): energy in the 30 ms after each onset over that 80-250 ms after, averaged
+  over notes, and its change;
+- **spectral centroid** (Hz) and **low-frequency share** (power below 200 Hz), on the model's STFT grid (the
+  512-point window's main lobe is +-43 Hz wide, so a 220 Hz tone leaks ~1 % below 200 Hz), with the centroid's
+  change in octaves, the low share's change and its emphasis (:func:`emphasis_db`);
+- **percussive share**: energy fraction HPSS (soft masks, 17-point medians) assigns to the percussive part,
+  and its emphasis;
+- **pitch salience**: chroma peakiness (0 flat chroma .. 1 one pitch class per frame; a pure tone measures 0.74
+  as librosa's chroma filters overlap, white noise < 0.1), energy-weighted, 3-4 ms a map. Chosen over pYIN's
+  voiced fraction (measured 1.2 s per 10 s map, and blind to chords) and over the HPSS harmonic share (only
+  1 - percussive share);
+- **temporal sparsity**: Gini coefficient of the RMS envelope (0 steady .. 1 one burst).
+
+Suggested tags come from :data:`RULES`; each names the figure that triggered it and the threshold. Maps whose
+level is more than 50 dB under the original's get no tags (their figures describe numerical dust). The
+thresholds, and the measurements they were chosen from, are in the comment above :data:`RULES`.
+
+This module imports neither torch nor the analysis at import time (the window reads :data:`RULES` and
+:class:`SuggestedTag` on its GUI thread); :func:`characterise` imports them when it runs.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from app.core import descriptors as d
+
+if TYPE_CHECKING:
+    from app.core.analysis import Analysis, FeatureRef, Rendering
+
+LOW_CUTOFF_HZ = 200.0
+SILENT_DB = -50.0  # a map this far under the original's RMS is treated as silent: no tags
+DEFAULT_CHUNK = 16  # maps rendered and measured together (memory ~ chunk x 3 spectrogram-sized arrays)
+
+
+@dataclass(frozen=True)
+class Figures:
+    """Descriptors of one signal (a map's auralisation or the original). Units in the field names."""
+
+    onset_corr: float
+    attack_sustain_db: float
+    centroid_hz: float
+    low_share: float
+    percussive_share: float
+    pitch_salience: float
+    sparsity: float
+    rms_db: float
+
+    def to_dict(self) -> dict[str, float | None]:
+        return {k: _json_number(v) for k, v in asdict(self).items()}
+
+
+def emphasis_db(share: float, original_share: float) -> float:
+    """How much a map boosts one part of the energy against the rest, in dB: the change of the part's odds.
+
+    ``10 log10((s / (1 - s)) / (s0 / (1 - s0)))`` for the part's share ``s`` in the map and ``s0`` in the
+    original, i.e. the gain applied to that part minus the gain applied to everything else. Unlike the change of
+    the share it is not capped by the original (a clip that is already 94 % bass can still be made 99.99 %
+    bass: +28 dB). Shares are clipped to [1e-6, 1 - 1e-6], so the result lies within +-120 dB.
+    """
+
+    def odds(p: float) -> float:
+        p = min(max(p, 1e-6), 1 - 1e-6)
+        return p / (1 - p)
+
+    return 10 * math.log10(odds(share) / odds(original_share))
+
+
+@dataclass(frozen=True)
+class Changes:
+    """A map's figures against the original's: differences, except where a ratio reads better."""
+
+    onset_corr: float
+    attack_sustain_db: float
+    centroid_octaves: float  # log2(map / original)
+    low_share: float
+    low_emphasis_db: float  # how much more the map passes low than high frequencies, see `emphasis_db`
+    percussive_share: float
+    percussive_emphasis_db: float  # the same for the percussive part against the harmonic part
+    pitch_salience: float
+    sparsity: float
+    level_db: float  # RMS of the map re the original's
+
+    @classmethod
+    def between(cls, m: Figures, o: Figures) -> Changes:
+        return cls(
+            onset_corr=m.onset_corr - o.onset_corr,
+            attack_sustain_db=m.attack_sustain_db - o.attack_sustain_db,
+            centroid_octaves=math.log2(m.centroid_hz / o.centroid_hz) if m.centroid_hz > 0 < o.centroid_hz else 0.0,
+            low_share=m.low_share - o.low_share,
+            low_emphasis_db=emphasis_db(m.low_share, o.low_share),
+            percussive_share=m.percussive_share - o.percussive_share,
+            percussive_emphasis_db=emphasis_db(m.percussive_share, o.percussive_share),
+            pitch_salience=m.pitch_salience - o.pitch_salience,
+            sparsity=m.sparsity - o.sparsity,
+            level_db=m.rms_db - o.rms_db,
+        )
+
+    def to_dict(self) -> dict[str, float | None]:
+        return {k: _json_number(v) for k, v in asdict(self).items()}
+
+
+# --- rules -----------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Condition:
+    """``figure`` is ``"change.<field>"`` (of :class:`Changes`) or ``"map.<field>"`` (of the map's :class:`Figures`)."""
+
+    figure: str
+    op: str  # ">=" or "<="
+    threshold: float
+    words: str
+
+    def value(self, figures: Figures, changes: Changes) -> float:
+        source, name = self.figure.split(".", 1)
+        return float(getattr(changes if source == "change" else figures, name))
+
+    def holds(self, value: float) -> bool:
+        if math.isnan(value):
+            return False
+        return value >= self.threshold if self.op == ">=" else value <= self.threshold
+
+    def describe(self, value: float) -> str:
+        sign = "≥" if self.op == ">=" else "≤"
+        return f"{self.words} {_fmt(value, self.figure)} {sign} {_fmt(self.threshold, self.figure)}"
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A tag and the conditions that must all hold; the first condition is the figure shown with the tag."""
+
+    tag: str
+    conditions: tuple[Condition, ...]
+
+    def text(self) -> str:
+        return " and ".join(f"{c.words} {c.op} {_fmt(c.threshold, c.figure)}" for c in self.conditions)
+
+
+# Thresholds, chosen from measurements (bench/characterise.py: the four demo clips at 11025 Hz, every map of
+# the five layers; "trained" = models/choi2015-genre, "random" = the same architecture with random weights;
+# "known" = the hand-weighted networks of tests/core/test_characterise.py on synthetic clips). Rates are of
+# audible (clip, map) pairs, trained layers 1..5 / random over all layers:
+# - onset detector: onset correlation +0.20 and attack/sustain +6 dB. Vertical-edge kernels measure +0.29..+0.79
+#   and +11..+20 dB. Trained 9 / 13 / 20 / 26 / 24 % (deep maps keep few, onset-aligned positions); random
+#   1.4 % (at +0.15 / +3 dB: 3 %).
+# - attack suppressor: attack/sustain -2 dB, onset correlation not up. The horizontal-edge kernel measures
+#   -2.4..-3.7 dB on four clips (-3 dB would miss two). Trained 11 / 6 / 0.4 / 0 / 0 %; random 7.5 %.
+# - bass selector: low frequencies (< 200 Hz) emphasised by +20 dB, at least half the energy there, and not
+#   more percussive than the clip (+5 dB at most). The 200 Hz low-pass network measures +48..+79 dB; on bass +
+#   melody and on kick + bass + hats + melody (bass dominates) its percussive emphasis is -2 / +3 dB; no other
+#   known kernel passes. Trained 1.6 / 0.8 / 0.4 / 0 / 0 %; random 0.8 % (all the low-heavy trained maps are on
+#   the kick clip, and most are kick selectors by the next rule).
+# - percussive / kick selector: the percussive part (HPSS) emphasised by +10 dB; or, for a kick, by +5 dB with
+#   the bass rule's low-frequency conditions (HPSS calls a decaying 55 Hz thump half harmonic: the low-pass
+#   network on kicks + hats measures +6.3 dB, on kick + melody +14 dB). Vertical-edge and high-pass networks
+#   measure +11..+79 dB. Trained 25 / 26 / 15 / 9 / 19 % (the genre model's data has drums in most styles);
+#   random 7 % (at +6 dB: 17 %).
+# - melody / harmonic selector: pitch salience +0.10, percussive part down by 3 dB, at most half the energy
+#   below 200 Hz. The 300-1500 Hz band network on the four mixes measures +0.11..+0.34. Trained 15 / 5 / 2 /
+#   0.4 / 0.4 %; random 22-37 % per layer: random filters make narrow, peaky-chroma renderings, so on an
+#   untrained or deep layer this tag says "narrow-band", no more.
+# Choi mode multiplies the spectrum by a mask that grows with |X|, so every auralisation is, against the
+# original, sparser (Gini +0.3 on average), darker (centroid -0.55 octave) and more percussive: no tag uses
+# sparsity or the centroid, and the low-frequency and percussive rules use emphasis (odds ratios), not share
+# differences, which a clip that is already 94 % bass would cap.
+RULES: tuple[Rule, ...] = (
+    Rule(
+        "onset detector",
+        (
+            Condition("change.onset_corr", ">=", 0.20, "onset correlation change"),
+            Condition("change.attack_sustain_db", ">=", 6.0, "attack/sustain change"),
+        ),
+    ),
+    Rule(
+        "attack suppressor",
+        (
+            Condition("change.attack_sustain_db", "<=", -2.0, "attack/sustain change"),
+            Condition("change.onset_corr", "<=", 0.0, "onset correlation change"),
+        ),
+    ),
+    Rule(
+        "bass selector",
+        (
+            Condition("change.low_emphasis_db", ">=", 20.0, "low-frequency emphasis (< 200 Hz)"),
+            Condition("map.low_share", ">=", 0.5, "low-frequency share (< 200 Hz)"),
+            Condition("change.percussive_emphasis_db", "<=", 5.0, "percussive emphasis (HPSS)"),
+        ),
+    ),
+    Rule(
+        "percussive / kick selector",
+        (Condition("change.percussive_emphasis_db", ">=", 10.0, "percussive emphasis (HPSS)"),),
+    ),
+    Rule(  # the kick: low and more percussive than the clip, though HPSS calls a 55 Hz thump half harmonic
+        "percussive / kick selector",
+        (
+            Condition("change.percussive_emphasis_db", ">=", 5.0, "percussive emphasis (HPSS)"),
+            Condition("change.low_emphasis_db", ">=", 20.0, "low-frequency emphasis (< 200 Hz)"),
+            Condition("map.low_share", ">=", 0.5, "low-frequency share (< 200 Hz)"),
+        ),
+    ),
+    Rule(
+        "melody / harmonic selector",
+        (
+            Condition("change.pitch_salience", ">=", 0.10, "pitch salience change"),
+            Condition("change.percussive_emphasis_db", "<=", -3.0, "percussive emphasis (HPSS)"),
+            Condition("map.low_share", "<=", 0.5, "low-frequency share (< 200 Hz)"),
+        ),
+    ),
+)
+TAGS: tuple[str, ...] = tuple(dict.fromkeys(r.tag for r in RULES))
+
+
+@dataclass(frozen=True)
+class SuggestedTag:
+    """A tag suggested by a rule, with the figure that triggered it (its value and threshold) and the clip.
+
+    ``support`` of ``of`` clips met the rule; ``value`` and ``clip_name`` are from the clip where it held best.
+    """
+
+    tag: str
+    figure: str
+    value: float
+    threshold: float
+    op: str
+    detail: str
+    clip_sha256: str = ""
+    clip_name: str = ""
+    support: int = 1
+    of: int = 1
+
+    def text(self) -> str:
+        where = f" on {self.clip_name}" if self.clip_name else ""
+        count = f" ({self.support} of {self.of} clips)" if self.of > 1 else ""
+        sign = "≥" if self.op == ">=" else "≤"
+        return (
+            f"{self.tag}: {_FIGURE_WORDS.get(self.figure, self.figure)} {_fmt(self.value, self.figure)} "
+            f"{sign} {_fmt(self.threshold, self.figure)}{where}{count}"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["value"] = _json_number(self.value)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SuggestedTag:
+        return cls(**{**data, "value": float("nan") if data.get("value") is None else data["value"]})
+
+
+_FIGURE_WORDS = {c.figure: c.words for r in RULES for c in r.conditions}
+
+
+def suggest_tags(figures: Figures, changes: Changes, *, clip_sha256: str = "", clip_name: str = "") -> tuple:
+    """The :class:`SuggestedTag` of every rule that holds (none for a silent map)."""
+    if changes.level_db < SILENT_DB:
+        return ()
+    out: list[SuggestedTag] = []
+    for rule in RULES:
+        if any(t.tag == rule.tag for t in out):
+            continue  # a tag with two rules (percussive / kick) is suggested once, by the first that holds
+        values = [c.value(figures, changes) for c in rule.conditions]
+        if all(c.holds(v) for c, v in zip(rule.conditions, values, strict=True)):
+            first = rule.conditions[0]
+            out.append(
+                SuggestedTag(
+                    tag=rule.tag,
+                    figure=first.figure,
+                    value=values[0],
+                    threshold=first.threshold,
+                    op=first.op,
+                    detail="; ".join(c.describe(v) for c, v in zip(rule.conditions, values, strict=True)),
+                    clip_sha256=clip_sha256,
+                    clip_name=clip_name,
+                )
+            )
+    return tuple(out)
+
+
+# --- results ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Baseline:
+    """The original clip measured once: its onsets (s) and figures, for comparing every map against."""
+
+    clip_sha256: str
+    clip_name: str
+    sample_rate: int
+    onsets: np.ndarray
+    figures: Figures
+    seconds: float
+
+
+@dataclass(frozen=True)
+class MapCharacter:
+    """One map on one clip: its figures, their change against the original, suggested tags and the cost (s)."""
+
+    layer: int
+    index: int
+    clip_sha256: str
+    clip_name: str
+    figures: Figures
+    original: Figures
+    changes: Changes
+    tags: tuple[SuggestedTag, ...]
+    seconds: float
+
+    @property
+    def silent(self) -> bool:
+        return self.changes.level_db < SILENT_DB
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "layer": self.layer,
+            "index": self.index,
+            "clip": self.clip_sha256,
+            "clip_name": self.clip_name,
+            "silent": self.silent,
+            "figures": self.figures.to_dict(),
+            "changes": self.changes.to_dict(),
+            "tags": [t.to_dict() for t in self.tags],
+            "seconds": round(self.seconds, 4),
+        }
+
+
+@dataclass(frozen=True)
+class Characterisation:
+    """Every (clip, map) measured. ``cancelled`` when stopped early (what was measured is kept)."""
+
+    maps: tuple[MapCharacter, ...]
+    baselines: tuple[Baseline, ...]
+    seconds: float
+    cancelled: bool = False
+
+    def for_map(self, ref: Any) -> list[MapCharacter]:
+        layer, index = _key(ref)
+        return [m for m in self.maps if (m.layer, m.index) == (layer, index)]
+
+    def refs(self) -> list[tuple[int, int]]:
+        return sorted({(m.layer, m.index) for m in self.maps})
+
+    def tags(self, ref: Any) -> tuple[SuggestedTag, ...]:
+        """Tags of one map over all clips: each tag once, from the clip where it held best, with its support."""
+        return merge_tags(self.for_map(ref))
+
+    def suggestions(self) -> dict[tuple[int, int], tuple[SuggestedTag, ...]]:
+        """``{(layer, index): tags}`` for every measured map (empty tuples included), for the session."""
+        return {ref: self.tags(ref) for ref in self.refs()}
+
+    @property
+    def seconds_per_map(self) -> float:
+        return self.seconds / max(1, len(self.maps))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "clips": [
+                {
+                    "sha256": b.clip_sha256,
+                    "name": b.clip_name,
+                    "onsets": len(b.onsets),
+                    "figures": b.figures.to_dict(),
+                }
+                for b in self.baselines
+            ],
+            "rules": [{"tag": r.tag, "when": r.text()} for r in RULES],
+            "maps": [m.to_dict() for m in self.maps],
+            "suggested_tags": {
+                f"L{layer}F{index}": [t.to_dict() for t in tags] for (layer, index), tags in self.suggestions().items()
+            },
+            "seconds": round(self.seconds, 3),
+            "seconds_per_map": round(self.seconds_per_map, 4),
+            "cancelled": self.cancelled,
+        }
+
+
+def merge_tags(characters: Sequence[MapCharacter]) -> tuple[SuggestedTag, ...]:
+    """One :class:`SuggestedTag` per tag over several clips of a map, best clip first; ``of`` counts audible clips."""
+    audible = [c for c in characters if not c.silent]
+    by_tag: dict[str, list[SuggestedTag]] = {}
+    for c in audible:
+        for t in c.tags:
+            by_tag.setdefault(t.tag, []).append(t)
+    out = []
+    for tag in TAGS:
+        hits = by_tag.get(tag)
+        if hits:
+            best = max(hits, key=_margin)
+            out.append(SuggestedTag(**{**asdict(best), "support": len(hits), "of": len(audible)}))
+    return tuple(out)
+
+
+# --- measuring -------------------------------------------------------------------------------------------
+def figures_of(audio: np.ndarray, spectrogram_db: np.ndarray, sample_rate: int, onsets: np.ndarray) -> list[Figures]:
+    """Figures of a batch of signals: audio ``[shape=(k, n_samples)]`` and the magnitude of the spectrum each
+    plays, in dB, ``[shape=(k, n_freq, n_frames)]`` on the model's STFT grid (``n_freq`` bins, 0..sr/2)."""
+    audio = np.atleast_2d(np.asarray(audio, dtype=np.float32))
+    magnitude = np.power(10.0, np.asarray(spectrogram_db, dtype=np.float32) / 20.0, dtype=np.float32)
+    if magnitude.ndim == 2:
+        magnitude = magnitude[None]
+    power = magnitude * magnitude
+    freqs = np.linspace(0.0, sample_rate / 2, power.shape[-2])
+    envelopes = d.rms_envelopes(audio)
+    many_onsets = len(onsets) >= 2  # correlation with a train of 0 or 1 impulse measures nothing
+    onset_corr = d.onset_correlations(envelopes, onsets, sample_rate) if many_onsets else np.full(len(audio), np.nan)
+    attack = d.attack_sustain_ratios(audio, onsets, sample_rate)
+    centroid = d.spectral_centroids_hz(power, freqs)
+    low = d.low_frequency_shares(power, freqs, LOW_CUTOFF_HZ)
+    percussive = d.percussive_shares(magnitude)
+    salience = d.pitch_saliences(audio, sample_rate)
+    sparsity = d.gini(envelopes)
+    rms = np.sqrt(np.mean(np.square(audio, dtype=np.float64), axis=-1))
+    rms_db = 20 * np.log10(np.maximum(rms, 1e-12))
+    return [
+        Figures(
+            onset_corr=float(onset_corr[i]),
+            attack_sustain_db=float(attack[i]),
+            centroid_hz=float(centroid[i]),
+            low_share=float(low[i]),
+            percussive_share=float(percussive[i]),
+            pitch_salience=float(salience[i]),
+            sparsity=float(sparsity[i]),
+            rms_db=float(rms_db[i]),
+        )
+        for i in range(len(audio))
+    ]
+
+
+def baseline_of(analysis: Analysis) -> Baseline:
+    """Measure the original clip of an analysis (onsets detected on it, figures as for a map)."""
+    start = time.perf_counter()
+    clip = analysis.clip
+    onsets = d.detect_onsets(clip.samples, clip.sample_rate, hop_length=128, backtrack=True, wait_s=0.05)
+    figures = figures_of(clip.samples[None], analysis.original_spectrogram_db()[None], clip.sample_rate, onsets)[0]
+    return Baseline(clip.sha256, clip.path.name, clip.sample_rate, onsets, figures, time.perf_counter() - start)
+
+
+def characterise_renderings(baseline: Baseline, renderings: Sequence[Rendering]) -> list[MapCharacter]:
+    """Measure renderings of one clip (any maps, any layers) against its baseline, as one batch."""
+    if not renderings:
+        return []
+    start = time.perf_counter()
+    audio = np.stack([r.audio for r in renderings])
+    spectra = np.stack([r.spectrogram_db for r in renderings])
+    figures = figures_of(audio, spectra, baseline.sample_rate, baseline.onsets)
+    measure_share = (time.perf_counter() - start) / len(renderings)
+    out = []
+    for r, f in zip(renderings, figures, strict=True):
+        changes = Changes.between(f, baseline.figures)
+        out.append(
+            MapCharacter(
+                layer=r.ref.layer,
+                index=r.ref.index,
+                clip_sha256=baseline.clip_sha256,
+                clip_name=baseline.clip_name,
+                figures=f,
+                original=baseline.figures,
+                changes=changes,
+                tags=suggest_tags(f, changes, clip_sha256=baseline.clip_sha256, clip_name=baseline.clip_name),
+                seconds=r.seconds + measure_share,
+            )
+        )
+    return out
+
+
+def characterise(
+    analyses: Analysis | Sequence[Analysis],
+    refs: Iterable[FeatureRef | tuple[int, int]] | None = None,
+    *,
+    mode: str = "choi",
+    chunk: int = DEFAULT_CHUNK,
+    progress: Callable[[int, int], None] | None = None,
+    cancelled: Callable[[], bool] | None = None,
+) -> Characterisation:
+    """Measure every map in ``refs`` (default: every map of every layer) on every clip, against that clip.
+
+    Maps of a layer are deconvolved as one batch (``render_many``) and measured ``chunk`` at a time.
+    ``progress(done, total)`` counts (clip, map) pairs; ``cancelled()`` is checked between chunks.
+    """
+    from app.core.analysis import Analysis
+    from app.core.resynth import Mode
+
+    start = time.perf_counter()
+    group = [analyses] if isinstance(analyses, Analysis) else list(analyses)
+    maps: list[MapCharacter] = []
+    baselines: list[Baseline] = []
+    done = 0
+    plan = [(a, _layer_groups(a, refs)) for a in group]
+    total = sum(len(ix) for _, layers in plan for ix in layers.values())
+    for analysis, layers in plan:
+        if cancelled is not None and cancelled():
+            return Characterisation(tuple(maps), tuple(baselines), time.perf_counter() - start, True)
+        baseline = baseline_of(analysis)
+        baselines.append(baseline)
+        for layer, indices in layers.items():
+            for part in _chunks(indices, chunk):
+                if cancelled is not None and cancelled():
+                    return Characterisation(tuple(maps), tuple(baselines), time.perf_counter() - start, True)
+                renderings = list(analysis.render_many(layer, part, [Mode(mode)]))
+                maps += characterise_renderings(baseline, renderings)
+                done += len(part)
+                if progress is not None:
+                    progress(done, total)
+    return Characterisation(tuple(maps), tuple(baselines), time.perf_counter() - start)
+
+
+# --- helpers ---------------------------------------------------------------------------------------------
+def _key(ref: Any) -> tuple[int, int]:
+    """``(layer, index)`` of a FeatureRef, a GUI ``(layer, index)`` tuple, or anything with those attributes."""
+    if isinstance(ref, tuple):
+        return int(ref[0]), int(ref[1])
+    return int(ref.layer), int(ref.index)
+
+
+def _layer_groups(analysis: Analysis, refs: Iterable[Any] | None) -> dict[int, list[int]]:
+    if refs is None:
+        return {layer.number: list(range(layer.n_maps)) for layer in analysis.model.layers}
+    groups: dict[int, list[int]] = {}
+    for layer, index in sorted(dict.fromkeys(_key(r) for r in refs)):
+        n_maps = analysis.model.layer(layer).n_maps  # raises SelectionError for a bad layer
+        if not 0 <= index < n_maps:
+            from app.core.errors import SelectionError
+
+            raise SelectionError(f"feature {index} is out of range: layer {layer} has features 0-{n_maps - 1}")
+        groups.setdefault(layer, []).append(index)
+    return groups
+
+
+def _chunks(items: Sequence[int], size: int) -> Iterable[list[int]]:
+    size = max(1, size)
+    for i in range(0, len(items), size):
+        yield list(items[i : i + size])
+
+
+def _margin(tag: SuggestedTag) -> float:
+    """How far a tag's figure lies past its threshold, relative to the threshold (to pick the clearest clip)."""
+    scale = abs(tag.threshold) or 1.0
+    return (tag.value - tag.threshold) / scale if tag.op == ">=" else (tag.threshold - tag.value) / scale
+
+
+def _fmt(value: float, figure: str) -> str:
+    if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
+        return "n/a" if math.isnan(value) else ("∞" if value > 0 else "-∞")
+    if figure.endswith("_db"):
+        return f"{value:+.1f} dB"
+    if figure.startswith("change."):
+        return f"{value:+.2f}"
+    return f"{value:.2f}"
+
+
+def _json_number(value: float) -> float | None:
+    """JSON has no NaN or infinity: they become null."""
+    return None if isinstance(value, float) and not math.isfinite(value) else round(float(value), 6)
