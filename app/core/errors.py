@@ -40,3 +40,14 @@ class ClipTooShortError(AurascopeError):
 
 class SelectionError(AurascopeError):
     """A layer or feature index outside what the model has."""
+
+
+class SessionError(AurascopeError):
+    """A session file that cannot be read (damaged JSON, a wrong type, a newer format) or written."""
+
+    def __init__(self, path: str | Path, reason: str, field: str | None = None) -> None:
+        self.path = Path(path)
+        self.reason = reason
+        self.field = field
+        what = f" (field '{field}')" if field else ""
+        super().__init__(f"cannot use session file '{self.path}'{what}: {reason}")
