@@ -51,3 +51,12 @@ class SessionError(AurascopeError):
         self.field = field
         what = f" (field '{field}')" if field else ""
         super().__init__(f"cannot use session file '{self.path}'{what}: {reason}")
+
+
+class ReportError(AurascopeError):
+    """A listening report that cannot be written (the folder, the disk) or has nothing to show."""
+
+    def __init__(self, path: str | Path, reason: str) -> None:
+        self.path = Path(path)
+        self.reason = reason
+        super().__init__(f"cannot write the report in '{self.path}': {reason}")

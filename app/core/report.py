@@ -1,0 +1,486 @@
+"""The listening report: the 2015 demo page, generated. A self-contained folder that opens in any browser::
+
+    index.html      one row per map, grouped by layer: label, suggested tags with their figures, and per clip
+                    the original and auralised spectrograms and players for original / feature / residual
+    report.json     the same, machine-readable (figures, changes, tags, gains, file names)
+    images/*.png    spectrograms on a log-frequency axis, original and feature on one dB scale
+    audio/*.wav     16-bit WAVs at the model's rate: each clip as the model hears it, and per (map, clip) the
+                    feature (Choi mode) and the residual, both loudness-matched to the clip (BS.1770) with the
+                    gain capped so that nothing clips; the page says the gain
+
+No script runs in the page and nothing is fetched from elsewhere. Files are written whole or not at all;
+``index.html`` and ``report.json`` last, so an interrupted report has no page pointing at missing files.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+import os
+import re
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+import numpy as np
+
+from app import __version__
+from app.core.audio import write_wav
+from app.core.characterise import (
+    RULES,
+    Baseline,
+    Characterisation,
+    MapCharacter,
+    baseline_of,
+    characterise_renderings,
+)
+from app.core.errors import ReportError, SelectionError
+from app.core.png import spectrogram_rgb, write_png
+from app.core.resynth import Mode, apply_gain, peak_gain_db
+
+if TYPE_CHECKING:
+    from app.core.analysis import Analysis, FeatureRef, Rendering
+    from app.core.session import Session
+
+REPORT_FORMAT = "aurascope-report"
+REPORT_VERSION = 1
+RANGE_DB = 80.0
+CHUNK = 16
+PEAK = 0.999  # 16-bit WAVs: loudness-matching gain capped so the peak stays below full scale
+
+
+@dataclass(frozen=True)
+class Report:
+    """What :func:`write_report` wrote. ``cancelled``: stopped early; the page shows what was done."""
+
+    folder: Path
+    index: Path
+    json: Path
+    maps: int
+    clips: int
+    files: int
+    seconds: float
+    characterisation: Characterisation
+    cancelled: bool = False
+
+
+def write_report(
+    out_dir: str | Path,
+    analyses: Analysis | Sequence[Analysis],
+    refs: Iterable[FeatureRef | tuple[int, int]] | None = None,
+    session: Session | None = None,
+    *,
+    title: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    cancelled: Callable[[], bool] | None = None,
+) -> Report:
+    """Write the listening report for ``refs`` (default: every map of every layer) on every clip.
+
+    ``analyses``: one per clip, all on the same model. ``session``: labels, notes and ratings to show (and its
+    path in the page). Each layer's maps are deconvolved as one batch and rendered ``CHOI`` + ``RESIDUAL``
+    in chunks; ``progress(done, total)`` counts (clip, map) pairs; ``cancelled()`` is checked between chunks.
+    Raises :class:`SelectionError` for a map the model does not have and :class:`ReportError` when the folder
+    cannot be written, before writing anything where it can.
+    """
+    from app.core.analysis import Analysis
+
+    start = time.perf_counter()
+    group = [analyses] if isinstance(analyses, Analysis) else list(analyses)
+    if not group:
+        raise ReportError(out_dir, "no clips to report on")
+    model = group[0].model
+    if any(a.model is not model and a.model.sha256 != model.sha256 for a in group):
+        raise ReportError(out_dir, "the clips were analysed with different models")
+    layers = _layer_groups(model, refs)
+    out = Path(out_dir)
+    try:
+        for sub in ("images", "audio"):
+            (out / sub).mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ReportError(out, f"cannot create the folder ({err.strerror or err})") from None
+
+    keys = _clip_keys(group)
+    total = len(group) * sum(len(ix) for ix in layers.values())
+    rows: dict[tuple[int, int], list[dict[str, Any]]] = {}
+    characters: list[MapCharacter] = []
+    clips_doc: list[dict[str, Any]] = []
+    baselines: list[Baseline] = []
+    done = files = 0
+    stopped = False
+    try:
+        for analysis, key in zip(group, keys, strict=True):
+            if stopped or (cancelled is not None and cancelled()):
+                stopped = True
+                break
+            baseline = baseline_of(analysis)
+            baselines.append(baseline)
+            original_db = analysis.original_spectrogram_db()
+            top_db = float(original_db.max())
+            clips_doc.append(_write_original(out, analysis, key, baseline, original_db, top_db))
+            files += 2
+            for layer, indices in layers.items():
+                for part in _chunks(indices, CHUNK):
+                    if cancelled is not None and cancelled():
+                        stopped = True
+                        break
+                    renderings = list(analysis.render_many(layer, part, [Mode.CHOI, Mode.RESIDUAL]))
+                    choi = renderings[0::2]
+                    residual = renderings[1::2]
+                    measured = characterise_renderings(baseline, choi)
+                    characters += measured
+                    for feature, rest, character in zip(choi, residual, measured, strict=True):
+                        cell = _write_map_clip(out, key, feature, rest, top_db, analysis.clip.sample_rate)
+                        cell.update(_character_doc(character))
+                        rows.setdefault((feature.ref.layer, feature.ref.index), []).append(cell)
+                        files += 3
+                        done += 1
+                        if progress is not None:
+                            progress(done, total)
+                if stopped:
+                    break
+    except OSError as err:
+        raise ReportError(out, f"cannot write the report ({err.strerror or err})") from None
+
+    characterisation = Characterisation(tuple(characters), tuple(baselines), time.perf_counter() - start, stopped)
+    doc = _report_doc(model, session, clips_doc, layers, rows, characterisation, stopped, total, done, title)
+    doc["seconds"] = round(time.perf_counter() - start, 3)
+    json_path = out / "report.json"
+    index = out / "index.html"
+    try:
+        _write_text(json_path, json.dumps(doc, indent=1, ensure_ascii=False, allow_nan=False) + "\n")
+        _write_text(index, render_html(doc))
+    except OSError as err:
+        raise ReportError(out, f"cannot write the report ({err.strerror or err})") from None
+    return Report(
+        folder=out,
+        index=index,
+        json=json_path,
+        maps=len(rows),
+        clips=len(clips_doc),
+        files=files + 2,
+        seconds=time.perf_counter() - start,
+        characterisation=characterisation,
+        cancelled=stopped,
+    )
+
+
+# --- files ---------------------------------------------------------------------------------------------
+def _write_original(
+    out: Path, analysis: Analysis, key: str, baseline: Baseline, db: np.ndarray, top_db: float
+) -> dict[str, Any]:
+    clip = analysis.clip
+    audio = clip.samples
+    gain = min(0.0, peak_gain_db(audio, PEAK))  # only ever down: a float source above full scale
+    wav = f"audio/{key}.wav"
+    png = f"images/{key}.png"
+    write_wav(out / wav, apply_gain(audio, gain), clip.sample_rate, subtype="pcm16")
+    image = spectrogram_rgb(db, clip.sample_rate, top_db=top_db, range_db=RANGE_DB)
+    write_png(out / png, image)
+    return {
+        "key": key,
+        "name": clip.path.name,
+        "file": str(clip.path),
+        "sha256": clip.sha256,
+        "seconds": round(clip.duration, 3),
+        "sample_rate": clip.sample_rate,
+        "onsets": len(baseline.onsets),
+        "figures": baseline.figures.to_dict(),
+        "wav": wav,
+        "png": png,
+        "png_size": [int(image.shape[1]), int(image.shape[0])],
+        "gain_db": round(gain, 3),
+        "top_db": round(top_db, 2),
+    }
+
+
+def _write_map_clip(
+    out: Path, key: str, feature: Rendering, residual: Rendering, top_db: float, sample_rate: int
+) -> dict[str, Any]:
+    stem = f"L{feature.ref.layer}F{feature.ref.index}_{key}"
+    cell: dict[str, Any] = {"clip": key}
+    for kind, rendering in (("feature", feature), ("residual", residual)):
+        wanted = rendering.gain_to_match_db
+        gain = min(wanted, peak_gain_db(rendering.audio, PEAK)) if np.any(rendering.audio) else 0.0
+        wav = f"audio/{stem}_{kind}.wav"
+        write_wav(out / wav, apply_gain(rendering.audio, gain), sample_rate, subtype="pcm16")
+        cell[f"{kind}_wav"] = wav
+        cell[f"{kind}_gain_db"] = round(gain, 3)
+        cell[f"{kind}_gain_limited"] = bool(gain < wanted - 1e-6)
+        cell[f"{kind}_lufs"] = _finite(rendering.loudness_lufs)
+    # drawn at the gain it is played at, on the original's scale: what you see is what you hear
+    image = spectrogram_rgb(
+        feature.spectrogram_db + cell["feature_gain_db"], sample_rate, top_db=top_db, range_db=RANGE_DB
+    )
+    png = f"images/{stem}.png"
+    write_png(out / png, image)
+    cell["feature_png"] = png
+    cell["png_size"] = [int(image.shape[1]), int(image.shape[0])]
+    return cell
+
+
+def _character_doc(m: MapCharacter) -> dict[str, Any]:
+    return {
+        "silent": m.silent,
+        "figures": m.figures.to_dict(),
+        "changes": m.changes.to_dict(),
+        "tags": [t.to_dict() for t in m.tags],
+        "seconds": round(m.seconds, 4),
+    }
+
+
+def _report_doc(
+    model: Any,
+    session: Session | None,
+    clips: list[dict[str, Any]],
+    layers: dict[int, list[int]],
+    rows: dict[tuple[int, int], list[dict[str, Any]]],
+    characterisation: Characterisation,
+    stopped: bool,
+    total: int,
+    done: int,
+    title: str | None,
+) -> dict[str, Any]:
+    doc_layers = []
+    for layer, indices in layers.items():
+        maps = []
+        for index in indices:
+            cells = rows.get((layer, index))
+            if not cells:
+                continue
+            notes = session.notes_for((layer, index)) if session is not None else None
+            maps.append(
+                {
+                    "layer": layer,
+                    "index": index,
+                    "id": f"L{layer}F{index}",
+                    "label": notes.label if notes else "",
+                    "notes": notes.notes if notes else "",
+                    "rating": notes.rating if notes else None,
+                    "suggested_tags": [t.to_dict() for t in characterisation.tags((layer, index))],
+                    "clips": cells,
+                }
+            )
+        if maps:
+            doc_layers.append({"layer": layer, "maps": maps})
+    return {
+        "format": REPORT_FORMAT,
+        "version": REPORT_VERSION,
+        "title": title or f"Listening report: {model.name}",
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "aurascope_version": __version__,
+        "model": {"name": model.name, "file": str(model.path) if model.path else None, "sha256": model.sha256},
+        "session": str(session.path) if session is not None and session.path else None,
+        "method": "deconvnet, Choi mode: ISTFT(X * D); residual = original - feature",
+        "loudness": "feature and residual matched to the clip (BS.1770), gain capped at -0.01 dBFS peak",
+        "range_db": RANGE_DB,
+        "rules": [{"tag": r.tag, "when": r.text()} for r in RULES],
+        "clips": clips,
+        "layers": doc_layers,
+        "complete": not stopped,
+        "pairs_done": done,
+        "pairs_planned": total,
+        "seconds_per_map": round(characterisation.seconds_per_map, 4),
+    }
+
+
+# --- the page ------------------------------------------------------------------------------------------------
+_CSS = """
+body{font:14px/1.4 system-ui,sans-serif;margin:0 auto;max-width:1400px;padding:1em 2em;color:#222;background:#fafafa}
+h1{font-size:1.6em;margin:.2em 0}h2{margin-top:2em;border-bottom:2px solid #444}
+.meta{color:#555}.warn{background:#fff3cd;border:1px solid #e0c36c;padding:.5em 1em}
+nav a{margin-right:.6em}
+section.map{background:#fff;border:1px solid #ddd;border-radius:6px;margin:1em 0;padding:.5em 1em}
+.map h3{margin:.2em 0}.label{color:#064;font-weight:600}.rating{color:#c80}.notes{white-space:pre-wrap;color:#333}
+ul.tags{margin:.3em 0;padding-left:1.2em}ul.tags li{color:#513}
+table.clips{border-collapse:collapse;width:100%}table.clips td,table.clips th{border-top:1px solid #eee;
+padding:.3em;vertical-align:top;text-align:left}img{display:block;max-width:100%;height:auto;image-rendering:pixelated}
+audio{height:2em;width:15em}.player{margin-bottom:.3em}.player span{display:inline-block;width:9em;font-size:.9em}
+table.figures td{border:0;padding:0 .6em 0 0;font-size:.85em;white-space:nowrap}.silent{color:#999}
+"""
+
+
+def render_html(doc: dict[str, Any]) -> str:
+    """The page for a report document (as written to ``report.json``)."""
+    e = html.escape
+    clips = {c["key"]: c for c in doc["clips"]}
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        '<link rel="icon" href="data:,">',
+        f"<title>{e(doc['title'])}</title><style>{_CSS}</style></head><body>",
+        f"<h1>{e(doc['title'])}</h1>",
+        f'<p class="meta">Model <b>{e(doc["model"]["name"])}</b>'
+        + (f" (SHA-256 {e((doc['model']['sha256'] or '')[:12])})" if doc["model"]["sha256"] else "")
+        + f" · {len(doc['clips'])} clip(s) · {sum(len(x['maps']) for x in doc['layers'])} map(s) · made by Aurascope "
+        f"{e(doc['aurascope_version'])} on {e(doc['created_at'])}"
+        + (f" · session {e(Path(doc['session']).name)}" if doc.get("session") else "")
+        + "</p>",
+    ]
+    if not doc["complete"]:
+        parts.append(
+            f'<p class="warn">Incomplete: stopped after {doc["pairs_done"]} of {doc["pairs_planned"]} '
+            "(clip, map) pairs.</p>"
+        )
+    parts.append(
+        '<p class="meta">Spectrograms: log frequency, low at the bottom; colour from black (80 dB under the clip\'s '
+        "peak) to pale yellow (the peak), the feature drawn at the gain it is played at. Feature = the deconvnet's "
+        "projection of the map used as a mask on the clip's STFT (Choi et al. 2015); residual = the clip minus the "
+        "feature. Both are played at the clip's loudness (BS.1770), the gain shown beside each player.</p>"
+    )
+    parts.append("<h2>Clips</h2><table class='clips'>")
+    for c in doc["clips"]:
+        parts.append(
+            f"<tr><td><b>{e(c['name'])}</b><br>{c['seconds']:.1f} s<br>{c['onsets']} onsets</td>"
+            f"<td>{_img(c['png'], c['png_size'], 'spectrogram of ' + c['name'])}</td>"
+            f"<td>{_player('original', c['wav'])}</td><td>{_figures(c['figures'])}</td></tr>"
+        )
+    parts.append("</table>")
+    parts.append("<nav>" + "".join(f"<a href='#layer-{x['layer']}'>Layer {x['layer']}</a>" for x in doc["layers"]))
+    parts.append("</nav>")
+    for layer in doc["layers"]:
+        parts.append(f"<h2 id='layer-{layer['layer']}'>Layer {layer['layer']}</h2>")
+        for m in layer["maps"]:
+            parts.append(_map_section(m, clips))
+    parts.append("<h2>How tags are suggested</h2><ul>")
+    for r in doc["rules"]:
+        parts.append(f"<li><b>{e(r['tag'])}</b>: {e(r['when'])}</li>")
+    parts.append("</ul></body></html>\n")
+    return "\n".join(parts)
+
+
+def _map_section(m: dict[str, Any], clips: dict[str, dict[str, Any]]) -> str:
+    e = html.escape
+    head = f"<h3>Layer {m['layer']} · map {m['index']}"
+    if m["label"]:
+        head += f" — <span class='label'>{e(m['label'])}</span>"
+    if m["rating"]:
+        r = m["rating"]
+        head += f" <span class='rating' title='rating {r} of 5'>{'★' * r}{'☆' * (5 - r)}</span>"
+    head += "</h3>"
+    out = [f"<section class='map' id='{m['id']}'>", head]
+    if m["notes"]:
+        out.append(f"<p class='notes'>{e(m['notes'])}</p>")
+    if m["suggested_tags"]:
+        out.append("<ul class='tags'>")
+        for t in m["suggested_tags"]:
+            out.append(f"<li title='{e(t['detail'])}'>suggested: {e(_tag_text(t))}</li>")
+        out.append("</ul>")
+    out.append(
+        "<table class='clips'><tr><th>clip</th><th>original</th><th>feature</th><th>listen</th><th>figures</th></tr>"
+    )
+    for cell in m["clips"]:
+        clip = clips[cell["clip"]]
+        quiet = " class='silent'" if cell["silent"] else ""
+        out.append(
+            f"<tr{quiet}><td>{e(clip['name'])}"
+            + ("<br>(silent)" if cell["silent"] else "")
+            + "".join(f"<br><i>{e(t['tag'])}</i>" for t in cell["tags"])
+            + f"</td><td>{_img(clip['png'], clip['png_size'], 'spectrogram of ' + clip['name'])}</td>"
+            f"<td>{_img(cell['feature_png'], cell['png_size'], m['id'] + ' on ' + clip['name'])}</td>"
+            f"<td>{_player('original', clip['wav'])}"
+            f"{_player('feature', cell['feature_wav'], cell['feature_gain_db'], cell['feature_gain_limited'])}"
+            f"{_player('residual', cell['residual_wav'], cell['residual_gain_db'], cell['residual_gain_limited'])}"
+            f"</td><td>{_figures(cell['figures'], clip['figures'])}</td></tr>"
+        )
+    out.append("</table></section>")
+    return "\n".join(out)
+
+
+def _img(src: str, size: list[int], alt: str) -> str:
+    return f"<img src='{quote(src)}' width='{size[0]}' height='{size[1]}' alt='{html.escape(alt)}'>"
+
+
+def _player(kind: str, src: str, gain_db: float | None = None, limited: bool = False) -> str:
+    gain = ""
+    if gain_db is not None:
+        gain = f" {gain_db:+.1f} dB" + (" (capped)" if limited else "")
+    return (
+        f"<div class='player'><span>{kind}{gain}</span><audio controls preload='none' src='{quote(src)}'></audio></div>"
+    )
+
+
+_FIGURES = (
+    ("onset_corr", "onset corr.", "{:+.2f}"),
+    ("attack_sustain_db", "attack/sustain", "{:+.1f} dB"),
+    ("centroid_hz", "centroid", "{:.0f} Hz"),
+    ("low_share", "< 200 Hz", "{:.0%}"),
+    ("percussive_share", "percussive", "{:.0%}"),
+    ("pitch_salience", "pitch salience", "{:.2f}"),
+    ("sparsity", "sparsity", "{:.2f}"),
+)
+
+
+def _figures(figures: dict[str, Any], original: dict[str, Any] | None = None) -> str:
+    rows = []
+    for key, words, fmt in _FIGURES:
+        value = figures.get(key)
+        text = "n/a" if value is None else fmt.format(value)
+        if original is not None:
+            was = original.get(key)
+            text += f" <span class='meta'>(clip {'n/a' if was is None else fmt.format(was)})</span>"
+        rows.append(f"<tr><td>{words}</td><td>{text}</td></tr>")
+    return "<table class='figures'>" + "".join(rows) + "</table>"
+
+
+def _tag_text(t: dict[str, Any]) -> str:
+    from app.core.characterise import SuggestedTag
+
+    return SuggestedTag.from_dict(t).text()
+
+
+# --- helpers -----------------------------------------------------------------------------------------------
+def _layer_groups(model: Any, refs: Iterable[Any] | None) -> dict[int, list[int]]:
+    if refs is None:
+        return {layer.number: list(range(layer.n_maps)) for layer in model.layers}
+    groups: dict[int, list[int]] = {}
+    for ref in refs:
+        layer, index = (int(ref[0]), int(ref[1])) if isinstance(ref, tuple) else (int(ref.layer), int(ref.index))
+        n_maps = model.layer(layer).n_maps  # raises SelectionError for a bad layer
+        if not 0 <= index < n_maps:
+            raise SelectionError(f"feature {index} is out of range: layer {layer} has features 0-{n_maps - 1}")
+        groups.setdefault(layer, []).append(index)
+    return {layer: sorted(set(ix)) for layer, ix in sorted(groups.items())}
+
+
+def _clip_keys(analyses: Sequence[Analysis]) -> list[str]:
+    """File-name-safe, unique names for the clips (the stem; with the hash's start when stems collide)."""
+    stems = [re.sub(r"[^A-Za-z0-9._-]+", "_", a.clip.path.stem).strip("._") or "clip" for a in analyses]
+    keys = []
+    for stem, a in zip(stems, analyses, strict=True):
+        keys.append(stem if stems.count(stem) == 1 else f"{stem}-{a.clip.sha256[:8]}")
+    seen: dict[str, int] = {}
+    out = []
+    for k in keys:  # the same file twice: number the repeats
+        seen[k] = seen.get(k, 0) + 1
+        out.append(k if seen[k] == 1 else f"{k}-{seen[k]}")
+    return out
+
+
+def _chunks(items: Sequence[int], size: int) -> Iterable[list[int]]:
+    for i in range(0, len(items), size):
+        yield list(items[i : i + size])
+
+
+def _finite(value: float) -> float | None:
+    return round(float(value), 3) if math.isfinite(value) else None
+
+
+def _write_text(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+__all__ = ["Report", "render_html", "write_report"]
