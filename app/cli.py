@@ -1,4 +1,5 @@
-"""The headless command line: ``aurascope info | layers | predict | export`` (same core calls as the window)."""
+"""The headless command line: ``aurascope info | layers | predict | export | characterise | report`` (same core calls
+as the window)."""
 
 from __future__ import annotations
 
@@ -187,6 +188,92 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _selected_refs(model, layer_texts: list[str] | None, features: str) -> list:
+    from app.core.analysis import FeatureRef
+
+    layers: list[int] = []
+    for text in layer_texts or ["all"]:
+        layers += parse_index_list(text, len(model.layers) + 1, "layer")
+    return [
+        FeatureRef(layer, k)
+        for layer in sorted(set(layers))
+        for k in parse_index_list(features, model.layer(layer).n_maps, "feature")
+    ]
+
+
+def _open_many(args: argparse.Namespace):
+    """The session (if any), the model and one analysis per clip: ``--model``/``--audio`` win over the session's."""
+    from app.core.analysis import Analysis
+    from app.core.audio import load_audio
+    from app.core.errors import AurascopeError
+    from app.core.model import load_model
+    from app.core.session import FileStatus, Session
+
+    session = Session.load(args.session) if getattr(args, "session", None) else None
+    if session is not None:
+        for line in session.problems():
+            print(f"aurascope: warning: {line}", file=sys.stderr)
+    model_path = args.model or (session.model.path if session is not None and session.model else None)
+    if model_path is None:
+        raise AurascopeError("no model: pass --model, or --session with a session that names one")
+    audio = list(args.audio or [])
+    if not audio and session is not None:
+        missing = {loc.path for loc in session.located if loc.status is FileStatus.MISSING}
+        audio = [c.path for c in session.clips if c.path not in missing]
+    if not audio:
+        raise AurascopeError("no audio: pass --audio, or --session with a session that has clips")
+    model = load_model(model_path)
+    analyses = [Analysis(load_audio(path, model.front_end.sample_rate), model) for path in audio]
+    return session, model, analyses
+
+
+def cmd_characterise(args: argparse.Namespace) -> int:
+    from app.core.characterise import characterise
+    from app.core.errors import AurascopeError
+
+    if args.update_session and not args.session:
+        raise AurascopeError("--update-session needs --session")
+    session, model, analyses = _open_many(args)
+    refs = _selected_refs(model, args.layer, args.features)
+    started = time.perf_counter()
+    show = sys.stderr.isatty() and not args.json
+    result = characterise(analyses, refs, progress=(lambda d, t: _progress(d, t, started)) if show else None)
+    if args.update_session and session is not None:
+        session.set_suggestions(result.suggestions())
+        session.save()
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=1, ensure_ascii=False, allow_nan=False))
+        return 0
+    for layer, index in result.refs():
+        tags = result.tags((layer, index))
+        label = session.notes_for((layer, index)).label if session is not None else ""
+        named = f"  [{label}]" if label else ""
+        print(f"L{layer}F{index}{named}  " + ("; ".join(t.text() for t in tags) if tags else "-"))
+    print(
+        f"{len(result.refs())} map(s) x {len(result.baselines)} clip(s) in {result.seconds:.1f} s "
+        f"({1000 * result.seconds_per_map:.0f} ms per map and clip)"
+    )
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from app.core.report import write_report
+
+    session, model, analyses = _open_many(args)
+    refs = _selected_refs(model, args.layer, args.features)
+    started = time.perf_counter()
+    show = sys.stderr.isatty() and not args.quiet
+    report = write_report(
+        args.out, analyses, refs, session, progress=(lambda d, t: _progress(d, t, started)) if show else None
+    )
+    if not args.quiet:
+        print(
+            f"wrote {report.maps} map(s) x {report.clips} clip(s), {report.files} files, to "
+            f"{report.index.resolve()} in {report.seconds:.1f} s"
+        )
+    return 0
+
+
 def cmd_install_desktop(args: argparse.Namespace) -> int:
     from app.ui.desktop import install_desktop
 
@@ -241,6 +328,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", "-o", type=Path, default=Path("aurascope-export"))
     p.add_argument("--quiet", "-q", action="store_true")
     p.set_defaults(run=cmd_export)
+
+    def many(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--model", "-m", type=Path, help="model file (default: the session's)")
+        p.add_argument("--audio", "-a", type=Path, action="append", help="audio file; repeat for several clips")
+        p.add_argument("--session", "-s", type=Path, help="a .aurascope session: its model, clips and labels")
+        p.add_argument(
+            "--layer", "-l", action="append", help="layer(s) from 1: repeat, '1,3', '2-4' or 'all' (default)"
+        )
+        p.add_argument("--features", "-f", default="all", help="maps from 0: '0,5,9-12' or 'all' (default)")
+
+    p = sub.add_parser("characterise", help="measure what each map does to the clips and suggest tags for it")
+    many(p)
+    p.add_argument("--json", action="store_true", help="every figure, change and tag as JSON")
+    p.add_argument("--update-session", action="store_true", help="store the suggested tags in --session")
+    p.set_defaults(run=cmd_characterise)
+
+    p = sub.add_parser("report", help="write a listening report: index.html with spectrograms and players, + JSON")
+    many(p)
+    p.add_argument("--out", "-o", type=Path, default=Path("aurascope-report"))
+    p.add_argument("--quiet", "-q", action="store_true")
+    p.set_defaults(run=cmd_report)
 
     p = sub.add_parser("install-desktop", help="add Aurascope to the desktop's menu and 'Open with' for audio files")
     p.add_argument(
