@@ -53,6 +53,21 @@ class SessionError(AurascopeError):
         super().__init__(f"cannot use session file '{self.path}'{what}: {reason}")
 
 
+class UnsupportedModelError(AurascopeError):
+    """A network (a module or an ONNX graph) that cannot be traced, converted or written; names the layer."""
+
+    def __init__(self, source: str | Path, reason: str, node: str | None = None) -> None:
+        self.source = str(source)
+        self.reason = reason
+        self.node = node
+        where = f" at '{node}'" if node else ""
+        super().__init__(f"cannot use model '{self.source}'{where}: {reason}")
+
+
+class FidelityWarning(UserWarning):
+    """A network that loads, but where the chosen method is not the textbook one at some layer (says which)."""
+
+
 class ReportError(AurascopeError):
     """A listening report that cannot be written (the folder, the disk) or has nothing to show."""
 
