@@ -261,6 +261,59 @@ class Model:
             return torch.sigmoid(logits)
         return logits
 
+    # --- what every kind of network offers (app.core.sources.Network; TracedNetwork has the same) ----------
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return self.spec.labels
+
+    @property
+    def output(self) -> str:
+        return self.spec.output
+
+    @property
+    def task(self) -> str:
+        return self.spec.task
+
+    @property
+    def head_input_frames(self) -> int | None:
+        return self.spec.head_input_frames
+
+    @property
+    def has_head(self) -> bool:
+        return bool(self.spec.head)
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        """Nothing to warn about: our format holds only what the deconvnet defines."""
+        return ()
+
+    @property
+    def kind(self) -> str:
+        return "safetensors"
+
+    def min_input_frames(self) -> int:
+        return min_input_frames(self.spec)
+
+    def layer_output(self, record: ForwardRecord, layer: int) -> torch.Tensor:
+        """Layer ``layer``'s output ``[shape=(1, C, H, W)]``."""
+        return record.outputs[self.layer(layer).last_op]
+
+    def iter_attribute(
+        self,
+        record: ForwardRecord,
+        layer: int,
+        features: Sequence[int] | None = None,
+        *,
+        method: str = "deconvnet",
+        chunk: int | None = None,
+    ):
+        """The explicit batched deconvnet (``method`` must be ``deconvnet``; Analysis runs the others by autograd)."""
+        from app.core.deconv import iter_deconvolve
+
+        if method != "deconvnet":
+            raise ValueError(f"the explicit route computes the deconvnet only, not {method!r}")
+        return iter_deconvolve(self, record, layer, features, chunk=chunk)
+
 
 # --- validation ----------------------------------------------------------------------------------
 def _int_pair(value: Any, field_name: str) -> tuple[int, int]:

@@ -1,0 +1,956 @@
+"""Any PyTorch network, traced with ``torch.fx`` and deconvolved by autograd (DESIGN 1, the autograd route).
+
+What tracing buys over hooks (Captum's way, which silently gives functional and in-place ReLUs the plain
+gradient): every ReLU in the graph is found and replaced, whatever its form:
+
+- modules (``nn.ReLU``, in place or not), functions (``F.relu``, ``torch.relu``, ``F.relu(x, inplace=True)``,
+  ``torch.relu_``), tensor methods (``x.relu()``, ``x.relu_()``) and ``clamp(min=0)``;
+- an in-place ReLU whose result the code ignores (``F.relu_(x); return self.pool(x)``) is made explicit: later
+  readers of ``x`` read the ReLU's output instead, as they did when it mutated ``x``.
+
+Each becomes a :class:`~app.core.methods.RuleReLU`, so one recorded forward pass serves every method. Max-pool
+switches come from autograd (the backward of max-pool routes to the argmax). A batch-norm right after a conv
+is folded into it (the same arithmetic as the ``.safetensors`` writer, so the forward pass is bit-identical to
+the explicit route's); anywhere else it stays, with a warning. What the deconvnet does not define — residual
+sums, products of activations (attention, gating), activations other than ReLU, normalisation by the input's
+own statistics, unknown operations — loads with a :class:`~app.core.errors.FidelityWarning` naming the
+operation and the layers whose results it changes; ``strict=True`` refuses instead. A forward that ``torch.fx``
+cannot trace (control flow on tensor values) is refused with :class:`~app.core.errors.UnsupportedModelError`.
+
+Layers offered: each conv with the normalisation / activation / pooling that follows it (named after the conv,
+like the explicit route's layers, so both give the same numbers), then activations outside such chains (e.g.
+a ReLU after a residual sum), in graph order, counted from 1. Layers with 3-D outputs ``(B, C, T)`` (1-D
+convs) are seen as ``(B, C, 1, T)``.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import operator
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import fx, nn
+
+from app.core.errors import ModelFormatError, SelectionError, UnsupportedModelError
+from app.core.frontend import FrontEnd
+from app.core.methods import Method, ReluRule, RuleReLU, batched_backward
+from app.core.model import OUTPUT_ACTIVATIONS
+
+# Float32 elements of the largest intermediate in one batched backward; bench/traced.py on 2 cores.
+DEFAULT_CHUNK_ELEMENTS = 8_000_000
+PROBE_SECONDS = 4.0
+
+# --- what each graph operation is ---------------------------------------------------------------------
+_RELU_FUNCTIONS = {F.relu, torch.relu, torch.relu_, F.relu_}
+_CONV_MODULES = (nn.Conv1d, nn.Conv2d)
+_CONV_FUNCTIONS = {F.conv1d, F.conv2d, torch.conv1d, torch.conv2d}
+_BN_MODULES = (nn.BatchNorm1d, nn.BatchNorm2d)
+_POOL_MODULES = (
+    nn.MaxPool1d,
+    nn.MaxPool2d,
+    nn.AvgPool1d,
+    nn.AvgPool2d,
+    nn.AdaptiveMaxPool1d,
+    nn.AdaptiveMaxPool2d,
+    nn.AdaptiveAvgPool1d,
+    nn.AdaptiveAvgPool2d,
+)
+_POOL_FUNCTIONS = {
+    F.max_pool1d,
+    F.max_pool2d,
+    F.avg_pool1d,
+    F.avg_pool2d,
+    F.adaptive_max_pool1d,
+    F.adaptive_max_pool2d,
+    F.adaptive_avg_pool1d,
+    F.adaptive_avg_pool2d,
+    torch.max_pool1d,
+    torch.max_pool2d,
+    torch.avg_pool1d,
+}
+_PASS_MODULES = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Identity)
+_PASS_FUNCTIONS = {F.dropout, F.dropout1d, F.dropout2d}
+_ACTIVATION_MODULES = (
+    nn.GELU,
+    nn.SiLU,
+    nn.Sigmoid,
+    nn.Tanh,
+    nn.ELU,
+    nn.LeakyReLU,
+    nn.PReLU,
+    nn.Softplus,
+    nn.Hardswish,
+    nn.Hardtanh,
+    nn.ReLU6,
+    nn.Mish,
+    nn.SELU,
+    nn.CELU,
+    nn.Hardsigmoid,
+    nn.LogSigmoid,
+    nn.Softsign,
+    nn.Tanhshrink,
+    nn.Threshold,
+    nn.GLU,
+)
+_ACTIVATION_FUNCTIONS = {
+    F.gelu,
+    F.silu,
+    F.sigmoid,
+    torch.sigmoid,
+    F.tanh,
+    torch.tanh,
+    F.elu,
+    F.leaky_relu,
+    F.softplus,
+    F.hardswish,
+    F.hardtanh,
+    F.relu6,
+    F.mish,
+    F.selu,
+    F.celu,
+    F.hardsigmoid,
+    F.logsigmoid,
+    F.softsign,
+    F.glu,
+    torch.erf,
+    torch.exp,
+}
+_ACTIVATION_METHODS = {"sigmoid", "tanh", "exp", "erf"}
+_NORM_MODULES = (nn.LayerNorm, nn.GroupNorm, nn.InstanceNorm1d, nn.InstanceNorm2d, nn.LocalResponseNorm)
+_NORM_FUNCTIONS = {F.layer_norm, F.group_norm, F.instance_norm, F.normalize, F.local_response_norm}
+_PRODUCT_FUNCTIONS = {
+    torch.matmul,
+    operator.matmul,
+    torch.bmm,
+    torch.mm,
+    torch.einsum,
+    F.scaled_dot_product_attention,
+    F.softmax,
+    torch.softmax,
+    F.log_softmax,
+}
+_PRODUCT_METHODS = {"matmul", "bmm", "softmax", "log_softmax"}
+_PRODUCT_MODULES = (nn.MultiheadAttention, nn.Softmax, nn.LogSoftmax, nn.Bilinear)
+_SUM_FUNCTIONS = {operator.add, operator.sub, operator.iadd, operator.isub, torch.add, torch.sub}
+_SUM_METHODS = {"add", "sub", "add_", "sub_"}
+_MUL_FUNCTIONS = {operator.mul, operator.truediv, operator.imul, operator.itruediv, torch.mul, torch.div}
+_MUL_METHODS = {"mul", "div", "mul_", "div_"}
+# linear or shape-only: the backward pass is their adjoint, as the deconvnet's transposed conv is the conv's
+_LINEAR_FUNCTIONS = {
+    operator.getitem,
+    operator.neg,
+    getattr,
+    torch.flatten,
+    torch.reshape,
+    torch.cat,
+    torch.concat,
+    torch.stack,
+    torch.squeeze,
+    torch.unsqueeze,
+    torch.transpose,
+    torch.permute,
+    torch.narrow,
+    torch.mean,
+    torch.sum,
+    torch.amax,
+    torch.max,
+    torch.split,
+    torch.chunk,
+    F.pad,
+    F.interpolate,
+    F.linear,
+    torch.conv_transpose2d,
+}
+_LINEAR_METHODS = {
+    "view",
+    "reshape",
+    "flatten",
+    "permute",
+    "transpose",
+    "squeeze",
+    "unsqueeze",
+    "contiguous",
+    "size",
+    "dim",
+    "float",
+    "to",
+    "type_as",
+    "expand",
+    "expand_as",
+    "repeat",
+    "mean",
+    "sum",
+    "amax",
+    "max",
+    "chunk",
+    "split",
+    "narrow",
+    "neg",
+    "clone",
+    "detach",
+}
+_LINEAR_MODULES = (
+    nn.Linear,
+    nn.Flatten,
+    nn.Unflatten,
+    nn.ZeroPad2d,
+    nn.ConstantPad1d,
+    nn.ConstantPad2d,
+    nn.Upsample,
+    nn.ConvTranspose1d,
+    nn.ConvTranspose2d,
+)
+
+
+@dataclass(frozen=True)
+class TracedLayer:
+    """One auralisable layer of a traced network (counted from 1).
+
+    ``ops``: the graph operations it spans (a conv and what follows it, or an activation and its pooling);
+    ``node``: the graph node of its output; ``strides``: (frequency, time) input bins per output cell.
+    """
+
+    number: int
+    name: str
+    n_maps: int
+    node: str
+    ops: tuple[str, ...]
+    kind: str  # "conv" | "activation"
+    strides: tuple[int, int]
+
+
+@dataclass(frozen=True)
+class FidelityNote:
+    """Where a method is not the textbook one: the operation, what it is, the layers whose results it changes."""
+
+    node: str
+    kind: str  # residual | product | activation | batchnorm | normalisation | unknown | head
+    layers: tuple[int, ...]
+    message: str
+
+
+@dataclass(frozen=True)
+class ReluSite:
+    """A ReLU found in the graph, as the user wrote it; every one gets the method's backward rule."""
+
+    name: str
+    form: str  # module | function | method
+    inplace: bool
+
+
+@dataclass
+class GraphRecord:
+    """One recorded forward pass: the input (a leaf that requires grad) and every layer's output, graph kept."""
+
+    input: torch.Tensor
+    outputs: tuple[torch.Tensor, ...]
+
+
+class _Recorder(fx.Interpreter):
+    """Runs a graph node by node, keeping each node's output shape (or value, for non-tensors)."""
+
+    def __init__(self, gm: fx.GraphModule) -> None:
+        super().__init__(gm)
+        self.shapes: dict[str, tuple[int, ...]] = {}
+        self.failed: tuple[fx.Node, str] | None = None
+
+    def run_node(self, n: fx.Node) -> Any:
+        try:
+            result = super().run_node(n)
+        except Exception as err:
+            self.failed = (n, _first_line(err))
+            raise
+        if isinstance(result, torch.Tensor):
+            self.shapes[n.name] = tuple(result.shape)
+        return result
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
+
+
+def fold_conv_batchnorm(conv: nn.Module, bn: nn.Module) -> None:
+    """Fold an eval-mode batch-norm into the conv before it, in place, with ``fold_batchnorm``'s arithmetic."""
+    gamma = bn.weight.detach().double() if bn.weight is not None else torch.ones(bn.num_features, dtype=torch.float64)
+    beta = bn.bias.detach().double() if bn.bias is not None else torch.zeros(bn.num_features, dtype=torch.float64)
+    mean, var = bn.running_mean.double(), bn.running_var.double()
+    scale = gamma / torch.sqrt(var + bn.eps)
+    w = conv.weight.detach().double()
+    b = conv.bias.detach().double() if conv.bias is not None else torch.zeros(conv.out_channels, dtype=torch.float64)
+    shape = (-1,) + (1,) * (w.dim() - 1)
+    conv.weight = nn.Parameter((w * scale.reshape(shape)).float(), requires_grad=False)
+    conv.bias = nn.Parameter(((b - mean) * scale + beta).float(), requires_grad=False)
+
+
+class TracedNetwork:
+    """A network given as a module (or converted from ONNX), seen through its ``torch.fx`` graph.
+
+    Stands where :class:`~app.core.model.Model` stands in :class:`~app.core.analysis.Analysis`: ``layers``,
+    ``layer(n)``, ``forward_record``, ``layer_output``, ``iter_attribute``, ``logits``, ``activate``.
+    """
+
+    def __init__(
+        self,
+        module: nn.Module,
+        front_end: FrontEnd,
+        *,
+        labels: Sequence[str] = (),
+        output: str | None = None,
+        task: str = "",
+        name: str = "",
+        head_input_frames: int | None = None,
+        path: Path | None = None,
+        sha256: str | None = None,
+        source: str = "",
+        display_names: Mapping[str, str] | None = None,
+        strict: bool = False,
+    ) -> None:
+        self.front_end = front_end
+        self.path = Path(path) if path is not None else None
+        self.sha256 = sha256
+        self.source = source or name or type(module).__name__
+        self._name = name
+        self.task = task
+        self.head_input_frames = head_input_frames
+        self.device = torch.device("cpu")
+        self._rule = ReluRule()
+        self._lock = threading.Lock()
+        self._display = dict(display_names or getattr(module, "aurascope_display_names", {}) or {})
+        self._min_frames: int | None = None
+
+        module = copy.deepcopy(module).eval()
+        for p in module.parameters():
+            p.requires_grad_(False)
+        try:
+            gm = fx.symbolic_trace(module)
+        except Exception as err:
+            raise UnsupportedModelError(
+                self.source,
+                f"torch.fx cannot trace its forward ({_first_line(err)}). Aurascope follows the network's graph, so "
+                "its forward must not branch or loop on tensor values; move such logic out of forward()",
+            ) from None
+        self._check_inputs(gm)
+        self.relus = self._replace_relus(gm)
+        notes = self._fold_batchnorms(gm)
+        gm.graph.lint()
+        gm.recompile()
+        self._gm = gm
+
+        probe_frames = head_input_frames or front_end.n_frames(int(PROBE_SECONDS * front_end.sample_rate))
+        self._probe_frames = probe_frames
+        recorder = _Recorder(gm)
+        with torch.no_grad():
+            try:
+                result = recorder.run(self._probe_input(probe_frames))
+            except Exception:
+                result = None
+        self._shapes = recorder.shapes
+        nodes = list(gm.graph.nodes)
+        depends = self._input_dependent(nodes)
+        self.layers = self._find_layers(gm, nodes, depends)
+        if not self.layers:
+            self._check_probe(recorder, nodes)
+            raise UnsupportedModelError(
+                self.source, "no conv or activation layer with feature maps (B, C, H, W) was found in its graph"
+            )
+        self._check_probe(recorder, nodes)
+        self._body = self._body_module(gm)
+        ancestors = {layer.number: self._ancestors(gm.graph, layer.node) for layer in self.layers}
+        self._elements_per_frame = {
+            n: max(math.prod(self._shapes.get(a, (0,))) for a in anc | {self.layers[n - 1].node}) / probe_frames
+            for n, anc in ancestors.items()
+        }
+        notes += self._classify(gm, nodes, depends, ancestors)
+        notes = [self._with_layers(note, ancestors) for note in notes]
+        notes = [note for note in notes if note.layers]  # operations in the head change no layer's result
+
+        self.has_head = isinstance(result, torch.Tensor) and result.dim() == 2
+        self.n_outputs = int(result.shape[1]) if self.has_head else 0
+        if not self.has_head and recorder.failed is not None:
+            node, reason = recorder.failed
+            notes.append(
+                FidelityNote(
+                    self._label(node),
+                    "head",
+                    (),
+                    f"the network's output could not be computed on a {probe_frames}-frame input at "
+                    f"'{self._label(node)}' ({reason}); give 'head_input_frames' in the sidecar to get predictions",
+                )
+            )
+        self.labels = tuple(labels)
+        if self.labels and len(self.labels) != self.n_outputs:
+            raise ModelFormatError(None, f"{len(self.labels)} labels for {self.n_outputs} outputs", field="labels")
+        if output is None:
+            output = self._guess_output(gm) if self.has_head else "none"
+        if output not in OUTPUT_ACTIVATIONS:
+            raise ModelFormatError(None, f"expected one of {OUTPUT_ACTIVATIONS}, got {output!r}", field="output")
+        self.output = output
+        self.notes = tuple(notes)
+        if strict and self.warnings:
+            raise UnsupportedModelError(self.source, "; ".join(self.warnings))
+
+    # --- construction steps ---------------------------------------------------------------------------
+    @classmethod
+    def from_model(cls, model: Any) -> TracedNetwork:
+        """The autograd twin of an explicit-route :class:`~app.core.model.Model` (same weights, same layers)."""
+        from app.core.model import to_torch_module
+
+        return cls(
+            to_torch_module(model).cpu(),
+            model.front_end,
+            name=model.name,
+            path=model.path,
+            sha256=model.sha256,
+            source=str(model.path or model.name),
+            display_names={str(layer.first_op): layer.name for layer in model.layers},
+            output="none",
+        ).to(model.device)
+
+    def _check_inputs(self, gm: fx.GraphModule) -> None:
+        required = [n for n in gm.graph.nodes if n.op == "placeholder" and not n.args]
+        if len(required) != 1:
+            raise UnsupportedModelError(
+                self.source,
+                f"its forward takes {len(required)} required inputs; Aurascope feeds one spectrogram "
+                "(batch, 1, n_bins, n_frames)",
+            )
+
+    def _label(self, node: fx.Node) -> str:
+        if node.op == "call_module":
+            return self._display.get(str(node.target), str(node.target))
+        return node.name
+
+    def _replace_relus(self, gm: fx.GraphModule) -> tuple[ReluSite, ...]:
+        graph = gm.graph
+        order = {n: i for i, n in enumerate(graph.nodes)}
+        sites: list[ReluSite] = []
+        replaced_modules: set[str] = set()
+        for node in list(graph.nodes):
+            found = self._relu_form(gm, node)
+            if found is None:
+                continue
+            form, inplace = found
+            source = node.args[0] if node.args else node.kwargs.get("input")
+            label = self._label(node)
+            sites.append(ReluSite(label, form, inplace))
+            if inplace and isinstance(source, fx.Node):
+                # later readers of the mutated tensor read the ReLU's output, as they did at run time
+                for user in list(source.users):
+                    if user is not node and order[user] > order[node]:
+                        user.replace_input_with(source, node)
+            if form == "module":
+                target = str(node.target)
+                if target not in replaced_modules:
+                    gm.add_submodule(target, RuleReLU(self._rule, label))
+                    replaced_modules.add(target)
+                node.args, node.kwargs = (source,), {}
+                continue
+            target = f"aurascope_{node.name}"
+            gm.add_submodule(target, RuleReLU(self._rule, label))
+            self._display[target] = label
+            with graph.inserting_before(node):
+                new = graph.call_module(target, (source,))
+            node.replace_all_uses_with(new)
+            order[new] = order[node]
+            graph.erase_node(node)
+        return tuple(sites)
+
+    @staticmethod
+    def _relu_form(gm: fx.GraphModule, node: fx.Node) -> tuple[str, bool] | None:
+        if node.op == "call_module":
+            module = gm.get_submodule(str(node.target))
+            if type(module) is nn.ReLU:
+                return "module", bool(module.inplace)
+        elif node.op == "call_function" and node.target in _RELU_FUNCTIONS:
+            return "function", node.target in (torch.relu_, F.relu_) or bool(node.kwargs.get("inplace", False))
+        elif node.op == "call_method" and node.target in ("relu", "relu_"):
+            return "method", node.target == "relu_"
+        elif node.op == "call_method" and node.target in ("clamp", "clamp_", "clamp_min", "clamp_min_"):
+            low = node.kwargs.get("min", node.args[1] if len(node.args) > 1 else None)
+            high = node.kwargs.get("max", node.args[2] if len(node.args) > 2 else None)
+            if low == 0 and high is None:
+                return "method", str(node.target).endswith("_")
+        return None
+
+    def _fold_batchnorms(self, gm: fx.GraphModule) -> list[FidelityNote]:
+        notes = []
+        graph = gm.graph
+        module_uses: dict[str, int] = {}
+        for node in graph.nodes:
+            if node.op == "call_module":
+                module_uses[str(node.target)] = module_uses.get(str(node.target), 0) + 1
+        for node in list(graph.nodes):
+            if node.op != "call_module" or not isinstance(gm.get_submodule(str(node.target)), _BN_MODULES):
+                continue
+            prev = node.args[0]
+            after_conv = (
+                isinstance(prev, fx.Node)
+                and prev.op == "call_module"
+                and isinstance(gm.get_submodule(str(prev.target)), _CONV_MODULES)
+            )
+            if after_conv and len(prev.users) == 1 and module_uses[str(prev.target)] == 1:
+                bn = gm.get_submodule(str(node.target))
+                if bn.running_mean is not None:
+                    fold_conv_batchnorm(gm.get_submodule(str(prev.target)), bn)
+                    node.replace_all_uses_with(prev)
+                    graph.erase_node(node)
+                    continue
+            if not after_conv:
+                before = self._label(prev) if isinstance(prev, fx.Node) else "?"
+                notes.append(
+                    FidelityNote(
+                        self._label(node),
+                        "batchnorm",
+                        (),
+                        f"batch-norm '{self._label(node)}' follows '{before}', not a conv, so it cannot be folded into "
+                        "conv weights: on the way down each map's signal is multiplied there by gamma/sqrt(var+eps) "
+                        "(a negative gamma flips its sign) before the ReLU rule below it",
+                    )
+                )
+        return notes
+
+    def _probe_input(self, frames: int) -> torch.Tensor:
+        gen = torch.Generator().manual_seed(0)
+        return torch.rand(1, 1, self.front_end.n_bins, frames, generator=gen).to(self.device)
+
+    @staticmethod
+    def _input_dependent(nodes: list[fx.Node]) -> set[fx.Node]:
+        out: set[fx.Node] = set()
+        for node in nodes:
+            if (node.op == "placeholder" and not node.args) or any(a in out for a in node.all_input_nodes):
+                out.add(node)
+        return out
+
+    def _kind(self, gm: fx.GraphModule, node: fx.Node) -> str:
+        """conv | relu | activation | pool | pass | bn | other (for the layer search)."""
+        if node.op == "call_module":
+            module = gm.get_submodule(str(node.target))
+            if isinstance(module, RuleReLU):
+                return "relu"
+            for kind, types in (
+                ("conv", _CONV_MODULES),
+                ("pool", _POOL_MODULES),
+                ("pass", _PASS_MODULES),
+                ("bn", _BN_MODULES),
+                ("activation", _ACTIVATION_MODULES),
+            ):
+                if isinstance(module, types):
+                    return kind
+        elif node.op == "call_function":
+            for kind, targets in (
+                ("conv", _CONV_FUNCTIONS),
+                ("pool", _POOL_FUNCTIONS),
+                ("pass", _PASS_FUNCTIONS),
+                ("activation", _ACTIVATION_FUNCTIONS),
+            ):
+                if node.target in targets:
+                    return kind
+        elif node.op == "call_method" and node.target in _ACTIVATION_METHODS:
+            return "activation"
+        return "other"
+
+    def _spatial(self, node: fx.Node) -> bool:
+        shape = self._shapes.get(node.name)
+        return shape is not None and len(shape) in (3, 4)
+
+    def _find_layers(self, gm: fx.GraphModule, nodes: list[fx.Node], depends: set[fx.Node]) -> list[TracedLayer]:
+        found: list[tuple[fx.Node, list[fx.Node], str]] = []
+        taken: set[fx.Node] = set()
+        for node in nodes:
+            kind = self._kind(gm, node)
+            if kind not in ("conv", "relu", "activation") or node in taken or node not in depends:
+                continue
+            if not self._spatial(node):
+                continue
+            # a conv takes its normalisation, one activation and its pooling; an activation only the pooling
+            follow = ("bn", "relu", "activation", "pool", "pass") if kind == "conv" else ("bn", "pool", "pass")
+            chain = [node]
+            while len(chain[-1].users) == 1:
+                user = next(iter(chain[-1].users))
+                user_kind = self._kind(gm, user)
+                if user_kind not in follow or not self._spatial(user) or user.args[:1] != (chain[-1],):
+                    break
+                if user_kind in ("relu", "activation"):
+                    follow = ("bn", "pool", "pass")
+                chain.append(user)
+            taken.update(chain)
+            found.append((node, chain, "conv" if kind == "conv" else "activation"))
+        layers = []
+        strides = self._strides(gm, nodes)
+        for number, (first, chain, kind) in enumerate(found, 1):
+            out = chain[-1]
+            shape = self._shapes[out.name]
+            layers.append(
+                TracedLayer(
+                    number=number,
+                    name=self._label(first),
+                    n_maps=int(shape[1]),
+                    node=out.name,
+                    ops=tuple(self._label(n) for n in chain),
+                    kind=kind,
+                    strides=strides.get(out, (1, 1)),
+                )
+            )
+        return layers
+
+    def _strides(self, gm: fx.GraphModule, nodes: list[fx.Node]) -> dict[fx.Node, tuple[int, int]]:
+        out: dict[fx.Node, tuple[int, int]] = {}
+        for node in nodes:
+            inputs = [out[a] for a in node.all_input_nodes if a in out]
+            f = max((s[0] for s in inputs), default=1)
+            t = max((s[1] for s in inputs), default=1)
+            own = _own_stride(gm, node)
+            out[node] = (f * own[0], t * own[1])
+        return out
+
+    def _check_probe(self, recorder: _Recorder, nodes: list[fx.Node]) -> None:
+        if recorder.failed is None:
+            return
+        failed, reason = recorder.failed
+        position = {n.name: i for i, n in enumerate(nodes)}
+        last = max((position[layer.node] for layer in self.layers), default=len(nodes))
+        if position[failed.name] <= last:
+            raise UnsupportedModelError(
+                self.source,
+                f"it fails on a spectrogram of {self.front_end.n_bins} bins x {self._probe_frames} frames "
+                f"({reason}); check the front end's bins and the module's expected input (batch, 1, bins, frames)",
+                node=self._label(failed),
+            )
+
+    def _body_module(self, gm: fx.GraphModule) -> fx.GraphModule:
+        graph = fx.Graph()
+        mapping: dict[fx.Node, fx.Node] = {}
+        graph.graph_copy(gm.graph, mapping)
+        by_name = {n.name: n for n in gm.graph.nodes}
+        graph.output(tuple(mapping[by_name[layer.node]] for layer in self.layers))
+        body = fx.GraphModule(gm, graph)
+        body.graph.eliminate_dead_code()
+        body.recompile()
+        return body
+
+    @staticmethod
+    def _ancestors(graph: fx.Graph, name: str) -> set[str]:
+        by_name = {n.name: n for n in graph.nodes}
+        seen: set[str] = set()
+        stack = [by_name[name]]
+        while stack:
+            for a in stack.pop().all_input_nodes:
+                if a.name not in seen:
+                    seen.add(a.name)
+                    stack.append(a)
+        return seen
+
+    def _classify(
+        self, gm: fx.GraphModule, nodes: list[fx.Node], depends: set[fx.Node], ancestors: dict[int, set[str]]
+    ) -> list[FidelityNote]:
+        body = set().union(*ancestors.values()) | {layer.node for layer in self.layers}
+        notes = []
+        for node in nodes:
+            if node.name not in body or node not in depends or node.op in ("placeholder", "output", "get_attr"):
+                continue
+            note = self._judge(gm, node, depends)
+            if note is not None:
+                notes.append(note)
+        return notes
+
+    def _judge(self, gm: fx.GraphModule, node: fx.Node, depends: set[fx.Node]) -> FidelityNote | None:
+        label = self._label(node)
+        kind = self._kind(gm, node)
+        if kind in ("conv", "relu", "pool", "pass", "bn"):
+            return None
+        dependent_args = [a for a in node.all_input_nodes if a in depends]
+        target = node.target
+        what = _describe_target(gm, node)
+        if kind == "activation":
+            return FidelityNote(
+                label,
+                "activation",
+                (),
+                f"'{label}' is {what}, not a ReLU: the deconvnet and guided-backprop rules are defined for ReLUs only, "
+                f"so here the signal takes {what}'s own gradient (not rectified); the result is a mix of the "
+                "method and a plain gradient",
+            )
+        if node.op == "call_module":
+            module = gm.get_submodule(str(target))
+            if isinstance(module, _LINEAR_MODULES):
+                return None
+            if isinstance(module, _PRODUCT_MODULES):
+                return self._product_note(label, what)
+            if isinstance(module, _NORM_MODULES):
+                return self._norm_note(label, what)
+            return self._unknown_note(label, what)
+        if node.op == "call_function":
+            if target in _SUM_FUNCTIONS and len(dependent_args) > 1:
+                return self._sum_note(label)
+            if target in _MUL_FUNCTIONS:
+                return self._product_note(label, "a product") if len(dependent_args) > 1 else None
+            if target in _PRODUCT_FUNCTIONS:
+                return self._product_note(label, what)
+            if target in _NORM_FUNCTIONS:
+                return self._norm_note(label, what)
+            if target in _SUM_FUNCTIONS or target in _LINEAR_FUNCTIONS:
+                return None
+            if target in (torch.cat, torch.concat):
+                return None
+            return self._unknown_note(label, what)
+        if node.op == "call_method":
+            if target in _SUM_METHODS and len(dependent_args) > 1:
+                return self._sum_note(label)
+            if target in _MUL_METHODS:
+                return self._product_note(label, "a product") if len(dependent_args) > 1 else None
+            if target in _PRODUCT_METHODS:
+                return self._product_note(label, what)
+            if target in _SUM_METHODS or target in _LINEAR_METHODS:
+                return None
+            return self._unknown_note(label, what)
+        return None
+
+    @staticmethod
+    def _sum_note(label: str) -> FidelityNote:
+        return FidelityNote(
+            label,
+            "residual",
+            (),
+            f"'{label}' adds two paths (a residual or skip sum): on the way down the signal goes into both and the "
+            "input-domain results add up, so the result is the sum of a reconstruction through the convs of the "
+            "branch and one that skips them, not a single Zeiler-Fergus reconstruction",
+        )
+
+    @staticmethod
+    def _product_note(label: str, what: str) -> FidelityNote:
+        return FidelityNote(
+            label,
+            "product",
+            (),
+            f"'{label}' is {what} between activations (attention or gating): on the way down the signal is "
+            "multiplied there by the other activations' values (their plain gradient), so the result depends on "
+            "the input twice and is not a deconvnet reconstruction",
+        )
+
+    @staticmethod
+    def _norm_note(label: str, what: str) -> FidelityNote:
+        return FidelityNote(
+            label,
+            "normalisation",
+            (),
+            f"'{label}' is {what}, which normalises by statistics of the input itself: on the way down it takes its "
+            "plain gradient, which mixes maps and positions; the result is only approximately a deconvnet",
+        )
+
+    @staticmethod
+    def _unknown_note(label: str, what: str) -> FidelityNote:
+        return FidelityNote(
+            label,
+            "unknown",
+            (),
+            f"'{label}' ({what}) is not an operation the deconvnet defines: on the way down it takes its plain "
+            "gradient, so results of the layers above it are partly a gradient",
+        )
+
+    def _with_layers(self, note: FidelityNote, ancestors: dict[int, set[str]]) -> FidelityNote:
+        names = {note.node}
+        by_label = {self._label(n): n.name for n in self._gm.graph.nodes}
+        names.add(by_label.get(note.node, note.node))
+        affected = tuple(n for n, anc in ancestors.items() if names & (anc | {self.layers[n - 1].node}))
+        if not affected or note.kind == "head":
+            return FidelityNote(note.node, note.kind, affected, note.message)
+        span = (
+            f"layer {affected[0]} ({self.layers[affected[0] - 1].name})"
+            if len(affected) == 1
+            else f"layers {affected[0]}-{affected[-1]} ({self.layers[affected[0] - 1].name} and above)"
+            if affected == tuple(range(affected[0], affected[-1] + 1))
+            else f"layers {', '.join(map(str, affected))}"
+        )
+        return FidelityNote(note.node, note.kind, affected, f"{note.message}. Affects {span}")
+
+    def _guess_output(self, gm: fx.GraphModule) -> str:
+        out = next(n for n in gm.graph.nodes if n.op == "output")
+        last = out.args[0]
+        if isinstance(last, fx.Node):
+            what = _describe_target(gm, last).lower()
+            if "softmax" in what or "sigmoid" in what:
+                return "none"  # the network already applies its own output activation
+        return "softmax"
+
+    # --- what the user and the window read ---------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        return self._name or (self.path.stem if self.path else self.source)
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        """One sentence per operation where the methods are not the textbook ones (the window shows them)."""
+        return tuple(dict.fromkeys(n.message for n in self.notes if n.kind != "head"))
+
+    @property
+    def kind(self) -> str:
+        return "traced"
+
+    def layer(self, number: int) -> TracedLayer:
+        if not 1 <= number <= len(self.layers):
+            raise SelectionError(f"layer {number} is out of range: the model has layers 1-{len(self.layers)}")
+        return self.layers[number - 1]
+
+    def to(self, device: torch.device | str) -> TracedNetwork:
+        self.device = torch.device(device)
+        self._gm.to(self.device)
+        self._body.to(self.device)
+        return self
+
+    def min_input_frames(self) -> int:
+        """Fewest frames the layers can take (found by running them on silence; cached)."""
+        if self._min_frames is None:
+            hi = 1
+            while hi < 4096 and not self._runs(hi):
+                hi *= 2
+            lo = hi // 2
+            while lo + 1 < hi:
+                mid = (lo + hi) // 2
+                lo, hi = (lo, mid) if self._runs(mid) else (mid, hi)
+            self._min_frames = hi
+        return self._min_frames
+
+    def _runs(self, frames: int) -> bool:
+        try:
+            with torch.no_grad():
+                outs = self._body(torch.zeros(1, 1, self.front_end.n_bins, frames, device=self.device))
+        except Exception:
+            return False
+        return all(o.numel() > 0 for o in outs)
+
+    def output_shapes(self, n_frames: int) -> list[tuple[int, ...]]:
+        """(C, H, W) of every layer's output for an input of ``n_frames``."""
+        with torch.no_grad():
+            outs = self._body(torch.zeros(1, 1, self.front_end.n_bins, n_frames, device=self.device))
+        return [tuple(_as_maps(o).shape[1:]) for o in outs]
+
+    def kernels(self, number: int) -> torch.Tensor | None:
+        """The conv weights of a conv layer ``[shape=(n_maps, C_in, kh, kw)]``, else None."""
+        layer = self.layer(number)
+        node = next(n for n in self._gm.graph.nodes if self._label(n) == layer.ops[0])
+        if layer.kind == "conv" and node.op == "call_module":
+            return self._gm.get_submodule(str(node.target)).weight.detach()
+        return None
+
+    # --- the interface Analysis uses -----------------------------------------------------------------------
+    def forward_record(self, x: torch.Tensor, up_to_layer: int | None = None) -> GraphRecord:
+        """Run the layers on ``x`` ``[shape=(1, 1, n_bins, n_frames)]`` keeping the autograd graph."""
+        with torch.enable_grad():
+            inp = x.detach().to(self.device).clone().requires_grad_(True)
+            outs = tuple(_as_maps(o) for o in self._body(inp))
+        return GraphRecord(input=inp, outputs=outs)
+
+    def layer_output(self, record: GraphRecord, layer: int) -> torch.Tensor:
+        """Layer ``layer``'s output ``[shape=(1, C, H, W)]`` (detached)."""
+        self.layer(layer)
+        return record.outputs[layer - 1].detach()
+
+    def chunk_size(self, record: GraphRecord, layer: int, budget: int = DEFAULT_CHUNK_ELEMENTS) -> int:
+        largest = self._elements_per_frame[layer] * record.input.shape[-1]
+        return max(1, int(budget // max(largest, 1)))
+
+    def iter_attribute(
+        self,
+        record: GraphRecord,
+        layer: int,
+        features: Sequence[int] | None = None,
+        *,
+        method: Method | str = Method.DECONVNET,
+        chunk: int | None = None,
+        batched: bool = True,
+    ) -> Iterator[tuple[list[int], torch.Tensor]]:
+        """Yield ``(features, D)`` chunk by chunk, ``D`` ``[shape=(k, n_bins, n_frames)]`` in the input domain."""
+        info = self.layer(layer)
+        feats = list(range(info.n_maps)) if features is None else list(features)
+        bad = [k for k in feats if not 0 <= k < info.n_maps]
+        if bad:
+            raise SelectionError(f"feature {bad[0]} is out of range: layer {layer} has features 0-{info.n_maps - 1}")
+        method = Method(method)
+        chunk = chunk or self.chunk_size(record, layer)
+        for start in range(0, len(feats), chunk):
+            with self._lock:
+                self._rule.method = method
+                yield from batched_backward(
+                    record.outputs[layer - 1], record.input, feats[start : start + chunk], chunk, batched=batched
+                )
+
+    @torch.no_grad()
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        """The network's output for each input of a batch ``(B, 1, n_bins, n_frames)`` -> ``(B, n_outputs)``.
+
+        One input at a time: an exported graph may have its batch size fixed in a reshape.
+        """
+        if not self.has_head:
+            raise SelectionError("this network has no classifier output")
+        return torch.cat([self._gm(x[i : i + 1].to(self.device)) for i in range(x.shape[0])])
+
+    def activate(self, logits: torch.Tensor) -> torch.Tensor:
+        if self.output == "softmax":
+            return torch.softmax(logits, dim=-1)
+        if self.output == "sigmoid":
+            return torch.sigmoid(logits)
+        return logits
+
+
+def _as_maps(t: torch.Tensor) -> torch.Tensor:
+    return t.unsqueeze(-2) if t.dim() == 3 else t
+
+
+def _pair(value: Any) -> tuple[int, int]:
+    if isinstance(value, int):
+        return value, value
+    if isinstance(value, tuple | list) and len(value) == 2 and all(isinstance(v, int) for v in value):
+        return int(value[0]), int(value[1])
+    return 1, 1
+
+
+def _own_stride(gm: fx.GraphModule, node: fx.Node) -> tuple[int, int]:
+    """(frequency, time) stride of one operation (1-D ops stride time only)."""
+    one_d = False
+    if node.op == "call_module":
+        module = gm.get_submodule(str(node.target))
+        if not isinstance(module, nn.Conv1d | nn.Conv2d | nn.MaxPool1d | nn.MaxPool2d | nn.AvgPool1d | nn.AvgPool2d):
+            return 1, 1
+        stride = module.stride if module.stride is not None else module.kernel_size
+        one_d = isinstance(module, nn.Conv1d | nn.MaxPool1d | nn.AvgPool1d)
+    elif node.op == "call_function" and node.target in _CONV_FUNCTIONS:
+        stride = node.kwargs.get("stride", node.args[3] if len(node.args) > 3 else 1)
+        one_d = node.target in (F.conv1d, torch.conv1d)
+    elif node.op == "call_function" and node.target in _POOL_FUNCTIONS and "adaptive" not in str(node.target):
+        kernel = node.kwargs.get("kernel_size", node.args[1] if len(node.args) > 1 else 1)
+        stride = node.kwargs.get("stride", node.args[2] if len(node.args) > 2 else None) or kernel
+        one_d = "1d" in getattr(node.target, "__name__", "")
+    else:
+        return 1, 1
+    if one_d:
+        s = stride if isinstance(stride, int) else stride[0]
+        return 1, int(s)
+    return _pair(stride)
+
+
+def _describe_target(gm: fx.GraphModule, node: fx.Node) -> str:
+    if node.op == "call_module":
+        return f"a {type(gm.get_submodule(str(node.target))).__name__}"
+    if node.op == "call_function":
+        return f"{getattr(node.target, '__name__', str(node.target))}()"
+    if node.op == "call_method":
+        return f".{node.target}()"
+    return node.op
+
+
+def describe_relus(sites: Sequence[ReluSite]) -> str:
+    """One line: how many ReLUs of each form were found (each got the method's rule)."""
+    forms = {"module": 0, "function": 0, "method": 0}
+    for site in sites:
+        forms[site.form] += 1
+    inplace = sum(site.inplace for site in sites)
+    parts = [f"{n} as {form}s" for form, n in forms.items() if n]
+    return f"{len(sites)} ReLUs ({', '.join(parts) or 'none'}; {inplace} in place), each with the method's rule"
