@@ -7,15 +7,19 @@ import time
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
 from app.core.audio import Clip
-from app.core.deconv import iter_deconvolve
 from app.core.errors import ClipTooShortError
-from app.core.model import ForwardRecord, Model, min_input_frames
+from app.core.methods import Method
+from app.core.model import Model
 from app.core.resynth import Mode, loudness_lufs, masked_spectrum, matching_gain_db, resynthesise, to_db
+
+if TYPE_CHECKING:
+    from app.core.sources import Network
 
 DEFAULT_CACHE_BYTES = 1 << 30
 
@@ -46,7 +50,7 @@ class Rendering:
 
     ``audio`` ``[shape=(n_samples,)]`` float32 at ``sample_rate``, raw level (no normalisation);
     ``spectrogram_db`` ``[shape=(n_freq, n_frames)]`` magnitude of the played spectrum in dB;
-    ``deconv`` ``[shape=(n_bins, n_frames)]`` the deconvnet's result in the model's input domain;
+    ``deconv`` ``[shape=(n_bins, n_frames)]`` the method's result (deconvnet by default) in the input domain;
     ``activation`` ``[shape=(h, w)]`` the map's own activation at its layer.
     """
 
@@ -60,6 +64,7 @@ class Rendering:
     loudness_lufs: float
     reference_lufs: float
     seconds: float
+    method: Method = Method.DECONVNET
 
     @property
     def gain_to_match_db(self) -> float:
@@ -73,12 +78,13 @@ class Rendering:
 
 
 class Analysis:
-    """A clip seen through a model. Thread-safe; meant for one worker thread."""
+    """A clip seen through a model (our :class:`Model` or any :class:`~app.core.sources.Network`, e.g. a traced
+    module). Thread-safe; meant for one worker thread."""
 
     def __init__(
         self,
         clip: Clip,
-        model: Model,
+        model: Model | Network,
         *,
         device: torch.device | str | None = None,
         cache_bytes: int = DEFAULT_CACHE_BYTES,
@@ -86,7 +92,7 @@ class Analysis:
         fe = model.front_end
         if clip.sample_rate != fe.sample_rate:
             raise ValueError(f"clip is at {clip.sample_rate} Hz, the model wants {fe.sample_rate} Hz")
-        need = min_input_frames(model.spec)
+        need = model.min_input_frames()
         if fe.n_frames(clip.samples.shape[-1]) < need:
             raise ClipTooShortError(clip.path, clip.duration, (need - 1) * fe.hop_length / fe.sample_rate)
         self.clip = clip
@@ -95,8 +101,10 @@ class Analysis:
         if model.device != self.device:
             model.to(self.device)
         self._lock = threading.RLock()
-        self._record: ForwardRecord | None = None
-        self._deconv_cache: OrderedDict[FeatureRef, torch.Tensor] = OrderedDict()
+        self._record: Any = None
+        self._twin: tuple[Any, Any] | None = None  # autograd twin of a Model and its record (non-deconvnet methods)
+        # deconvnet results are keyed by their FeatureRef alone, other methods' by (FeatureRef, Method)
+        self._deconv_cache: OrderedDict[Any, torch.Tensor] = OrderedDict()
         self._cache_bytes = cache_bytes
         self._cached_bytes = 0
         self.samples = torch.from_numpy(clip.samples).to(self.device)
@@ -106,11 +114,24 @@ class Analysis:
 
     # --- cached passes ------------------------------------------------------------------------
     @property
-    def record(self) -> ForwardRecord:
+    def record(self) -> Any:
         with self._lock:
             if self._record is None:
                 self._record = self.model.forward_record(self.input)
             return self._record
+
+    def _route(self, method: Method) -> tuple[Any, Any]:
+        """The network and recorded pass that compute ``method``: our files' explicit route does the deconvnet
+        only, so the other methods run by autograd on a traced twin with the same weights."""
+        if method is Method.DECONVNET or not isinstance(self.model, Model):
+            return self.model, self.record
+        with self._lock:
+            if self._twin is None:
+                from app.core.traced import TracedNetwork
+
+                twin = TracedNetwork.from_model(self.model)
+                self._twin = (twin, twin.forward_record(self.input))
+            return self._twin
 
     @property
     def reference_lufs(self) -> float:
@@ -124,32 +145,36 @@ class Analysis:
 
     def activation(self, ref: FeatureRef) -> torch.Tensor:
         """Map ``ref``'s activation at its layer ``[shape=(h, w)]``."""
-        layer = self.model.layer(ref.layer)
-        return self.record.outputs[layer.last_op][0, ref.index]
+        return self.model.layer_output(self.record, ref.layer)[0, ref.index]
 
     def layer_activation_energy(self, layer: int) -> np.ndarray:
         """Mean squared activation per map of a layer ``[shape=(n_maps,)]``: cheap, from the forward pass."""
-        out = self.record.outputs[self.model.layer(layer).last_op][0]
+        out = self.model.layer_output(self.record, layer)[0]
         return out.square().mean(dim=(-2, -1)).cpu().numpy()
 
-    def deconv(self, layer: int, features: Sequence[int]) -> torch.Tensor:
-        """Deconvnet results ``[shape=(K, n_bins, n_frames)]``; uncached maps are computed in one batch."""
+    def deconv(
+        self, layer: int, features: Sequence[int], *, method: Method | str = Method.DECONVNET
+    ) -> torch.Tensor:
+        """Results of ``method`` (deconvnet by default) ``[shape=(K, n_bins, n_frames)]``; uncached maps are
+        computed in one batch."""
+        method = Method(method)
         with self._lock:
             found: dict[int, torch.Tensor] = {}
             for k in dict.fromkeys(features):
-                ref = FeatureRef(layer, k)
-                if ref in self._deconv_cache:
-                    self._deconv_cache.move_to_end(ref)
-                    found[k] = self._deconv_cache[ref]
+                key = _cache_key(FeatureRef(layer, k), method)
+                if key in self._deconv_cache:
+                    self._deconv_cache.move_to_end(key)
+                    found[k] = self._deconv_cache[key]
             missing = [k for k in dict.fromkeys(features) if k not in found]
             if missing:
-                for part, d in iter_deconvolve(self.model, self.record, layer, missing):
+                network, record = self._route(method)
+                for part, d in network.iter_attribute(record, layer, missing, method=method):
                     for k, dk in zip(part, d, strict=True):
-                        found[k] = dk
-                        self._remember(FeatureRef(layer, k), dk)
+                        found[k] = dk.detach()
+                        self._remember(_cache_key(FeatureRef(layer, k), method), found[k])
             return torch.stack([found[k] for k in features])
 
-    def _remember(self, ref: FeatureRef, d: torch.Tensor) -> None:
+    def _remember(self, ref: Any, d: torch.Tensor) -> None:
         self._deconv_cache[ref] = d
         self._cached_bytes += d.numel() * d.element_size()
         while self._cached_bytes > self._cache_bytes and len(self._deconv_cache) > 1:
@@ -157,19 +182,28 @@ class Analysis:
             self._cached_bytes -= old.numel() * old.element_size()
 
     # --- renderings ---------------------------------------------------------------------------
-    def render(self, ref: FeatureRef, mode: Mode = Mode.CHOI) -> Rendering:
+    def render(self, ref: FeatureRef, mode: Mode = Mode.CHOI, *, method: Method | str = Method.DECONVNET) -> Rendering:
         """Make one feature map audible (the deconv is computed only if not cached)."""
-        return next(self.render_many(ref.layer, [ref.index], [mode]))
+        return next(self.render_many(ref.layer, [ref.index], [mode], method=method))
 
     def render_many(
-        self, layer: int, features: Sequence[int], modes: Sequence[Mode] = (Mode.CHOI,)
+        self,
+        layer: int,
+        features: Sequence[int],
+        modes: Sequence[Mode] = (Mode.CHOI,),
+        *,
+        method: Method | str = Method.DECONVNET,
     ) -> Iterator[Rendering]:
-        """Renderings of several maps of one layer, deconvolved as a batch, one per (feature, mode)."""
+        """Renderings of several maps of one layer, deconvolved as a batch, one per (feature, mode).
+
+        ``method``: deconvnet (default), guided-backprop or gradient (:class:`~app.core.methods.Method`).
+        """
         fe = self.model.front_end
+        method = Method(method)
         start = time.perf_counter()
         n = self.samples.shape[-1]
         with torch.no_grad():
-            d = self.deconv(layer, features)
+            d = self.deconv(layer, features, method=method)
             mask = fe.mask_to_linear(d)
             per_map = (time.perf_counter() - start) / max(1, len(features))
             for i, k in enumerate(features):
@@ -190,6 +224,7 @@ class Analysis:
                         loudness_lufs=loudness_lufs(audio, fe.sample_rate),
                         reference_lufs=self.reference_lufs,
                         seconds=per_map + time.perf_counter() - t0,
+                        method=method,
                     )
 
     # --- the model's own opinion ------------------------------------------------------------------
@@ -199,12 +234,12 @@ class Analysis:
         A fixed-length head is applied on consecutive windows (the last one aligned to the end) and averaged;
         a clip shorter than one window is padded with silence.
         """
-        spec = self.model.spec
-        if not spec.head:
+        network = self.model
+        if not network.has_head:
             return []
         x = self.input
         frames = x.shape[-1]
-        win = spec.head_input_frames
+        win = network.head_input_frames
         if win and frames < win:
             x = torch.nn.functional.pad(x, (0, win - frames))
             frames = win
@@ -214,6 +249,10 @@ class Analysis:
                 starts.append(frames - win)
             x = torch.cat([x[..., s : s + win] for s in starts], dim=0)
         scores = self.model.activate(self.model.logits(x)).mean(dim=0).cpu().numpy()
-        labels = spec.labels or tuple(f"output {i}" for i in range(len(scores)))
+        labels = network.labels or tuple(f"output {i}" for i in range(len(scores)))
         ranked = sorted(zip(labels, scores.tolist(), strict=True), key=lambda p: -p[1])
         return ranked[:top] if top else ranked
+
+
+def _cache_key(ref: FeatureRef, method: Method) -> Any:
+    return ref if method is Method.DECONVNET else (ref, method)

@@ -10,6 +10,7 @@ from pathlib import Path
 from app import __version__
 from app.core.analysis import Analysis, FeatureRef, Rendering
 from app.core.audio import write_wav
+from app.core.methods import Method
 from app.core.resynth import Mode, apply_gain, peak_gain_db
 
 
@@ -21,8 +22,10 @@ class Loudness(StrEnum):
     PEAK = "peak"
 
 
-def export_name(clip_name: str, ref: FeatureRef, mode: Mode) -> str:
-    return f"{clip_name}_L{ref.layer}_F{ref.index}_{Mode(mode).value}.wav"
+def export_name(clip_name: str, ref: FeatureRef, mode: Mode, *, method: Method | str = Method.DECONVNET) -> str:
+    """``clip_L3_F6_choi.wav``; a method other than the deconvnet is added: ``clip_L3_F6_choi_gradient.wav``."""
+    suffix = "" if Method(method) is Method.DECONVNET else f"_{Method(method).value}"
+    return f"{clip_name}_L{ref.layer}_F{ref.index}_{Mode(mode).value}{suffix}.wav"
 
 
 def sidecar_for(
@@ -34,12 +37,13 @@ def sidecar_for(
         "source_file": str(clip.path),
         "source_sha256": clip.sha256,
         "model_file": str(model.path) if model.path else None,
+        "model_source": getattr(model, "source", None) or (str(model.path) if model.path else model.name),
         "model_sha256": model.sha256,
         "model_name": model.name,
         "layer": rendering.ref.layer,
         "feature": rendering.ref.index,
         "mode": rendering.mode.value,
-        "method": "deconvnet",
+        "method": Method(rendering.method).value,
         "front_end": model.front_end.to_dict(),
         "loudness_normalisation": loudness.value,
         "gain_db": round(gain_db, 4),
@@ -59,12 +63,15 @@ def export_features(
     loudness: Loudness = Loudness.NONE,
     progress: Callable[[int, int], None] | None = None,
     cancelled: Callable[[], bool] | None = None,
+    method: Method | str = Method.DECONVNET,
 ) -> list[Path]:
     """Render and write every (ref, mode); maps of a layer are deconvolved as one batch.
 
     Each file is written whole or not at all (temporary file + rename). Integer formats never clip: a gain
     that would push the peak over full scale is capped, and the sidecar says so. ``progress(done, total)`` is
     called after each file; when ``cancelled()`` turns true the export stops after the current file.
+    ``method`` (deconvnet, guided-backprop or gradient) is written in each sidecar and, unless deconvnet, in
+    each file name.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -72,7 +79,7 @@ def export_features(
     written: list[Path] = []
     ordered = sorted(dict.fromkeys(refs))
     for layer, group in groupby(ordered, key=lambda r: r.layer):
-        for rendering in analysis.render_many(layer, [r.index for r in group], modes):
+        for rendering in analysis.render_many(layer, [r.index for r in group], modes, method=method):
             if cancelled is not None and cancelled():
                 return written
             gain = 0.0
@@ -84,7 +91,7 @@ def export_features(
             ceiling = peak_gain_db(rendering.audio, 0.999) if subtype != "float32" else float("inf")
             limited = gain > ceiling
             gain = min(gain, ceiling)
-            path = out / export_name(analysis.clip.name, rendering.ref, rendering.mode)
+            path = out / export_name(analysis.clip.name, rendering.ref, rendering.mode, method=rendering.method)
             write_wav(
                 path,
                 apply_gain(rendering.audio, gain),
