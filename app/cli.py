@@ -13,6 +13,7 @@ from pathlib import Path
 from app import __version__
 
 EXIT_BAD_INPUT = 2
+MODEL_HELP = "a .safetensors model, a .onnx file or package.module:callable (with --front-end, --weights)"
 
 
 def parse_index_list(text: str, upper: int, what: str) -> list[int]:
@@ -52,10 +53,32 @@ def _progress(done: int, total: int, started: float) -> None:
     sys.stderr.flush()
 
 
-def cmd_info(args: argparse.Namespace) -> int:
-    from app.core.model import body_output_shape, load_model
+def load_network(args: argparse.Namespace, source: str | Path | None = None):
+    """The model named by ``--model`` (or ``source``): our file, ``module:callable`` or ONNX with ``--weights`` and
+    ``--front-end``; what the network's graph keeps a method from doing faithfully is printed as warnings."""
+    import warnings
 
-    model = load_model(args.model)
+    from app.core.errors import FidelityWarning
+    from app.core.sources import open_model
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", FidelityWarning)
+        network = open_model(
+            source if source is not None else args.model,
+            weights=getattr(args, "weights", None),
+            front_end=getattr(args, "front_end", None),
+        )
+    for warning in caught:
+        print(f"aurascope: warning: {warning.message}", file=sys.stderr)
+    return network
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    from app.core.model import Model, body_output_shape
+
+    model = load_network(args)
+    if not isinstance(model, Model):
+        return _info_traced(model, args.json)
     spec = model.spec
     fe = spec.front_end
     frames = fe.n_frames(int(4 * fe.sample_rate))
@@ -103,19 +126,54 @@ def cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _info_traced(network, as_json: bool) -> int:
+    """``info`` for a traced module or ONNX graph: its layers as found in the graph, ReLUs, warnings."""
+    from app.core.sources import layer_table
+    from app.core.traced import describe_relus
+
+    fe = network.front_end
+    layers = layer_table(network)
+    info = {
+        "source": network.source,
+        "file": str(network.path) if network.path else None,
+        "sha256": network.sha256,
+        "name": network.name,
+        "task": network.task,
+        "labels": list(network.labels),
+        "output": network.output if network.has_head else None,
+        "head_input_frames": network.head_input_frames,
+        "front_end": fe.to_dict(),
+        "layers": layers,
+        "relus": describe_relus(network.relus),
+        "warnings": list(network.warnings),
+    }
+    if as_json:
+        print(json.dumps(info, indent=2))
+        return 0
+    print(f"{network.name}  ({network.source}, traced graph)")
+    print(
+        f"front end: {fe.sample_rate} Hz, n_fft {fe.n_fft}, hop {fe.hop_length}, {fe.scale.value}"
+        + (f" {fe.n_mels} bands" if fe.scale.value == "mel" else "")
+        + f", compression {fe.compression.value}"
+    )
+    cmd_layers_print(layers)
+    print(info["relus"])
+    if network.labels:
+        print(f"labels ({len(network.labels)}): {', '.join(network.labels)}")
+    return 0
+
+
 def cmd_layers_print(layers: list[dict]) -> None:
-    print("layer  name    maps  kernel  output (C x H x W, 4 s clip)")
+    width = max([6, *(len(row["name"]) for row in layers)])
+    print(f"layer  {'name':<{width}}  maps  kernel  output (C x H x W, 4 s clip)")
     for row in layers:
         shape = " x ".join(map(str, row["output_shape_4s"]))
-        print(
-            f"{row['layer']:>5}  {row['name']:<6}  {row['maps']:>4}  {row['kernel'][0]}x{row['kernel'][1]}     {shape}"
-        )
+        kernel = "x".join(map(str, row["kernel"])) if row.get("kernel") else "-"
+        print(f"{row['layer']:>5}  {row['name']:<{width}}  {row['maps']:>4}  {kernel:<6}  {shape}")
 
 
 def cmd_layers(args: argparse.Namespace) -> int:
-    from app.core.model import load_model
-
-    model = load_model(args.model)
+    model = load_network(args)
     for layer in model.layers:
         print(f"{layer.number}\t{layer.name}\t{layer.n_maps}")
     return 0
@@ -124,9 +182,8 @@ def cmd_layers(args: argparse.Namespace) -> int:
 def _open(args: argparse.Namespace):
     from app.core.analysis import Analysis
     from app.core.audio import load_audio
-    from app.core.model import load_model
 
-    model = load_model(args.model)
+    model = load_network(args)
     clip = load_audio(args.audio, model.front_end.sample_rate)
     return Analysis(clip, model)
 
@@ -143,8 +200,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
                 {
                     "audio": str(analysis.clip.path),
                     "model": analysis.model.name,
-                    "task": analysis.model.spec.task,
-                    "output": analysis.model.spec.output,
+                    "task": analysis.model.task,
+                    "output": analysis.model.output,
                     "scores": [{"label": label, "score": score} for label, score in ranked],
                 },
                 indent=2,
@@ -182,6 +239,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         subtype=args.format,
         loudness=Loudness(args.loudness),
         progress=(lambda d, t: _progress(d, t, started)) if show else None,
+        method=args.method,
     )
     if not args.quiet:
         print(f"wrote {len(written)} file(s) to {Path(args.out).resolve()} in {time.perf_counter() - started:.1f} s")
@@ -206,7 +264,6 @@ def _open_many(args: argparse.Namespace):
     from app.core.analysis import Analysis
     from app.core.audio import load_audio
     from app.core.errors import AurascopeError
-    from app.core.model import load_model
     from app.core.session import FileStatus, Session
 
     session = Session.load(args.session) if getattr(args, "session", None) else None
@@ -222,7 +279,7 @@ def _open_many(args: argparse.Namespace):
         audio = [c.path for c in session.clips if c.path not in missing]
     if not audio:
         raise AurascopeError("no audio: pass --audio, or --session with a session that has clips")
-    model = load_model(model_path)
+    model = load_network(args, model_path)
     analyses = [Analysis(load_audio(path, model.front_end.sample_rate), model) for path in audio]
     return session, model, analyses
 
@@ -291,24 +348,42 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"aurascope {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
+    def sources(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--weights", type=Path, help="for module:callable: a .safetensors or state-dict checkpoint (weights_only)"
+        )
+        p.add_argument(
+            "--front-end", type=Path, help="for module:callable and .onnx: JSON with the front_end block (+ labels)"
+        )
+
     p = sub.add_parser("info", help="front end, layers, labels and provenance of a model file")
-    p.add_argument("model", type=Path)
+    p.add_argument("model", help=MODEL_HELP)
+    sources(p)
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(run=cmd_info)
 
     p = sub.add_parser("layers", help="the model's layers, one per line (number, name, maps)")
-    p.add_argument("model", type=Path)
+    p.add_argument("model", help=MODEL_HELP)
+    sources(p)
     p.set_defaults(run=cmd_layers)
 
     p = sub.add_parser("predict", help="what the network thinks it hears in a clip")
-    p.add_argument("--model", "-m", type=Path, required=True)
+    p.add_argument("--model", "-m", required=True, help=MODEL_HELP)
+    sources(p)
     p.add_argument("--audio", "-a", type=Path, required=True)
     p.add_argument("--top", type=int, default=None, help="show only the best N labels")
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=cmd_predict)
 
     p = sub.add_parser("export", help="auralise feature maps and write WAV files with JSON sidecars")
-    p.add_argument("--model", "-m", type=Path, required=True)
+    p.add_argument("--model", "-m", required=True, help=MODEL_HELP)
+    sources(p)
+    p.add_argument(
+        "--method",
+        choices=["deconvnet", "guided-backprop", "gradient"],
+        default="deconvnet",
+        help="how the signal passes each ReLU on its way down (default deconvnet, as Choi et al.)",
+    )
     p.add_argument("--audio", "-a", type=Path, required=True)
     p.add_argument("--layer", "-l", action="append", help="layer(s) from 1: repeat, '1,3', '2-4' or 'all' (default)")
     p.add_argument("--features", "-f", default="all", help="maps from 0: '0,5,9-12' or 'all' (default)")
@@ -330,7 +405,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=cmd_export)
 
     def many(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--model", "-m", type=Path, help="model file (default: the session's)")
+        p.add_argument("--model", "-m", help=f"{MODEL_HELP} (default: the session's)")
+        sources(p)
         p.add_argument("--audio", "-a", type=Path, action="append", help="audio file; repeat for several clips")
         p.add_argument("--session", "-s", type=Path, help="a .aurascope session: its model, clips and labels")
         p.add_argument(
