@@ -477,13 +477,15 @@ def characterise(
     refs: Iterable[FeatureRef | tuple[int, int]] | None = None,
     *,
     mode: str = "choi",
+    method: str = "deconvnet",
     chunk: int = DEFAULT_CHUNK,
     progress: Callable[[int, int], None] | None = None,
     cancelled: Callable[[], bool] | None = None,
 ) -> Characterisation:
     """Measure every map in ``refs`` (default: every map of every layer) on every clip, against that clip.
 
-    Maps of a layer are deconvolved as one batch (``render_many``) and measured ``chunk`` at a time.
+    Maps of a layer are rendered in batches (``render_many``, with the attribution ``method``: deconvnet,
+    guided-backprop or gradient) and measured ``chunk`` at a time.
     ``progress(done, total)`` counts (clip, map) pairs; ``cancelled()`` is checked between chunks.
     """
     from app.core.analysis import Analysis
@@ -505,7 +507,7 @@ def characterise(
             for part in _chunks(indices, chunk):
                 if cancelled is not None and cancelled():
                     return Characterisation(tuple(maps), tuple(baselines), time.perf_counter() - start, True)
-                renderings = list(analysis.render_many(layer, part, [Mode(mode)]))
+                renderings = list(analysis.render_many(layer, part, [Mode(mode)], method=method))
                 maps += characterise_renderings(baseline, renderings)
                 done += len(part)
                 if progress is not None:

@@ -77,13 +77,15 @@ def write_report(
     session: Session | None = None,
     *,
     title: str | None = None,
+    method: str = "deconvnet",
     progress: Callable[[int, int], None] | None = None,
     cancelled: Callable[[], bool] | None = None,
 ) -> Report:
     """Write the listening report for ``refs`` (default: every map of every layer) on every clip.
 
     ``analyses``: one per clip, all on the same model. ``session``: labels, notes and ratings to show (and its
-    path in the page). Each layer's maps are deconvolved as one batch and rendered ``CHOI`` + ``RESIDUAL``
+    path in the page). ``method``: the attribution (deconvnet, guided-backprop, gradient). Each layer's maps are
+    projected as one batch and rendered ``CHOI`` + ``RESIDUAL``
     in chunks; ``progress(done, total)`` counts (clip, map) pairs; ``cancelled()`` is checked between chunks.
     Raises :class:`SelectionError` for a map the model does not have and :class:`ReportError` when the folder
     cannot be written, before writing anything where it can.
@@ -129,7 +131,7 @@ def write_report(
                     if cancelled is not None and cancelled():
                         stopped = True
                         break
-                    renderings = list(analysis.render_many(layer, part, [Mode.CHOI, Mode.RESIDUAL]))
+                    renderings = list(analysis.render_many(layer, part, [Mode.CHOI, Mode.RESIDUAL], method=method))
                     choi = renderings[0::2]
                     residual = renderings[1::2]
                     measured = characterise_renderings(baseline, choi)
@@ -148,7 +150,7 @@ def write_report(
         raise ReportError(out, f"cannot write the report ({err.strerror or err})") from None
 
     characterisation = Characterisation(tuple(characters), tuple(baselines), time.perf_counter() - start, stopped)
-    doc = _report_doc(model, session, clips_doc, layers, rows, characterisation, stopped, total, done, title)
+    doc = _report_doc(model, session, clips_doc, layers, rows, characterisation, stopped, total, done, title, method)
     doc["seconds"] = round(time.perf_counter() - start, 3)
     json_path = out / "report.json"
     index = out / "index.html"
@@ -245,6 +247,7 @@ def _report_doc(
     total: int,
     done: int,
     title: str | None,
+    method: str,
 ) -> dict[str, Any]:
     doc_layers = []
     for layer, indices in layers.items():
@@ -276,7 +279,8 @@ def _report_doc(
         "aurascope_version": __version__,
         "model": {"name": model.name, "file": str(model.path) if model.path else None, "sha256": model.sha256},
         "session": str(session.path) if session is not None and session.path else None,
-        "method": "deconvnet, Choi mode: ISTFT(X * D); residual = original - feature",
+        "method": method,
+        "resynthesis": "Choi mode: ISTFT(X * D), D the method's projection of the map; residual = original - feature",
         "loudness": "feature and residual matched to the clip (BS.1770), gain capped at -0.01 dBFS peak",
         "range_db": RANGE_DB,
         "rules": [{"tag": r.tag, "when": r.text()} for r in RULES],
@@ -319,7 +323,7 @@ def render_html(doc: dict[str, Any]) -> str:
         f'<p class="meta">Model <b>{e(doc["model"]["name"])}</b>'
         + (f" (SHA-256 {e((doc['model']['sha256'] or '')[:12])})" if doc["model"]["sha256"] else "")
         + f" · {len(doc['clips'])} clip(s) · {sum(len(x['maps']) for x in doc['layers'])} map(s) · made by Aurascope "
-        f"{e(doc['aurascope_version'])} on {e(doc['created_at'])}"
+        f"{e(doc['aurascope_version'])} on {e(doc['created_at'])} · method {e(doc['method'])}"
         + (f" · session {e(Path(doc['session']).name)}" if doc.get("session") else "")
         + "</p>",
     ]
@@ -330,7 +334,7 @@ def render_html(doc: dict[str, Any]) -> str:
         )
     parts.append(
         '<p class="meta">Spectrograms: log frequency, low at the bottom; colour from black (80 dB under the clip\'s '
-        "peak) to pale yellow (the peak), the feature drawn at the gain it is played at. Feature = the deconvnet's "
+        "peak) to pale yellow (the peak), the feature drawn at the gain it is played at. Feature = the method's "
         "projection of the map used as a mask on the clip's STFT (Choi et al. 2015); residual = the clip minus the "
         "feature. Both are played at the clip's loudness (BS.1770), the gain shown beside each player.</p>"
     )

@@ -13,7 +13,7 @@ import torch
 from chromium import Chromium, find_chromium, load_and_check
 from signals import chord_clip, piano_like_notes
 
-from app.core.analysis import Analysis
+from app.core.analysis import Analysis, FeatureRef
 from app.core.audio import Clip, load_audio
 from app.core.errors import ReportError, SelectionError
 from app.core.frontend import FrontEnd
@@ -212,3 +212,39 @@ def test_bad_selection_or_folder_writes_nothing(tmp_path: Path, small_model, cli
         write_report(blocker / "report", analysis, [(1, 0)])
     with pytest.raises(ReportError, match="no clips"):
         write_report(tmp_path / "out", [], [(1, 0)])
+
+
+def test_other_attribution_methods_pass_through(tmp_path: Path, small_model, clips: list[Path]) -> None:
+    analysis = Analysis(load_audio(clips[0], SR), small_model, device="cpu")
+    result = write_report(tmp_path, analysis, [(2, 3)], method="guided-backprop")
+    doc = json.loads(result.json.read_text())
+    assert doc["method"] == "guided-backprop" and "method guided-backprop" in result.index.read_text()
+    deconv = analysis.render(FeatureRef(2, 3)).audio
+    guided = analysis.render(FeatureRef(2, 3), method="guided-backprop").audio
+    assert not np.allclose(deconv, guided)  # a different projection was rendered, not the cached deconvnet one
+
+
+BUNDLED = Path(__file__).resolve().parents[2] / "models" / "choi2015-genre.safetensors"
+DEMO = Path(__file__).resolve().parents[2] / "resources" / "demo"
+
+
+@pytest.mark.slow
+def test_a_whole_layer_of_the_bundled_model_on_two_demo_clips(tmp_path: Path) -> None:
+    """The real use: every map of layer 1 across two clips (386 players) opens cleanly in Chromium."""
+    from app.core.model import load_model
+
+    if not BUNDLED.exists():
+        pytest.skip("the bundled model is not there")
+    binary = chromium_or_skip()
+    model = load_model(BUNDLED)
+    analyses = [Analysis(load_audio(DEMO / f"{n}.wav", SR), model, device="cpu") for n in ("full_band", "piano")]
+    result = write_report(tmp_path, analyses, [(1, k) for k in range(64)])
+    assert (result.maps, result.clips, result.files) == (64, 2, 2 * 2 + 64 * 2 * 3 + 2)
+    with Chromium(binary) as browser:
+        page = load_and_check(browser, result.index, timeout=300)
+    assert page["errors"] == [] and page["sections"] == 64
+    assert len(page["images"]) == 2 + 64 * 2 * 2 and all(i["width"] == 431 for i in page["images"])
+    assert len(page["audio"]) == 2 + 64 * 2 * 3
+    assert all(a["ok"] and a["duration"] == pytest.approx(10.0, abs=0.01) for a in page["audio"])
+    tagged = sum(bool(result.characterisation.tags((1, k))) for k in range(64))
+    assert tagged == 38  # measured: 20 melody / harmonic, 18 percussive / kick, 14 onset detector suggestions
