@@ -247,4 +247,4 @@ def test_a_whole_layer_of_the_bundled_model_on_two_demo_clips(tmp_path: Path) ->
     assert len(page["audio"]) == 2 + 64 * 2 * 3
     assert all(a["ok"] and a["duration"] == pytest.approx(10.0, abs=0.01) for a in page["audio"])
     tagged = sum(bool(result.characterisation.tags((1, k))) for k in range(64))
-    assert tagged == 38  # measured: 20 melody / harmonic, 18 percussive / kick, 14 onset detector suggestions
+    assert abs(tagged - 38) <= 3  # measured 38: 20 melody / harmonic, 18 percussive / kick, 14 onset detector
