@@ -239,8 +239,12 @@ class Model:
     def head(self, h: torch.Tensor) -> torch.Tensor:
         for j, block in enumerate(self.spec.head):
             if isinstance(block, GlobalPool):
-                mx, av = h.amax(dim=(-2, -1)), h.mean(dim=(-2, -1))
-                h = {"max": mx, "avg": av}.get(block.mode, torch.cat([av, mx], dim=1) if block.mode else mx)
+                if block.mode == "max":
+                    h = h.amax(dim=(-2, -1))
+                elif block.mode == "avg":
+                    h = h.mean(dim=(-2, -1))
+                else:  # avgmax: the two concatenated, avg first
+                    h = torch.cat([h.mean(dim=(-2, -1)), h.amax(dim=(-2, -1))], dim=1)
             elif isinstance(block, Flatten):
                 h = h.flatten(1)
             elif isinstance(block, Linear):
