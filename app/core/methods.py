@@ -89,12 +89,15 @@ def batched_backward(
     features: Sequence[int],
     chunk: int,
     *,
-    batched: bool = True,
+    batched: bool = False,
 ) -> Iterator[tuple[list[int], torch.Tensor]]:
     """Backward passes from maps ``features`` of ``output`` ``[shape=(1, C, ...)]`` to ``inp`` ``(1, 1, F, T)``.
 
-    Each seed keeps one map with its own activations. ``chunk`` maps share one backward pass
-    (``is_grads_batched``, vmap over the seeds); ``batched=False`` runs one pass per map (for benchmarks).
+    Each seed keeps one map with its own activations; results come ``chunk`` maps at a time. By default one
+    backward pass per map: ``batched=True`` puts a chunk's seeds in one pass (``is_grads_batched``), but in
+    torch 2.13 that runs the legacy vmap, which has no batching rule for ``convolution_backward`` and
+    ``max_pool2d_with_indices_backward`` and loops over the seeds itself: it measured about 2x slower than
+    the plain loop on 16- and 64-map Choi models (bench/traced.py), so it stays an option for the benchmark.
     Yields ``(features, D)`` with ``D`` ``[shape=(k, F, T)]``.
     """
     value = output.detach()

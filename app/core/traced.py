@@ -43,7 +43,7 @@ from app.core.frontend import FrontEnd
 from app.core.methods import Method, ReluRule, RuleReLU, batched_backward
 from app.core.model import OUTPUT_ACTIVATIONS
 
-# Float32 elements of the largest intermediate in one batched backward; bench/traced.py on 2 cores.
+# Maps per chunk of results: the largest intermediate of a chunk (if batched) stays within this many float32s.
 DEFAULT_CHUNK_ELEMENTS = 8_000_000
 PROBE_SECONDS = 4.0
 
@@ -865,7 +865,7 @@ class TracedNetwork:
         *,
         method: Method | str = Method.DECONVNET,
         chunk: int | None = None,
-        batched: bool = True,
+        batched: bool = False,
     ) -> Iterator[tuple[list[int], torch.Tensor]]:
         """Yield ``(features, D)`` chunk by chunk, ``D`` ``[shape=(k, n_bins, n_frames)]`` in the input domain."""
         info = self.layer(layer)
