@@ -311,12 +311,17 @@ def thumbnails(analysis: Any, summary: ModelSummary, layer: int, indices: Sequen
     bin_hz = linear_bin_hz(summary.sample_rate, summary.n_fft)
     fe = analysis.model.front_end
     out: dict[Ref, np.ndarray] = {}
-    with torch.no_grad():
-        d = analysis.deconv(layer, list(indices))
-        magnitude = analysis.spectrum.abs()
-        for k, dk in zip(indices, d, strict=True):
-            db = to_db(magnitude * fe.mask_to_linear(dk).abs())
-            out[(layer, k)] = thumbnail(db, grid, bin_hz, THUMB_COLS)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # background work leaves a core to the audio callback, PulseAudio and the GUI
+    try:
+        with torch.no_grad():
+            d = analysis.deconv(layer, list(indices))
+            magnitude = analysis.spectrum.abs()
+            for k, dk in zip(indices, d, strict=True):
+                db = to_db(magnitude * fe.mask_to_linear(dk).abs())
+                out[(layer, k)] = thumbnail(db, grid, bin_hz, THUMB_COLS)
+    finally:
+        torch.set_num_threads(threads)
     return out
 
 

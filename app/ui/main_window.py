@@ -7,6 +7,7 @@ drives the `PlaybackEngine` from the GUI thread, polling its playhead at ~30 Hz.
 
 from __future__ import annotations
 
+import gc
 import json
 import math
 import os
@@ -57,6 +58,17 @@ MODEL_EXTENSIONS = (".safetensors",)
 POLL_MS = 33
 THUMBNAIL_TARGET_S = 0.12  # one background job's length: a click waits at most about this long
 STATE_FILE_ENV = "AURASCOPE_STATE_FILE"
+
+
+def settle_garbage() -> None:
+    """Collect, then freeze what survives (torch, Qt, pyqtgraph: ~300k objects) out of the cyclic collector.
+
+    A full collection of that heap holds the GIL for 150-200 ms, longer than the output latency, so the audio
+    callback would miss its turn (an underflow) whenever the collector happened to run; after the freeze a
+    collection only walks what was created since, which takes well under a millisecond.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 class Banner(QFrame):
@@ -126,6 +138,10 @@ class MainWindow(QMainWindow):
         self._device_ok = False
         self._was_playing = False
         self._shown_playing = False
+        self._shown_playing_before = False
+        self._underflows_seen = 0
+        self.underflows_playing = 0  # shown in the transport
+        self.underflows_idle = 0
         self._open_device_when_idle = False
         self._closing = False
 
@@ -485,6 +501,7 @@ class MainWindow(QMainWindow):
         self._rebuild_recent()
         summary, clip = self.summary, self.clip
         self.engine.stop()
+        settle_garbage()  # while nothing plays
         self.engine.unload(Slot.B)
         self.engine.unload(Slot.R)
         self.feature = self.residual = None
@@ -646,6 +663,7 @@ class MainWindow(QMainWindow):
     def _worker_drained(self) -> None:
         if self._open_device_when_idle:
             self._open_device_when_idle = False
+            settle_garbage()
             self.open_device()
         self._next_thumbnails()
 
@@ -695,15 +713,14 @@ class MainWindow(QMainWindow):
 
     def open_device(self) -> bool:
         """Open the output stream (kept open while the app runs); a banner says so if there is none."""
+        self.refresh_devices()  # before the stream runs: PortAudio's ALSA probe of every device is slow
         try:
             self.engine.open()
         except AudioDeviceError as err:
             self._device_failed(err)
-            self.refresh_devices()
             return False
         self._device_ok = True
         self.banner.hide()
-        self.refresh_devices()
         self._update_rate_label()
         return True
 
@@ -863,7 +880,15 @@ class MainWindow(QMainWindow):
             position = engine.position()
             self.stack.set_playhead(position, playing)
             self.transport.set_time(position, self.clip.duration)
-        self.transport.set_underflows(engine.underflows)
+        count = engine.underflows
+        if count != self._underflows_seen:  # a gap is only heard while playing (or fading out of it)
+            if playing or self._shown_playing_before:
+                self.underflows_playing += count - self._underflows_seen
+            else:
+                self.underflows_idle += count - self._underflows_seen
+            self._underflows_seen = count
+            self.transport.set_underflows(self.underflows_playing, self.underflows_idle)
+        self._shown_playing_before = playing
 
     # ==== navigation ======================================================================================
     def step_map(self, step: int) -> None:
@@ -1081,7 +1106,8 @@ class MainWindow(QMainWindow):
             "playing": self.engine.is_playing,
             "slot": self.engine.selected.value,
             "position": round(self.engine.position(), 4),
-            "underflows": self.engine.underflows,
+            "underflows": self.underflows_playing,
+            "underflows_idle": self.underflows_idle,
             "busy": not self.worker.idle,
             "maps": maps,
             "panes": {

@@ -100,7 +100,6 @@ class TransportBar(QWidget):
         self.rescan.clicked.connect(self.rescanRequested.emit)
         layout.addWidget(self.rescan)
         self.underflows = QLabel("underflows 0")
-        self.underflows.setToolTip("Audio blocks the device had to play late (audible gaps) since start")
         layout.addWidget(self.underflows)
 
     def set_time(self, position: float, duration: float) -> None:
@@ -150,6 +149,11 @@ class TransportBar(QWidget):
         self.device.setCurrentIndex(index if index >= 0 else 0)
         self.device.blockSignals(False)
 
-    def set_underflows(self, count: int) -> None:
-        self.underflows.setText(f"underflows {count}")
-        self.underflows.setStyleSheet("color: #ff8a65; font-weight: 600;" if count else "")
+    def set_underflows(self, playing: int, idle: int = 0) -> None:
+        """Underflows while something was playing (audible gaps) and while the stream only ran silence."""
+        self.underflows.setText(f"underflows {playing}")
+        self.underflows.setStyleSheet("color: #ff8a65; font-weight: 600;" if playing else "")
+        self.underflows.setToolTip(
+            "Audio blocks the device had to play late (audible gaps) while playing, since start"
+            + (f"; {idle} more while paused (silent, not heard)" if idle else "")
+        )

@@ -13,6 +13,7 @@ import pytest
 import soundfile as sf
 from PySide6.QtCore import QMimeData, QPoint, Qt, QUrl
 from PySide6.QtGui import QDropEvent
+from PySide6.QtWidgets import QPushButton
 from ui_fakes import DEVICE_RATE, RealTimeStream
 
 from app.playback import Slot
@@ -354,3 +355,24 @@ def test_the_bundled_model_on_the_full_band_demo(make_window, qtbot) -> None:
     assert float(window.stack.feature.data.max()) > -60.0  # layer 2 map 0 is audible on this clip
     qtbot.keyClick(window.tree.view, Qt.Key.Key_Space)
     assert window.engine.is_playing and window.engine.selected is Slot.B
+
+
+def test_export_can_be_cancelled_and_keeps_whole_files(
+    make_window, qtbot, tmp_path, wav_file, model_file, monkeypatch
+) -> None:
+    window = make_window(wav_file, model_file)
+    monkeypatch.setenv("AURASCOPE_NO_EXPORT_DIALOG", "1")
+    refs = tuple((layer, k) for layer in (1, 2, 3) for k in range(8))
+    request = ExportRequest(refs, ("choi", "magnitude", "residual"), "pcm24", "match", tmp_path / "c")
+    with qtbot.waitSignal(window.exportFinished, timeout=120000) as blocker:
+        window.run_export(request)
+        qtbot.waitUntil(lambda: window.export_progress.value() >= 2, timeout=60000)
+        window.export_progress.findChild(QPushButton).click()  # the dialog's Cancel button
+    written = blocker.args[0]
+    assert 2 <= len(written) < len(refs) * 3
+    wavs = sorted((tmp_path / "c").glob("*.wav"))
+    assert len(wavs) == len(written) and len(list((tmp_path / "c").glob("*.json"))) == len(written)
+    assert not list((tmp_path / "c").glob(".*.part"))  # nothing half-written
+    for wav in wavs:
+        assert sf.info(wav).subtype == "PCM_24" and sf.info(wav).frames == len(window.clip.samples)
+    assert "Cancelled after" in window.statusBar().currentMessage()
