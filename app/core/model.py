@@ -298,6 +298,18 @@ class Model:
     def min_input_frames(self) -> int:
         return min_input_frames(self.spec)
 
+    def kernels(self, number: int) -> torch.Tensor:
+        """Layer ``number``'s conv weights ``[shape=(n_maps, C_in, kh, kw)]``."""
+        return self.conv_weight(self.layer(number).first_op)
+
+    def strides(self, number: int) -> tuple[int, int]:
+        """(frequency, time) input bins per output cell of layer ``number``."""
+        f = t = 1
+        for block in self.spec.body[: self.layer(number).last_op + 1]:
+            if isinstance(block, Conv2d | MaxPool2d):
+                f, t = f * block.stride[0], t * block.stride[1]
+        return f, t
+
     def layer_output(self, record: ForwardRecord, layer: int) -> torch.Tensor:
         """Layer ``layer``'s output ``[shape=(1, C, H, W)]``."""
         return record.outputs[self.layer(layer).last_op]

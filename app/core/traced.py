@@ -30,7 +30,7 @@ import math
 import operator
 import threading
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -234,6 +234,7 @@ class FidelityNote:
     kind: str  # residual | product | activation | batchnorm | normalisation | unknown | head
     layers: tuple[int, ...]
     message: str
+    graph_node: str = field(default="", repr=False, compare=False)  # the fx node's own (unique) name
 
 
 @dataclass(frozen=True)
@@ -513,6 +514,7 @@ class TracedNetwork:
                         f"batch-norm '{self._label(node)}' follows '{before}', not a conv, so it cannot be folded into "
                         "conv weights: on the way down each map's signal is multiplied there by gamma/sqrt(var+eps) "
                         "(a negative gamma flips its sign) before the ReLU rule below it",
+                        graph_node=node.name,
                     )
                 )
         return notes
@@ -658,11 +660,15 @@ class TracedNetwork:
                 continue
             note = self._judge(gm, node, depends)
             if note is not None:
-                notes.append(note)
+                notes.append(replace(note, graph_node=node.name))
         return notes
 
     def _judge(self, gm: fx.GraphModule, node: fx.Node, depends: set[fx.Node]) -> FidelityNote | None:
         label = self._label(node)
+        if node.op == "call_module":  # a module called at several places: say which call
+            calls = [n for n in gm.graph.nodes if n.op == "call_module" and n.target == node.target]
+            if len(calls) > 1:
+                label = f"{label} (call {calls.index(node) + 1} of {len(calls)})"
         kind = self._kind(gm, node)
         if kind in ("conv", "relu", "pool", "pass", "bn"):
             return None
@@ -756,12 +762,10 @@ class TracedNetwork:
         )
 
     def _with_layers(self, note: FidelityNote, ancestors: dict[int, set[str]]) -> FidelityNote:
-        names = {note.node}
-        by_label = {self._label(n): n.name for n in self._gm.graph.nodes}
-        names.add(by_label.get(note.node, note.node))
-        affected = tuple(n for n, anc in ancestors.items() if names & (anc | {self.layers[n - 1].node}))
+        name = note.graph_node or note.node
+        affected = tuple(n for n, anc in ancestors.items() if name in anc | {self.layers[n - 1].node})
         if not affected or note.kind == "head":
-            return FidelityNote(note.node, note.kind, affected, note.message)
+            return replace(note, layers=affected)
         span = (
             f"layer {affected[0]} ({self.layers[affected[0] - 1].name})"
             if len(affected) == 1
@@ -769,7 +773,7 @@ class TracedNetwork:
             if affected == tuple(range(affected[0], affected[-1] + 1))
             else f"layers {', '.join(map(str, affected))}"
         )
-        return FidelityNote(note.node, note.kind, affected, f"{note.message}. Affects {span}")
+        return replace(note, layers=affected, message=f"{note.message}. Affects {span}")
 
     def _guess_output(self, gm: fx.GraphModule) -> str:
         out = next(n for n in gm.graph.nodes if n.op == "output")
@@ -831,6 +835,10 @@ class TracedNetwork:
         with torch.no_grad():
             outs = self._body(torch.zeros(1, 1, self.front_end.n_bins, n_frames, device=self.device))
         return [tuple(_as_maps(o).shape[1:]) for o in outs]
+
+    def strides(self, number: int) -> tuple[int, int]:
+        """(frequency, time) input bins per output cell of layer ``number``."""
+        return self.layer(number).strides
 
     def kernels(self, number: int) -> torch.Tensor | None:
         """The conv weights of a conv layer ``[shape=(n_maps, C_in, kh, kw)]``, else None."""

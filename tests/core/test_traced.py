@@ -66,7 +66,8 @@ def test_layers_are_named_from_the_graph(pair: tuple[TracedNetwork, object]) -> 
     assert [layer.strides for layer in traced.layers] == [(2, 2), (4, 4), (8, 8), (16, 16)]
     assert traced.min_input_frames() == model.min_input_frames() == 16
     assert traced.output_shapes(173) == [(6, 128, 86), (6, 64, 43), (6, 32, 21), (6, 16, 10)]
-    assert traced.kernels(1).shape == (6, 1, 3, 3)
+    assert traced.kernels(1).shape == model.kernels(1).shape == (6, 1, 3, 3)
+    assert traced.strides(3) == model.strides(3) == (8, 8)
     with pytest.raises(SelectionError, match="layer 5 is out of range"):
         traced.layer(5)
 
@@ -146,9 +147,14 @@ def test_residual_network_warns_naming_the_sum_and_the_layer(spectrogram: torch.
 
 
 def test_gelu_network_warns_and_strict_refuses() -> None:
-    with pytest.warns(FidelityWarning, match=r"'act' is a GELU, not a ReLU.*Affects layers 1-2 \(conv1 and above\)"):
+    with pytest.warns(FidelityWarning) as record:
         net = open_module(GeluNet(), FE)
-    assert len(net.warnings) == 1 and [n.layers for n in net.notes] == [(1, 2), (1, 2)]
+    messages = [str(w.message) for w in record]
+    assert messages == list(net.warnings) and len(messages) == 2
+    assert messages[0].startswith("'act (call 1 of 2)' is a GELU, not a ReLU")
+    assert messages[0].endswith("Affects layers 1-2 (conv1 and above)")
+    assert messages[1].startswith("'act (call 2 of 2)'") and messages[1].endswith("Affects layer 2 (conv2)")
+    assert [(n.node, n.layers) for n in net.notes] == [("act (call 1 of 2)", (1, 2)), ("act (call 2 of 2)", (2,))]
     with pytest.raises(UnsupportedModelError, match="GeluNet.*GELU"):
         open_module(GeluNet(), FE, strict=True)
 
