@@ -19,7 +19,7 @@ from torch import nn
 from user_models.nets import FunctionalChoi, WholeModel
 
 from app.core.deconv import deconvolve
-from app.core.errors import ModelFormatError, UnsupportedModelError
+from app.core.errors import FidelityWarning, ModelFormatError, UnsupportedModelError
 from app.core.frontend import FrontEnd
 from app.core.model import Model, load_model, save_model
 from app.core.sources import Sidecar, export_safetensors, layer_table, load_state_dict, open_model, read_sidecar
@@ -297,3 +297,26 @@ def test_onnx_channels_last_input_is_transposed(small_saved: Model, tmp_path: Pa
     net = open_model(path, front_end=Sidecar(FE))
     x = torch.rand(1, 1, FE.n_bins, 87)
     assert relative_error(net.logits(x), small_saved.logits(x)) < RTOL
+
+
+def test_onnx_batchnorm_after_relu_and_leaky_relu_are_run_and_warned_about(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    bn = nn.BatchNorm2d(3)
+    bn.running_mean, bn.running_var = torch.rand(3), torch.rand(3) + 0.5
+    bn.weight.data = torch.tensor([1.0, -0.5, 2.0])
+    module = nn.Sequential(
+        nn.Conv2d(1, 3, 3, padding=1), nn.ReLU(), bn, nn.MaxPool2d(2), nn.Conv2d(3, 2, 3), nn.LeakyReLU(0.1)
+    )
+    path = export_onnx(module, tmp_path / "bn.onnx", 40)
+    with pytest.warns(FidelityWarning) as record:
+        net = open_model(path, front_end=Sidecar(FE))
+    messages = [str(w.message) for w in record]
+    assert messages[0].startswith("batch-norm '/2/BatchNormalization' follows '/1/Relu', not a conv")
+    assert messages[1].startswith("'/5/LeakyRelu' is a LeakyReLU, not a ReLU")
+    assert [layer.ops for layer in net.layers] == [
+        ("/0/Conv", "/1/Relu", "/2/BatchNormalization", "/3/MaxPool"),
+        ("/4/Conv", "/5/LeakyRelu"),
+    ]
+    x = torch.rand(1, 1, FE.n_bins, 40)
+    with torch.no_grad():
+        assert relative_error(net.layer_output(net.forward_record(x), 2), module.eval()(x)) < RTOL
