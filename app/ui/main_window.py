@@ -57,6 +57,7 @@ from app.ui.worker import EXPORT, OPEN, RENDER, THUMBNAILS, ComputeWorker
 MODEL_EXTENSIONS = (".safetensors",)
 POLL_MS = 33
 THUMBNAIL_TARGET_S = 0.12  # one background job's length: a click waits at most about this long
+THUMBNAIL_PAUSE_S = 1.5  # no background job starts this soon after a click: browsing comes in bursts
 STATE_FILE_ENV = "AURASCOPE_STATE_FILE"
 
 
@@ -144,6 +145,10 @@ class MainWindow(QMainWindow):
         self.underflows_idle = 0
         self._open_device_when_idle = False
         self._closing = False
+
+        self._thumb_timer = QTimer(self)
+        self._thumb_timer.setSingleShot(True)
+        self._thumb_timer.timeout.connect(self._next_thumbnails)
 
         self._build_actions()
         self._build_widgets()
@@ -560,6 +565,10 @@ class MainWindow(QMainWindow):
     def request_render(self, ref: Ref) -> None:
         """Select map ``ref``: the inspector at once, the rendering from the worker (newest request wins)."""
         self.selected = ref
+        if self._thumb_queue and self._thumb_queue[0][0] != ref[0]:  # the layer being looked at goes first
+            ahead = [r for r in self._thumb_queue if r[0] == ref[0]]
+            rest = [r for r in self._thumb_queue if r[0] != ref[0]]
+            self._thumb_queue = deque(ahead + rest)
         layer = self.summary.layers[ref[0] - 1] if self.summary else None
         energy, rank = self._energy_of(ref)
         key = f"L{ref[0]}F{ref[1]}"
@@ -673,6 +682,10 @@ class MainWindow(QMainWindow):
             return
         if not self.worker.idle:
             return  # resumed when the worker has drained (interactive work goes first)
+        quiet = time.perf_counter() - self.render_requested_at
+        if quiet < THUMBNAIL_PAUSE_S:
+            self._thumb_timer.start(int(1000 * (THUMBNAIL_PAUSE_S - quiet)) + 20)
+            return
         layer = self._thumb_queue[0][0]
         per_map = self._thumb_per_map.get(layer)
         size = 1 if per_map is None else max(1, min(16, int(THUMBNAIL_TARGET_S / max(per_map, 1e-3))))
