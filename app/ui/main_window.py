@@ -133,6 +133,7 @@ class MainWindow(QMainWindow):
         self.shown_at: float | None = None  # wall-clock time of the first show, and of the first map ready
         self.first_ready_at: float | None = None
         self._thumb_queue: deque[Ref] = deque()
+        self._thumb_analysis = None  # the analysis the queued thumbnails belong to
         self._thumb_per_map: dict[int, float] = {}  # seconds per map, measured per layer
         self._thumb_done = 0
         self._thumb_total = 0
