@@ -294,7 +294,9 @@ def cmd_characterise(args: argparse.Namespace) -> int:
     refs = _selected_refs(model, args.layer, args.features)
     started = time.perf_counter()
     show = sys.stderr.isatty() and not args.json
-    result = characterise(analyses, refs, progress=(lambda d, t: _progress(d, t, started)) if show else None)
+    result = characterise(
+        analyses, refs, method=args.method, progress=(lambda d, t: _progress(d, t, started)) if show else None
+    )
     if args.update_session and session is not None:
         session.set_suggestions(result.suggestions())
         session.save()
@@ -321,7 +323,12 @@ def cmd_report(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     show = sys.stderr.isatty() and not args.quiet
     report = write_report(
-        args.out, analyses, refs, session, progress=(lambda d, t: _progress(d, t, started)) if show else None
+        args.out,
+        analyses,
+        refs,
+        session,
+        method=args.method,
+        progress=(lambda d, t: _progress(d, t, started)) if show else None,
     )
     if not args.quiet:
         print(
@@ -347,6 +354,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"aurascope {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    def method_option(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--method",
+            choices=["deconvnet", "guided-backprop", "gradient"],
+            default="deconvnet",
+            help="how the signal passes each ReLU on its way down (default deconvnet, as Choi et al.)",
+        )
 
     def sources(p: argparse.ArgumentParser) -> None:
         p.add_argument(
@@ -378,12 +393,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("export", help="auralise feature maps and write WAV files with JSON sidecars")
     p.add_argument("--model", "-m", required=True, help=MODEL_HELP)
     sources(p)
-    p.add_argument(
-        "--method",
-        choices=["deconvnet", "guided-backprop", "gradient"],
-        default="deconvnet",
-        help="how the signal passes each ReLU on its way down (default deconvnet, as Choi et al.)",
-    )
+    method_option(p)
     p.add_argument("--audio", "-a", type=Path, required=True)
     p.add_argument("--layer", "-l", action="append", help="layer(s) from 1: repeat, '1,3', '2-4' or 'all' (default)")
     p.add_argument("--features", "-f", default="all", help="maps from 0: '0,5,9-12' or 'all' (default)")
@@ -413,6 +423,7 @@ def build_parser() -> argparse.ArgumentParser:
             "--layer", "-l", action="append", help="layer(s) from 1: repeat, '1,3', '2-4' or 'all' (default)"
         )
         p.add_argument("--features", "-f", default="all", help="maps from 0: '0,5,9-12' or 'all' (default)")
+        method_option(p)
 
     p = sub.add_parser("characterise", help="measure what each map does to the clips and suggest tags for it")
     many(p)

@@ -108,3 +108,14 @@ def test_bad_sources_exit_2_with_one_line(tmp_path: Path) -> None:
         result = run(*args)
         assert result.returncode == 2, (args, result.stderr)
         assert result.stderr.count("\n") == 1 and message in result.stderr
+
+
+def test_characterise_and_report_take_a_module_source_and_a_method(tmp_path: Path, wav_file: Path) -> None:
+    source = ["--model", "user_models.nets:functional_choi", "--front-end", str(sidecar(tmp_path))]
+    result = run("characterise", *source, "-a", str(wav_file), "-l", "1", "-f", "0,1", "--method", "gradient", "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)
+    out = tmp_path / "report"
+    result = run("report", *source, "-a", str(wav_file), "-l", "2", "-f", "3", "--method", "gradient", "-o", str(out))
+    assert result.returncode == 0, result.stderr
+    assert json.loads((out / "report.json").read_text())["method"] == "gradient"
