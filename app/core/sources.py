@@ -225,20 +225,25 @@ def open_module(
     """
     source = source or type(module).__name__
     sidecar = _sidecar(front_end, source)
-    path = sha = None
-    if weights is not None:
-        path = Path(weights)
-        state = load_state_dict(path)
-        try:
-            module.load_state_dict(state, strict=True)
-        except RuntimeError as err:
-            reason = "the weights do not fit the module: " + " ".join(str(err).split())[:400]
-            raise ModelFormatError(path, reason, field="weights") from None
-        sha = _sha256(path)
+    path, sha = _load_weights(module, weights)
     return _traced(module, sidecar, source=source, path=path, sha256=sha, strict=strict)
 
 
+def _load_weights(module: nn.Module, weights: str | Path | None) -> tuple[Path | None, str | None]:
+    if weights is None:
+        return None, None
+    path = Path(weights)
+    state = load_state_dict(path)
+    try:
+        module.load_state_dict(state, strict=True)
+    except RuntimeError as err:
+        reason = "the weights do not fit the module: " + " ".join(str(err).split())[:400]
+        raise ModelFormatError(path, reason, field="weights") from None
+    return path.resolve(), _sha256(path)
+
+
 def _traced(module: nn.Module, sidecar: Sidecar, **kwargs: Any) -> TracedNetwork:
+    """Trace; warnings are attributed to the caller of the public function that called this one."""
     try:
         network = TracedNetwork(
             module,
@@ -285,10 +290,8 @@ def open_model(
     if MODULE_SOURCE.match(text) and not path.exists():
         sidecar = _sidecar(front_end, text)
         module = build_module(text)
-        network = open_module(module, sidecar, weights=weights, source=text, strict=strict)
-        if weights is not None:
-            network.path = Path(weights).resolve()
-        return network
+        path, sha = _load_weights(module, weights)
+        return _traced(module, sidecar, source=text, path=path, sha256=sha, strict=strict)
     if weights is not None or front_end is not None:
         raise ModelFormatError(
             path,
