@@ -898,7 +898,14 @@ class TracedNetwork:
         """
         if not self.has_head:
             raise SelectionError("this network has no classifier output")
-        return torch.cat([self._gm(x[i : i + 1].to(self.device)) for i in range(x.shape[0])])
+        try:
+            return torch.cat([self._gm(x[i : i + 1].to(self.device)) for i in range(x.shape[0])])
+        except RuntimeError as err:
+            raise UnsupportedModelError(
+                self.source,
+                f"its output cannot be computed on {x.shape[-1]} frames ({_first_line(err)}); if its head takes a "
+                "fixed number of frames, give it as 'head_input_frames' in the sidecar",
+            ) from None
 
     def activate(self, logits: torch.Tensor) -> torch.Tensor:
         if self.output == "softmax":

@@ -218,3 +218,13 @@ def test_one_dimensional_convs_are_layers_of_height_one(spectrogram: torch.Tenso
     assert net.layer_output(record, 2).shape == (1, 5, 1, 45)
     d = torch.cat([d for _, d in net.iter_attribute(record, 2)])
     assert d.shape == (5, FE.n_bins, 90) and float(d.abs().max()) > 0
+
+
+def test_a_fixed_length_head_on_another_length_is_a_clear_error() -> None:
+    module = nn.Sequential(
+        nn.Conv2d(1, 2, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(2 * 4 * 5, 3)
+    )
+    net = open_module(module, Sidecar(FrontEnd(n_fft=16, hop_length=4, sample_rate=8000), head_input_frames=10))
+    assert net.has_head and net.logits(torch.rand(2, 1, 9, 10)).shape == (2, 3)
+    with pytest.raises(UnsupportedModelError, match=r"cannot be computed on 12 frames .*'head_input_frames'"):
+        net.logits(torch.rand(1, 1, 9, 12))
