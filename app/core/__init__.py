@@ -5,6 +5,26 @@ Tensor layout everywhere: ``(batch, channel, freq, time)``. A spectrogram on its
 from 0, as in the 2015 demo.
 """
 
-from app.core.errors import AudioLoadError, AurascopeError, ClipTooShortError, ModelFormatError, SelectionError
+from app.core.errors import (
+    AudioLoadError,
+    AurascopeError,
+    ClipTooShortError,
+    FidelityWarning,
+    ModelFormatError,
+    ReportError,
+    SelectionError,
+    SessionError,
+    UnsupportedModelError,
+)
 
-__all__ = ["AudioLoadError", "AurascopeError", "ClipTooShortError", "ModelFormatError", "SelectionError"]
+__all__ = [
+    "AudioLoadError",
+    "AurascopeError",
+    "ClipTooShortError",
+    "FidelityWarning",
+    "ModelFormatError",
+    "ReportError",
+    "SelectionError",
+    "SessionError",
+    "UnsupportedModelError",
+]
