@@ -19,7 +19,7 @@ ICON = ROOT / "resources" / "aurascope.svg"
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="aurascope-gui", description="Open the Aurascope listening window.")
-    parser.add_argument("files", nargs="*", type=Path, help="audio and/or model (.safetensors) files")
+    parser.add_argument("files", nargs="*", type=Path, help="audio and/or model (.safetensors, .onnx) files")
     parser.add_argument("--model", "-m", type=Path, help="model file (default: the bundled choi2015-genre)")
     parser.add_argument("--audio", "-a", type=Path, help="audio file (default: the full-band demo clip)")
     parser.add_argument("--no-thumbnails", action="store_true", help="do not compute map thumbnails")
@@ -30,7 +30,7 @@ def choose_files(args: argparse.Namespace) -> tuple[Path | None, Path | None]:
     """(audio, model): explicit options first, then positional files by extension, then the bundled defaults."""
     audio, model = args.audio, args.model
     for path in args.files:
-        if path.suffix.lower() == ".safetensors":
+        if path.suffix.lower() in (".safetensors", ".onnx"):
             model = model or path
         else:
             audio = audio or path

@@ -27,14 +27,18 @@ THUMB_ROWS = 18
 THUMB_COLS = 64
 
 
+METHODS = ("deconvnet", "guided-backprop", "gradient")
+
+
 @dataclass(frozen=True)
 class LayerSummary:
-    """One layer as the window shows it; ``kernels`` ``[shape=(n_maps, in_channels, kh, kw)]``."""
+    """One layer as the window shows it; ``kernels`` ``[shape=(n_maps, in_channels, kh, kw)]`` or None when the
+    network cannot say (a traced module whose layer is not one plain conv)."""
 
     number: int
     name: str
     n_maps: int
-    kernels: np.ndarray
+    kernels: np.ndarray | None
     freq_stride: int
     time_stride: int
 
@@ -54,6 +58,8 @@ class ModelSummary:
     n_bins: int
     input_bin_hz: np.ndarray
     layers: tuple[LayerSummary, ...]
+    kind: str = "safetensors"  # or "traced" (a PyTorch module or an ONNX graph)
+    warnings: tuple[str, ...] = ()  # what the network's graph keeps a method from doing faithfully
 
     @property
     def grid(self) -> LogFrequencyGrid:
@@ -110,6 +116,7 @@ class Auralisation:
     mode: str
     audio: np.ndarray
     device_rate: int
+    method: str
     display_db: np.ndarray
     activation: np.ndarray
     activation_display: np.ndarray
@@ -119,6 +126,7 @@ class Auralisation:
     gain_db: float
     rms_db: float
     peak_db: float
+    device_peak_db: float  # after resampling to the device rate (inter-sample peaks): what playback must not clip
     negative_share: float
     centroid_hz: float
     activation_peak: float
@@ -129,31 +137,46 @@ class Auralisation:
 
 # --- opening ---------------------------------------------------------------------------------------------
 def load_model(path: str | Path) -> tuple[Any, ModelSummary]:
-    """Read a model file (raises ModelFormatError naming it) and describe it."""
-    from app.core.model import load_model as core_load_model
+    """Read a model (raises ModelFormatError / UnsupportedModelError naming it) and describe it.
 
-    model = core_load_model(path)
-    return model, summarise_model(model)
+    ``.safetensors``: our format. ``.onnx``: an ONNX graph with its front end in the JSON sidecar beside it
+    (``<name>.json``), traced like the CLI's ``--front-end`` does.
+    """
+    import warnings
+
+    from app.core.errors import FidelityWarning, ModelFormatError
+    from app.core.sources import open_model
+
+    path = Path(path)
+    sidecar = None
+    if path.suffix.lower() == ".onnx":
+        sidecar = path.with_suffix(".json")
+        if not sidecar.is_file():
+            raise ModelFormatError(path, f"an ONNX model needs its front end in a JSON sidecar: {sidecar.name}")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", FidelityWarning)
+        model = open_model(path, front_end=sidecar)
+    notes = tuple(str(w.message) for w in caught if issubclass(w.category, FidelityWarning))
+    return model, summarise_model(model, notes)
 
 
-def summarise_model(model: Any) -> ModelSummary:
+def summarise_model(model: Any, notes: tuple[str, ...] = ()) -> ModelSummary:
+    """What the window shows about a network of either kind (`app.core.sources.Network`)."""
     fe = model.front_end
     layers = []
     for layer in model.layers:
-        f_stride = t_stride = 1
-        for block in model.spec.body[: layer.last_op + 1]:
-            if block.type in ("conv2d", "maxpool2d"):
-                f_stride *= block.stride[0]
-                t_stride *= block.stride[1]
-        kernels = model.conv_weight(layer.first_op).detach().cpu().numpy().astype(np.float32)
-        layers.append(LayerSummary(layer.number, layer.name, layer.n_maps, kernels, f_stride, t_stride))
+        f_stride, t_stride = model.strides(layer.number)
+        kernels = model.kernels(layer.number)
+        if kernels is not None:
+            kernels = kernels.detach().cpu().numpy().astype(np.float32)
+        layers.append(LayerSummary(layer.number, layer.name, layer.n_maps, kernels, int(f_stride), int(t_stride)))
     return ModelSummary(
         path=Path(model.path) if model.path else Path(model.name),
         name=model.name,
         sha256=model.sha256 or "",
-        task=model.spec.task,
-        labels=tuple(model.spec.labels),
-        output=model.spec.output,
+        task=getattr(model, "task", "") or "",
+        labels=tuple(model.labels),
+        output=model.output,
         sample_rate=fe.sample_rate,
         n_fft=fe.n_fft,
         hop_length=fe.hop_length,
@@ -161,6 +184,8 @@ def summarise_model(model: Any) -> ModelSummary:
         n_bins=fe.n_bins,
         input_bin_hz=np.asarray(fe.bin_frequencies(), dtype=np.float64),
         layers=tuple(layers),
+        kind=getattr(model, "kind", "safetensors"),
+        warnings=tuple(dict.fromkeys((*notes, *getattr(model, "warnings", ())))),
     )
 
 
@@ -228,10 +253,12 @@ def render_feature(
     mode: str,
     device_rate: int,
     *,
+    method: str = "deconvnet",
     on_first: Callable[[Auralisation], None] | None = None,
     cancelled: Callable[[], bool] = lambda: False,
 ) -> Auralisation | None:
-    """Render map ``ref`` in ``mode`` (slot B) and its residual (slot R), both resampled to ``device_rate``.
+    """Render map ``ref`` in ``mode`` (slot B) and its residual (slot R) with attribution ``method``, both
+    resampled to ``device_rate``.
 
     ``on_first`` receives the B rendering as soon as it exists (audio ready); the residual is returned.
     Returns None when cancelled between the two.
@@ -242,7 +269,7 @@ def render_feature(
     modes = [Mode(mode), Mode.RESIDUAL] if mode != "residual" else [Mode.RESIDUAL]
     started = time.perf_counter()
     result = None
-    for rendering in analysis.render_many(layer, [index], modes):
+    for rendering in analysis.render_many(layer, [index], modes, method=method):
         result = auralise(rendering, analysis, summary, device_rate, time.perf_counter() - started)
         if on_first is not None and rendering.mode is modes[0]:
             on_first(result)
@@ -279,6 +306,7 @@ def auralise(rendering: Any, analysis: Any, summary: ModelSummary, device_rate: 
         mode=str(rendering.mode.value),
         audio=device_audio,
         device_rate=int(device_rate),
+        method=str(getattr(rendering, "method", "deconvnet")),
         display_db=display,
         activation=act,
         activation_display=act_display,
@@ -288,6 +316,7 @@ def auralise(rendering: Any, analysis: Any, summary: ModelSummary, device_rate: 
         gain_db=float(rendering.gain_to_match_db),
         rms_db=float(rendering.rms_db),
         peak_db=20.0 * math.log10(peak) if peak > 0 else -math.inf,
+        device_peak_db=_peak_db(device_audio),
         negative_share=float(np.mean(deconv < 0)) if deconv.size else 0.0,
         centroid_hz=centroid,
         activation_peak=float(act[peak_row, peak_col]) if act.size else 0.0,
@@ -297,7 +326,14 @@ def auralise(rendering: Any, analysis: Any, summary: ModelSummary, device_rate: 
     )
 
 
-def thumbnails(analysis: Any, summary: ModelSummary, layer: int, indices: Sequence[int]) -> dict[Ref, np.ndarray]:
+def _peak_db(audio: np.ndarray) -> float:
+    peak = float(np.max(np.abs(audio))) if audio.size else 0.0
+    return 20.0 * math.log10(peak) if peak > 0 else -math.inf
+
+
+def thumbnails(
+    analysis: Any, summary: ModelSummary, layer: int, indices: Sequence[int], method: str = "deconvnet"
+) -> dict[Ref, np.ndarray]:
     """Small images of the auralised (Choi) spectrograms of some maps of one layer, deconvolved as a batch.
 
     ``|X * D|`` in dB is the Choi rendering's spectrogram, so no inverse STFT is needed here. Each image is
@@ -315,7 +351,7 @@ def thumbnails(analysis: Any, summary: ModelSummary, layer: int, indices: Sequen
     torch.set_num_threads(1)  # background work leaves a core to the audio callback, PulseAudio and the GUI
     try:
         with torch.no_grad():
-            d = analysis.deconv(layer, list(indices))
+            d = analysis.deconv(layer, list(indices), method=method)
             magnitude = analysis.spectrum.abs()
             for k, dk in zip(indices, d, strict=True):
                 db = to_db(magnitude * fe.mask_to_linear(dk).abs())
@@ -333,6 +369,7 @@ def export(
     *,
     subtype: str,
     loudness: str,
+    method: str = "deconvnet",
     progress: Callable[[int, int], None] | None = None,
     cancelled: Callable[[], bool] | None = None,
 ) -> list[Path]:
@@ -350,6 +387,7 @@ def export(
         loudness=Loudness(loudness),
         progress=progress,
         cancelled=cancelled,
+        method=method,
     )
 
 

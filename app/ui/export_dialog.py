@@ -34,6 +34,13 @@ LOUDNESS = (
 MODE_TEXT = (("choi", "Choi  X·D"), ("magnitude", "Magnitude"), ("residual", "Residual  X − X·D"))
 
 
+METHOD_TEXT = (
+    ("deconvnet", "Deconvnet (Choi et al.)"),
+    ("guided-backprop", "Guided backprop"),
+    ("gradient", "Gradient"),
+)
+
+
 @dataclass(frozen=True)
 class ExportRequest:
     refs: tuple[Ref, ...]
@@ -41,6 +48,13 @@ class ExportRequest:
     subtype: str
     loudness: str
     folder: Path
+    method: str = "deconvnet"
+
+
+def export_name(clip_name: str, ref: Ref, mode: str, method: str) -> str:
+    """The exporter's file name (as `app.core.export` names it; imported lazily there, so repeated here)."""
+    suffix = "" if method == "deconvnet" else f"_{method}"
+    return f"{clip_name}_L{ref[0]}_F{ref[1]}_{mode}{suffix}.wav"
 
 
 def describe_refs(refs: list[Ref]) -> str:
@@ -67,6 +81,7 @@ class ExportDialog(QDialog):
         modes: list[str],
         subtype: str,
         loudness: str,
+        method: str = "deconvnet",
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
@@ -91,6 +106,13 @@ class ExportDialog(QDialog):
             self.mode_boxes[key] = box
             mode_row.addWidget(box)
         form.addRow("Modes", mode_row)
+        self.method = QComboBox()
+        for key, text in METHOD_TEXT:
+            self.method.addItem(text, key)
+        self.method.setCurrentIndex(max(0, self.method.findData(method)))
+        self.method.setToolTip("File names carry the method unless it is the deconvnet")
+        self.method.currentIndexChanged.connect(self._update)
+        form.addRow("Method", self.method)
         self.format = QComboBox()
         for key, text in FORMATS:
             self.format.addItem(text, key)
@@ -134,6 +156,7 @@ class ExportDialog(QDialog):
             subtype=self.format.currentData(),
             loudness=checked.property("key") if checked is not None else "none",
             folder=Path(self.folder.text().strip()).expanduser(),
+            method=self.method.currentData(),
         )
 
     def _update(self) -> None:
@@ -141,7 +164,7 @@ class ExportDialog(QDialog):
         n = len(req.refs) * len(req.modes)
         ok = n > 0 and bool(self.folder.text().strip())
         self.export_button.setEnabled(ok)
-        example = f"{self.clip_name}_L{req.refs[0][0]}_F{req.refs[0][1]}_{req.modes[0]}.wav" if n else "–"
+        example = export_name(self.clip_name, req.refs[0], req.modes[0], req.method) if n else "–"
         self.files.setText(f"{n} WAV file(s) + {n} JSON sidecar(s), e.g. {example}")
 
     def _browse(self) -> None:

@@ -132,12 +132,15 @@ class Inspector(QWidget):
             self.kernel_caption.setText("")
             return
         self.heading.setText(f"Layer {ref[0]} · map {ref[1]}")
-        self.subheading.setText(
-            f"{layer.name}, {layer.n_maps} maps, kernel {layer.kernels.shape[-2]}×{layer.kernels.shape[-1]}"
-        )
+        size = f", kernel {layer.kernels.shape[-2]}×{layer.kernels.shape[-1]}" if layer.kernels is not None else ""
+        self.subheading.setText(f"{layer.name}, {layer.n_maps} maps{size}")
         if energy is not None:
             self.figures["energy"].setText(f"{energy:.4g}")
             self.figures["share"].setText(rank)
+        if layer.kernels is None:
+            self.kernel.clear()
+            self.kernel_caption.setText("This network's layer is not one plain convolution: no kernel to show.")
+            return
         kernels = layer.kernels[ref[1]]
         pixmap, top = kernel_mosaic(kernels, width=230)
         self.kernel.setPixmap(pixmap)

@@ -50,13 +50,14 @@ from app.ui.images import thumbnail_pixmap
 from app.ui.inspector import Inspector
 from app.ui.predictions import PredictionStrip
 from app.ui.settings import Settings
-from app.ui.transport import TransportBar
+from app.ui.transport import RenderOptions, TransportBar
 from app.ui.views import SpectrogramStack
 from app.ui.worker import EXPORT, OPEN, RENDER, THUMBNAILS, ComputeWorker
 
-MODEL_EXTENSIONS = (".safetensors",)
+MODEL_EXTENSIONS = (".safetensors", ".onnx")
 POLL_MS = 33
 THUMBNAIL_TARGET_S = 0.12  # one background job's length: a click waits at most about this long
+PEAK_HEADROOM_DB = 0.1  # B and R never peak above -0.1 dBFS (before the volume, which is at most 1)
 THUMBNAIL_PAUSE_S = 1.5  # no background job starts this soon after a click: browsing comes in bursts
 STATE_FILE_ENV = "AURASCOPE_STATE_FILE"
 
@@ -133,7 +134,8 @@ class MainWindow(QMainWindow):
         self.shown_at: float | None = None  # wall-clock time of the first show, and of the first map ready
         self.first_ready_at: float | None = None
         self._thumb_queue: deque[Ref] = deque()
-        self._thumb_analysis = None  # the analysis the queued thumbnails belong to
+        self._thumb_analysis = None  # the analysis (and method) the queued thumbnails belong to
+        self._thumb_method = "deconvnet"
         self._thumb_per_map: dict[int, float] = {}  # seconds per map, measured per layer
         self._thumb_done = 0
         self._thumb_total = 0
@@ -245,7 +247,12 @@ class MainWindow(QMainWindow):
         centre_layout = QVBoxLayout(centre)
         centre_layout.setContentsMargins(0, 0, 0, 0)
         centre_layout.setSpacing(2)
-        centre_layout.addWidget(self.predictions)
+        self.options = RenderOptions()
+        top = QHBoxLayout()
+        top.setContentsMargins(0, 0, 4, 0)
+        top.addWidget(self.predictions, 1)
+        top.addWidget(self.options)
+        centre_layout.addLayout(top)
         centre_layout.addWidget(self.stack, 1)
 
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
@@ -267,7 +274,8 @@ class MainWindow(QMainWindow):
             }
         )
         self.transport.volumeChanged.connect(self._volume_changed)
-        self.transport.modeChanged.connect(self._mode_changed)
+        self.options.modeChanged.connect(self._mode_changed)
+        self.options.methodChanged.connect(self._method_changed)
         self.transport.deviceChosen.connect(self.choose_device)
         self.transport.rescanRequested.connect(self.refresh_devices)
 
@@ -372,7 +380,8 @@ class MainWindow(QMainWindow):
         self.transport.set_volume(s.get(keys.VOLUME))
         self.act_match.setChecked(s.get(keys.LOUDNESS_MATCH))
         self.act_full_a.setChecked(s.get(keys.FULL_QUALITY_A))
-        self.transport.set_mode(s.get(keys.MODE))
+        self.options.set_mode(s.get(keys.MODE))
+        self.options.set_method(s.get(keys.METHOD))
         self.act_follow.setChecked(s.get(keys.FOLLOW))
         self.stack.follow = self.act_follow.isChecked()
         self.act_sort.setChecked(s.get(keys.SORT_BY_ENERGY))
@@ -407,7 +416,10 @@ class MainWindow(QMainWindow):
 
     def choose_model(self) -> None:
         path, _ = QFileDialog.getOpenFileName(
-            self, "Open model", self._last_dir(), "Aurascope models (*.safetensors);;All files (*)"
+            self,
+            "Open model",
+            self._last_dir(),
+            "Models (*.safetensors *.onnx);;Aurascope models (*.safetensors);;ONNX + <name>.json front end (*.onnx)",
         )
         if path:
             self.open_model(Path(path))
@@ -493,8 +505,17 @@ class MainWindow(QMainWindow):
             self.annotations = self.settings.annotations(session.summary.sha256)
             labels = {self._parse_key(k): v.get("label", "") for k, v in self.annotations.items()}
             self.tree.set_model(session.summary, {r: v for r, v in labels.items() if r is not None})
-            self.model_label.setText(f"model {session.summary.name}")
-            self.model_label.setToolTip(f"{session.summary.path}\n{session.summary.front_end_text}")
+            summary = session.summary
+            notes = "".join(f"\n⚠ {text}" for text in summary.warnings)
+            kind = "" if summary.kind == "safetensors" else f" ({summary.kind}: autograd route)"
+            self.model_label.setText(f"model {summary.name}{kind}" + (" ⚠" if summary.warnings else ""))
+            self.model_label.setToolTip(f"{summary.path}\n{summary.front_end_text}{notes}")
+            if summary.warnings:
+                self.statusBar().showMessage(
+                    f"{len(summary.warnings)} note(s) on how faithfully this network can be attributed: "
+                    "hover over the model's name below",
+                    10000,
+                )
             if model_path is not None:
                 self.settings.add_recent(keys.RECENT_MODELS, str(Path(model_path).resolve()))
         if session.clip is None:
@@ -577,9 +598,9 @@ class MainWindow(QMainWindow):
         self.inspector.show_feature(ref, layer, note.get("label", ""), note.get("notes", ""), energy, rank)
         if self.analysis is None:
             return
-        mode = self.transport.mode.currentData()
+        mode, method = self.options.mode.currentData(), self.options.method.currentData()
         summary, analysis, rate = self.summary, self.analysis, self.engine.sample_rate
-        self.stack.set_busy(True, f"Rendering {ref_text(ref)} ({mode})…")
+        self.stack.set_busy(True, f"Rendering {ref_text(ref)} ({mode}, {method})…")
         self.render_requested_at = time.perf_counter()
 
         def run(job):
@@ -589,6 +610,7 @@ class MainWindow(QMainWindow):
                 ref,
                 mode,
                 rate,
+                method=method,
                 on_first=lambda result: self.worker.post(job, self._feature_rendered, result),
                 cancelled=lambda: job.cancelled,
             )
@@ -608,8 +630,12 @@ class MainWindow(QMainWindow):
         return float(values[ref[1]]), f"{rank} of {len(values)}"
 
     def _feature_rendered(self, result: Auralisation) -> None:
-        if result.ref != self.selected or result.mode != self.transport.mode.currentData():
-            return
+        if (result.ref, result.mode, result.method) != (
+            self.selected,
+            self.options.mode.currentData(),
+            self.options.method.currentData(),
+        ):
+            return  # a stale result: the user has moved on
         self.feature = result
         self.engine.load(Slot.B, result.audio, result.device_rate)
         self._apply_gains()
@@ -626,7 +652,11 @@ class MainWindow(QMainWindow):
         self.featureReady.emit(result.ref)
 
     def _residual_rendered(self, result: Auralisation | None) -> None:
-        if result is None or result.ref != self.selected or result.mode != "residual":
+        if result is None or (result.ref, result.mode, result.method) != (
+            self.selected,
+            "residual",
+            self.options.method.currentData(),
+        ):
             return
         self.residual = result
         self.engine.load(Slot.R, result.audio, result.device_rate)
@@ -642,7 +672,8 @@ class MainWindow(QMainWindow):
         self._shown = shown
         frame = self._frame_seconds()
         label = self.annotations.get(f"L{shown.ref[0]}F{shown.ref[1]}", {}).get("label", "")
-        what = "Residual (original − feature)" if shown.mode == "residual" else f"Auralised feature ({shown.mode})"
+        how = shown.mode if shown.method == "deconvnet" else f"{shown.mode}, {shown.method}"
+        what = "Residual (original − feature)" if shown.mode == "residual" else f"Auralised feature ({how})"
         title = f"{what} · {ref_text(shown.ref)}" + (f" · {label}" if label else "")
         if is_silent(shown.display_db):
             title += " · silent: this map does not fire on this clip"
@@ -668,6 +699,7 @@ class MainWindow(QMainWindow):
             self._thumb_queue.extend((number, k) for k in range(self.summary.layers[number - 1].n_maps))
         self._thumb_total, self._thumb_done = len(self._thumb_queue), 0
         self._thumb_analysis = self.analysis
+        self._thumb_method = self.options.method.currentData()
         self._next_thumbnails()
 
     def _worker_drained(self) -> None:
@@ -693,11 +725,11 @@ class MainWindow(QMainWindow):
         chunk: list[int] = []
         while self._thumb_queue and self._thumb_queue[0][0] == layer and len(chunk) < size:
             chunk.append(self._thumb_queue.popleft()[1])
-        analysis, summary = self.analysis, self.summary
+        analysis, summary, method = self.analysis, self.summary, self._thumb_method
 
         def run(job):
             started = time.perf_counter()
-            images = compute.thumbnails(analysis, summary, layer, chunk)
+            images = compute.thumbnails(analysis, summary, layer, chunk, method)
             return analysis, images, (time.perf_counter() - started) / len(chunk)
 
         def done(value) -> None:
@@ -838,33 +870,43 @@ class MainWindow(QMainWindow):
         self._apply_gains()
 
     def _apply_gains(self) -> None:
+        """B and R at the original's loudness (if asked), never above full scale: a gain that would push a
+        rendering's peak over -0.1 dBFS is capped there (volume only lowers it further), as the export caps
+        integer formats; the transport says when it is capped."""
         on = self.act_match.isChecked()
-        b = self.feature.gain_db if self.feature is not None else None
-        r = self.residual.gain_db if self.residual is not None else None
-        self.engine.set_slot_gain_db(Slot.B, b if on and b is not None else 0.0)
-        self.engine.set_slot_gain_db(Slot.R, r if on and r is not None else 0.0)
-        self.transport.set_gain(b, r, on, self._over_db())
-
-    def _over_db(self) -> float | None:
-        """How far the loudest of B and R goes above full scale as played (gain and volume), or None."""
-        volume_db = 20 * math.log10(max(self.engine.volume, 1e-6))
-        worst = None
+        gains: dict[Slot, tuple[float, float, bool] | None] = {}
         for slot, shown in ((Slot.B, self.feature), (Slot.R, self.residual)):
-            if shown is not None and math.isfinite(shown.peak_db):
-                over = shown.peak_db + self.engine.slot_gain_db(slot) + volume_db
-                worst = over if worst is None else max(worst, over)
-        return worst if worst is not None and worst > 0.0 else None
+            if shown is None:
+                gains[slot] = None
+                continue
+            wanted = shown.gain_db if on else 0.0
+            peak = shown.device_peak_db
+            ceiling = -peak - PEAK_HEADROOM_DB if math.isfinite(peak) else math.inf
+            applied = min(wanted, ceiling)
+            gains[slot] = (wanted, applied, applied < wanted)
+            self.engine.set_slot_gain_db(slot, applied)
+        for slot, value in gains.items():
+            if value is None:
+                self.engine.set_slot_gain_db(slot, 0.0)
+        self.transport.set_gain(gains[Slot.B], gains[Slot.R], on)
 
     def _volume_changed(self, volume: float) -> None:
         self.engine.set_volume(volume)
         self.settings.set(keys.VOLUME, volume)
-        self._apply_gains()
 
     def _mode_changed(self, mode: str) -> None:
         self.settings.set(keys.MODE, mode)
         if self.selected is not None:
             ref, self.selected = self.selected, None
             self.request_render(ref)
+
+    def _method_changed(self, method: str) -> None:
+        self.settings.set(keys.METHOD, method)
+        if self.selected is not None:
+            ref, self.selected = self.selected, None
+            self.request_render(ref)
+            if self.analysis is not None:
+                self._start_thumbnails(ref[0])  # the thumbnails show the method in use
 
     def _full_quality_changed(self) -> None:
         self.settings.set(keys.FULL_QUALITY_A, self.act_full_a.isChecked())
@@ -956,6 +998,7 @@ class MainWindow(QMainWindow):
             modes=s.get(keys.EXPORT_MODES),
             subtype=s.get(keys.EXPORT_FORMAT),
             loudness=s.get(keys.EXPORT_LOUDNESS),
+            method=self.options.method.currentData(),
             parent=self,
         )
         if dialog.exec() != ExportDialog.DialogCode.Accepted:
@@ -988,6 +1031,7 @@ class MainWindow(QMainWindow):
                 request.folder,
                 subtype=request.subtype,
                 loudness=request.loudness,
+                method=request.method,
                 progress=lambda done, n: self.worker.post(job, progress.setValue, done),
                 cancelled=lambda: stop.is_set() or job.cancelled,
             )

@@ -33,6 +33,7 @@ VOLUME = Key("audio/volume", 0.8, "master volume, linear 0..1")
 LOUDNESS_MATCH = Key("audio/loudness_match", True, "play B and R at the original's loudness (LUFS gain)")
 FULL_QUALITY_A = Key("audio/full_quality_a", False, "A plays the file at its own rate (else what the model hears)")
 MODE = Key("render/mode", "choi", "resynthesis of B: 'choi' (X * D) or 'magnitude'")
+METHOD = Key("render/method", "deconvnet", "attribution: 'deconvnet' (Choi et al.), 'guided-backprop' or 'gradient'")
 FOLLOW = Key("view/follow_playhead", True, "scroll the zoomed views to keep the playhead visible")
 SORT_BY_ENERGY = Key("view/sort_by_energy", False, "maps in each layer ordered by activation energy")
 RECENT_AUDIO = Key("recent/audio", [], "recently opened audio files, newest first")
@@ -52,6 +53,7 @@ ALL_KEYS = (
     LOUDNESS_MATCH,
     FULL_QUALITY_A,
     MODE,
+    METHOD,
     FOLLOW,
     SORT_BY_ENERGY,
     RECENT_AUDIO,

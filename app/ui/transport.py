@@ -6,8 +6,6 @@ key can never disagree.
 
 from __future__ import annotations
 
-import math
-
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import (
@@ -32,7 +30,6 @@ def _separator() -> QFrame:
 
 class TransportBar(QWidget):
     volumeChanged = Signal(float)
-    modeChanged = Signal(str)
     deviceChosen = Signal(str)  # '' = system default
     rescanRequested = Signal()
 
@@ -55,7 +52,7 @@ class TransportBar(QWidget):
 
         self.play = button("play", width=84)
         self.time = QLabel("0:00.000 / 0:00.000")
-        self.time.setMinimumWidth(150)
+        self.time.setMinimumWidth(140)
         self.time.setStyleSheet("font-family: monospace;")
         layout.addWidget(self.time)
         layout.addWidget(_separator())
@@ -64,21 +61,16 @@ class TransportBar(QWidget):
         self.slot_r = button("slot_r")
         for b in (self.slot_a, self.slot_b, self.slot_r):
             b.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
-        self.mode = QComboBox()
-        self.mode.addItem("Choi  X·D", "choi")
-        self.mode.addItem("Magnitude  max(D,0)·e^{i∠X}", "magnitude")
-        self.mode.setToolTip("How B is resynthesised from the deconvolved map D (the residual is always X − X·D)")
-        self.mode.currentIndexChanged.connect(lambda _: self.modeChanged.emit(self.mode.currentData()))
-        layout.addWidget(self.mode)
         layout.addWidget(_separator())
         self.loop = button("loop")
         self.match = button("match")
         self.gain = QLabel("")
-        self.gain.setMinimumWidth(110)
+        self.gain.setMinimumWidth(100)
         self.gain.setToolTip("Gain applied to B (and R) so that they play at the original's loudness (BS.1770)")
         layout.addWidget(self.gain)
         layout.addWidget(_separator())
-        layout.addWidget(QLabel("Vol"))
+        self.volume_icon = QLabel("Vol")
+        layout.addWidget(self.volume_icon)
         self.volume = QSlider(Qt.Orientation.Horizontal)
         self.volume.setRange(0, 100)
         self.volume.setFixedWidth(90)
@@ -90,7 +82,8 @@ class TransportBar(QWidget):
         layout.addWidget(self.volume_label)
         layout.addStretch(1)
         self.device = QComboBox()
-        self.device.setMinimumWidth(150)
+        self.device.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.device.setMinimumContentsLength(14)
         self.device.setToolTip("Output device")
         self.device.activated.connect(lambda _: self.deviceChosen.emit(self.device.currentData() or ""))
         layout.addWidget(self.device)
@@ -113,31 +106,27 @@ class TransportBar(QWidget):
         self.volume_label.setText(f"{value} %")
         self.volumeChanged.emit(value / 100.0)
 
-    def set_mode(self, mode: str) -> None:
-        index = self.mode.findData(mode)
-        if index >= 0:
-            self.mode.setCurrentIndex(index)
-
-    def set_gain(self, b_db: float | None, r_db: float | None, active: bool, over_db: float | None = None) -> None:
-        """The matching gains (greyed when matching is off) and a warning when B or R would clip."""
-        if b_db is None:
+    def set_gain(self, b: tuple[float, float, bool] | None, r: tuple[float, float, bool] | None, match: bool) -> None:
+        """B's and R's gains as (wanted, applied, capped): the matching gain (or 0 dB when matching is off) and
+        what is applied after capping the peak at full scale."""
+        if b is None:
             self.gain.setText("")
+            self.gain.setToolTip("")
             return
-        parts = [f"B {b_db:+.1f} dB"] + ([f"R {r_db:+.1f} dB"] if r_db is not None and math.isfinite(r_db) else [])
-        text = " · ".join(parts)
-        html = text if active else f"<span style='color:#777'>{text} (off)</span>"
-        if over_db is not None:
-            html += f" <span style='color:#ff7043; font-weight:600'>clips +{over_db:.1f} dB</span>"
-        self.gain.setText(html)
-        self.gain.setToolTip(
-            "Gain applied to B (and R) so that they play at the original's loudness (BS.1770)."
-            + (
-                f"\nAt this gain and volume the loudest of B/R peaks {over_db:.1f} dB over full scale and will "
-                "clip: lower the volume or turn loudness matching on."
-                if over_db is not None
-                else ""
-            )
-        )
+        parts, notes = [], []
+        for name, value in (("B", b), ("R", r)):
+            if value is None:
+                continue
+            wanted, applied, capped = value
+            text = f"{name} {applied:+.1f} dB"
+            if capped:
+                text = f"<span style='color:#ffb74d'>{text}*</span>"
+                notes.append(f"{name}: {wanted:+.1f} dB would push its peak over full scale, so {applied:+.1f} dB")
+            parts.append(text)
+        html = " · ".join(parts)
+        self.gain.setText(html if match or notes else f"<span style='color:#777'>{html}</span>")
+        tip = "Gain applied to B and R: the original's loudness (BS.1770) when matching is on, 0 dB when off"
+        self.gain.setToolTip(tip + "".join(f"\n* {n} (never clipped)" for n in notes))
 
     def set_devices(self, names: list[tuple[str, str]], current: str) -> None:
         """``names``: (label, device name) pairs; ``current``: the device name in use ('' = default)."""
@@ -157,3 +146,53 @@ class TransportBar(QWidget):
             "Audio blocks the device had to play late (audible gaps) while playing, since start"
             + (f"; {idle} more while paused (silent, not heard)" if idle else "")
         )
+
+
+class RenderOptions(QWidget):
+    """How a map becomes sound: the attribution method and the resynthesis of B (above the views)."""
+
+    modeChanged = Signal(str)
+    methodChanged = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(6)
+        self.mode = QComboBox()
+        self.mode.addItem("Choi X·D", "choi")
+        self.mode.addItem("Magnitude", "magnitude")
+        self.mode.setItemData(
+            0, "ISTFT(X·D): D as a mask on the clip's STFT (Choi et al.)", Qt.ItemDataRole.ToolTipRole
+        )
+        self.mode.setItemData(
+            1, "ISTFT(max(D, 0)·e^{i∠X}): D as a magnitude, the clip's phase", Qt.ItemDataRole.ToolTipRole
+        )
+        self.mode.setToolTip("How B is resynthesised from the projected map D (the residual is always X − X·D)")
+        self.mode.currentIndexChanged.connect(lambda _: self.modeChanged.emit(self.mode.currentData()))
+        self.method = QComboBox()
+        for key, text, tip in (
+            (
+                "deconvnet",
+                "Deconvnet",
+                "each ReLU rectifies the signal coming down (Zeiler & Fergus; Choi et al. 2015)",
+            ),
+            ("guided-backprop", "Guided backprop", "rectified, and kept only where the forward ReLU was on"),
+            ("gradient", "Gradient", "the plain gradient (saliency): gated by the forward ReLU, not rectified"),
+        ):
+            self.method.addItem(text, key)
+            self.method.setItemData(self.method.count() - 1, tip, Qt.ItemDataRole.ToolTipRole)
+        self.method.setToolTip("How a map is projected back to the spectrogram (the deconvnet is the paper's)")
+        self.method.currentIndexChanged.connect(lambda _: self.methodChanged.emit(self.method.currentData()))
+        for widget in (QLabel("Method"), self.method, QLabel("Resynthesis"), self.mode):
+            layout.addWidget(widget)
+
+    def set_mode(self, mode: str) -> None:
+        index = self.mode.findData(mode)
+        if index >= 0:
+            self.mode.setCurrentIndex(index)
+
+    def set_method(self, method: str) -> None:
+        index = self.method.findData(method)
+        if index >= 0:
+            self.method.setCurrentIndex(index)

@@ -79,7 +79,8 @@ def wait_for(proc: subprocess.Popen, state: Path, condition, what: str, timeout:
 
 
 def expected_feature(wav: Path, model: Path, ref: tuple[int, int], device_rate: int, volume: float) -> np.ndarray:
-    """What the window should play for ``ref``: its Choi rendering at the matched loudness, at the device rate."""
+    """What the window should play for ``ref``: its Choi rendering at the matched loudness (capped so that its
+    peak stays at -0.1 dBFS), at the device rate."""
     from app.core.analysis import Analysis, FeatureRef
     from app.core.audio import load_audio
     from app.core.model import load_model
@@ -87,8 +88,9 @@ def expected_feature(wav: Path, model: Path, ref: tuple[int, int], device_rate: 
 
     m = load_model(model)
     rendering = Analysis(load_audio(wav, m.front_end.sample_rate), m).render(FeatureRef(*ref))
-    gain = 10 ** (rendering.gain_to_match_db / 20) * volume
-    return resample(rendering.audio * gain, rendering.sample_rate, device_rate)
+    audio = resample(rendering.audio, rendering.sample_rate, device_rate)
+    peak_db = 20 * np.log10(np.max(np.abs(audio)))
+    return audio * 10 ** (min(rendering.gain_to_match_db, -peak_db - 0.1) / 20) * volume
 
 
 def screenshot() -> np.ndarray:
@@ -183,7 +185,8 @@ def test_double_click_launch_click_a_map_press_space_hear_it_and_see_it(tmp_path
             assert region.shape[0] > 50 and region.shape[1] > 200, (name, region.shape)
             luminance = region @ np.array([0.299, 0.587, 0.114])
             colours = len(np.unique(region.reshape(-1, 3)[::7], axis=0))
-            assert luminance.std() > 12 and colours > 200, (name, luminance.std(), colours)  # an image, not a blank
+            enough = 40 if name == "activation" else 200  # a layer-2 map of a short clip is a few dozen blocks
+            assert luminance.std() > 12 and colours > enough, (name, luminance.std(), colours)  # not a blank
         xdotool("windowfocus", "--sync", window)
         xdotool("key", "ctrl+q")
         proc.wait(timeout=30)

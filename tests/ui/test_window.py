@@ -163,12 +163,16 @@ def test_loop_region_and_loudness_match_reach_the_engine(make_window, qtbot, wav
     assert not window.engine.looping
     window.act_match.setChecked(True)
     window.set_loudness_match()
-    assert window.engine.slot_gain_db(Slot.B) == pytest.approx(window.feature.gain_db)
-    assert window.engine.slot_gain_db(Slot.R) == pytest.approx(window.residual.gain_db)
-    assert f"B {window.feature.gain_db:+.1f} dB" in window.transport.gain.text()
+    for slot, shown in ((Slot.B, window.feature), (Slot.R, window.residual)):
+        # the matching gain, capped so that the peak stays at -0.1 dBFS at most
+        expected = min(shown.gain_db, -shown.device_peak_db - 0.1)
+        assert window.engine.slot_gain_db(slot) == pytest.approx(expected)
+        peak = np.max(np.abs(window.engine.mixer.settings.sources[slot.index])) * 10 ** (expected / 20)
+        assert peak <= 10 ** (-0.1 / 20) + 1e-4
+    assert f"B {window.engine.slot_gain_db(Slot.B):+.1f} dB" in window.transport.gain.text()
     window.act_match.setChecked(False)
     window.set_loudness_match()
-    assert window.engine.slot_gain_db(Slot.B) == 0.0
+    assert window.engine.slot_gain_db(Slot.B) == pytest.approx(min(0.0, -window.feature.device_peak_db - 0.1))
     window.seek(1.0)
     assert window.engine.position() == pytest.approx(1.0, abs=1e-3)
 
@@ -376,3 +380,70 @@ def test_export_can_be_cancelled_and_keeps_whole_files(
     for wav in wavs:
         assert sf.info(wav).subtype == "PCM_24" and sf.info(wav).frames == len(window.clip.samples)
     assert "Cancelled after" in window.statusBar().currentMessage()
+
+
+def test_the_method_can_be_switched_and_is_exported(
+    make_window, qtbot, tmp_path, wav_file, model_file, monkeypatch
+) -> None:
+    window = make_window(wav_file, model_file)
+    with qtbot.waitSignal(window.featureReady, timeout=30000):
+        window.options.method.setCurrentIndex(window.options.method.findData("guided-backprop"))
+    qtbot.waitUntil(lambda: window.residual is not None and window.residual.method == "guided-backprop", timeout=30000)
+    assert window.feature.method == "guided-backprop" and "guided-backprop" in window.stack.feature.title
+    expected = next(window.analysis.render_many(2, [0], method="guided-backprop")).audio
+    deconvnet = next(window.analysis.render_many(2, [0])).audio
+    b = window.engine.mixer.settings.sources[Slot.B.index]
+    np.testing.assert_allclose(b, resample(expected, 11025, DEVICE_RATE), atol=1e-5)
+    assert not np.allclose(expected, deconvnet)  # the two methods differ on this map
+    from app.ui import settings as keys
+
+    assert window.settings.get(keys.METHOD) == "guided-backprop"
+    monkeypatch.setenv("AURASCOPE_NO_EXPORT_DIALOG", "1")
+    request = ExportRequest(((2, 0),), ("choi",), "float32", "none", tmp_path / "m", method="guided-backprop")
+    with qtbot.waitSignal(window.exportFinished, timeout=60000):
+        window.run_export(request)
+    assert [p.name for p in (tmp_path / "m").glob("*.wav")] == ["chords_L2_F0_choi_guided-backprop.wav"]
+    side = json.loads((tmp_path / "m" / "chords_L2_F0_choi_guided-backprop.json").read_text())
+    assert side["method"] == "guided-backprop"
+
+
+def test_an_onnx_model_with_its_front_end_sidecar_opens(make_window, qtbot, tmp_path, wav_file, model_file) -> None:
+    pytest.importorskip("onnx")
+    import warnings
+
+    import torch
+
+    from app.core.model import load_model, to_torch_module
+
+    model = load_model(model_file)
+    onnx_path = tmp_path / "body.onnx"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            to_torch_module(model),
+            (torch.rand(1, 1, 257, 87),),
+            str(onnx_path),
+            dynamo=False,
+            input_names=["spectrogram"],
+            dynamic_axes={"spectrogram": {0: "batch", 3: "frames"}},
+        )
+    window = make_window(wav_file, model_file)
+    with qtbot.waitSignal(window.errorShown, timeout=30000) as blocker:  # no sidecar yet: says which file
+        window.open_model(onnx_path)
+    assert "body.onnx" in blocker.args[0] and "body.json" in blocker.args[0]
+    window.error_box.close()
+    onnx_path.with_suffix(".json").write_text(json.dumps({"front_end": model.front_end.to_dict(), "name": "onnx body"}))
+    with qtbot.waitSignal(window.featureReady, timeout=60000):
+        window.open_model(onnx_path)
+    qtbot.waitUntil(lambda: window.worker.idle and window.residual is not None, timeout=60000)
+    assert window.summary.kind == "traced" and window.summary.name == "onnx body"
+    assert [layer.n_maps for layer in window.summary.layers] == [8] * 5 and window.clip is not None
+    assert "traced" in window.model_label.text()
+    assert window.predictions._caption == "This model has no classifier head"
+    # the same network, so the same rendering as our own file gives
+    ours = next(window.analysis.render_many(2, [0])).audio
+    from app.core.analysis import Analysis
+    from app.core.audio import load_audio
+
+    reference = next(Analysis(load_audio(wav_file, 11025), model).render_many(2, [0])).audio
+    assert float(np.max(np.abs(ours - reference))) < 1e-3 * float(np.max(np.abs(reference)))
