@@ -16,7 +16,7 @@ from app.core.audio import Clip
 from app.core.errors import ClipTooShortError
 from app.core.methods import Method
 from app.core.model import Model
-from app.core.resynth import Mode, loudness_lufs, masked_spectrum, matching_gain_db, resynthesise, to_db
+from app.core.resynth import Mode, loudness_lufs, masked_spectrum, matching_gain_db, to_db
 
 if TYPE_CHECKING:
     from app.core.sources import Network
@@ -211,7 +211,7 @@ class Analysis:
                 for mode in modes:
                     t0 = time.perf_counter()
                     spectrum = masked_spectrum(self.spectrum, mask[i], Mode(mode))
-                    audio = resynthesise(self.spectrum, mask[i], fe, n, Mode(mode)).cpu().numpy()
+                    audio = fe.istft(spectrum, n).cpu().numpy()  # resynthesise(), without masking twice
                     audio = audio.astype(np.float32, copy=False)
                     yield Rendering(
                         ref=ref,

@@ -59,11 +59,11 @@ def resample(y: np.ndarray, orig_rate: int, target_rate: int) -> np.ndarray:
     """Resample along the last axis (soxr, high quality); float32 out."""
     if orig_rate == target_rate:
         return np.ascontiguousarray(y, dtype=np.float32)
-    import librosa
+    import soxr  # directly: librosa's resample is the same call behind a ~2 s numba import
 
-    return librosa.resample(
-        np.asarray(y, dtype=np.float32), orig_sr=orig_rate, target_sr=target_rate, res_type="soxr_hq"
-    ).astype(np.float32)
+    x = np.asarray(y, dtype=np.float32)
+    out = soxr.resample(x.T if x.ndim > 1 else x, orig_rate, target_rate, quality="HQ")
+    return np.ascontiguousarray(out.T if x.ndim > 1 else out, dtype=np.float32)
 
 
 def _read_any(path: Path) -> tuple[np.ndarray, int]:
