@@ -5,7 +5,6 @@ Loading never unpickles anything: only safetensors is read, and a pickled checkp
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 from collections.abc import Mapping, Sequence
@@ -16,6 +15,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from app.core.audio import file_sha256
 from app.core.errors import ModelFormatError
 from app.core.frontend import FrontEnd
 
@@ -656,17 +656,9 @@ def load_model(path: str | Path) -> Model:
         raise ModelFormatError(path, f"not a readable safetensors file ({reason})") from None
     try:
         spec = spec_from_json(spec_text)
-        return Model(spec, weights, path=path.resolve(), sha256=_sha256(path))
+        return Model(spec, weights, path=path.resolve(), sha256=file_sha256(path))
     except ModelFormatError as err:
         raise ModelFormatError(path, err.reason, field=err.field) from None
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def choi2015_spec(

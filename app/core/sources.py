@@ -14,7 +14,6 @@ The sidecar JSON holds ``front_end`` (DESIGN 2's block) and optionally ``labels`
 
 from __future__ import annotations
 
-import hashlib
 import importlib
 import json
 import re
@@ -27,6 +26,7 @@ from typing import Any, Protocol
 import torch
 from torch import nn
 
+from app.core.audio import file_sha256
 from app.core.errors import FidelityWarning, ModelFormatError, UnsupportedModelError
 from app.core.frontend import FrontEnd
 from app.core.methods import Method
@@ -186,14 +186,6 @@ def _first_line(err: BaseException) -> str:
     return text.splitlines()[0] if text else type(err).__name__
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def build_module(spec: str) -> nn.Module:
     """Import ``package.module:callable`` (the user's own code, trusted) and call it for the module."""
     module_name, _, attr = spec.partition(":")
@@ -241,7 +233,7 @@ def _load_weights(module: nn.Module, weights: str | Path | None) -> tuple[Path |
     except RuntimeError as err:
         reason = "the weights do not fit the module: " + " ".join(str(err).split())[:400]
         raise ModelFormatError(path, reason, field="weights") from None
-    return path.resolve(), _sha256(path)
+    return path.resolve(), file_sha256(path)
 
 
 def _traced(module: nn.Module, sidecar: Sidecar, **kwargs: Any) -> TracedNetwork:
@@ -288,7 +280,7 @@ def open_model(
 
         sidecar = _sidecar(front_end, text)
         module = load_onnx(path)
-        return _traced(module, sidecar, source=str(path), path=path.resolve(), sha256=_sha256(path), strict=strict)
+        return _traced(module, sidecar, source=str(path), path=path.resolve(), sha256=file_sha256(path), strict=strict)
     if MODULE_SOURCE.match(text) and not path.exists():
         sidecar = _sidecar(front_end, text)
         module = build_module(text)
