@@ -45,6 +45,11 @@ _aurascope_ci_env() (
   fi
 
   # --- 1. virtual X display (ready in ~0.1 s) ---
+  # a socket without a live server (a killed session leaves both socket and lock behind) is stale
+  if [ -S "/tmp/.X11-unix/X$D" ] && ! pgrep -f "Xvfb :$D( |\$)" >/dev/null 2>&1; then
+    log "removing the stale display :$D (socket left by a server that is gone)"
+    rm -f "/tmp/.X11-unix/X$D" "/tmp/.X$D-lock"
+  fi
   if [ ! -S "/tmp/.X11-unix/X$D" ]; then
     log "starting Xvfb :$D"
     nohup Xvfb ":$D" -screen 0 1280x800x24 -nolisten tcp </dev/null >/tmp/xvfb.log 2>&1 &

@@ -108,6 +108,8 @@ def screenshot() -> np.ndarray:
 
 def test_double_click_launch_click_a_map_press_space_hear_it_and_see_it(tmp_path, wav_file, model_file) -> None:
     reason = _missing()
+    if reason and os.environ.get("CI") == "true":
+        pytest.fail(f"CI must run the end-to-end test: {reason}")  # a skip here would hide a broken set-up
     if reason:
         pytest.skip(reason)
     data_home = tmp_path / "share"
