@@ -25,8 +25,13 @@ for p in $pkgs; do
 done
 [ -z "$missing" ] && exit 0
 if [ "$(id -u)" != 0 ]; then
+  # only this step needs root: the app, its .venv and its settings stay the user's
+  if command -v sudo >/dev/null 2>&1; then
+    echo "Aurascope needs these Debian packages:$missing (asking sudo to install them)" >&2
+    exec sudo bash "$0" "$profile"
+  fi
   echo "Aurascope needs these Debian packages:$missing" >&2
-  echo "Install them as root (sudo bash $0 $profile) and run this again." >&2
+  echo "Install them as root (bash $0 $profile) and run this again." >&2
   exit 1
 fi
 echo "installing Debian packages:$missing" >&2
