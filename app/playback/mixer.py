@@ -374,6 +374,10 @@ class Mixer:
         self._play_requested = False
         self.ended_serial = self.play_serial
         self.playhead = s.length
+        self._settle_silent()
+
+    def _settle_silent(self) -> None:
+        """Every slot at zero weight with no fade in progress; a seek waiting for the fade lands now."""
         for i in range(N_SLOTS):
             self._w0[i] = 0.0
             self._target[i] = 0.0
@@ -390,13 +394,7 @@ class Mixer:
         self.apply_commands()
         self.running = False
         self._play_requested = False
-        for i in range(N_SLOTS):
-            self._w0[i] = 0.0
-            self._target[i] = 0.0
-        self._fade_pos = self.n_fade
-        if self._seek_after_fade >= 0:
-            self.playhead = self._seek_after_fade
-            self._seek_after_fade = -1
+        self._settle_silent()
 
     def retime(self, sample_rate: int) -> None:
         """Change the device rate (only while no callback runs): fade length and playhead follow.
