@@ -208,6 +208,7 @@ class Analysis:
             per_map = (time.perf_counter() - start) / max(1, len(features))
             for i, k in enumerate(features):
                 ref = FeatureRef(layer, k)
+                deconv, activation = d[i].cpu().numpy(), self.activation(ref).cpu().numpy()  # shared by modes
                 for mode in modes:
                     t0 = time.perf_counter()
                     spectrum = masked_spectrum(self.spectrum, mask[i], Mode(mode))
@@ -219,8 +220,8 @@ class Analysis:
                         audio=audio,
                         sample_rate=fe.sample_rate,
                         spectrogram_db=to_db(spectrum.abs()),
-                        deconv=d[i].cpu().numpy(),
-                        activation=self.activation(ref).cpu().numpy(),
+                        deconv=deconv,
+                        activation=activation,
                         loudness_lufs=loudness_lufs(audio, fe.sample_rate),
                         reference_lufs=self.reference_lufs,
                         seconds=per_map + time.perf_counter() - t0,
