@@ -20,7 +20,7 @@ from enum import Enum
 
 import numpy as np
 
-N_SLOTS = 3
+N_SLOTS = 4
 
 #: Columns of the clock ring that `Mixer.render` fills once per block (see `Mixer.audible_sample`).
 _DAC, _P0, _ADV, _LOOP_START, _LOOP_END, _NOW = range(6)
@@ -32,6 +32,7 @@ class Slot(Enum):
     A = "A"  # the original clip
     B = "B"  # the selected rendering (auralised feature)
     R = "R"  # the residual: original minus the rendering
+    C = "C"  # a second map's rendering, compared with B (Shift-click in the gallery)
 
     @property
     def index(self) -> int:
@@ -39,7 +40,7 @@ class Slot(Enum):
         return _SLOT_INDEX[self]
 
 
-_SLOT_INDEX = {Slot.A: 0, Slot.B: 1, Slot.R: 2}
+_SLOT_INDEX = {Slot.A: 0, Slot.B: 1, Slot.R: 2, Slot.C: 3}
 
 
 class _Command(Enum):
