@@ -25,6 +25,8 @@ Ref = tuple[int, int]
 MODES = ("choi", "magnitude", "residual")
 THUMB_ROWS = 18
 THUMB_COLS = 64
+GALLERY_ROWS = 40
+GALLERY_COLS = 140
 
 
 METHODS = ("deconvnet", "guided-backprop", "gradient")
@@ -81,6 +83,7 @@ class ClipSummary:
 
     path: Path
     name: str
+    sha256: str
     duration: float
     original_rate: int
     channels: int
@@ -136,26 +139,58 @@ class Auralisation:
 
 
 # --- opening ---------------------------------------------------------------------------------------------
-def load_model(path: str | Path) -> tuple[Any, ModelSummary]:
+@dataclass(frozen=True)
+class ModelSource:
+    """What to open: a model file (``.safetensors``; ``.onnx`` with ``front_end`` or ``<name>.json`` beside it),
+    or ``package.module:callable`` with an optional weights file, a front end and a folder to import it from."""
+
+    source: str
+    weights: Path | None = None
+    front_end: Path | None = None
+    search_folder: Path | None = None
+
+    @property
+    def is_module(self) -> bool:
+        return not self.source.lower().endswith((".safetensors", ".onnx"))
+
+    @property
+    def display_name(self) -> str:
+        return self.source if self.is_module else Path(self.source).name
+
+
+def load_model(path: str | Path | ModelSource) -> tuple[Any, ModelSummary]:
     """Read a model (raises ModelFormatError / UnsupportedModelError naming it) and describe it.
 
     ``.safetensors``: our format. ``.onnx``: an ONNX graph with its front end in the JSON sidecar beside it
-    (``<name>.json``), traced like the CLI's ``--front-end`` does.
+    (``<name>.json``), traced like the CLI's ``--front-end`` does. A `ModelSource` naming a module imports the
+    user's code (trusted, like the CLI's ``module:callable``) from its search folder.
     """
+    import sys
     import warnings
 
     from app.core.errors import FidelityWarning, ModelFormatError
     from app.core.sources import open_model
 
-    path = Path(path)
-    sidecar = None
-    if path.suffix.lower() == ".onnx":
-        sidecar = path.with_suffix(".json")
+    source = path if isinstance(path, ModelSource) else ModelSource(str(path))
+    sidecar = source.front_end
+    if not source.is_module and source.source.lower().endswith(".onnx") and sidecar is None:
+        sidecar = Path(source.source).with_suffix(".json")
         if not sidecar.is_file():
-            raise ModelFormatError(path, f"an ONNX model needs its front end in a JSON sidecar: {sidecar.name}")
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", FidelityWarning)
-        model = open_model(path, front_end=sidecar)
+            raise ModelFormatError(
+                source.source, f"an ONNX model needs its front end in a JSON sidecar: {sidecar.name}"
+            )
+    folder = str(source.search_folder) if source.search_folder is not None else None
+    added = folder is not None and folder not in sys.path
+    if added:
+        sys.path.insert(0, folder)
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", FidelityWarning)
+            target = source.source if source.is_module else Path(source.source)
+            model = open_model(target, weights=source.weights, front_end=sidecar)
+    finally:
+        if added:
+            sys.path.remove(folder)
     notes = tuple(str(w.message) for w in caught if issubclass(w.category, FidelityWarning))
     return model, summarise_model(model, notes)
 
@@ -190,7 +225,7 @@ def summarise_model(model: Any, notes: tuple[str, ...] = ()) -> ModelSummary:
 
 
 def open_session(
-    model_path: str | Path | None,
+    model_path: str | Path | ModelSource | None,
     audio_path: str | Path | None,
     *,
     model: Any = None,
@@ -231,6 +266,7 @@ def summarise_clip(analysis: Any, summary: ModelSummary, started: float | None =
     return ClipSummary(
         path=Path(clip.path),
         name=clip.name,
+        sha256=clip.sha256,
         duration=float(clip.duration),
         original_rate=int(clip.original_rate),
         channels=int(clip.original.shape[0]) if clip.original.ndim == 2 else 1,
@@ -254,19 +290,20 @@ def render_feature(
     device_rate: int,
     *,
     method: str = "deconvnet",
+    residual: bool = True,
     on_first: Callable[[Auralisation], None] | None = None,
     cancelled: Callable[[], bool] = lambda: False,
 ) -> Auralisation | None:
     """Render map ``ref`` in ``mode`` (slot B) and its residual (slot R) with attribution ``method``, both
     resampled to ``device_rate``.
 
-    ``on_first`` receives the B rendering as soon as it exists (audio ready); the residual is returned.
-    Returns None when cancelled between the two.
+    ``on_first`` receives the B rendering as soon as it exists (audio ready); the residual is returned (or the
+    B rendering when ``residual`` is False). Returns None when cancelled between the two.
     """
     from app.core.resynth import Mode
 
     layer, index = ref
-    modes = [Mode(mode), Mode.RESIDUAL] if mode != "residual" else [Mode.RESIDUAL]
+    modes = [Mode(mode), Mode.RESIDUAL] if mode != "residual" and residual else [Mode(mode)]
     started = time.perf_counter()
     result = None
     for rendering in analysis.render_many(layer, [index], modes, method=method):
@@ -333,20 +370,21 @@ def _peak_db(audio: np.ndarray) -> float:
 
 def thumbnails(
     analysis: Any, summary: ModelSummary, layer: int, indices: Sequence[int], method: str = "deconvnet"
-) -> dict[Ref, np.ndarray]:
+) -> dict[Ref, tuple[np.ndarray, np.ndarray]]:
     """Small images of the auralised (Choi) spectrograms of some maps of one layer, deconvolved as a batch.
 
-    ``|X * D|`` in dB is the Choi rendering's spectrogram, so no inverse STFT is needed here. Each image is
-    uint8 ``[shape=(THUMB_ROWS, THUMB_COLS)]``.
+    ``|X * D|`` in dB is the Choi rendering's spectrogram, so no inverse STFT is needed here. Per map two uint8
+    images: the tree's ``[shape=(THUMB_ROWS, THUMB_COLS)]`` and the gallery's ``[shape=(GALLERY_ROWS, GALLERY_COLS)]``.
     """
     import torch
 
     from app.core.resynth import to_db
 
     grid = LogFrequencyGrid(summary.grid.fmin, summary.grid.fmax, THUMB_ROWS)
+    large = LogFrequencyGrid(summary.grid.fmin, summary.grid.fmax, GALLERY_ROWS)
     bin_hz = linear_bin_hz(summary.sample_rate, summary.n_fft)
     fe = analysis.model.front_end
-    out: dict[Ref, np.ndarray] = {}
+    out: dict[Ref, tuple[np.ndarray, np.ndarray]] = {}
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # background work leaves a core to the audio callback, PulseAudio and the GUI
     try:
@@ -355,7 +393,7 @@ def thumbnails(
             magnitude = analysis.spectrum.abs()
             for k, dk in zip(indices, d, strict=True):
                 db = to_db(magnitude * fe.mask_to_linear(dk).abs())
-                out[(layer, k)] = thumbnail(db, grid, bin_hz, THUMB_COLS)
+                out[(layer, k)] = (thumbnail(db, grid, bin_hz, THUMB_COLS), thumbnail(db, large, bin_hz, GALLERY_COLS))
     finally:
         torch.set_num_threads(threads)
     return out
@@ -389,6 +427,49 @@ def export(
         cancelled=cancelled,
         method=method,
     )
+
+
+def characterise(
+    analyses: Sequence[Any],
+    refs: Sequence[Ref] | None,
+    *,
+    method: str = "deconvnet",
+    progress: Callable[[int, int], None] | None = None,
+    cancelled: Callable[[], bool] | None = None,
+) -> Any:
+    """`app.core.characterise.characterise` over the session's clips (the CLI's ``aurascope characterise``)."""
+    from app.core.characterise import characterise as run
+
+    return run(list(analyses), refs, method=method, progress=progress, cancelled=cancelled)
+
+
+def write_report(
+    out_dir: Path,
+    analyses: Sequence[Any],
+    refs: Sequence[Ref] | None,
+    session: Any,
+    *,
+    title: str,
+    method: str,
+    progress: Callable[[int, int], None] | None = None,
+    cancelled: Callable[[], bool] | None = None,
+) -> Any:
+    """`app.core.report.write_report` (the CLI's ``aurascope report``): the same folder, page and JSON."""
+    from app.core.report import write_report as run
+
+    return run(
+        out_dir, list(analyses), refs, session, title=title, method=method, progress=progress, cancelled=cancelled
+    )
+
+
+def analyse_clip(model: Any, summary: ModelSummary, path: str | Path) -> tuple[Any, ClipSummary]:
+    """Another clip of the session with the model already loaded: (analysis handle, what the window shows)."""
+    from app.core.analysis import Analysis
+    from app.core.audio import load_audio
+
+    started = time.perf_counter()
+    analysis = Analysis(load_audio(path, summary.sample_rate), model)
+    return analysis, summarise_clip(analysis, summary, started)
 
 
 def warm_up() -> None:
