@@ -8,9 +8,12 @@ from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QFormLayout,
     QGroupBox,
+    QHBoxLayout,
     QLabel,
     QLineEdit,
     QPlainTextEdit,
+    QPushButton,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -29,9 +32,11 @@ def _lufs(value: float) -> str:
 
 
 class Inspector(QWidget):
-    """Emits ``annotationChanged(ref, label, notes)`` shortly after the user stops typing."""
+    """Emits ``annotationChanged(ref, label, notes)`` shortly after the user stops typing, ``ratingChanged(ref,
+    rating or None)`` on a click of the stars."""
 
     annotationChanged = Signal(object, str, str)
+    ratingChanged = Signal(object, object)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -45,15 +50,46 @@ class Inspector(QWidget):
         self.label = QLineEdit()
         self.label.setPlaceholderText("your name for this feature, e.g. 'kick onsets'")
         self.notes = QPlainTextEdit()
-        self.notes.setPlaceholderText("notes (saved with the model's hash)")
+        self.notes.setPlaceholderText("notes (saved in the session)")
         self.notes.setFixedHeight(70)
         self.label.setEnabled(False)
         self.notes.setEnabled(False)
+        self._rating: int | None = None
+        stars = QWidget()
+        stars_layout = QHBoxLayout(stars)
+        stars_layout.setContentsMargins(0, 0, 0, 0)
+        stars_layout.setSpacing(0)
+        self.stars: list[QToolButton] = []
+        for value in range(1, 6):
+            star = QToolButton()
+            star.setAutoRaise(True)
+            star.setToolTip(f"Rate {value} of 5 (click the same star again to clear)")
+            star.clicked.connect(lambda _=False, v=value: self._star_clicked(v))
+            star.setEnabled(False)
+            stars_layout.addWidget(star)
+            self.stars.append(star)
+        stars_layout.addStretch(1)
+        self._show_stars()
+        self.suggested = QLabel("")
+        self.suggested.setWordWrap(True)
+        self.suggested.setTextFormat(Qt.TextFormat.RichText)
+        self.suggested.setToolTip("Suggested by Analyse › Characterise maps; never written into your label")
+        self.use_tag = QPushButton("Use as label")
+        self.use_tag.setToolTip("Copy the first suggested tag into the label")
+        self.use_tag.clicked.connect(self._use_tag)
+        self.use_tag.hide()
+        self._tags: list[str] = []
+        self.abx = QLabel("")
+        self.abx.setWordWrap(True)
 
         notes_box = QGroupBox("Label and notes")
         form = QFormLayout(notes_box)
         form.addRow("Label", self.label)
+        form.addRow("Rating", stars)
         form.addRow("Notes", self.notes)
+        form.addRow("Suggested", self.suggested)
+        form.addRow("", self.use_tag)
+        form.addRow("A/B/X", self.abx)
 
         self.figures: dict[str, QLabel] = {}
         figures_box = QGroupBox("On this clip")
@@ -112,7 +148,14 @@ class Inspector(QWidget):
 
     # --- content -----------------------------------------------------------------------------------------
     def show_feature(
-        self, ref: Ref | None, layer: LayerSummary | None, label: str, notes: str, energy: float | None, rank: str
+        self,
+        ref: Ref | None,
+        layer: LayerSummary | None,
+        label: str,
+        notes: str,
+        energy: float | None,
+        rank: str,
+        rating: int | None = None,
     ) -> None:
         self._flush()
         self._ref = ref
@@ -123,6 +166,12 @@ class Inspector(QWidget):
         self.label.setText(label if enabled else "")
         self.notes.setPlainText(notes if enabled else "")
         self._loading = False
+        self._rating = rating if enabled else None
+        for star in self.stars:
+            star.setEnabled(enabled)
+        self._show_stars()
+        self.show_suggestions([])
+        self.abx.setText("")
         for value in self.figures.values():
             value.setText("–")
         if ref is None or layer is None:
@@ -171,7 +220,44 @@ class Inspector(QWidget):
         f["negative"].setText(f"{100 * result.negative_share:.1f} %")
         f["render"].setText(f"{1000 * result.seconds:.0f} ms")
 
+    def show_suggestions(self, tags: list[tuple[str, str]]) -> None:
+        """The machine's tags for this map as (tag, the figure that triggered it), shown apart from the label."""
+        self._tags = [tag for tag, _ in tags]
+        if not tags:
+            self.suggested.setText("<span style='color:#777'>none yet (Analyse › Characterise maps)</span>")
+        else:
+            rows = (f"<b>{tag}</b> <span style='color:#9a9aa8'>{why}</span>" for tag, why in tags)
+            self.suggested.setText("<br>".join(rows))
+        self.use_tag.setVisible(bool(tags) and self._ref is not None)
+
+    def show_abx(self, text: str) -> None:
+        self.abx.setText(text)
+
     # --- annotations ---------------------------------------------------------------------------------------
+    @property
+    def rating(self) -> int | None:
+        return self._rating
+
+    def _star_clicked(self, value: int) -> None:
+        if self._ref is None:
+            return
+        self._rating = None if self._rating == value else value
+        self._show_stars()
+        self.ratingChanged.emit(self._ref, self._rating)
+
+    def _show_stars(self) -> None:
+        for value, star in enumerate(self.stars, start=1):
+            on = self._rating is not None and value <= self._rating
+            star.setText("★" if on else "☆")
+            star.setStyleSheet(f"font-size: 15pt; color: {'#ffc04d' if on else '#77778a'};")
+
+    def _use_tag(self) -> None:
+        if self._ref is None or not self._tags:
+            return
+        self.label.setText(self._tags[0])
+        self._save.stop()
+        self._emit_annotation()
+
     def _notes_changed(self) -> None:
         if not self._loading:
             self._save.start()

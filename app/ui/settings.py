@@ -6,10 +6,10 @@ environment variable ``AURASCOPE_SETTINGS`` (tests, benchmarks and screenshots u
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from pathlib import Path
+from typing import Generic, TypeVar
 
 from PySide6.QtCore import QByteArray, QSettings
 
@@ -43,6 +43,12 @@ EXPORT_DIR = Key("export/folder", "", "last export folder")
 EXPORT_FORMAT = Key("export/format", "float32", "float32 | pcm24 | pcm16")
 EXPORT_LOUDNESS = Key("export/loudness", "none", "none | match | peak")
 EXPORT_MODES = Key("export/modes", ["choi"], "resynthesis modes exported")
+RECENT_SESSIONS = Key("recent/sessions", [], "recently opened or saved session files, newest first")
+OPEN_SESSION = Key("session/open", "", "the session file open when the window last ran ('' = untitled or none)")
+LEFT_SPLITTER = Key("window/left_splitter", QByteArray(), "clip list | feature tree heights")
+CENTRE_TAB = Key("window/centre_tab", 0, "spectrograms, layer gallery or layer-1 kernels")
+MODULE_SOURCE = Key("model/module_source", "", "the last PyTorch module opened: JSON of the dialog's request")
+REPORT_DIR = Key("report/folder", "", "last listening-report folder")
 
 ALL_KEYS = (
     GEOMETRY,
@@ -63,13 +69,13 @@ ALL_KEYS = (
     EXPORT_FORMAT,
     EXPORT_LOUDNESS,
     EXPORT_MODES,
+    RECENT_SESSIONS,
+    OPEN_SESSION,
+    LEFT_SPLITTER,
+    CENTRE_TAB,
+    MODULE_SOURCE,
+    REPORT_DIR,
 )
-
-
-def annotations_key(model_sha256: str) -> str:
-    """Per-model labels and notes, JSON ``{"L2F17": {"label": ..., "notes": ...}}`` (keyed by the file's hash,
-    so a renamed model keeps its notes and a retrained one does not inherit them)."""
-    return f"annotations/{model_sha256[:16] or 'unsaved'}"
 
 
 class Settings:
@@ -111,17 +117,11 @@ class Settings:
         self.set(key, items)
         return items
 
-    def annotations(self, model_sha256: str) -> dict[str, dict[str, str]]:
-        text = self.store.value(annotations_key(model_sha256), "")
-        try:
-            data = json.loads(text) if text else {}
-        except (TypeError, ValueError):
-            return {}
-        return data if isinstance(data, dict) else {}
-
-    def set_annotations(self, model_sha256: str, data: dict[str, Any]) -> None:
-        clean = {k: v for k, v in data.items() if v.get("label") or v.get("notes")}
-        self.store.setValue(annotations_key(model_sha256), json.dumps(clean, sort_keys=True))
+    def state_dir(self) -> Path:
+        """Where untitled sessions autosave: a ``sessions`` folder beside the settings file."""
+        folder = Path(self.store.fileName()).parent / "sessions"
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
 
     def sync(self) -> None:
         self.store.sync()

@@ -1,4 +1,4 @@
-"""The bottom bar: play/pause, A/B/R, resynthesis mode, loop, loudness match, volume, device, underflows.
+"""The bottom bar: play/pause, A/B/R (and C, a compared map), loop, loudness match, volume, device, underflows.
 
 Its buttons show the window's QActions (the same ones the keyboard shortcuts trigger), so a button and its
 key can never disagree.
@@ -59,7 +59,9 @@ class TransportBar(QWidget):
         self.slot_a = button("slot_a")
         self.slot_b = button("slot_b")
         self.slot_r = button("slot_r")
-        for b in (self.slot_a, self.slot_b, self.slot_r):
+        self.slot_c = button("slot_c")  # shown only while a second map is being compared
+        self.slot_c.hide()
+        for b in (self.slot_a, self.slot_b, self.slot_r, self.slot_c):
             b.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
         layout.addWidget(_separator())
         self.loop = button("loop")
