@@ -1,7 +1,8 @@
 """Starting the window: ``aurascope-gui [files...]``, ``aurascope`` with no arguments, ``python main.py``.
 
 With no files it opens the bundled model and the full-band demo clip, layer 2 map 0 selected and ready to
-play. Files may be audio or model files in any order (the ``.desktop`` entry passes ``%F``).
+play. Files may be audio, model or ``.aurascope`` session files in any order (the ``.desktop`` entry passes
+``%F``); a session opens its own model and clips.
 """
 
 from __future__ import annotations
@@ -19,7 +20,9 @@ ICON = ROOT / "resources" / "aurascope.svg"
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="aurascope-gui", description="Open the Aurascope listening window.")
-    parser.add_argument("files", nargs="*", type=Path, help="audio and/or model (.safetensors, .onnx) files")
+    parser.add_argument(
+        "files", nargs="*", type=Path, help="audio, model (.safetensors, .onnx) and/or session (.aurascope) files"
+    )
     parser.add_argument("--model", "-m", type=Path, help="model file (default: the bundled choi2015-genre)")
     parser.add_argument("--audio", "-a", type=Path, help="audio file (default: the full-band demo clip)")
     parser.add_argument("--no-thumbnails", action="store_true", help="do not compute map thumbnails")
@@ -32,7 +35,7 @@ def choose_files(args: argparse.Namespace) -> tuple[Path | None, Path | None]:
     for path in args.files:
         if path.suffix.lower() in (".safetensors", ".onnx"):
             model = model or path
-        else:
+        elif path.suffix.lower() != ".aurascope":
             audio = audio or path
     if model is None and DEFAULT_MODEL.is_file():
         model = DEFAULT_MODEL
@@ -60,9 +63,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     window = MainWindow(thumbnails=not args.no_thumbnails)
     window.show()
     audio, model = choose_files(args)
-    if model is None:
+    session = next((p for p in reversed(args.files) if p.suffix.lower() == ".aurascope"), None)
+    if model is None and session is None:
         window.statusBar().showMessage("No model: open one with Ctrl+Shift+O (the bundled model was not found)")
-    QTimer.singleShot(0, lambda: window.start(audio, model))
+    QTimer.singleShot(0, lambda: window.start(audio, model, session))
     _close_on_signals(window)
     return app.exec()
 

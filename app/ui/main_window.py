@@ -1,19 +1,22 @@
-"""The main window: tree | stacked views | inspector, the transport below, predictions above the views.
+"""The main window: clips and tree | views, layer gallery, kernels | inspector; the transport below.
 
-The window is a view of what the worker computed: it keeps handles to the model and the analysis, sends
-every request to the compute worker (`ComputeWorker`; newest request wins, stale results are dropped), and
-drives the `PlaybackEngine` from the GUI thread, polling its playhead at ~30 Hz.
+The window is a view of what the worker computed: it keeps handles to the model and the clips' analyses,
+sends every request to the compute worker (`ComputeWorker`; newest request wins, stale results are dropped),
+and drives the `PlaybackEngine` from the GUI thread, polling its playhead at ~30 Hz. What the listener says
+about the maps lives in the listening session (`SessionKeeper`), autosaved after every change.
 """
 
 from __future__ import annotations
 
+import copy
 import gc
 import json
 import math
 import os
 import threading
 import time
-from collections import deque
+from collections import OrderedDict, deque
+from dataclasses import replace
 from pathlib import Path
 
 from PySide6.QtCore import QEvent, Qt, QTimer, QUrl, Signal
@@ -32,29 +35,42 @@ from PySide6.QtWidgets import (
     QScrollArea,
     QSplitter,
     QStyle,
+    QTabWidget,
     QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
 from app.core.audio import AUDIO_EXTENSIONS
-from app.core.errors import AudioLoadError, ClipTooShortError, ModelFormatError
+from app.core.errors import AudioLoadError, ClipTooShortError, ModelFormatError, SessionError, UnsupportedModelError
+from app.core.session import SUFFIX as SESSION_SUFFIX
+from app.core.session import FileStatus
+from app.core.session import Session as ListeningSession
 from app.playback import AudioDeviceError, PlaybackEngine, Slot
 from app.ui import compute
 from app.ui import settings as keys
-from app.ui.compute import Auralisation, ModelSummary, Ref, Session
+from app.ui.abx_dialog import AbxDialog
+from app.ui.clip_list import ClipEntry, ClipList
+from app.ui.compute import Auralisation, ClipSummary, ModelSource, ModelSummary, Ref, Session
 from app.ui.display import format_time, is_silent
 from app.ui.export_dialog import ExportDialog, ExportRequest
 from app.ui.feature_tree import FeatureTree, ref_text
+from app.ui.gallery import LayerGallery
 from app.ui.images import thumbnail_pixmap
 from app.ui.inspector import Inspector
+from app.ui.kernels_view import KernelsView
+from app.ui.model_source_dialog import ModelSourceDialog, ModuleSourceRequest
 from app.ui.predictions import PredictionStrip
+from app.ui.report_dialog import ClipChoice, ReportDialog, ReportRequest
+from app.ui.session_files import SessionKeeper
 from app.ui.settings import Settings
 from app.ui.transport import RenderOptions, TransportBar
 from app.ui.views import SpectrogramStack
-from app.ui.worker import EXPORT, OPEN, RENDER, THUMBNAILS, ComputeWorker
+from app.ui.worker import CHARACTERISE, COMPARE, EXPORT, OPEN, RENDER, REPORT, THUMBNAILS, ComputeWorker
 
 MODEL_EXTENSIONS = (".safetensors", ".onnx")
+MAX_ANALYSES = 4  # clips kept analysed at once (each holds its STFT, forward pass and rendered maps)
+TAB_VIEWS, TAB_GALLERY, TAB_KERNELS = 0, 1, 2
 POLL_MS = 33
 THUMBNAIL_TARGET_S = 0.12  # one background job's length: a click waits at most about this long
 PEAK_HEADROOM_DB = 0.1  # B and R never peak above -0.1 dBFS (before the volume, which is at most 1)
@@ -106,6 +122,7 @@ class MainWindow(QMainWindow):
         settings: Settings | None = None,
         engine: PlaybackEngine | None = None,
         thumbnails: bool = True,
+        ask_to_save: bool = True,
     ) -> None:
         super().__init__()
         self.setWindowTitle("Aurascope")
@@ -117,16 +134,27 @@ class MainWindow(QMainWindow):
         self.worker = ComputeWorker(self)
         self.thumbnails_enabled = thumbnails
 
+        self.ask_to_save = ask_to_save
+        self.keeper = SessionKeeper(self.settings, parent=self)
+        self.keeper.changed.connect(self._session_changed)
+        self.keeper.autosaveFailed.connect(lambda reason: self.statusBar().showMessage(f"Autosave failed: {reason}"))
         self.model_handle = None
+        self.model_source: ModelSource | None = None
         self.summary: ModelSummary | None = None
         self.analysis = None
-        self.clip: compute.ClipSummary | None = None
+        self.clip: ClipSummary | None = None
+        self.analyses: OrderedDict[str, tuple[object, ClipSummary]] = OrderedDict()  # sha256 -> analysed clip
+        self.clip_entries: dict[str, ClipEntry] = {}
         self.pending_audio: Path | None = None
         self.selected: Ref | None = None
         self.feature: Auralisation | None = None
         self.residual: Auralisation | None = None
+        self.compare: Ref | None = None
+        self.compared: Auralisation | None = None
         self._shown: Auralisation | None = None
-        self.annotations: dict[str, dict[str, str]] = {}
+        self._resume_after_render = False
+        self._pending_selection: dict | None = None  # a session's selection, applied once its model is open
+        self.restore_box: QMessageBox | None = None
         self.error_box: QMessageBox | None = None
         self.last_error: str = ""
         self.render_requested_at = 0.0
@@ -190,9 +218,29 @@ class MainWindow(QMainWindow):
         self.icon_play = style.standardIcon(QStyle.StandardPixmap.SP_MediaPlay)
         self.icon_pause = style.standardIcon(QStyle.StandardPixmap.SP_MediaPause)
         a = self._action
-        self.act_open_audio = a("Open &audio…", self.choose_audio, QKeySequence.StandardKey.Open)
+        self.act_new_session = a("&New session", self.new_session, QKeySequence.StandardKey.New)
+        self.act_open_session = a("Open &session…", self.choose_session, "Ctrl+Alt+O")
+        self.act_save_session = a("&Save session", self.save_session, QKeySequence.StandardKey.Save)
+        self.act_save_session_as = a("Save session &as…", self.save_session_as, "Ctrl+Shift+S")
+        self.act_open_audio = a("&Add clip…", self.choose_audio, QKeySequence.StandardKey.Open)
         self.act_open_model = a("Open &model…", self.choose_model, "Ctrl+Shift+O")
+        self.act_open_module = a("Open PyTorch &module…", self.choose_module)
         self.act_export = a("&Export selected features…", self.export_selected, "Ctrl+E")
+        self.act_report = a("Export listening &report…", self.export_report, "Ctrl+Shift+R")
+        self.act_characterise_layer = a("Characterise this &layer's maps", lambda: self.characterise(True), "Ctrl+K")
+        self.act_characterise_all = a("Characterise &all maps", lambda: self.characterise(False), "Ctrl+Shift+K")
+        self.act_abx = a("Blind A/B/&X test of this map…", self.start_abx, "Ctrl+T")
+        self.act_compare = a(
+            "Compare: hold this map as C",
+            self.toggle_compare,
+            "C",
+            tip="Keep the selected map as C; then B toggles between the map you move to and C",
+        )
+        self.act_next_clip = a("Next clip", lambda: self.step_clip(1), "]", tip="Same map, next clip, same playhead")
+        self.act_prev_clip = a("Previous clip", lambda: self.step_clip(-1), "[")
+        self.act_tab_views = a("Spectrograms", lambda: self.centre.setCurrentIndex(TAB_VIEWS), "Ctrl+1")
+        self.act_tab_gallery = a("Layer gallery", lambda: self.centre.setCurrentIndex(TAB_GALLERY), "Ctrl+2")
+        self.act_tab_kernels = a("Layer-1 kernels", lambda: self.centre.setCurrentIndex(TAB_KERNELS), "Ctrl+3")
         self.act_quit = a("&Quit", self.close, QKeySequence.StandardKey.Quit)
         self.act_play = a("Play", self.toggle_play, "Space", True, "Play / pause")
         self.act_play.setIcon(self.icon_play)
@@ -202,8 +250,9 @@ class MainWindow(QMainWindow):
         self.act_slot_r = a(
             "R residual", lambda: self.select_slot(Slot.R), None, True, "Hear what the feature leaves out"
         )
+        self.act_slot_c = a("C compared", lambda: self.select_slot(Slot.C), None, True, "Hear the map held as C")
         group = QActionGroup(self)
-        for act in (self.act_slot_a, self.act_slot_b, self.act_slot_r):
+        for act in (self.act_slot_a, self.act_slot_b, self.act_slot_r, self.act_slot_c):
             group.addAction(act)
         self.act_slot_b.setChecked(True)
         self.act_toggle_ab = a("Toggle A/B", self.toggle_ab, "B", tip="Switch between original and feature")
@@ -219,7 +268,7 @@ class MainWindow(QMainWindow):
         self.act_prev_map = a("Previous map", lambda: self.step_map(-1), "Up")
         self.act_next_layer = a("Next layer", lambda: self.step_layer(1), "Right")
         self.act_prev_layer = a("Previous layer", lambda: self.step_layer(-1), "Left")
-        self.act_sort = a("Sort maps by energy", self._sort_changed, "Ctrl+Shift+S", True)
+        self.act_sort = a("Sort maps by energy", self._sort_changed, "Ctrl+Shift+E", True)
         self.act_follow = a("Follow playhead", self._follow_changed, "F", True)
         self.act_reset_zoom = a("Show whole clip", self.reset_zoom, "Ctrl+0")
         self.act_keys = a("Keyboard shortcuts", self.show_shortcuts, QKeySequence.StandardKey.HelpContents)
@@ -231,12 +280,31 @@ class MainWindow(QMainWindow):
         self.tree = FeatureTree()
         self.tree.currentChanged.connect(self._tree_current_changed)
         self.tree.activated.connect(self._tree_activated)
+        self.clip_list = ClipList()
+        self.clip_list.clipChosen.connect(self.show_clip)
+        self.clip_list.addRequested.connect(self.choose_audio)
+        self.clip_list.removeRequested.connect(self.remove_clip)
+        self.clip_list.locateRequested.connect(self.locate_clip)
+        self.left = QSplitter(Qt.Orientation.Vertical)
+        self.left.addWidget(self.clip_list)
+        self.left.addWidget(self.tree)
+        self.left.setStretchFactor(1, 1)
+        self.left.setSizes([150, 700])
+        self.left.setChildrenCollapsible(False)
+        self.gallery = LayerGallery()
+        self.gallery.mapClicked.connect(self._map_clicked)
+        self.gallery.activated.connect(self._tree_activated)
+        self.gallery.compareRequested.connect(self.set_compare)
+        self.gallery.layerChanged.connect(self._gallery_layer_changed)
+        self.kernels_view = KernelsView()
+        self.kernels_view.mapClicked.connect(self._map_clicked)
         self.predictions = PredictionStrip()
         self.stack = SpectrogramStack()
         self.stack.seekRequested.connect(self.seek)
         self.stack.loopChanged.connect(self._loop_region_changed)
         self.inspector = Inspector()
         self.inspector.annotationChanged.connect(self._annotation_changed)
+        self.inspector.ratingChanged.connect(self._rating_changed)
         inspector_scroll = QScrollArea()
         inspector_scroll.setWidget(self.inspector)
         inspector_scroll.setWidgetResizable(True)
@@ -253,10 +321,18 @@ class MainWindow(QMainWindow):
         top.addWidget(self.predictions, 1)
         top.addWidget(self.options)
         centre_layout.addLayout(top)
-        centre_layout.addWidget(self.stack, 1)
+        self.centre = QTabWidget()
+        self.centre.setDocumentMode(True)
+        self.centre.addTab(self.stack, "Spectrograms")
+        self.centre.addTab(self.gallery, "Layer gallery")
+        self.centre.addTab(self.kernels_view, "Layer-1 kernels")
+        self.centre.setTabToolTip(TAB_GALLERY, "Every map of a layer: click to hear, Shift-click to compare (Ctrl+2)")
+        self.centre.setTabToolTip(TAB_KERNELS, "The first layer's kernels, vertical edges to horizontal (Ctrl+3)")
+        self.centre.currentChanged.connect(lambda index: self.settings.set(keys.CENTRE_TAB, index))
+        centre_layout.addWidget(self.centre, 1)
 
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
-        self.splitter.addWidget(self.tree)
+        self.splitter.addWidget(self.left)
         self.splitter.addWidget(centre)
         self.splitter.addWidget(inspector_scroll)
         self.splitter.setStretchFactor(1, 1)
@@ -269,6 +345,7 @@ class MainWindow(QMainWindow):
                 "slot_a": self.act_slot_a,
                 "slot_b": self.act_slot_b,
                 "slot_r": self.act_slot_r,
+                "slot_c": self.act_slot_c,
                 "loop": self.act_loop,
                 "match": self.act_match,
             }
@@ -321,14 +398,25 @@ class MainWindow(QMainWindow):
 
     def _build_menus(self) -> None:
         menu = self.menuBar().addMenu("&File")
+        menu.addAction(self.act_new_session)
+        menu.addAction(self.act_open_session)
+        self.recent_session_menu = menu.addMenu("Recent sessions")
+        menu.addAction(self.act_save_session)
+        menu.addAction(self.act_save_session_as)
+        menu.addSeparator()
         menu.addAction(self.act_open_audio)
-        menu.addAction(self.act_open_model)
         self.recent_audio_menu = menu.addMenu("Recent audio")
+        menu.addAction(self.act_open_model)
+        menu.addAction(self.act_open_module)
         self.recent_model_menu = menu.addMenu("Recent models")
         menu.addSeparator()
         menu.addAction(self.act_export)
+        menu.addAction(self.act_report)
         menu.addSeparator()
         menu.addAction(self.act_quit)
+        menu = self.menuBar().addMenu("&Analyse")
+        for act in (self.act_characterise_layer, self.act_characterise_all, None, self.act_abx, self.act_compare):
+            menu.addSeparator() if act is None else menu.addAction(act)
         menu = self.menuBar().addMenu("&Playback")
         for act in (
             self.act_play,
@@ -337,6 +425,7 @@ class MainWindow(QMainWindow):
             self.act_slot_a,
             self.act_slot_b,
             self.act_slot_r,
+            self.act_slot_c,
             self.act_toggle_ab,
             self.act_toggle_r,
             None,
@@ -352,6 +441,12 @@ class MainWindow(QMainWindow):
             self.act_prev_map,
             self.act_next_layer,
             self.act_prev_layer,
+            self.act_next_clip,
+            self.act_prev_clip,
+            None,
+            self.act_tab_views,
+            self.act_tab_gallery,
+            self.act_tab_kernels,
             None,
             self.act_sort,
             self.act_follow,
@@ -373,7 +468,11 @@ class MainWindow(QMainWindow):
             area = screen.availableGeometry() if screen is not None else None
             w, h = (min(1480, int(area.width() * 0.95)), min(900, int(area.height() * 0.92))) if area else (1400, 860)
             self.resize(w, h)
-        for key, splitter in ((keys.SPLITTER, self.splitter), (keys.VIEW_SPLITTER, self.stack.splitter)):
+        for key, splitter in (
+            (keys.SPLITTER, self.splitter),
+            (keys.VIEW_SPLITTER, self.stack.splitter),
+            (keys.LEFT_SPLITTER, self.left),
+        ):
             state = s.get(key)
             if not state.isEmpty():
                 splitter.restoreState(state)
@@ -386,13 +485,26 @@ class MainWindow(QMainWindow):
         self.stack.follow = self.act_follow.isChecked()
         self.act_sort.setChecked(s.get(keys.SORT_BY_ENERGY))
         self._sort_changed()
+        self.centre.setCurrentIndex(min(max(0, s.get(keys.CENTRE_TAB)), self.centre.count() - 1))
         self.engine.select(Slot.B)
         self.engine.set_looping(False)
+        self._session_changed(False)
 
     # ==== start-up ========================================================================================
-    def start(self, audio: Path | None, model: Path | None) -> None:
-        """After the window is shown: open the device, then the files (model first, then audio)."""
-        if model is not None:
+    def start(self, audio: Path | None, model: Path | None, session: Path | None = None) -> None:
+        """After the window is shown: offer to restore what a crashed run left, else open the files (a session,
+        or a model then a clip)."""
+        crashed = self.keeper.crash_autosave()
+        if crashed is not None:
+            self._offer_restore(crashed, lambda: self._start_files(audio, model, session))
+            return
+        self._start_files(audio, model, session)
+
+    def _start_files(self, audio: Path | None, model: Path | None, session: Path | None) -> None:
+        if session is not None:
+            self._open_device_when_idle = True
+            self.open_session_file(session)
+        elif model is not None:
             # the device opens once the worker has loaded torch: loading its libraries holds the GIL for
             # about a second, which would starve a running audio callback
             self._open_device_when_idle = True
@@ -402,16 +514,196 @@ class MainWindow(QMainWindow):
             if audio is not None:
                 self.open_audio(audio)
 
+    def _offer_restore(self, autosave: Path, otherwise) -> None:
+        """Ask (without blocking the event loop) whether to restore the session a crashed run left."""
+        try:
+            stamp = time.strftime("%Y-%m-%d %H:%M", time.localtime(autosave.stat().st_mtime))
+        except OSError:
+            stamp = "?"
+        box = QMessageBox(
+            QMessageBox.Icon.Question,
+            "Restore the last session?",
+            f"Aurascope did not close cleanly last time. Its session was autosaved at {stamp}:\n{autosave}",
+            QMessageBox.StandardButton.NoButton,
+            self,
+        )
+        restore = box.addButton("Restore", QMessageBox.ButtonRole.AcceptRole)
+        box.addButton("Discard", QMessageBox.ButtonRole.DestructiveRole)
+        box.setInformativeText("Discard starts afresh and deletes the autosave.")
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        self.restore_box = box
+
+        def answered() -> None:
+            self.restore_box = None
+            if box.clickedButton() is restore:
+                self._restore(autosave, otherwise)
+            else:
+                self.keeper.discard_autosaves()
+                otherwise()
+
+        box.finished.connect(lambda _: answered())
+        box.open()
+
+    def _restore(self, autosave: Path, otherwise) -> None:
+        from app.core.session import restore_autosave
+
+        try:
+            session = restore_autosave(autosave)
+        except SessionError as err:
+            # never overwrite it: keep the damaged file aside for the listener, out of the autosave's way
+            kept = autosave.with_name(f"{autosave.name}.damaged-{time.strftime('%Y%m%d-%H%M%S')}")
+            os.replace(autosave, kept)
+            self.show_error("Cannot restore the autosaved session", err.reason, kept)
+            otherwise()
+            return
+        self._open_device_when_idle = True
+        self._apply_session(session)
+        self.statusBar().showMessage("Restored the autosaved session (unsaved: Ctrl+S saves it)", 8000)
+
     def showEvent(self, event) -> None:
         super().showEvent(event)
         if self.shown_at is None:
             self.shown_at = time.time()
 
+    # ==== sessions ========================================================================================
+    @property
+    def session(self) -> ListeningSession:
+        return self.keeper.session
+
+    def new_session(self) -> None:
+        if not self._may_discard("start a new session"):
+            return
+        self._apply_session(ListeningSession(), open_files=False)
+        self._clear_clips()
+
+    def choose_session(self) -> None:
+        if not self._may_discard("open another session"):
+            return
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Open session", self._last_dir(), f"Aurascope sessions (*{SESSION_SUFFIX});;All files (*)"
+        )
+        if path:
+            self.open_session_file(Path(path))
+
+    def open_session_file(self, path: Path) -> bool:
+        """Read a session file and open its model and clips; a damaged or newer file is reported, never written."""
+        path = Path(path)
+        self.settings.set(keys.LAST_DIR, str(path.parent))
+        try:
+            session = ListeningSession.load(path)
+        except SessionError as err:
+            where = f" (field '{err.field}')" if err.field else ""
+            self.show_error(f"Cannot open session {path.name}", f"{err.reason}{where}", path)
+            return False
+        self._apply_session(session)
+        return True
+
+    def _apply_session(self, session: ListeningSession, open_files: bool = True) -> None:
+        """Make ``session`` the open one: its clips in the list, its model and current clip opened."""
+        self.keeper.replace(session)
+        self._rebuild_recent()
+        problems = session.problems()
+        if problems:
+            self.show_error("Some of the session's files moved or are missing", "\n".join(problems), session.path)
+        self.analyses.clear()
+        self.clip_entries = {}
+        missing = {loc.path for loc in session.located if loc.status is FileStatus.MISSING}
+        for ref in session.clips:
+            status, detail = ("missing", f"not found: {ref.path}") if ref.path in missing else ("ready", "")
+            self.clip_entries[ref.sha256] = ClipEntry(ref.sha256, ref.name, ref.path, None, status, detail)
+        self.clip_list.set_clips(list(self.clip_entries.values()))
+        self._apply_session_settings(session)
+        if not open_files:
+            return
+        current = session.selection.clip
+        available = [c for c in session.clips if c.path not in missing]
+        clip = next((c for c in available if c.sha256 == current), available[0] if available else None)
+        self._pending_selection = {
+            "ref": (session.selection.layer, session.selection.index) if session.selection.layer else None,
+            "compare": session.selection.compare,
+            "playhead": session.selection.playhead_s,
+        }
+        model = session.model
+        if model is None or model.path in missing:
+            if model is not None:
+                self.show_error("The session's model is missing", f"{model.name} was not found", model.path)
+            if clip is not None and self.model_handle is not None:
+                self.open_audio(clip.path)
+            return
+        self.open_model(model.path, clip.path if clip is not None else None, replace_clip=True)
+
+    def _apply_session_settings(self, session: ListeningSession) -> None:
+        p = session.playback
+        self.transport.set_volume(p.volume)
+        self.act_match.setChecked(p.loudness_match)
+        self.act_full_a.setChecked(p.full_quality_a)
+        self.options.set_mode(p.mode)
+        self.act_loop.setChecked(p.loop)
+        self.engine.set_looping(p.loop)
+        self.select_slot(Slot(p.slot) if p.slot in ("A", "B", "R") else Slot.B)
+
+    def save_session(self) -> bool:
+        if self.session.path is None:
+            return self.save_session_as()
+        return self._save_to(None)
+
+    def save_session_as(self) -> bool:
+        start = (
+            str(self.session.path) if self.session.path else str(Path(self._last_dir()) / f"listening{SESSION_SUFFIX}")
+        )
+        path, _ = QFileDialog.getSaveFileName(self, "Save session", start, f"Aurascope sessions (*{SESSION_SUFFIX})")
+        if not path:
+            return False
+        target = Path(path)
+        if target.suffix != SESSION_SUFFIX:
+            target = target.with_name(target.name + SESSION_SUFFIX)
+        return self._save_to(target)
+
+    def _save_to(self, target: Path | None) -> bool:
+        self._sync_playhead()
+        try:
+            written = self.keeper.save(target)
+        except (SessionError, OSError) as err:
+            self.show_error("Cannot save the session", getattr(err, "reason", str(err)), target or self.session.path)
+            return False
+        self._rebuild_recent()
+        self.statusBar().showMessage(f"Saved {written}", 5000)
+        return True
+
+    def _sync_playhead(self) -> None:
+        """The playhead goes into the session when it is written, not on every tick (that is no edit)."""
+        if self.clip is not None:
+            self.session.selection = replace(self.session.selection, playhead_s=round(self.engine.position(), 3))
+
+    def _session_changed(self, dirty: bool) -> None:
+        self.act_save_session.setEnabled(dirty or self.session.path is None)
+        parts = [self.clip.name if self.clip else None, self.summary.name if self.summary else None]
+        self.setWindowTitle(" — ".join([p for p in parts if p] + [self.keeper.title, "Aurascope"]))
+
+    def _may_discard(self, what: str) -> bool:
+        """Before the session is replaced or the window closes: ask whether to save what would be lost."""
+        s = self.session
+        if not self.ask_to_save or not s.dirty or not (s.path is not None or self.keeper.has_listener_content):
+            return True
+        answer = QMessageBox.question(
+            self,
+            "Save the session?",
+            f"The session has unsaved changes (labels, notes, ratings or tests). Save them before you {what}?",
+            QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard | QMessageBox.StandardButton.Cancel,
+            QMessageBox.StandardButton.Save,
+        )
+        if answer == QMessageBox.StandardButton.Save:
+            return self.save_session()
+        return answer == QMessageBox.StandardButton.Discard
+
+    def _edited(self) -> None:
+        self.keeper.touch()
+
     # ==== opening files ===================================================================================
     def choose_audio(self) -> None:
         exts = " ".join(f"*{e}" for e in AUDIO_EXTENSIONS)
-        path, _ = QFileDialog.getOpenFileName(self, "Open audio", self._last_dir(), f"Audio ({exts});;All files (*)")
-        if path:
+        paths, _ = QFileDialog.getOpenFileNames(self, "Add clips", self._last_dir(), f"Audio ({exts});;All files (*)")
+        for path in paths:
             self.open_audio(Path(path))
 
     def choose_model(self) -> None:
@@ -424,30 +716,73 @@ class MainWindow(QMainWindow):
         if path:
             self.open_model(Path(path))
 
+    def choose_module(self) -> None:
+        last = None
+        text = self.settings.get(keys.MODULE_SOURCE)
+        if text:
+            try:
+                raw = json.loads(text)
+                last = ModuleSourceRequest(
+                    raw["source"],
+                    Path(raw["search_folder"]) if raw.get("search_folder") else None,
+                    Path(raw["weights"]) if raw.get("weights") else None,
+                    Path(raw["front_end"]),
+                )
+            except (ValueError, KeyError, TypeError):
+                last = None
+        dialog = ModelSourceDialog(last=last, start_dir=self._last_dir(), parent=self)
+        if dialog.exec() != ModelSourceDialog.DialogCode.Accepted:
+            return
+        self.open_module(dialog.request())
+
+    def open_module(self, request: ModuleSourceRequest) -> None:
+        """Open the user's own ``package.module:callable`` network (trusted code) with its front end."""
+        self.settings.set(
+            keys.MODULE_SOURCE,
+            json.dumps(
+                {
+                    "source": request.source,
+                    "search_folder": str(request.search_folder) if request.search_folder else "",
+                    "weights": str(request.weights) if request.weights else "",
+                    "front_end": str(request.front_end),
+                }
+            ),
+        )
+        self.open_model(ModelSource(request.source, request.weights, request.front_end, request.search_folder))
+
     def _last_dir(self) -> str:
         return self.settings.get(keys.LAST_DIR) or str(Path.home())
 
     def open_files(self, paths: list[Path]) -> None:
-        """Files from the command line, a drop, or the desktop: models by extension, everything else as audio."""
+        """Files from the command line, a drop, or the desktop: sessions, models by extension, else audio."""
+        sessions = [p for p in paths if p.suffix.lower() == SESSION_SUFFIX]
+        if sessions:
+            if self._may_discard("open another session"):
+                self.open_session_file(sessions[-1])
+            return
         models = [p for p in paths if p.suffix.lower() in MODEL_EXTENSIONS]
         audio = [p for p in paths if p.suffix.lower() not in MODEL_EXTENSIONS]
         if models:
-            self.open_model(models[-1], audio[-1] if audio else None)
-        elif audio:
-            self.open_audio(audio[-1])
+            self.open_model(models[-1], audio[0] if audio else None)
+            audio = audio[1:]
+        for path in audio:
+            self.open_audio(path)
 
-    def open_model(self, path: Path, audio: Path | None = None) -> None:
+    def open_model(self, path: Path | ModelSource, audio: Path | None = None, *, replace_clip: bool = False) -> None:
         """Load a model (and re-analyse the current clip, or ``audio``, with it) on the worker."""
-        path = Path(path)
+        source = path if isinstance(path, ModelSource) else ModelSource(str(Path(path)))
         clip_path = Path(audio) if audio is not None else (self.clip.path if self.clip else self.pending_audio)
-        self.settings.set(keys.LAST_DIR, str(path.parent))
+        if not source.is_module:
+            self.settings.set(keys.LAST_DIR, str(Path(source.source).parent))
 
         def run(job):
-            return compute.open_session(path, clip_path, cancelled=lambda: job.cancelled)
+            return compute.open_session(source, clip_path, cancelled=lambda: job.cancelled)
 
-        self._start_open(run, f"Opening model {path.name}…", path, clip_path)
+        label = source.display_name
+        self._start_open(run, f"Opening model {label}…", source, clip_path)
 
     def open_audio(self, path: Path) -> None:
+        """Add a clip to the session (or show it, if it is there already) and analyse it with the model."""
         path = Path(path)
         self.settings.set(keys.LAST_DIR, str(path.parent))
         if self.model_handle is None:
@@ -462,29 +797,35 @@ class MainWindow(QMainWindow):
 
         self._start_open(run, f"Analysing {path.name}…", None, path)
 
-    def _start_open(self, run, text: str, model_path: Path | None, audio_path: Path | None) -> None:
+    def _start_open(self, run, text: str, model: ModelSource | None, audio_path: Path | None) -> None:
         self.worker.submit(
             OPEN,
             run,
-            on_result=lambda session: self._session_opened(session, model_path, audio_path),
-            on_error=lambda err: self._open_failed(err, model_path, audio_path),
+            on_result=lambda opened: self._session_opened(opened, model, audio_path),
+            on_error=lambda err: self._open_failed(err, model, audio_path),
             busy_text=text,
         )
 
-    def _open_failed(self, err: BaseException, model_path: Path | None, audio_path: Path | None) -> None:
-        """Say which file and what is wrong with it; the loaded model and clip stay as they were."""
+    def _open_failed(self, err: BaseException, model: ModelSource | None, audio_path: Path | None) -> None:
+        """Say which file and what is wrong with it; the loaded model and clips stay as they were."""
+        model_path = Path(model.source) if model is not None and not model.is_module else None
         if isinstance(err, ModelFormatError):
             path = err.path or model_path
             where = f" (field '{err.field}')" if err.field else ""
             reason = f"This is not a model Aurascope can read{where}: {err.reason}"
+        elif isinstance(err, UnsupportedModelError):
+            path = model_path
+            where = f" at '{err.node}'" if err.node else ""
+            reason = f"Aurascope cannot use the network {err.source}{where}: {err.reason}"
         elif isinstance(err, AudioLoadError):
             path, reason = err.path, f"This audio file cannot be read: {err.reason}"
         elif isinstance(err, ClipTooShortError):
             path, reason = err.path, str(err)
         else:
-            path = audio_path if model_path is None else model_path
+            path = audio_path if model is None else model_path
             reason = f"{type(err).__name__}: {err}"
-        self.show_error(f"Cannot open {Path(path).name if path else 'the file'}", reason, path)
+        what = Path(path).name if path else (model.display_name if model is not None else "the file")
+        self.show_error(f"Cannot open {what}", reason, path)
 
     def show_error(self, title: str, reason: str, path: Path | None = None) -> None:
         """A window-modal message that does not block the event loop (the worker keeps delivering)."""
@@ -498,58 +839,204 @@ class MainWindow(QMainWindow):
         box.open()
         self.errorShown.emit(self.last_error)
 
-    def _session_opened(self, session: Session, model_path: Path | None, audio_path: Path | None) -> None:
-        new_model = session.model is not self.model_handle
-        if new_model:
-            self.model_handle, self.summary = session.model, session.summary
-            self.annotations = self.settings.annotations(session.summary.sha256)
-            labels = {self._parse_key(k): v.get("label", "") for k, v in self.annotations.items()}
-            self.tree.set_model(session.summary, {r: v for r, v in labels.items() if r is not None})
-            summary = session.summary
-            notes = "".join(f"\n⚠ {text}" for text in summary.warnings)
-            kind = "" if summary.kind == "safetensors" else f" ({summary.kind}: autograd route)"
-            self.model_label.setText(f"model {summary.name}{kind}" + (" ⚠" if summary.warnings else ""))
-            self.model_label.setToolTip(f"{summary.path}\n{summary.front_end_text}{notes}")
-            if summary.warnings:
-                self.statusBar().showMessage(
-                    f"{len(summary.warnings)} note(s) on how faithfully this network can be attributed: "
-                    "hover over the model's name below",
-                    10000,
-                )
-            if model_path is not None:
-                self.settings.add_recent(keys.RECENT_MODELS, str(Path(model_path).resolve()))
-        if session.clip is None:
+    def _session_opened(self, opened: Session, model: ModelSource | None, audio_path: Path | None) -> None:
+        if opened.model is not self.model_handle:
+            self._model_opened(opened, model)
+        if opened.clip is None:
             self._rebuild_recent()
             self.sessionReady.emit()
             return
         self.pending_audio = None
-        self.analysis, self.clip = session.analysis, session.clip
-        self.settings.add_recent(keys.RECENT_AUDIO, str(session.clip.path))
-        self._rebuild_recent()
-        summary, clip = self.summary, self.clip
-        self.engine.stop()
+        self._keep_analysis(opened.analysis, opened.clip)
+        self.show_clip(opened.clip.sha256)
+        self.sessionReady.emit()
+
+    def _model_opened(self, opened: Session, source: ModelSource | None) -> None:
+        self.model_handle, self.summary = opened.model, opened.summary
+        summary = opened.summary
+        self.model_source = source
+        self.analyses.clear()  # analysed with the previous model
+        self.clip = self.analysis = None
+        self._set_compare(None)
+        known = self.session.model
+        if source is not None and not source.is_module:
+            path = Path(source.source).resolve()
+            if known is None or (known.path, known.sha256) != (path, summary.sha256):
+                self.session.set_model(path, summary.sha256 or None)
+                self._edited()
+        labels = {ref: notes.label for ref, notes in self.session.maps.items() if notes.label}
+        self.tree.set_model(summary, labels)
+        self.gallery.set_layers([layer.n_maps for layer in summary.layers])
+        self.gallery.set_labels(labels)
+        self.kernels_view.set_kernels(summary.layers[0].kernels if summary.layers else None)
+        self.kernels_view.set_labels(labels)
+        notes = "".join(f"\n⚠ {text}" for text in summary.warnings)
+        kind = "" if summary.kind == "safetensors" else f" ({summary.kind}: autograd route)"
+        self.model_label.setText(f"model {summary.name}{kind}" + (" ⚠" if summary.warnings else ""))
+        self.model_label.setToolTip(f"{summary.path}\n{summary.front_end_text}{notes}")
+        if summary.warnings:
+            self.banner.text.setText(
+                "<b>How faithful the attribution is on this network</b>: "
+                + "<br>".join(f"⚠ {text}" for text in summary.warnings)
+            )
+            self.banner.retry.hide()
+            self.banner.show()
+            self.statusBar().showMessage(
+                f"{len(summary.warnings)} note(s) on how faithfully this network can be attributed", 10000
+            )
+        elif self._device_ok:
+            self.banner.hide()
+        if source is not None and not source.is_module:
+            self.settings.add_recent(keys.RECENT_MODELS, str(Path(source.source).resolve()))
+        # clips already in the session are analysed again with this model when shown
+        for entry in list(self.clip_entries.values()):
+            if entry.status == "ready" and entry.duration is not None:
+                self._set_entry(replace(entry, duration=None, detail=""))
+
+    def _keep_analysis(self, analysis, clip: ClipSummary) -> None:
+        """Remember an analysed clip (least recently shown ones are dropped beyond MAX_ANALYSES)."""
+        self.analyses[clip.sha256] = (analysis, clip)
+        self.analyses.move_to_end(clip.sha256)
+        while len(self.analyses) > MAX_ANALYSES:
+            old, _ = self.analyses.popitem(last=False)
+            if self.clip is not None and old == self.clip.sha256:
+                self.analyses[old] = (self.analysis, self.clip)
+        if clip.sha256 not in {c.sha256 for c in self.session.clips}:
+            self.session.add_clip(clip.path, clip.sha256)
+            self._edited()
+        top = max(clip.predictions, key=lambda p: p[1]) if clip.predictions else None
+        detail = f"{top[0]} {top[1]:.2f}" if top else ""
+        self._set_entry(ClipEntry(clip.sha256, clip.path.name, clip.path, clip.duration, "ready", detail))
+
+    def _set_entry(self, entry: ClipEntry) -> None:
+        self.clip_entries[entry.key] = entry
+        self.clip_list.update_clip(entry)
+
+    def _clear_clips(self) -> None:
+        self.analyses.clear()
+        self.clip_entries = {}
+        self.clip_list.set_clips([])
+
+    # ==== clips ===========================================================================================
+    def show_clip(self, key: str) -> None:
+        """Show clip ``key`` with the same map selected and the playhead where it was (if the clip is that long)."""
+        if key in self.analyses:
+            self._show_analysed(key)
+            return
+        entry = self.clip_entries.get(key)
+        if entry is None or entry.status in ("missing", "loading") or self.model_handle is None:
+            return
+        self._set_entry(replace(entry, status="loading", detail="analysing…"))
+        model, summary, path = self.model_handle, self.summary, entry.path
+
+        def run(job):
+            return compute.analyse_clip(model, summary, path)
+
+        def done(value) -> None:
+            analysis, clip = value
+            if model is not self.model_handle:
+                return
+            self._keep_analysis(analysis, clip)
+            self._show_analysed(clip.sha256)
+
+        def failed(err: BaseException) -> None:
+            self._set_entry(replace(entry, status="error", detail=getattr(err, "reason", str(err))))
+            self._open_failed(err, None, path)
+
+        self.worker.submit(OPEN, run, on_result=done, on_error=failed, busy_text=f"Analysing {path.name}…")
+
+    def _show_analysed(self, key: str) -> None:
+        analysis, clip = self.analyses[key]
+        self.analyses.move_to_end(key)
+        summary = self.summary
+        same_clip = self.clip is not None and self.clip.sha256 == key
+        was_playing = self.engine.is_playing
+        position = self.engine.position() if self.clip is not None else 0.0
+        pending = self._pending_selection
+        self._pending_selection = None
+        if pending is not None:
+            position, was_playing = pending["playhead"], False
+        self.analysis, self.clip = analysis, clip
+        self.engine.pause()
         settle_garbage()  # while nothing plays
-        self.engine.unload(Slot.B)
-        self.engine.unload(Slot.R)
-        self.feature = self.residual = None
+        for slot in (Slot.B, Slot.R, Slot.C):
+            self.engine.unload(slot)
+        self.feature = self.residual = self.compared = None
+        self._shown = None
         self._load_slot_a()
         self.stack.set_clip(summary.grid, clip.duration, self._frame_seconds(), clip.original_db)
-        self.act_loop.setChecked(False)
-        self.engine.set_looping(False)
-        self.engine.clear_loop()
+        loop = self.session.loops.get(key)
+        if loop is not None and loop.end_s <= clip.duration:
+            self.stack.set_loop((loop.start_s, loop.end_s))
+            self.engine.set_loop(loop.start_s, loop.end_s)
+        else:
+            self.stack.set_loop(None)
+            self.engine.clear_loop()
+            if not same_clip:
+                self.act_loop.setChecked(False)
+                self.engine.set_looping(False)
+        self.engine.seek(position if position < clip.duration - 0.05 else 0.0)
+        self._resume_after_render = was_playing
         self.tree.set_energies(clip.energies)
+        self.gallery.set_energies(clip.energies)
+        self.gallery.clear_thumbnails()
         self.predictions.set_predictions(list(clip.predictions), summary.output, summary.task)
         channels = "mono" if clip.channels == 1 else f"{clip.channels} ch"
         self.clip_label.setText(f"clip {clip.name} · {clip.duration:.1f} s · {clip.original_rate} Hz {channels}")
         self.clip_label.setToolTip(str(clip.path))
-        self.setWindowTitle(f"{clip.name} — {summary.name} — Aurascope")
+        self.clip_list.set_current(key)
+        self.settings.add_recent(keys.RECENT_AUDIO, str(clip.path))
+        self._rebuild_recent()
         self._update_rate_label()
         self.statusBar().showMessage(f"Analysed {clip.name} in {clip.analysis_seconds:.2f} s", 5000)
-        ref = self.selected if self.selected is not None and self._valid(self.selected) else self._default_ref()
+        if self.session.selection.clip != key:
+            self.session.select(clip=key)
+            self._edited()
+        self._session_changed(self.session.dirty)
+        wanted = pending["ref"] if pending and pending["ref"] else self.selected
+        ref = wanted if wanted is not None and self._valid(wanted) else self._default_ref()
+        self.selected = None  # render again: same map, new clip
         self.request_render(ref)
         self.tree.select(ref)  # already selected: the tree's signal is ignored
+        self.gallery.set_selected(ref)
+        compare = pending["compare"] if pending else self.compare
+        self._set_compare(compare if compare is not None and self._valid(compare) else None)
         self._start_thumbnails(ref[0])
-        self.sessionReady.emit()
+
+    def step_clip(self, step: int) -> None:
+        """The next (or previous) clip of the session, same map, same playhead: one key press."""
+        key = self.clip_list.step(step)
+        if key is not None:
+            self.show_clip(key)
+
+    def remove_clip(self, key: str) -> None:
+        if self.clip is not None and self.clip.sha256 == key:
+            others = [k for k in self.analyses if k != key]
+            if not others:
+                self.statusBar().showMessage("The clip on screen is the only analysed one: add another first", 6000)
+                return
+            self.show_clip(others[0])
+        self.analyses.pop(key, None)
+        self.clip_entries.pop(key, None)
+        self.session.remove_clip(key)
+        self._edited()
+        self.clip_list.set_clips(list(self.clip_entries.values()))
+
+    def locate_clip(self, key: str) -> None:
+        entry = self.clip_entries.get(key)
+        if entry is None:
+            return
+        exts = " ".join(f"*{e}" for e in AUDIO_EXTENSIONS)
+        path, _ = QFileDialog.getOpenFileName(
+            self, f"Where is {entry.name}?", self._last_dir(), f"Audio ({exts});;All files (*)"
+        )
+        if not path:
+            return
+        self.session.remove_clip(key)
+        self.clip_entries.pop(key, None)
+        self.clip_list.set_clips(list(self.clip_entries.values()))
+        self._edited()
+        self.open_audio(Path(path))
 
     def _default_ref(self) -> Ref:
         return (2, 0) if self.summary and len(self.summary.layers) >= 2 else (1, 0)
@@ -564,18 +1051,24 @@ class MainWindow(QMainWindow):
     def _frame_seconds(self) -> float:
         return self.summary.hop_length / self.summary.sample_rate if self.summary else 0.0
 
-    @staticmethod
-    def _parse_key(key: str) -> Ref | None:
-        try:
-            layer, index = key[1:].split("F")
-            return int(layer), int(index)
-        except ValueError:
-            return None
-
     # ==== rendering =======================================================================================
     def _tree_current_changed(self, ref: Ref | None) -> None:
         if ref is not None and ref != self.selected:
             self.request_render(ref)
+            self.gallery.set_selected(ref)
+            self.kernels_view.set_selected(ref[1] if ref[0] == 1 else None)
+
+    def _map_clicked(self, ref: Ref) -> None:
+        """A click in the gallery or the kernels view: select the map and hear it from the playhead."""
+        if ref != self.selected:
+            self.tree.select(ref)
+        self.select_slot(Slot.B)
+        self.play()
+
+    def _gallery_layer_changed(self, layer: int) -> None:
+        if self._thumb_queue:  # the layer on screen gets its thumbnails first
+            ahead = [r for r in self._thumb_queue if r[0] == layer]
+            self._thumb_queue = deque(ahead + [r for r in self._thumb_queue if r[0] != layer])
 
     def _tree_activated(self, ref: Ref) -> None:
         if ref != self.selected:
@@ -593,9 +1086,13 @@ class MainWindow(QMainWindow):
             self._thumb_queue = deque(ahead + rest)
         layer = self.summary.layers[ref[0] - 1] if self.summary else None
         energy, rank = self._energy_of(ref)
-        key = f"L{ref[0]}F{ref[1]}"
-        note = self.annotations.get(key, {})
-        self.inspector.show_feature(ref, layer, note.get("label", ""), note.get("notes", ""), energy, rank)
+        note = self.session.notes_for(ref)
+        self.inspector.show_feature(ref, layer, note.label, note.notes, energy, rank, note.rating)
+        self._show_session_notes(ref)
+        sel = self.session.selection
+        if (sel.layer, sel.index) != ref:
+            self.session.select(layer=ref[0], index=ref[1])
+            self._edited()
         if self.analysis is None:
             return
         mode, method = self.options.mode.currentData(), self.options.method.currentData()
@@ -649,6 +1146,9 @@ class MainWindow(QMainWindow):
         )
         if self.first_ready_at is None:
             self.first_ready_at = time.time()
+        if self._resume_after_render:
+            self._resume_after_render = False
+            self.play()
         self.featureReady.emit(result.ref)
 
     def _residual_rendered(self, result: Auralisation | None) -> None:
@@ -671,7 +1171,7 @@ class MainWindow(QMainWindow):
             return  # A/B toggles do not redraw what is already there
         self._shown = shown
         frame = self._frame_seconds()
-        label = self.annotations.get(f"L{shown.ref[0]}F{shown.ref[1]}", {}).get("label", "")
+        label = self.session.notes_for(shown.ref).label
         how = shown.mode if shown.method == "deconvnet" else f"{shown.mode}, {shown.method}"
         what = "Residual (original − feature)" if shown.mode == "residual" else f"Auralised feature ({how})"
         title = f"{what} · {ref_text(shown.ref)}" + (f" · {label}" if label else "")
@@ -687,6 +1187,75 @@ class MainWindow(QMainWindow):
             frame,
         )
 
+    # ==== compare: a second map held as C =====================================================================
+    def toggle_compare(self) -> None:
+        """C: hold the selected map as the comparison (or let it go, if it is the one held)."""
+        if self.selected is None:
+            return
+        self.set_compare(None if self.compare == self.selected else self.selected)
+
+    def set_compare(self, ref: Ref | None) -> None:
+        """Shift-click in the gallery: compare ``ref`` (slot C) with the selected map (slot B); B toggles them."""
+        if ref is not None and ref == self.compare:
+            ref = None
+        self._set_compare(ref)
+        if self.session.selection.compare != ref:
+            self.session.select(compare=ref)
+            self._edited()
+        if ref is not None:
+            self.statusBar().showMessage(f"Comparing with {ref_text(ref)}: B toggles between the two maps", 6000)
+
+    def _set_compare(self, ref: Ref | None) -> None:
+        self.compare = ref
+        self.compared = None
+        self.engine.unload(Slot.C)
+        self.gallery.set_compare(ref)
+        button = self.transport.slot_c
+        button.setVisible(ref is not None)
+        self.act_slot_c.setText(f"C {ref_text(ref)}" if ref is not None else "C compared")
+        if ref is None:
+            if self.engine.selected is Slot.C:
+                self.select_slot(Slot.B)
+            self._apply_gains()
+            return
+        if self.analysis is None:
+            return
+        mode, method = self.options.mode.currentData(), self.options.method.currentData()
+        summary, analysis, rate = self.summary, self.analysis, self.engine.sample_rate
+
+        def run(job):
+            return compute.render_feature(analysis, summary, ref, mode, rate, method=method, residual=False)
+
+        def done(result: Auralisation | None) -> None:
+            if result is None or (result.ref, result.mode, result.method) != (
+                self.compare,
+                self.options.mode.currentData(),
+                self.options.method.currentData(),
+            ):
+                return
+            self.compared = result
+            self.engine.load(Slot.C, result.audio, result.device_rate)
+            self._apply_gains()
+
+        self.worker.submit(
+            COMPARE,
+            run,
+            on_result=done,
+            on_error=lambda err: self.show_error(f"Cannot render {ref_text(ref)}", f"{type(err).__name__}: {err}"),
+        )
+
+    # ==== what the session says about a map ====================================================================
+    def _show_session_notes(self, ref: Ref) -> None:
+        tags = self.session.suggestions_for(ref)
+        self.inspector.show_suggestions([(t.tag, t.text().split(": ", 1)[-1]) for t in tags])
+        runs = self.session.abx_for(ref)
+        if runs:
+            last = runs[-1]
+            self.inspector.show_abx(
+                f"{last.correct} of {last.trials} correct, p = {last.p_value:.3g} on {last.clip_name}"
+                + (f" ({len(runs)} runs)" if len(runs) > 1 else "")
+            )
+
     # ==== thumbnails (background, one short job at a time) ====================================================
     def _start_thumbnails(self, first_layer: int) -> None:
         self.worker.cancel(THUMBNAILS)
@@ -694,6 +1263,8 @@ class MainWindow(QMainWindow):
         self._thumb_per_map.clear()
         if not self.thumbnails_enabled or self.summary is None:
             return
+        if self.centre.currentIndex() == TAB_GALLERY:
+            first_layer = self.gallery.layer() or first_layer
         order = [first_layer] + [layer.number for layer in self.summary.layers if layer.number != first_layer]
         for number in order:
             self._thumb_queue.extend((number, k) for k in range(self.summary.layers[number - 1].n_maps))
@@ -738,7 +1309,8 @@ class MainWindow(QMainWindow):
                 return
             self._thumb_per_map[layer] = per_map
             self._thumb_done += len(images)
-            self.tree.set_thumbnails({ref: thumbnail_pixmap(img) for ref, img in images.items()})
+            self.tree.set_thumbnails({ref: thumbnail_pixmap(small) for ref, (small, _) in images.items()})
+            self.gallery.set_thumbnails({ref: thumbnail_pixmap(large) for ref, (_, large) in images.items()})
             self.thumb_label.setText(f"thumbnails {self._thumb_done}/{self._thumb_total}" if self._thumb_queue else "")
 
         def failed(err: BaseException) -> None:
@@ -838,22 +1410,46 @@ class MainWindow(QMainWindow):
             self.stack.set_playhead(seconds)
 
     def select_slot(self, slot: Slot) -> None:
+        if slot is Slot.C and self.compare is None:
+            slot = Slot.B
         self.engine.select(slot)
-        {Slot.A: self.act_slot_a, Slot.B: self.act_slot_b, Slot.R: self.act_slot_r}[slot].setChecked(True)
+        actions = {Slot.A: self.act_slot_a, Slot.B: self.act_slot_b, Slot.R: self.act_slot_r, Slot.C: self.act_slot_c}
+        actions[slot].setChecked(True)
         self._show_rendering()
+        if slot is not Slot.C and self.session.playback.slot != slot.value:
+            self.session.set_playback(slot=slot.value)
+            self._edited()
 
     def toggle_ab(self) -> None:
-        self.select_slot(Slot.B if self.engine.selected is Slot.A else Slot.A)
+        """A <-> B; while a map is held as C, B <-> C (A stays on its own key)."""
+        current = self.engine.selected
+        if self.compare is not None and current in (Slot.B, Slot.C):
+            self.select_slot(Slot.C if current is Slot.B else Slot.B)
+        else:
+            self.select_slot(Slot.B if current is Slot.A else Slot.A)
 
     def toggle_residual(self) -> None:
         self.select_slot(Slot.B if self.engine.selected is Slot.R else Slot.R)
 
     def set_looping(self) -> None:
         self.engine.set_looping(self.act_loop.isChecked())
+        self._playback_edited(loop=self.act_loop.isChecked())
+
+    def _playback_edited(self, **changes) -> None:
+        current = self.session.playback
+        if any(getattr(current, k) != v for k, v in changes.items()):
+            self.session.set_playback(**changes)
+            self._edited()
 
     def _loop_region_changed(self, region) -> None:
         start, end = region
         self.engine.set_loop(start, end)
+        if self.clip is not None:
+            start, end = round(start, 4), round(end, 4)
+            known = self.session.loops.get(self.clip.sha256)
+            if known is None or (known.start_s, known.end_s) != (start, end):
+                self.session.set_loop(self.clip.sha256, start, end)
+                self._edited()
         if not self.act_loop.isChecked():
             self.act_loop.setChecked(True)
             self.set_looping()
@@ -864,10 +1460,14 @@ class MainWindow(QMainWindow):
     def clear_loop_region(self) -> None:
         self.stack.set_loop(None)
         self.engine.clear_loop()
+        if self.clip is not None and self.clip.sha256 in self.session.loops:
+            self.session.clear_loop(self.clip.sha256)
+            self._edited()
 
     def set_loudness_match(self) -> None:
         self.settings.set(keys.LOUDNESS_MATCH, self.act_match.isChecked())
         self._apply_gains()
+        self._playback_edited(loudness_match=self.act_match.isChecked())
 
     def _apply_gains(self) -> None:
         """B and R at the original's loudness (if asked), never above full scale: a gain that would push a
@@ -875,7 +1475,7 @@ class MainWindow(QMainWindow):
         integer formats; the transport says when it is capped."""
         on = self.act_match.isChecked()
         gains: dict[Slot, tuple[float, float, bool] | None] = {}
-        for slot, shown in ((Slot.B, self.feature), (Slot.R, self.residual)):
+        for slot, shown in ((Slot.B, self.feature), (Slot.R, self.residual), (Slot.C, self.compared)):
             if shown is None:
                 gains[slot] = None
                 continue
@@ -893,12 +1493,16 @@ class MainWindow(QMainWindow):
     def _volume_changed(self, volume: float) -> None:
         self.engine.set_volume(volume)
         self.settings.set(keys.VOLUME, volume)
+        self._playback_edited(volume=round(volume, 3))
 
     def _mode_changed(self, mode: str) -> None:
         self.settings.set(keys.MODE, mode)
+        self._playback_edited(mode=mode)
         if self.selected is not None:
             ref, self.selected = self.selected, None
             self.request_render(ref)
+        if self.compare is not None:
+            self._set_compare(self.compare)
 
     def _method_changed(self, method: str) -> None:
         self.settings.set(keys.METHOD, method)
@@ -907,10 +1511,13 @@ class MainWindow(QMainWindow):
             self.request_render(ref)
             if self.analysis is not None:
                 self._start_thumbnails(ref[0])  # the thumbnails show the method in use
+        if self.compare is not None:
+            self._set_compare(self.compare)
 
     def _full_quality_changed(self) -> None:
         self.settings.set(keys.FULL_QUALITY_A, self.act_full_a.isChecked())
         self._load_slot_a()
+        self._playback_edited(full_quality_a=self.act_full_a.isChecked())
 
     def _update_rate_label(self) -> None:
         if self.summary is None:
@@ -973,13 +1580,21 @@ class MainWindow(QMainWindow):
 
     # ==== annotations =====================================================================================
     def _annotation_changed(self, ref: Ref, label: str, notes: str) -> None:
-        if self.summary is None:
+        before = self.session.notes_for(ref)
+        if (before.label, before.notes) == (label, notes):
             return
-        self.annotations[f"L{ref[0]}F{ref[1]}"] = {"label": label, "notes": notes}
-        self.settings.set_annotations(self.summary.sha256, self.annotations)
+        self.session.set_label(ref, label)
+        self.session.set_notes(ref, notes)
+        self._edited()
         self.tree.set_label(ref, label)
+        self.gallery.set_label(ref, label)
+        self.kernels_view.set_labels({r: n.label for r, n in self.session.maps.items() if r[0] == 1 and n.label})
         if self.feature is not None and self.feature.ref == ref:
             self._show_rendering(force=True)
+
+    def _rating_changed(self, ref: Ref, rating: int | None) -> None:
+        self.session.set_rating(ref, rating)
+        self._edited()
 
     # ==== export ==========================================================================================
     def export_selected(self) -> None:
@@ -1061,6 +1676,183 @@ class MainWindow(QMainWindow):
 
         self.worker.submit(EXPORT, run, on_result=finished, on_error=failed, busy_text="Exporting…")
 
+    # ==== characterisation, listening report, A/B/X ==========================================================
+    def _session_analyses(self, keys_wanted: list[str] | None = None):
+        """A worker-side function giving (analysis, ...) for the session's available clips: the analysed ones
+        as they are, the others analysed on the worker (and not kept: memory stays bounded)."""
+        model, summary = self.model_handle, self.summary
+        known = {k: a for k, (a, _) in self.analyses.items()}
+        entries = [e for e in self.clip_entries.values() if e.status != "missing" and e.status != "error"]
+        if keys_wanted is not None:
+            entries = [e for e in entries if e.key in keys_wanted]
+
+        def analyses() -> list:
+            return [
+                known[e.key] if e.key in known else compute.analyse_clip(model, summary, e.path)[0] for e in entries
+            ]
+
+        return analyses, len(entries)
+
+    def characterise(self, layer_only: bool) -> None:
+        """Measure each map against each of the session's clips and suggest tags (never touching labels)."""
+        if self.analysis is None or self.summary is None:
+            self.show_error("Nothing to characterise", "Open a model and an audio clip first.")
+            return
+        layer = (self.selected or self._default_ref())[0]
+        refs = [(layer, k) for k in range(self.summary.layers[layer - 1].n_maps)] if layer_only else None
+        analyses, n_clips = self._session_analyses()
+        n_maps = len(refs) if refs is not None else sum(x.n_maps for x in self.summary.layers)
+        progress = QProgressDialog(
+            f"Characterising {n_maps} map(s) on {n_clips} clip(s)…", "Cancel", 0, n_maps * n_clips, self
+        )
+        progress.setWindowTitle("Characterise maps")
+        progress.setWindowModality(Qt.WindowModality.WindowModal)
+        progress.setMinimumDuration(300)
+        progress.setValue(0)
+        self.characterise_progress = progress
+        stop = threading.Event()
+        progress.canceled.connect(stop.set)
+        method, model = self.options.method.currentData(), self.model_handle
+
+        def run(job):
+            return compute.characterise(
+                analyses(),
+                refs,
+                method=method,
+                progress=lambda done, n: self.worker.post(job, progress.setValue, done),
+                cancelled=lambda: stop.is_set() or job.cancelled,
+            )
+
+        def finished(result) -> None:
+            progress.reset()
+            if model is not self.model_handle:
+                return
+            found = result.suggestions()
+            self.session.set_suggestions(found)
+            self._edited()
+            tagged = sum(1 for tags in found.values() if tags)
+            what = "Stopped after" if result.cancelled else "Characterised"
+            self.statusBar().showMessage(
+                f"{what} {len(result.maps)} rendering(s) in {result.seconds:.1f} s: {tagged} map(s) with suggested "
+                "tags (shown in the inspector; your labels are untouched)",
+                10000,
+            )
+            if self.selected is not None:
+                self._show_session_notes(self.selected)
+
+        def failed(err: BaseException) -> None:
+            progress.reset()
+            self.show_error("Characterisation failed", f"{type(err).__name__}: {err}")
+
+        self.worker.submit(CHARACTERISE, run, on_result=finished, on_error=failed, busy_text="Characterising…")
+
+    def export_report(self) -> None:
+        if self.analysis is None or self.summary is None or self.clip is None:
+            self.show_error("Nothing to report", "Open a model and an audio clip first.")
+            return
+        clips = [ClipChoice(e.key, e.name, e.status not in ("missing", "error")) for e in self.clip_entries.values()]
+        s = self.settings
+        dialog = ReportDialog(
+            selected=self.tree.selected_refs() or ([self.selected] if self.selected else []),
+            current_layer=(self.selected or self._default_ref())[0],
+            layer_sizes=[layer.n_maps for layer in self.summary.layers],
+            clips=clips,
+            current_clip=self.clip.sha256,
+            method=self.options.method.currentData(),
+            folder=s.get(keys.REPORT_DIR) or str(Path(self._last_dir()) / "aurascope-report"),
+            title=f"Listening report — {self.summary.name}",
+            parent=self,
+        )
+        if dialog.exec() != ReportDialog.DialogCode.Accepted:
+            return
+        self.run_report(dialog.request())
+
+    def run_report(self, request: ReportRequest) -> None:
+        """Write the listening report on the worker (the CLI's ``aurascope report``), with a cancellable progress."""
+        self.settings.set(keys.REPORT_DIR, str(request.folder))
+        analyses, n_clips = self._session_analyses(list(request.clips))
+        n_maps = len(request.refs) if request.refs is not None else sum(x.n_maps for x in self.summary.layers)
+        progress = QProgressDialog(f"Writing the report to {request.folder}…", "Cancel", 0, n_maps * n_clips, self)
+        progress.setWindowTitle("Listening report")
+        progress.setWindowModality(Qt.WindowModality.WindowModal)
+        progress.setMinimumDuration(300)
+        progress.setValue(0)
+        self.report_progress = progress
+        stop = threading.Event()
+        progress.canceled.connect(stop.set)
+        self._sync_playhead()
+        session = copy.deepcopy(self.session)  # the worker reads a snapshot while the listener goes on editing
+
+        def run(job):
+            return compute.write_report(
+                request.folder,
+                analyses(),
+                list(request.refs) if request.refs is not None else None,
+                session,
+                title=request.title,
+                method=request.method,
+                progress=lambda done, n: self.worker.post(job, progress.setValue, done),
+                cancelled=lambda: stop.is_set() or job.cancelled,
+            )
+
+        def finished(report) -> None:
+            progress.reset()
+            self.last_report = report
+            self.statusBar().showMessage(
+                f"Wrote the report: {report.maps} map(s) × {report.clips} clip(s), {report.files} files, "
+                f"in {report.seconds:.1f} s: {report.index}",
+                10000,
+            )
+            if request.open_when_done and not stop.is_set() and not os.environ.get("AURASCOPE_NO_EXPORT_DIALOG"):
+                QDesktopServices.openUrl(QUrl.fromLocalFile(str(report.index)))
+
+        def failed(err: BaseException) -> None:
+            progress.reset()
+            self.show_error("Report failed", getattr(err, "reason", f"{type(err).__name__}: {err}"), request.folder)
+
+        self.worker.submit(REPORT, run, on_result=finished, on_error=failed, busy_text="Writing the report…")
+
+    def start_abx(self) -> AbxDialog | None:
+        """A blind A/B/X test of the selected map against the original, loudness-matched; saved in the session."""
+        feature, clip = self.feature, self.clip
+        if feature is None or clip is None or feature.ref != self.selected:
+            self.show_error("No map ready", "Select a map and wait until it is rendered (it plays as B).")
+            return None
+        wanted = feature.gain_db
+        ceiling = -feature.device_peak_db - PEAK_HEADROOM_DB if math.isfinite(feature.device_peak_db) else math.inf
+        region = self.engine.loop_region
+        rate = self.engine.sample_rate
+        loop = (region[0] / rate, region[1] / rate) if region is not None and self.engine.looping else None
+        dialog = AbxDialog(
+            self.engine,
+            layer=feature.ref[0],
+            index=feature.ref[1],
+            clip_sha256=clip.sha256,
+            clip_name=clip.name,
+            map_name=" · ".join(x for x in (ref_text(feature.ref), self.session.notes_for(feature.ref).label) if x),
+            gain_db=min(wanted, ceiling),
+            mode=feature.mode,
+            loop=loop,
+            parent=self,
+        )
+        dialog.finishedRun.connect(self._abx_finished)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        self.abx_dialog = dialog
+        dialog.finished.connect(lambda _: (setattr(self, "abx_dialog", None), self._apply_gains()))
+        dialog.open()
+        return dialog
+
+    def _abx_finished(self, result) -> None:
+        self.session.add_abx(result)
+        self._edited()
+        self.statusBar().showMessage(
+            f"A/B/X on {ref_text((result.layer, result.index))}: {result.correct} of {result.trials}, "
+            f"p = {result.p_value:.3g} (saved in the session)",
+            10000,
+        )
+        if self.selected == (result.layer, result.index):
+            self._show_session_notes(self.selected)
+
     # ==== busy indicator, cancel ==========================================================================
     def _busy_changed(self, busy: bool, text: str) -> None:
         self.busy_label.setText(text)
@@ -1082,6 +1874,7 @@ class MainWindow(QMainWindow):
     # ==== recent files, drag and drop ===========================================================================
     def _rebuild_recent(self) -> None:
         for menu, key, opener in (
+            (self.recent_session_menu, keys.RECENT_SESSIONS, self._open_recent_session),
             (self.recent_audio_menu, keys.RECENT_AUDIO, self.open_audio),
             (self.recent_model_menu, keys.RECENT_MODELS, self.open_model),
         ):
@@ -1092,6 +1885,10 @@ class MainWindow(QMainWindow):
                 action.setToolTip(path)
                 action.triggered.connect(lambda _=False, p=path, o=opener: o(Path(p)))
             menu.setEnabled(bool(items))
+
+    def _open_recent_session(self, path: Path) -> None:
+        if self._may_discard("open another session"):
+            self.open_session_file(path)
 
     def dragEnterEvent(self, event) -> None:
         if event.mimeData().hasUrls() and any(u.isLocalFile() for u in event.mimeData().urls()):
@@ -1116,12 +1913,21 @@ class MainWindow(QMainWindow):
             ("Home", "go to start"),
             ("↑ / ↓", "previous / next map (in the tree's order)"),
             ("← / →", "previous / next layer"),
+            ("[ / ]", "previous / next clip (same map, same playhead)"),
+            ("C", "hold the selected map as C; then B toggles between the map you move to and C"),
+            ("Shift+click", "in the layer gallery: compare that map with the selected one"),
+            ("Ctrl+1 / 2 / 3", "spectrograms / layer gallery / layer-1 kernels"),
+            ("Ctrl+K / Ctrl+Shift+K", "characterise this layer's maps / all maps (suggested tags)"),
+            ("Ctrl+T", "blind A/B/X test of the selected map"),
+            ("Ctrl+S / Ctrl+Shift+S", "save the session / save it as"),
+            ("Ctrl+Shift+R", "export a listening report"),
             ("F", "follow the playhead"),
             ("Ctrl+0", "show the whole clip"),
             ("wheel / Ctrl+wheel", "zoom time / frequency"),
             ("Shift+drag", "pan"),
             ("Ctrl+E", "export the selected maps"),
-            ("Ctrl+O / Ctrl+Shift+O", "open audio / model"),
+            ("Ctrl+O / Ctrl+Shift+O", "add a clip / open a model"),
+            ("Ctrl+Alt+O", "open a session"),
         ]
         html = (
             "<table>" + "".join(f"<tr><td><b>{k}</b>&nbsp;&nbsp;</td><td>{v}</td></tr>" for k, v in rows) + "</table>"
@@ -1178,6 +1984,11 @@ class MainWindow(QMainWindow):
             },
             "error": self.last_error,
             "banner": self.banner.isVisible(),
+            "session": str(self.session.path) if self.session.path else None,
+            "session_dirty": self.session.dirty,
+            "clips": [e.name for e in self.clip_entries.values()],
+            "compare": f"L{self.compare[0]}F{self.compare[1]}" if self.compare else None,
+            "restore_offered": self.restore_box is not None,
         }
 
     @staticmethod
@@ -1198,12 +2009,17 @@ class MainWindow(QMainWindow):
         if self._closing:
             event.accept()
             return
-        self._closing = True
         self.inspector._flush()
+        if not self._may_discard("quit"):
+            event.ignore()
+            return
+        self._closing = True
+        self.keeper.close_clean()
         s = self.settings
         s.set(keys.GEOMETRY, self.saveGeometry())
         s.set(keys.SPLITTER, self.splitter.saveState())
         s.set(keys.VIEW_SPLITTER, self.stack.splitter.saveState())
+        s.set(keys.LEFT_SPLITTER, self.left.saveState())
         s.sync()
         self.poll.stop()
         self.worker.cancel_all()

@@ -55,8 +55,11 @@ def make_window(qtbot, settings, fake_device) -> Callable[..., object]:
         engine: PlaybackEngine | None = None,
         wait: bool = True,
         thumbnails: bool = False,
+        ask_to_save: bool = False,
     ):
-        window = MainWindow(settings=settings, engine=engine or PlaybackEngine(), thumbnails=thumbnails)
+        window = MainWindow(
+            settings=settings, engine=engine or PlaybackEngine(), thumbnails=thumbnails, ask_to_save=ask_to_save
+        )
         qtbot.addWidget(window)
         window.resize(1400, 860)
         window.show()

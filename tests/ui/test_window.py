@@ -330,16 +330,13 @@ def test_drop_recent_files_and_settings(make_window, qtbot, tmp_path, wav_file, 
     assert [a.text() for a in window.recent_audio_menu.actions()][:2] == ["other clip.wav", wav_file.name]
     window.transport.volume.setValue(35)
     assert window.engine.volume == pytest.approx(0.35) and settings.get(keys.VOLUME) == pytest.approx(0.35)
-    # a label typed in the inspector shows in the tree and is kept per model file
+    # a label typed in the inspector shows in the tree and goes into the session
     window.inspector.label.setText("low thud")
     window.inspector.label.textEdited.emit("low thud")
     qtbot.waitUntil(lambda: "low thud" in window.tree._items[window.selected].text(), timeout=3000)
+    assert window.session.notes_for(window.selected).label == "low thud"
     window.close()
     assert not settings.get(keys.GEOMETRY).isEmpty()
-    assert (
-        settings.annotations(window.summary.sha256)[f"L{window.selected[0]}F{window.selected[1]}"]["label"]
-        == "low thud"
-    )
 
 
 def test_the_bundled_model_on_the_full_band_demo(make_window, qtbot) -> None:

@@ -1,0 +1,335 @@
+"""The window's listening session: labels in the session file, autosave and crash restore, several clips with the
+same map and playhead, comparing two maps, characterisation, the report, A/B/X, and a user's own module."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+from signals import chord_clip
+
+from app.playback import Slot
+
+
+def _label(window, qtbot, text: str) -> None:
+    window.inspector.label.setText(text)
+    window.inspector.label.textEdited.emit(text)
+    qtbot.waitUntil(lambda: window.session.notes_for(window.selected).label == text, timeout=3000)
+
+
+def _second_clip(tmp_path: Path, seconds: float = 2.0, name: str = "second.wav") -> Path:
+    path = tmp_path / name
+    rng = np.random.default_rng(7)
+    clip = chord_clip(22050, seconds) + 0.05 * rng.standard_normal(int(22050 * seconds)).astype(np.float32)
+    sf.write(path, clip.astype(np.float32), 22050, subtype="FLOAT")
+    return path
+
+
+def _wait_ready(window, qtbot) -> None:
+    qtbot.waitUntil(lambda: window.worker.idle and window.residual is not None, timeout=60000)
+
+
+def test_labels_ratings_autosave_save_and_reopen(make_window, qtbot, tmp_path, wav_file, model_file, settings) -> None:
+    window = make_window(wav_file, model_file)
+    window.tree.select((1, 3))
+    qtbot.waitUntil(lambda: window.feature is not None and window.feature.ref == (1, 3), timeout=30000)
+    _label(window, qtbot, "onset detector")
+    window.inspector.stars[3].click()  # 4 stars
+    assert window.session.notes_for((1, 3)).rating == 4
+    window._loop_region_changed((0.5, 1.25))
+    assert window.session.dirty and window.windowTitle().endswith("untitled session • — Aurascope")
+    # autosave: an untitled session goes to the settings' sessions folder, a moment after the change
+    autosave = settings.state_dir() / "untitled.aurascope.autosave"
+    qtbot.waitUntil(lambda: autosave.is_file() and '"start_s": 0.5' in autosave.read_text(), timeout=3000)
+    saved = json.loads(autosave.read_text())
+    assert saved["maps"]["L1F3"] == {"label": "onset detector", "notes": "", "rating": 4}
+    # Save As writes the file, removes the autosave, and the title loses its dot
+    target = tmp_path / "listening.aurascope"
+    assert window._save_to(target)
+    assert target.is_file() and not autosave.exists() and not window.session.dirty
+    data = json.loads(target.read_text())
+    assert data["clips"][0]["sha256"] == window.clip.sha256 and data["selection"]["layer"] == 1
+    assert data["loops"] == [{"clip": window.clip.sha256, "start_s": 0.5, "end_s": 1.25}]
+    assert data["model"]["sha256"] == window.summary.sha256
+    window.close()
+
+    # a fresh window opens the session: its model, its clip, the selected map, the label, the loop
+    second = make_window(None, None, wait=False)
+    with qtbot.waitSignal(second.featureReady, timeout=60000):
+        assert second.open_session_file(target)
+    _wait_ready(second, qtbot)
+    assert second.selected == (1, 3) and second.clip.sha256 == data["clips"][0]["sha256"]
+    assert "onset detector" in second.tree._items[(1, 3)].text()
+    assert second.inspector.label.text() == "onset detector" and second.inspector.rating == 4
+    region = second.engine.loop_region
+    assert region is not None and region[0] / second.engine.sample_rate == pytest.approx(0.5, abs=1e-3)
+    assert not second.session.dirty
+
+
+def test_a_crash_leaves_an_autosave_that_the_next_start_offers(
+    make_window, qtbot, wav_file, model_file, settings
+) -> None:
+    window = make_window(wav_file, model_file)
+    window.tree.select((2, 5))
+    qtbot.waitUntil(lambda: window.feature is not None and window.feature.ref == (2, 5), timeout=30000)
+    _label(window, qtbot, "bass selector")
+    assert window.keeper.autosave_now() is not None
+    autosave = window.keeper.last_autosave
+    window.keeper.close_clean = lambda: None  # a crash: nothing is cleaned up on the way out
+    window.close()
+    assert autosave.is_file()
+
+    restored = make_window(wav_file, model_file, wait=False)
+    qtbot.waitUntil(lambda: restored.restore_box is not None, timeout=5000)
+    box = restored.restore_box
+    restore = next(b for b in box.buttons() if b.text() == "Restore")
+    with qtbot.waitSignal(restored.featureReady, timeout=60000):
+        restore.click()
+    _wait_ready(restored, qtbot)
+    assert restored.selected == (2, 5) and restored.session.notes_for((2, 5)).label == "bass selector"
+    assert restored.session.dirty and restored.session.path is None  # restored, not yet saved
+
+
+def test_discarding_the_offer_deletes_the_autosave(make_window, qtbot, wav_file, model_file, settings) -> None:
+    autosave = settings.state_dir() / "untitled.aurascope.autosave"
+    window = make_window(wav_file, model_file)
+    _label(window, qtbot, "kept only in the autosave")
+    window.keeper.autosave_now()
+    window.keeper.close_clean = lambda: None
+    window.close()
+    fresh = make_window(wav_file, model_file, wait=False)
+    qtbot.waitUntil(lambda: fresh.restore_box is not None, timeout=5000)
+    next(b for b in fresh.restore_box.buttons() if b.text() == "Discard").click()
+    qtbot.waitUntil(lambda: fresh.feature is not None, timeout=60000)
+    assert not autosave.exists() and fresh.session.notes_for((2, 0)).label == ""
+
+
+def test_a_damaged_session_file_is_reported_and_left_as_it_was(make_window, qtbot, tmp_path, wav_file, model_file):
+    window = make_window(wav_file, model_file)
+    damaged = tmp_path / "damaged.aurascope"
+    damaged.write_bytes(b'{"format": "aurascope-session", "version": 1, "clips": [')
+    newer = tmp_path / "newer.aurascope"
+    newer.write_text(json.dumps({"format": "aurascope-session", "version": 99, "clips": []}))
+    before = {p: p.read_bytes() for p in (damaged, newer)}
+    clip = window.clip.sha256
+    for path in (damaged, newer):
+        with qtbot.waitSignal(window.errorShown, timeout=5000) as blocker:
+            assert not window.open_session_file(path)
+        assert path.name in blocker.args[0]
+        window.error_box.close()
+    assert "newer" in window.last_error or "version" in window.last_error
+    assert {p: p.read_bytes() for p in before} == before
+    assert window.clip.sha256 == clip  # what was open stays open
+
+
+def test_same_map_across_clips_keeps_the_playhead(make_window, qtbot, tmp_path, wav_file, model_file) -> None:
+    window = make_window(wav_file, model_file)
+    other = _second_clip(tmp_path, 2.0)
+    with qtbot.waitSignal(window.featureReady, timeout=60000):
+        window.open_audio(other)
+    _wait_ready(window, qtbot)
+    assert window.clip.path == other.resolve() and len(window.session.clips) == 2
+    assert window.clip_list.keys() == [c.sha256 for c in window.session.clips]
+    window.tree.select((3, 4))
+    qtbot.waitUntil(lambda: window.feature is not None and window.feature.ref == (3, 4), timeout=30000)
+    window.seek(1.5)
+    qtbot.waitUntil(lambda: abs(window.engine.position() - 1.5) < 0.01, timeout=3000)
+    feature_on_other = window.feature.audio.copy()
+    # "]" : the next clip, the same map, the same playhead
+    with qtbot.waitSignal(window.featureReady, timeout=60000):
+        window.act_next_clip.trigger()
+    _wait_ready(window, qtbot)
+    assert window.clip.path == wav_file.resolve() and window.selected == (3, 4)
+    assert window.engine.position() == pytest.approx(1.5, abs=0.01)
+    assert window.feature.audio.shape != feature_on_other.shape  # rendered on this clip (3 s, not 2 s)
+    window.seek(2.6)  # past the end of the 2 s clip: that one starts from 0
+    qtbot.waitUntil(lambda: abs(window.engine.position() - 2.6) < 0.01, timeout=3000)
+    with qtbot.waitSignal(window.featureReady, timeout=60000):
+        window.act_prev_clip.trigger()
+    assert window.clip.path == other.resolve() and window.engine.position() == pytest.approx(0.0, abs=0.01)
+    # playing on: the switch resumes once the map is rendered on the next clip
+    window.seek(0.5)
+    window.play()
+    qtbot.waitUntil(lambda: window.engine.is_playing and 0.6 < window.engine.position() < 1.2, timeout=3000)
+    before = window.engine.position()
+    with qtbot.waitSignal(window.featureReady, timeout=60000):
+        window.act_next_clip.trigger()  # a cached clip switches at once: paused at the playhead until B is ready
+        assert window.clip.path == wav_file.resolve() and not window.engine.is_playing
+        assert window.engine.position() == pytest.approx(before, abs=0.05)
+    qtbot.waitUntil(lambda: window.engine.is_playing, timeout=3000)  # and plays on from there
+
+
+def test_a_moved_clip_is_found_beside_the_session_and_a_missing_one_is_named(
+    make_window, qtbot, tmp_path, wav_file, model_file
+) -> None:
+    folder = tmp_path / "study"
+    folder.mkdir()
+    clip_a = shutil.copy(wav_file, folder / "a.wav")
+    clip_b = _second_clip(folder, 2.0, "b.wav")
+    window = make_window(Path(clip_a), model_file)
+    with qtbot.waitSignal(window.featureReady, timeout=60000):
+        window.open_audio(clip_b)
+    _wait_ready(window, qtbot)
+    session_file = tmp_path / "study.aurascope"
+    assert window._save_to(session_file)
+    window.close()
+    (folder / "moved").mkdir()
+    shutil.move(clip_a, folder / "moved" / "renamed.wav")  # found by its hash
+    Path(clip_b).unlink()  # gone
+    second = make_window(None, None, wait=False)
+    with qtbot.waitSignal(second.featureReady, timeout=60000):
+        second.open_session_file(session_file)
+    _wait_ready(second, qtbot)
+    assert second.clip.path == (folder / "moved" / "renamed.wav").resolve()
+    entries = {e.name: e.status for e in second.clip_entries.values()}
+    assert entries == {"renamed.wav": "ready", "b.wav": "missing"}
+    assert "b.wav" in second.last_error and "missing" in second.last_error and "renamed.wav" in second.last_error
+
+
+def test_shift_click_in_the_gallery_compares_two_maps(make_window, qtbot, wav_file, model_file) -> None:
+    from app.ui import compute
+
+    window = make_window(wav_file, model_file)
+    window.centre.setCurrentIndex(1)
+    gallery = window.gallery
+    gallery.show_layer(2)
+    qtbot.waitUntil(lambda: gallery.cell_rect((2, 6)) is not None, timeout=3000)
+    view = gallery.view().viewport()
+    from PySide6.QtCore import Qt
+
+    with qtbot.waitSignal(window.featureReady, timeout=30000):
+        qtbot.mouseClick(view, Qt.MouseButton.LeftButton, pos=gallery.cell_rect((2, 6)).center())
+    assert window.selected == (2, 6) and window.engine.is_playing and window.engine.selected is Slot.B
+    shift = Qt.KeyboardModifier.ShiftModifier
+    qtbot.mouseClick(view, Qt.MouseButton.LeftButton, shift, gallery.cell_rect((2, 1)).center())
+    qtbot.waitUntil(lambda: window.compared is not None, timeout=30000)
+    assert window.compare == (2, 1) and window.selected == (2, 6) and window.transport.slot_c.isVisible()
+    assert window.session.selection.compare == (2, 1)
+    window.toggle_ab()
+    assert window.engine.selected is Slot.C
+    window.toggle_ab()
+    assert window.engine.selected is Slot.B
+    # C holds map (2, 1) of this clip, as the core renders it
+    rate = window.engine.sample_rate
+    expected = compute.render_feature(window.analysis, window.summary, (2, 1), "choi", rate, residual=False)
+    assert np.corrcoef(window.compared.audio, expected.audio)[0, 1] > 0.9999
+    window.act_compare.trigger()  # C on (2, 6): hold the selected map instead
+    qtbot.waitUntil(lambda: window.compared is not None and window.compare == (2, 6), timeout=30000)
+    window.act_compare.trigger()  # and C again lets it go
+    assert window.compare is None and not window.transport.slot_c.isVisible()
+
+
+def test_characterise_suggests_tags_and_never_touches_labels(make_window, qtbot, wav_file, model_file) -> None:
+    window = make_window(wav_file, model_file)
+    window.tree.select((1, 0))
+    qtbot.waitUntil(lambda: window.feature is not None and window.feature.ref == (1, 0), timeout=30000)
+    _label(window, qtbot, "mine")
+    qtbot.waitUntil(lambda: window.worker.idle, timeout=30000)
+    window.characterise(True)
+    qtbot.waitUntil(lambda: window.worker.idle and bool(window.session.suggestions), timeout=120000)
+    from app.core.characterise import characterise
+
+    direct = characterise(window.analysis, [(1, k) for k in range(8)]).suggestions()
+    assert {r: [t.tag for t in tags] for r, tags in window.session.suggestions.items() if tags} == {
+        r: [t.tag for t in tags] for r, tags in direct.items() if tags
+    }
+    assert window.session.notes_for((1, 0)).label == "mine"
+    assert all(ref[0] == 1 for ref in window.session.suggestions)
+
+
+def test_the_report_from_the_window_covers_the_session_clips(make_window, qtbot, tmp_path, wav_file, model_file):
+    from app.ui.report_dialog import ReportRequest
+
+    window = make_window(wav_file, model_file)
+    other = _second_clip(tmp_path)
+    with qtbot.waitSignal(window.featureReady, timeout=60000):
+        window.open_audio(other)
+    _wait_ready(window, qtbot)
+    window.tree.select((2, 3))
+    qtbot.waitUntil(lambda: window.feature is not None and window.feature.ref == (2, 3), timeout=30000)
+    _label(window, qtbot, "kick selector")
+    out = tmp_path / "report"
+    keys = tuple(c.sha256 for c in window.session.clips)
+    request = ReportRequest(out, "Study", "selected", ((2, 3), (2, 4)), keys, "deconvnet", False)
+    window.run_report(request)
+    qtbot.waitUntil(lambda: window.worker.idle and getattr(window, "last_report", None) is not None, timeout=120000)
+    doc = json.loads((out / "report.json").read_text())
+    html = (out / "index.html").read_text()
+    assert "kick selector" in html and "Study" in html
+    assert len(doc["clips"]) == 2
+    wavs = sorted(p.name for p in (out / "audio").glob("*.wav"))
+    assert len(wavs) >= 2 * 2 * 2  # 2 maps x 2 clips x (feature + residual), plus the originals
+
+
+def test_an_abx_run_is_saved_in_the_session(make_window, qtbot, wav_file, model_file) -> None:
+    window = make_window(wav_file, model_file)
+    dialog = window.start_abx()
+    assert dialog is not None
+    trial = dialog.trial()
+    for x in trial.sequence:
+        dialog.answer(x.value)
+    qtbot.waitUntil(lambda: bool(window.session.abx), timeout=3000)
+    result = window.session.abx[0]
+    assert (result.layer, result.index) == window.selected and result.correct == trial.trials
+    assert result.p_value == pytest.approx(0.5**trial.trials)
+    assert f"{trial.trials} of {trial.trials}" in window.inspector.abx.text()
+
+
+def test_a_pytorch_module_opens_from_the_window(make_window, qtbot, tmp_path, wav_file, model_file) -> None:
+    from app.core.model import load_model
+    from app.ui.model_source_dialog import ModuleSourceRequest
+
+    model = load_model(model_file)
+    folder = tmp_path / "code"
+    folder.mkdir()
+    (folder / "window_net.py").write_text(
+        "import torch.nn.functional as F\nfrom torch import nn\n\n"
+        "class Net(nn.Module):\n"
+        "    def __init__(self):\n"
+        "        super().__init__()\n"
+        "        self.convs = nn.ModuleList(nn.Conv2d(1 if i == 0 else 8, 8, 3, padding=1) for i in range(2))\n"
+        "    def forward(self, x):\n"
+        "        for conv in self.convs:\n"
+        "            x = F.max_pool2d(F.relu(conv(x)), 2)\n"
+        "        return x\n"
+    )
+    front_end = tmp_path / "fe.json"
+    front_end.write_text(json.dumps({"front_end": model.front_end.to_dict(), "name": "window net"}))
+    window = make_window(wav_file, model_file)
+    request = ModuleSourceRequest("window_net:Net", folder, None, front_end)
+    with qtbot.waitSignal(window.featureReady, timeout=60000):
+        window.open_module(request)
+    _wait_ready(window, qtbot)
+    assert window.summary.kind == "traced" and window.summary.name == "window net"
+    assert [layer.n_maps for layer in window.summary.layers] == [8, 8]
+    assert window.selected == (2, 0) and window.feature.ref == (2, 0)
+    assert "window_net" not in {Path(p).name for p in __import__("sys").path}  # the folder is not left on the path
+    # a source that does not import names itself
+    with qtbot.waitSignal(window.errorShown, timeout=30000) as blocker:
+        window.open_module(ModuleSourceRequest("no_such_module:Net", folder, None, front_end))
+    assert "no_such_module" in blocker.args[0]
+
+
+def test_closing_with_unsaved_labels_asks_first(make_window, qtbot, wav_file, model_file) -> None:
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication, QMessageBox
+
+    window = make_window(wav_file, model_file, ask_to_save=True)
+    _label(window, qtbot, "worth keeping")
+    answers = []
+
+    def answer(button: QMessageBox.StandardButton) -> None:
+        box = QApplication.activeModalWidget()
+        answers.append(box.text() if isinstance(box, QMessageBox) else None)
+        box.button(button).click()
+
+    QTimer.singleShot(200, lambda: answer(QMessageBox.StandardButton.Cancel))
+    window.close()
+    assert window.isVisible() and answers and "unsaved" in answers[0]
+    QTimer.singleShot(200, lambda: answer(QMessageBox.StandardButton.Discard))
+    window.close()
+    assert not window.isVisible() and len(answers) == 2
