@@ -8,6 +8,8 @@ that keep the version number)::
      "autosave_of": null | "<name of the session file this autosave belongs to>",
      "model": null | {"path": "<relative to the session's folder when possible>", "absolute": "<abs path>",
                       "sha256": "<64 hex>", "size": bytes},
+     "model_module": null | {"source": "package.module:callable", "search_folder": null | "<folder>",
+                             "front_end": {file as above}, "weights": null | {file as above}},  # the user's code
      "clips": [{"path", "absolute", "sha256", "size"}, ...],
      "selection": {"clip": sha256 | null, "layer": int >= 1 | null, "index": int >= 0 | null,
                    "compare": null | {"layer", "index"}, "playhead_s": float >= 0},
@@ -47,6 +49,7 @@ from app import __version__
 from app.core.abx import AbxAnswer, AbxResult, Choice
 from app.core.characterise import SuggestedTag
 from app.core.errors import SessionError
+from app.core.module_names import MODULE_SOURCE
 
 FORMAT = "aurascope-session"
 VERSION = 1
@@ -88,6 +91,17 @@ class FileRef:
 
         p = Path(path).resolve()
         return cls(p, sha256 or file_sha256(p), p.stat().st_size)
+
+
+@dataclass(frozen=True)
+class ModuleModel:
+    """A network given as the user's ``package.module:callable`` (trusted code), its front-end sidecar, optional
+    weights, and the folder it is imported from."""
+
+    source: str
+    front_end: FileRef
+    weights: FileRef | None = None
+    search_folder: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -164,6 +178,7 @@ class Session:
     """
 
     model: FileRef | None = None
+    model_module: ModuleModel | None = None  # instead of ``model`` when the network is the user's own module
     clips: list[FileRef] = field(default_factory=list)
     selection: Selection = field(default_factory=Selection)
     maps: dict[tuple[int, int], MapNotes] = field(default_factory=dict)
@@ -200,8 +215,30 @@ class Session:
         if self.model is None or self.model.sha256 != ref.sha256:
             self.suggestions.clear()
         self.model = ref
+        self.model_module = None
         self._changed()
         return ref
+
+    def set_module_model(
+        self,
+        source: str,
+        front_end: str | Path,
+        weights: str | Path | None = None,
+        search_folder: str | Path | None = None,
+    ) -> ModuleModel:
+        """Use the user's own ``package.module:callable`` network. Suggestions for another network are dropped."""
+        module = ModuleModel(
+            source,
+            FileRef.of(front_end),
+            FileRef.of(weights) if weights is not None else None,
+            Path(search_folder).resolve() if search_folder is not None else None,
+        )
+        if self.model_module != module:
+            self.suggestions.clear()
+        self.model_module = module
+        self.model = None
+        self._changed()
+        return module
 
     def add_clip(self, path: str | Path, sha256: str | None = None) -> FileRef:
         """Add a clip (a file already in the session, by content, is not added twice)."""
@@ -330,6 +367,7 @@ class Session:
             "saved_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "autosave_of": autosave_of,
             "model": _file_dict(self.model, base) if self.model else None,
+            "model_module": _module_dict(self.model_module, base) if self.model_module else None,
             "clips": [_file_dict(c, base) for c in self.clips],
             "selection": {
                 "clip": s.clip,
@@ -418,6 +456,15 @@ class Session:
         if self.model is not None:
             self.model, loc = finder.locate(self.model, data["model"], "model")
             found.append(loc)
+        if self.model_module is not None:
+            raw = data["model_module"]
+            front_end, loc = finder.locate(self.model_module.front_end, raw["front_end"], "front end")
+            found.append(loc)
+            weights = self.model_module.weights
+            if weights is not None:
+                weights, loc = finder.locate(weights, raw["weights"], "weights")
+                found.append(loc)
+            self.model_module = replace(self.model_module, front_end=front_end, weights=weights)
         clips = []
         for ref, raw in zip(self.clips, data.get("clips") or [], strict=True):
             ref, loc = finder.locate(ref, raw, "clip")
@@ -662,8 +709,24 @@ def _parse(path: Path, data: dict[str, Any]) -> Session:
         loops[f.sha(entry.get("clip"), f"{where}.clip")] = LoopRegion(start, end)
 
     abx = [_parse_abx(f, raw, f"abx[{i}]") for i, raw in enumerate(f.list(data.get("abx"), "abx"))]
+    module = None
+    module_raw = f.obj(data.get("model_module"), "model_module", optional=True)
+    if module_raw is not None:
+        source = f.text(module_raw.get("source"), "model_module.source") or ""
+        if not MODULE_SOURCE.match(source):
+            raise f.fail("model_module.source", f"expected 'package.module:callable', got {source!r}")
+        folder = f.text(module_raw.get("search_folder"), "model_module.search_folder", optional=True)
+        weights_raw = f.obj(module_raw.get("weights"), "model_module.weights", optional=True)
+        fe_where = "model_module.front_end"
+        module = ModuleModel(
+            source,
+            _parse_file(f, f.obj(module_raw.get("front_end"), fe_where), fe_where, base),
+            _parse_file(f, weights_raw, "model_module.weights", base) if weights_raw is not None else None,
+            Path(os.path.normpath(base / folder)) if folder else None,
+        )
     return Session(
         model=model,
+        model_module=module,
         clips=clips,
         selection=selection,
         maps=maps,
@@ -809,6 +872,21 @@ def _file_dict(ref: FileRef, base: Path | None) -> dict[str, Any]:
         with contextlib.suppress(ValueError):  # another drive on Windows: no relative path exists
             stored = Path(os.path.relpath(absolute, base.absolute())).as_posix()
     return {"path": stored, "absolute": absolute.as_posix(), "sha256": ref.sha256, "size": ref.size}
+
+
+def _module_dict(module: ModuleModel, base: Path | None) -> dict[str, Any]:
+    folder = None
+    if module.search_folder is not None:
+        folder = module.search_folder.absolute().as_posix()
+        if base is not None:
+            with contextlib.suppress(ValueError):
+                folder = Path(os.path.relpath(module.search_folder.absolute(), base.absolute())).as_posix()
+    return {
+        "source": module.source,
+        "search_folder": folder,
+        "front_end": _file_dict(module.front_end, base),
+        "weights": _file_dict(module.weights, base) if module.weights is not None else None,
+    }
 
 
 def _atomic_write_text(path: Path, text: str) -> None:

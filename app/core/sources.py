@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import importlib
 import json
-import re
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -31,9 +30,9 @@ from app.core.errors import FidelityWarning, ModelFormatError, UnsupportedModelE
 from app.core.frontend import FrontEnd
 from app.core.methods import Method
 from app.core.model import OUTPUT_ACTIVATIONS, Model, load_model
+from app.core.module_names import MODULE_SOURCE
 from app.core.traced import TracedNetwork
 
-MODULE_SOURCE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
 _SIDECAR_KEYS = ("front_end", "labels", "output", "task", "name", "head_input_frames")
 
 

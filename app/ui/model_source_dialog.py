@@ -39,7 +39,7 @@ HINT_STYLE = "color: #9a9aa8;"
 class ModuleSourceRequest:
     """A module source as `open_model` takes it, plus the folder to put on ``sys.path`` while importing."""
 
-    source: str  # "package.module:callable" (app.core.sources.MODULE_SOURCE)
+    source: str  # "package.module:callable" (app.core.module_names.MODULE_SOURCE)
     search_folder: Path | None  # the folder holding the user's .py (or its top package)
     weights: Path | None  # .safetensors, or a .pt/.pth/.bin state dict
     front_end: Path  # the sidecar JSON with the "front_end" block
@@ -106,7 +106,7 @@ def source_problems(module: str, attr: str) -> dict[str, str]:
         problems["callable"] = "Callable: needed — the function or class that builds the network, or its instance"
     if problems:
         return problems
-    from app.core.sources import MODULE_SOURCE  # imports torch: only once there is something to check
+    from app.core.module_names import MODULE_SOURCE
 
     if not MODULE_SOURCE.match(f"{module}:x") or not all(p.isidentifier() for p in module.split(".")):
         problems["module"] = (

@@ -388,3 +388,35 @@ def test_abx_result_round_trips_in_the_session(project: dict[str, Path]) -> None
     assert result.p_value == pytest.approx(0.0107421875)
     assert [a.seconds for a in result.answers] == [1.0 + i for i in range(10)]
     assert np.isclose(result.gain_db, -4.25)
+
+
+def test_a_users_module_round_trips_and_is_found_again(project: dict[str, Path]) -> None:
+    """A network given as ``package.module:callable``: its source, import folder, front end and weights."""
+    root = project["model"].parent
+    code = root / "code"
+    code.mkdir()
+    front_end = root / "fe.json"
+    front_end.write_text('{"front_end": {}}')
+    weights = root / "net.pt"
+    weights.write_bytes(b"not read by the session")
+    s = Session()
+    s.set_model(project["model"])
+    s.set_suggestions({(1, 3): [tag()]})
+    s.set_module_model("nets.mine:build", front_end, weights, code)
+    assert s.model is None and not s.suggestions  # another network: the old suggestions go
+    path = s.save(root / "own.aurascope")
+    raw = json.loads(path.read_text())["model_module"]
+    assert raw["source"] == "nets.mine:build" and raw["search_folder"] == "code"
+    assert raw["front_end"]["path"] == "fe.json" and raw["weights"]["path"] == "net.pt"
+    weights.rename(root / "code" / "net.pt")  # moved: found again by its hash
+    loaded = Session.load(path)
+    module = loaded.model_module
+    assert module is not None and module.source == "nets.mine:build" and module.search_folder == code
+    assert module.front_end.path == front_end.resolve() and module.weights.path == (code / "net.pt").resolve()
+    assert {loc.kind: loc.status.value for loc in loaded.located} == {"front end": "found", "weights": "moved"}
+    bad = json.loads(path.read_text())
+    bad["model_module"]["source"] = "not a module"
+    path.write_text(json.dumps(bad))
+    with pytest.raises(SessionError) as err:
+        Session.load(path)
+    assert err.value.field == "model_module.source"
