@@ -623,6 +623,15 @@ class MainWindow(QMainWindow):
             "compare": session.selection.compare,
             "playhead": session.selection.playhead_s,
         }
+        clip_path = clip.path if clip is not None else None
+        module = session.model_module
+        if module is not None:
+            gone = [ref for ref in (module.front_end, module.weights) if ref is not None and ref.path in missing]
+            if not gone:
+                weights = module.weights.path if module.weights else None
+                source = ModelSource(module.source, weights, module.front_end.path, module.search_folder)
+                self.open_model(source, clip_path)
+                return
         model = session.model
         if model is None or model.path in missing:
             if model is not None:
@@ -630,7 +639,7 @@ class MainWindow(QMainWindow):
             if clip is not None and self.model_handle is not None:
                 self.open_audio(clip.path)
             return
-        self.open_model(model.path, clip.path if clip is not None else None, replace_clip=True)
+        self.open_model(model.path, clip_path)
 
     def _apply_session_settings(self, session: ListeningSession) -> None:
         p = session.playback
@@ -768,7 +777,7 @@ class MainWindow(QMainWindow):
         for path in audio:
             self.open_audio(path)
 
-    def open_model(self, path: Path | ModelSource, audio: Path | None = None, *, replace_clip: bool = False) -> None:
+    def open_model(self, path: Path | ModelSource, audio: Path | None = None) -> None:
         """Load a model (and re-analyse the current clip, or ``audio``, with it) on the worker."""
         source = path if isinstance(path, ModelSource) else ModelSource(str(Path(path)))
         clip_path = Path(audio) if audio is not None else (self.clip.path if self.clip else self.pending_audio)
@@ -863,6 +872,17 @@ class MainWindow(QMainWindow):
             path = Path(source.source).resolve()
             if known is None or (known.path, known.sha256) != (path, summary.sha256):
                 self.session.set_model(path, summary.sha256 or None)
+                self._edited()
+        elif source is not None and source.front_end is not None:
+            module = self.session.model_module
+            wanted = (source.source, source.front_end.resolve(), source.weights.resolve() if source.weights else None)
+            have = (
+                (module.source, module.front_end.path, module.weights.path if module.weights else None)
+                if module is not None
+                else None
+            )
+            if have != wanted:
+                self.session.set_module_model(source.source, source.front_end, source.weights, source.search_folder)
                 self._edited()
         labels = {ref: notes.label for ref, notes in self.session.maps.items() if notes.label}
         self.tree.set_model(summary, labels)

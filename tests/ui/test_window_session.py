@@ -308,6 +308,17 @@ def test_a_pytorch_module_opens_from_the_window(make_window, qtbot, tmp_path, wa
     assert [layer.n_maps for layer in window.summary.layers] == [8, 8]
     assert window.selected == (2, 0) and window.feature.ref == (2, 0)
     assert "window_net" not in {Path(p).name for p in __import__("sys").path}  # the folder is not left on the path
+    # a session with the user's module opens it again, from its folder
+    _label(window, qtbot, "my module's map")
+    session_file = tmp_path / "own.aurascope"
+    assert window._save_to(session_file)
+    assert json.loads(session_file.read_text())["model_module"]["source"] == "window_net:Net"
+    again = make_window(None, None, wait=False)
+    with qtbot.waitSignal(again.featureReady, timeout=60000):
+        again.open_session_file(session_file)
+    _wait_ready(again, qtbot)
+    assert again.summary.kind == "traced" and again.summary.name == "window net"
+    assert again.session.notes_for((2, 0)).label == "my module's map" and not again.session.dirty
     # a source that does not import names itself
     with qtbot.waitSignal(window.errorShown, timeout=30000) as blocker:
         window.open_module(ModuleSourceRequest("no_such_module:Net", folder, None, front_end))
