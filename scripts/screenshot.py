@@ -26,6 +26,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--audio", type=Path, default=None)
     parser.add_argument("--map", default="2,0", help="layer,map to show (default 2,0)")
     parser.add_argument("--size", default="1480x900")
+    parser.add_argument("--tab", choices=("views", "gallery", "kernels"), default="views", help="centre tab shown")
+    parser.add_argument("--compare", default=None, help="layer,map held as C (shown in the gallery)")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshot.png")
     args = parser.parse_args(argv)
     if not os.environ.get("DISPLAY"):
@@ -46,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
         from PySide6.QtGui import QIcon
 
         app.setWindowIcon(QIcon(str(ICON)))
-    window = MainWindow()
+    window = MainWindow(ask_to_save=False)
     w, h = (int(v) for v in args.size.split("x"))
     window.resize(w, h)
     window.show()
@@ -74,6 +76,10 @@ def main(argv: list[str] | None = None) -> int:
     duration = window.clip.duration
     window.stack._loop_dragged(0.30 * duration, 0.55 * duration, True)
     window.seek(0.41 * duration)
+    if args.compare:
+        window.set_compare(tuple(int(v) for v in args.compare.split(",")))
+        wait(lambda: window.compared is not None, 60)
+    window.centre.setCurrentIndex(("views", "gallery", "kernels").index(args.tab))
     window.hover_label.setText("")
     window.statusBar().clearMessage()
     wait(lambda: False, 0.5)
