@@ -13,13 +13,13 @@ from app.playback import Mixer, MixSettings, Slot
 SR = 48000
 
 
-def _sources(a: np.ndarray | None = None, b: np.ndarray | None = None, r: np.ndarray | None = None):
-    return tuple(None if x is None else np.ascontiguousarray(x, dtype=np.float32) for x in (a, b, r))
+def _sources(a=None, b=None, r=None, c=None):
+    return tuple(None if x is None else np.ascontiguousarray(x, dtype=np.float32) for x in (a, b, r, c))
 
 
-def _mixer(a=None, b=None, r=None, *, crossfade_s: float = 0.005, **settings) -> Mixer:
+def _mixer(a=None, b=None, r=None, c=None, *, crossfade_s: float = 0.005, **settings) -> Mixer:
     m = Mixer(SR, crossfade_s=crossfade_s)
-    m.settings = MixSettings(sources=_sources(a, b, r), **settings)
+    m.settings = MixSettings(sources=_sources(a, b, r, c), **settings)
     return m
 
 
@@ -49,6 +49,19 @@ def test_plays_slot_a_exactly_after_a_linear_fade_in_on_every_channel() -> None:
     np.testing.assert_allclose(out[:240, 0], a[:240] * ramp, rtol=0, atol=1e-7)
     np.testing.assert_array_equal(out[240:, 0], a[240:1024])  # bit-exact once the fade-in is over
     np.testing.assert_array_equal(out[:, 1], out[:, 0])  # mono duplicated to both channels
+    assert m.playhead == 1024
+
+
+def test_slot_c_plays_the_compared_map_at_the_same_playhead() -> None:
+    a, b = _signals()
+    c = -0.5 * b
+    m = _mixer(a, b, None, c, crossfade_s=0.0, gains=(1.0, 1.0, 1.0, 0.5))
+    m.post_select(Slot.B)
+    m.post_play(1)
+    _render(m, 512, channels=1)
+    m.post_select(Slot.C)
+    out = _render(m, 512, channels=1)
+    np.testing.assert_allclose(out[:, 0], 0.5 * c[512:1024], rtol=0, atol=1e-7)  # C's own gain, no restart
     assert m.playhead == 1024
 
 
@@ -172,12 +185,12 @@ def test_shorter_slot_is_silent_past_its_end_while_the_longest_plays_on() -> Non
 def test_volume_and_slot_gain_are_applied() -> None:
     a, b = _signals()
     gain_b = 10 ** (-6.0 / 20)
-    m = _mixer(a, b, crossfade_s=0.0, gains=(1.0, gain_b, 1.0), volume=0.5)
+    m = _mixer(a, b, crossfade_s=0.0, gains=(1.0, gain_b, 1.0, 1.0), volume=0.5)
     m.post_play(1)
     np.testing.assert_allclose(_render(m, 256)[:, 0], a[:256] * 0.5, rtol=1e-6, atol=0)
     m.post_select(Slot.B)
     np.testing.assert_allclose(_render(m, 256)[:, 1], b[256:512] * gain_b * 0.5, rtol=1e-6, atol=1e-9)
-    m.settings = MixSettings(sources=m.settings.sources, gains=(1.0, 1.0, 1.0), volume=0.0)
+    m.settings = MixSettings(sources=m.settings.sources, gains=(1.0, 1.0, 1.0, 1.0), volume=0.0)
     np.testing.assert_array_equal(_render(m, 256), 0.0)
 
 
@@ -240,7 +253,7 @@ def test_audible_sample_follows_the_dac_clock_and_wraps_in_the_loop() -> None:
 
 def test_callback_does_not_allocate() -> None:
     a, b = _signals(SR * 2)
-    m = _mixer(a, b, np.zeros(SR * 2), gains=(1.0, 0.7, 1.0), volume=0.8, loop=(1000, 40000), looping=True)
+    m = _mixer(a, b, np.zeros(SR * 2), gains=(1.0, 0.7, 1.0, 1.0), volume=0.8, loop=(1000, 40000), looping=True)
     out = np.zeros((441, 2), dtype=np.float32)
     m.post_play(1)
     slots = [Slot.A, Slot.B, Slot.R]
