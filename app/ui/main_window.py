@@ -92,7 +92,7 @@ def settle_garbage() -> None:
 class Banner(QFrame):
     """A strip across the top of the window for problems the user should know about (no audio device)."""
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, parent: QWidget | None = None, button: str = "Try again") -> None:
         super().__init__(parent)
         self.setStyleSheet(
             "Banner { background: #5a3d12; border: 1px solid #c08a2e; border-radius: 4px; }QLabel { color: #ffe7b8; }"
@@ -102,7 +102,7 @@ class Banner(QFrame):
         self.text = QLabel("")
         self.text.setWordWrap(True)
         self.text.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.retry = QPushButton("Try again")
+        self.retry = QPushButton(button)
         layout.addWidget(self.text, 1)
         layout.addWidget(self.retry)
         self.hide()
@@ -277,6 +277,8 @@ class MainWindow(QMainWindow):
     def _build_widgets(self) -> None:
         self.banner = Banner()
         self.banner.retry.clicked.connect(self.retry_device)
+        self.model_banner = Banner(button="Dismiss")  # what a network's graph keeps the method from doing faithfully
+        self.model_banner.retry.clicked.connect(self.model_banner.hide)
         self.tree = FeatureTree()
         self.tree.currentChanged.connect(self._tree_current_changed)
         self.tree.activated.connect(self._tree_activated)
@@ -361,6 +363,7 @@ class MainWindow(QMainWindow):
         layout.setContentsMargins(6, 6, 6, 0)
         layout.setSpacing(4)
         layout.addWidget(self.banner)
+        layout.addWidget(self.model_banner)
         layout.addWidget(self.splitter, 1)
         line = QFrame()
         line.setFrameShape(QFrame.Shape.HLine)
@@ -894,18 +897,15 @@ class MainWindow(QMainWindow):
         kind = "" if summary.kind == "safetensors" else f" ({summary.kind}: autograd route)"
         self.model_label.setText(f"model {summary.name}{kind}" + (" ⚠" if summary.warnings else ""))
         self.model_label.setToolTip(f"{summary.path}\n{summary.front_end_text}{notes}")
+        self.model_banner.setVisible(bool(summary.warnings))
         if summary.warnings:
-            self.banner.text.setText(
-                "<b>How faithful the attribution is on this network</b>: "
+            self.model_banner.text.setText(
+                f"<b>How faithful the attribution is on {summary.name}</b>:<br>"
                 + "<br>".join(f"⚠ {text}" for text in summary.warnings)
             )
-            self.banner.retry.hide()
-            self.banner.show()
             self.statusBar().showMessage(
                 f"{len(summary.warnings)} note(s) on how faithfully this network can be attributed", 10000
             )
-        elif self._device_ok:
-            self.banner.hide()
         if source is not None and not source.is_module:
             self.settings.add_recent(keys.RECENT_MODELS, str(Path(source.source).resolve()))
         # clips already in the session are analysed again with this model when shown
@@ -2004,6 +2004,7 @@ class MainWindow(QMainWindow):
             },
             "error": self.last_error,
             "banner": self.banner.isVisible(),
+            "model_banner": self.model_banner.isVisible(),
             "session": str(self.session.path) if self.session.path else None,
             "session_dirty": self.session.dirty,
             "clips": [e.name for e in self.clip_entries.values()],

@@ -344,3 +344,27 @@ def test_closing_with_unsaved_labels_asks_first(make_window, qtbot, wav_file, mo
     QTimer.singleShot(200, lambda: answer(QMessageBox.StandardButton.Discard))
     window.close()
     assert not window.isVisible() and len(answers) == 2
+
+
+def test_a_residual_network_opens_with_its_warning_shown(make_window, qtbot, tmp_path, wav_file, model_file) -> None:
+    """The traced route's fidelity notes reach the window: a banner naming the residual sum, not just a tooltip."""
+    from app.core.model import load_model
+    from app.ui.model_source_dialog import ModuleSourceRequest
+
+    front_end = tmp_path / "fe.json"
+    front_end.write_text(json.dumps({"front_end": load_model(model_file).front_end.to_dict(), "name": "resnet"}))
+    window = make_window(wav_file, model_file)
+    assert not window.model_banner.isVisible()
+    tests_dir = Path(__file__).resolve().parents[1]
+    request = ModuleSourceRequest("user_models.nets:residual_net", tests_dir, None, front_end)
+    with qtbot.waitSignal(window.featureReady, timeout=60000):
+        window.open_module(request)
+    _wait_ready(window, qtbot)
+    text = window.model_banner.text.text()
+    assert window.model_banner.isVisible() and "resnet" in text and "residual" in text.lower()
+    assert window.summary.warnings and all(w in text for w in window.summary.warnings)
+    window.model_banner.retry.click()  # Dismiss
+    assert not window.model_banner.isVisible()
+    with qtbot.waitSignal(window.sessionReady, timeout=60000):  # our own file again: no notes, no banner
+        window.open_model(model_file)
+    assert not window.model_banner.isVisible()
