@@ -166,6 +166,10 @@ class FeatureTree(QWidget):
             e.setData(None, SHARE_ROLE)
             self._items[ref].setData(_blank_thumbnail(), Qt.ItemDataRole.DecorationRole)
 
+    def clear_thumbnails(self) -> None:
+        for item in self._items.values():
+            item.setData(_blank_thumbnail(), Qt.ItemDataRole.DecorationRole)
+
     def set_thumbnails(self, pixmaps: dict[Ref, QPixmap]) -> None:
         for ref, pixmap in pixmaps.items():
             item = self._items.get(ref)

@@ -20,7 +20,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from PySide6.QtCore import QEvent, Qt, QTimer, QUrl, Signal
-from PySide6.QtGui import QAction, QActionGroup, QDesktopServices, QKeySequence
+from PySide6.QtGui import QAction, QActionGroup, QDesktopServices, QKeySequence, QPixmap
 from PySide6.QtWidgets import (
     QApplication,
     QFileDialog,
@@ -167,6 +167,8 @@ class MainWindow(QMainWindow):
         self._thumb_per_map: dict[int, float] = {}  # seconds per map, measured per layer
         self._thumb_done = 0
         self._thumb_total = 0
+        #: (clip sha256, method) -> map -> (tree pixmap, gallery pixmap): a clip seen again shows them at once
+        self._thumb_cache: dict[tuple[str, str], dict[Ref, tuple[QPixmap, QPixmap]]] = {}
         self._device_ok = False
         self._was_playing = False
         self._shown_playing = False
@@ -609,6 +611,7 @@ class MainWindow(QMainWindow):
         if problems:
             self.show_error("Some of the session's files moved or are missing", "\n".join(problems), session.path)
         self.analyses.clear()
+        self._thumb_cache.clear()
         self.clip_entries = {}
         missing = {loc.path for loc in session.located if loc.status is FileStatus.MISSING}
         for ref in session.clips:
@@ -868,6 +871,7 @@ class MainWindow(QMainWindow):
         summary = opened.summary
         self.model_source = source
         self.analyses.clear()  # analysed with the previous model
+        self._thumb_cache.clear()
         self.clip = self.analysis = None
         self._set_compare(None)
         known = self.session.model
@@ -934,6 +938,7 @@ class MainWindow(QMainWindow):
 
     def _clear_clips(self) -> None:
         self.analyses.clear()
+        self._thumb_cache.clear()
         self.clip_entries = {}
         self.clip_list.set_clips([])
 
@@ -999,7 +1004,6 @@ class MainWindow(QMainWindow):
         self._resume_after_render = was_playing
         self.tree.set_energies(clip.energies)
         self.gallery.set_energies(clip.energies)
-        self.gallery.clear_thumbnails()
         self.predictions.set_predictions(list(clip.predictions), summary.output, summary.task)
         channels = "mono" if clip.channels == 1 else f"{clip.channels} ch"
         self.clip_label.setText(f"clip {clip.name} · {clip.duration:.1f} s · {clip.original_rate} Hz {channels}")
@@ -1285,13 +1289,24 @@ class MainWindow(QMainWindow):
             return
         if self.centre.currentIndex() == TAB_GALLERY:
             first_layer = self.gallery.layer() or first_layer
+        for stale in [k for k in self._thumb_cache if k[0] not in self.analyses]:
+            del self._thumb_cache[stale]  # memory follows the analysed clips
+        cached = self._thumb_cache.setdefault(self._thumb_key(), {})
+        self.tree.clear_thumbnails()
+        self.gallery.clear_thumbnails()
+        self.tree.set_thumbnails({ref: small for ref, (small, _) in cached.items()})
+        self.gallery.set_thumbnails({ref: large for ref, (_, large) in cached.items()})
         order = [first_layer] + [layer.number for layer in self.summary.layers if layer.number != first_layer]
         for number in order:
-            self._thumb_queue.extend((number, k) for k in range(self.summary.layers[number - 1].n_maps))
+            n_maps = self.summary.layers[number - 1].n_maps
+            self._thumb_queue.extend((number, k) for k in range(n_maps) if (number, k) not in cached)
         self._thumb_total, self._thumb_done = len(self._thumb_queue), 0
         self._thumb_analysis = self.analysis
         self._thumb_method = self.options.method.currentData()
         self._next_thumbnails()
+
+    def _thumb_key(self) -> tuple[str, str]:
+        return (self.clip.sha256 if self.clip else "", self.options.method.currentData())
 
     def _worker_drained(self) -> None:
         if self._open_device_when_idle:
@@ -1329,8 +1344,11 @@ class MainWindow(QMainWindow):
                 return
             self._thumb_per_map[layer] = per_map
             self._thumb_done += len(images)
-            self.tree.set_thumbnails({ref: thumbnail_pixmap(small) for ref, (small, _) in images.items()})
-            self.gallery.set_thumbnails({ref: thumbnail_pixmap(large) for ref, (_, large) in images.items()})
+            made = {ref: (thumbnail_pixmap(small), thumbnail_pixmap(large)) for ref, (small, large) in images.items()}
+            if method == self.options.method.currentData():
+                self._thumb_cache.setdefault(self._thumb_key(), {}).update(made)
+            self.tree.set_thumbnails({ref: small for ref, (small, _) in made.items()})
+            self.gallery.set_thumbnails({ref: large for ref, (_, large) in made.items()})
             self.thumb_label.setText(f"thumbnails {self._thumb_done}/{self._thumb_total}" if self._thumb_queue else "")
 
         def failed(err: BaseException) -> None:
