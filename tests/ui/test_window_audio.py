@@ -101,3 +101,53 @@ def test_the_window_plays_the_clip_and_b_switches_to_the_feature(qtbot, settings
     assert b_gain == pytest.approx(0.5 * 10 ** (applied / 20), rel=0.02)
     assert _corr(after, a[switch + fade : switch + fade + len(after_ref)]) < 0.9  # and it is not the clip any more
     window.close()
+
+
+def test_a_map_held_as_c_is_what_b_toggles_to(qtbot, settings, wav_file, model_file, tmp_path) -> None:
+    """Two maps compared at one playhead through the real device: B (the selected map), then C (the held one)."""
+    reason = _sink_reason()
+    if reason:
+        pytest.skip(reason)
+    from app.ui.main_window import MainWindow
+
+    window = MainWindow(settings=settings, thumbnails=False, ask_to_save=False)
+    qtbot.addWidget(window)
+    window.show()
+    with qtbot.waitSignal(window.featureReady, timeout=60000):
+        window.start(wav_file, model_file)
+    qtbot.waitUntil(lambda: window.residual is not None and window.worker.idle, timeout=60000)
+    qtbot.waitUntil(lambda: window.engine.mixer.blocks > 10, timeout=5000)
+    engine = window.engine
+    rate = engine.sample_rate
+    window.transport.volume.setValue(50)
+    window.set_compare((3, 2))
+    qtbot.waitUntil(lambda: window.compared is not None and window.worker.idle, timeout=60000)
+    b = engine.mixer.settings.sources[Slot.B.index].copy()
+    c = engine.mixer.settings.sources[Slot.C.index].copy()
+    assert _corr(b, c) < 0.9  # two different maps
+    recorder = MonitorRecorder(tmp_path / "monitor.f32", rate)
+    recorder.start()
+    try:
+        window.act_slot_b.trigger()
+        window.seek(0.0)
+        window.act_play.trigger()
+        qtbot.waitUntil(lambda: engine.position() >= 1.0, timeout=10000)
+        window.act_toggle_ab.trigger()  # B -> C while a map is held
+        assert engine.selected is Slot.C
+        qtbot.waitUntil(lambda: not engine.is_playing, timeout=20000)
+        time.sleep(0.4)
+    finally:
+        recording = recorder.stop()
+    switch = engine.mixer.last_switch_sample
+    assert engine.device_error is None and 0.9 * rate < switch < 1.5 * rate
+    head = b[: switch - 64] * 10 ** (engine.slot_gain_db(Slot.B) / 20)
+    start = _align(recording, head)
+    assert start >= 0 and _corr(recording[start : start + len(head)], head) >= 0.99
+    fade = engine.crossfade_samples
+    c_ref = c[switch + fade : switch + fade + rate]
+    after = recording[start + switch + fade : start + switch + fade + len(c_ref)]
+    assert _corr(after, c_ref) >= 0.99
+    c_gain = float(np.dot(after, c_ref) / np.dot(c_ref, c_ref))
+    assert c_gain == pytest.approx(0.5 * 10 ** (engine.slot_gain_db(Slot.C) / 20), rel=0.02)
+    assert _corr(after, b[switch + fade : switch + fade + len(c_ref)]) < 0.9
+    window.close()
