@@ -14,6 +14,7 @@ from collections.abc import Iterable
 import numpy as np
 from PySide6.QtCore import (
     QAbstractListModel,
+    QEvent,
     QItemSelectionModel,
     QModelIndex,
     QObject,
@@ -369,6 +370,18 @@ class GalleryView(QListView):
         index = self.indexAt(event.position().toPoint())
         if event.button() == Qt.MouseButton.LeftButton and index.isValid():
             self.opened.emit(index.data(REF_ROLE))
+
+    def event(self, event: QEvent) -> bool:
+        # the window's arrow and Home shortcuts step through the tree; in the grid the keys move the selection
+        if (
+            event.type() == QEvent.Type.ShortcutOverride
+            and isinstance(event, QKeyEvent)
+            and event.key() in _MOVES
+            and not event.modifiers()
+        ):
+            event.accept()
+            return True
+        return super().event(event)
 
     def keyPressEvent(self, event: QKeyEvent) -> None:
         key = event.key()

@@ -157,7 +157,7 @@ class Inspector(QWidget):
         rank: str,
         rating: int | None = None,
     ) -> None:
-        self._flush()
+        self.flush()
         self._ref = ref
         self._loading = True
         enabled = ref is not None
@@ -262,7 +262,7 @@ class Inspector(QWidget):
         if not self._loading:
             self._save.start()
 
-    def _flush(self) -> None:
+    def flush(self) -> None:
         if self._save.isActive():
             self._save.stop()
             self._emit_annotation()

@@ -19,7 +19,7 @@ from collections import OrderedDict, deque
 from dataclasses import replace
 from pathlib import Path
 
-from PySide6.QtCore import QEvent, Qt, QTimer, QUrl, Signal
+from PySide6.QtCore import QEvent, QSignalBlocker, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QAction, QActionGroup, QDesktopServices, QKeySequence, QPixmap
 from PySide6.QtWidgets import (
     QApplication,
@@ -66,7 +66,7 @@ from app.ui.session_files import SessionKeeper
 from app.ui.settings import Settings
 from app.ui.transport import RenderOptions, TransportBar
 from app.ui.views import SpectrogramStack
-from app.ui.worker import CHARACTERISE, COMPARE, EXPORT, OPEN, RENDER, REPORT, THUMBNAILS, ComputeWorker
+from app.ui.worker import CHARACTERISE, CLIP, COMPARE, EXPORT, OPEN, RENDER, REPORT, THUMBNAILS, ComputeWorker
 
 MODEL_EXTENSIONS = (".safetensors", ".onnx")
 MAX_ANALYSES = 4  # clips kept analysed at once (each holds its STFT, forward pass and rendered maps)
@@ -153,6 +153,8 @@ class MainWindow(QMainWindow):
         self.compared: Auralisation | None = None
         self._shown: Auralisation | None = None
         self._resume_after_render = False
+        self._wanted_clip: str | None = None  # the clip last asked for (an older request's result is only kept)
+        self._quiet = False  # settings applied from the store or a session are not the listener's edits
         self._pending_selection: dict | None = None  # a session's selection, applied once its model is open
         self.restore_box: QMessageBox | None = None
         self.error_box: QMessageBox | None = None
@@ -221,12 +223,12 @@ class MainWindow(QMainWindow):
         self.icon_pause = style.standardIcon(QStyle.StandardPixmap.SP_MediaPause)
         a = self._action
         self.act_new_session = a("&New session", self.new_session, QKeySequence.StandardKey.New)
-        self.act_open_session = a("Open &session…", self.choose_session, "Ctrl+Alt+O")
+        self.act_open_session = a("&Open session…", self.choose_session, "Ctrl+Alt+O")
         self.act_save_session = a("&Save session", self.save_session, QKeySequence.StandardKey.Save)
-        self.act_save_session_as = a("Save session &as…", self.save_session_as, "Ctrl+Shift+S")
-        self.act_open_audio = a("&Add clip…", self.choose_audio, QKeySequence.StandardKey.Open)
+        self.act_save_session_as = a("Save session as…", self.save_session_as, "Ctrl+Shift+S")
+        self.act_open_audio = a("Add &clip…", self.choose_audio, QKeySequence.StandardKey.Open)
         self.act_open_model = a("Open &model…", self.choose_model, "Ctrl+Shift+O")
-        self.act_open_module = a("Open PyTorch &module…", self.choose_module)
+        self.act_open_module = a("Open PyTorch mo&dule…", self.choose_module)
         self.act_export = a("&Export selected features…", self.export_selected, "Ctrl+E")
         self.act_report = a("Export listening &report…", self.export_report, "Ctrl+Shift+R")
         self.act_characterise_layer = a("Characterise this &layer's maps", lambda: self.characterise(True), "Ctrl+K")
@@ -481,6 +483,7 @@ class MainWindow(QMainWindow):
             state = s.get(key)
             if not state.isEmpty():
                 splitter.restoreState(state)
+        self._quiet = True  # the stored settings seed the untitled session: not an edit
         self.transport.set_volume(s.get(keys.VOLUME))
         self.act_match.setChecked(s.get(keys.LOUDNESS_MATCH))
         self.act_full_a.setChecked(s.get(keys.FULL_QUALITY_A))
@@ -493,6 +496,7 @@ class MainWindow(QMainWindow):
         self.centre.setCurrentIndex(min(max(0, s.get(keys.CENTRE_TAB)), self.centre.count() - 1))
         self.engine.select(Slot.B)
         self.engine.set_looping(False)
+        self._quiet = False
         self._session_changed(False)
 
     # ==== start-up ========================================================================================
@@ -576,10 +580,28 @@ class MainWindow(QMainWindow):
         return self.keeper.session
 
     def new_session(self) -> None:
+        """A fresh session (no labels) on what is open: the model and the clip on screen."""
         if not self._may_discard("start a new session"):
             return
-        self._apply_session(ListeningSession(), open_files=False)
-        self._clear_clips()
+        fresh = ListeningSession(playback=self.session.playback)
+        if self.summary is not None:
+            self._record_model(fresh, self.model_source, self.summary.sha256)
+        if self.clip is not None:
+            fresh.add_clip(self.clip.path, self.clip.sha256)
+            fresh.select(
+                clip=self.clip.sha256,
+                layer=self.selected[0] if self.selected else None,
+                index=self.selected[1] if self.selected else None,
+            )
+        fresh.saved_revision = fresh.revision  # nothing the listener said yet: nothing to save
+        kept = {k: v for k, v in self.analyses.items() if self.clip is not None and k == self.clip.sha256}
+        self._apply_session(fresh, open_files=False)
+        self.analyses.update(kept)
+        for analysis, clip in kept.values():
+            self._keep_analysis(analysis, clip)
+        if self.clip is not None:
+            self.clip_list.set_current(self.clip.sha256)
+        self._refresh_labels()
 
     def choose_session(self) -> None:
         if not self._may_discard("open another session"):
@@ -594,17 +616,26 @@ class MainWindow(QMainWindow):
         """Read a session file and open its model and clips; a damaged or newer file is reported, never written."""
         path = Path(path)
         self.settings.set(keys.LAST_DIR, str(path.parent))
-        try:
-            session = ListeningSession.load(path)
-        except SessionError as err:
-            where = f" (field '{err.field}')" if err.field else ""
-            self.show_error(f"Cannot open session {path.name}", f"{err.reason}{where}", path)
-            return False
-        self._apply_session(session)
+
+        def failed(err: BaseException) -> None:
+            if isinstance(err, SessionError):
+                where = f" (field '{err.field}')" if err.field else ""
+                self.show_error(f"Cannot open session {path.name}", f"{err.reason}{where}", path)
+            else:
+                self.show_error(f"Cannot open session {path.name}", f"{type(err).__name__}: {err}", path)
+
+        self.worker.submit(
+            OPEN,
+            lambda job: ListeningSession.load(path),  # hashes its files: off the GUI thread
+            on_result=self._apply_session,
+            on_error=failed,
+            busy_text=f"Opening session {path.name}…",
+        )
         return True
 
     def _apply_session(self, session: ListeningSession, open_files: bool = True) -> None:
         """Make ``session`` the open one: its clips in the list, its model and current clip opened."""
+        self.inspector.flush()  # what is being typed belongs to the session it was typed in
         self.keeper.replace(session)
         self._rebuild_recent()
         problems = session.problems()
@@ -619,6 +650,7 @@ class MainWindow(QMainWindow):
             self.clip_entries[ref.sha256] = ClipEntry(ref.sha256, ref.name, ref.path, None, status, detail)
         self.clip_list.set_clips(list(self.clip_entries.values()))
         self._apply_session_settings(session)
+        self._refresh_labels()
         if not open_files:
             return
         current = session.selection.clip
@@ -636,7 +668,7 @@ class MainWindow(QMainWindow):
             if not gone:
                 weights = module.weights.path if module.weights else None
                 source = ModelSource(module.source, weights, module.front_end.path, module.search_folder)
-                self.open_model(source, clip_path)
+                self.open_model(source, clip_path, keep_clip=False)
                 return
         model = session.model
         if model is None or model.path in missing:
@@ -645,17 +677,33 @@ class MainWindow(QMainWindow):
             if clip is not None and self.model_handle is not None:
                 self.open_audio(clip.path)
             return
-        self.open_model(model.path, clip_path)
+        self.open_model(model.path, clip_path, keep_clip=False)
 
     def _apply_session_settings(self, session: ListeningSession) -> None:
+        """The session's transport settings on screen and in the engine, without counting them as edits."""
         p = session.playback
-        self.transport.set_volume(p.volume)
+        with QSignalBlocker(self.options), QSignalBlocker(self.transport):
+            self.transport.set_volume(p.volume)
+            self.options.set_mode(p.mode)
+        self.engine.set_volume(p.volume)
         self.act_match.setChecked(p.loudness_match)
         self.act_full_a.setChecked(p.full_quality_a)
-        self.options.set_mode(p.mode)
         self.act_loop.setChecked(p.loop)
         self.engine.set_looping(p.loop)
-        self.select_slot(Slot(p.slot) if p.slot in ("A", "B", "R") else Slot.B)
+        self._apply_gains()
+        slot = Slot(p.slot) if p.slot in ("A", "B", "R") else Slot.B
+        self.engine.select(slot)
+        {Slot.A: self.act_slot_a, Slot.B: self.act_slot_b, Slot.R: self.act_slot_r}[slot].setChecked(True)
+
+    def _refresh_labels(self) -> None:
+        """Tree, gallery and kernels show the open session's labels."""
+        labels = {ref: notes.label for ref, notes in self.session.maps.items() if notes.label}
+        if self.summary is not None:
+            for layer in self.summary.layers:
+                for k in range(layer.n_maps):
+                    self.tree.set_label((layer.number, k), labels.get((layer.number, k), ""))
+        self.gallery.set_labels(labels)
+        self.kernels_view.set_labels(labels)
 
     def save_session(self) -> bool:
         if self.session.path is None:
@@ -697,6 +745,7 @@ class MainWindow(QMainWindow):
 
     def _may_discard(self, what: str) -> bool:
         """Before the session is replaced or the window closes: ask whether to save what would be lost."""
+        self.inspector.flush()
         s = self.session
         if not self.ask_to_save or not s.dirty or not (s.path is not None or self.keeper.has_listener_content):
             return True
@@ -783,10 +832,12 @@ class MainWindow(QMainWindow):
         for path in audio:
             self.open_audio(path)
 
-    def open_model(self, path: Path | ModelSource, audio: Path | None = None) -> None:
-        """Load a model (and re-analyse the current clip, or ``audio``, with it) on the worker."""
+    def open_model(self, path: Path | ModelSource, audio: Path | None = None, *, keep_clip: bool = True) -> None:
+        """Load a model (and re-analyse ``audio``, or with ``keep_clip`` the current clip, with it) on the worker."""
         source = path if isinstance(path, ModelSource) else ModelSource(str(Path(path)))
-        clip_path = Path(audio) if audio is not None else (self.clip.path if self.clip else self.pending_audio)
+        clip_path = Path(audio) if audio is not None else None
+        if clip_path is None and keep_clip:
+            clip_path = self.clip.path if self.clip else self.pending_audio
         if not source.is_module:
             self.settings.set(keys.LAST_DIR, str(Path(source.source).parent))
 
@@ -810,7 +861,20 @@ class MainWindow(QMainWindow):
         def run(job):
             return compute.open_session(None, path, model=model, summary=summary, cancelled=lambda: job.cancelled)
 
-        self._start_open(run, f"Analysing {path.name}…", None, path)
+        def done(opened: Session) -> None:
+            if opened.model is not self.model_handle:
+                self.open_audio(path)  # a model was opened meanwhile: analyse with that one
+                return
+            self._session_opened(opened, None, path)
+
+        self.worker.submit(
+            CLIP,
+            run,
+            on_result=done,
+            on_error=lambda err: self._open_failed(err, None, path),
+            busy_text=f"Analysing {path.name}…",
+            replace=False,  # several clips added at once are all analysed
+        )
 
     def _start_open(self, run, text: str, model: ModelSource | None, audio_path: Path | None) -> None:
         self.worker.submit(
@@ -849,7 +913,7 @@ class MainWindow(QMainWindow):
         if path is not None:
             box.setInformativeText(str(path))
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        box.finished.connect(lambda _: setattr(self, "error_box", None))
+        box.finished.connect(lambda _, b=box: self.error_box is b and setattr(self, "error_box", None))
         self.error_box = box
         box.open()
         self.errorShown.emit(self.last_error)
@@ -874,23 +938,8 @@ class MainWindow(QMainWindow):
         self._thumb_cache.clear()
         self.clip = self.analysis = None
         self._set_compare(None)
-        known = self.session.model
-        if source is not None and not source.is_module:
-            path = Path(source.source).resolve()
-            if known is None or (known.path, known.sha256) != (path, summary.sha256):
-                self.session.set_model(path, summary.sha256 or None)
-                self._edited()
-        elif source is not None and source.front_end is not None:
-            module = self.session.model_module
-            wanted = (source.source, source.front_end.resolve(), source.weights.resolve() if source.weights else None)
-            have = (
-                (module.source, module.front_end.path, module.weights.path if module.weights else None)
-                if module is not None
-                else None
-            )
-            if have != wanted:
-                self.session.set_module_model(source.source, source.front_end, source.weights, source.search_folder)
-                self._edited()
+        if self._record_model(self.session, source, summary.sha256):
+            self._edited()
         labels = {ref: notes.label for ref, notes in self.session.maps.items() if notes.label}
         self.tree.set_model(summary, labels)
         self.gallery.set_layers([layer.n_maps for layer in summary.layers])
@@ -916,6 +965,29 @@ class MainWindow(QMainWindow):
         for entry in list(self.clip_entries.values()):
             if entry.status == "ready" and entry.duration is not None:
                 self._set_entry(replace(entry, duration=None, detail=""))
+
+    @staticmethod
+    def _record_model(session: ListeningSession, source: ModelSource | None, sha256: str) -> bool:
+        """Name the open network in ``session`` (a file, or the user's module); True if that changed it."""
+        if source is None:
+            return False
+        if not source.is_module:
+            path, known = Path(source.source).resolve(), session.model
+            if known is not None and (known.path, known.sha256) == (path, sha256):
+                return False
+            session.set_model(path, sha256 or None)
+            return True
+        if source.front_end is None:
+            return False
+        module = session.model_module
+        wanted = (source.source, source.front_end.resolve(), source.weights.resolve() if source.weights else None)
+        have = None
+        if module is not None:
+            have = (module.source, module.front_end.path, module.weights.path if module.weights else None)
+        if have == wanted:
+            return False
+        session.set_module_model(source.source, source.front_end, source.weights, source.search_folder)
+        return True
 
     def _keep_analysis(self, analysis, clip: ClipSummary) -> None:
         """Remember an analysed clip (least recently shown ones are dropped beyond MAX_ANALYSES)."""
@@ -957,20 +1029,30 @@ class MainWindow(QMainWindow):
         def run(job):
             return compute.analyse_clip(model, summary, path)
 
+        self._wanted_clip = key
+
         def done(value) -> None:
             analysis, clip = value
+            if key not in self.clip_entries:
+                return  # removed from the session meanwhile
             if model is not self.model_handle:
+                self._set_entry(replace(entry, status="ready", detail=""))
                 return
             self._keep_analysis(analysis, clip)
-            self._show_analysed(clip.sha256)
+            if self._wanted_clip == key:
+                self._show_analysed(clip.sha256)
 
         def failed(err: BaseException) -> None:
-            self._set_entry(replace(entry, status="error", detail=getattr(err, "reason", str(err))))
+            if key in self.clip_entries:
+                self._set_entry(replace(entry, status="error", detail=getattr(err, "reason", str(err))))
             self._open_failed(err, None, path)
 
-        self.worker.submit(OPEN, run, on_result=done, on_error=failed, busy_text=f"Analysing {path.name}…")
+        self.worker.submit(
+            CLIP, run, on_result=done, on_error=failed, busy_text=f"Analysing {path.name}…", replace=False
+        )
 
     def _show_analysed(self, key: str) -> None:
+        self._wanted_clip = key
         analysis, clip = self.analyses[key]
         self.analyses.move_to_end(key)
         summary = self.summary
@@ -1000,6 +1082,7 @@ class MainWindow(QMainWindow):
             if not same_clip:
                 self.act_loop.setChecked(False)
                 self.engine.set_looping(False)
+                self._playback_edited(loop=False)
         self.engine.seek(position if position < clip.duration - 0.05 else 0.0)
         self._resume_after_render = was_playing
         self.tree.set_energies(clip.energies)
@@ -1035,11 +1118,11 @@ class MainWindow(QMainWindow):
 
     def remove_clip(self, key: str) -> None:
         if self.clip is not None and self.clip.sha256 == key:
-            others = [k for k in self.analyses if k != key]
-            if not others:
-                self.statusBar().showMessage("The clip on screen is the only analysed one: add another first", 6000)
+            other = self.clip_list.step(1)
+            if other is None or other == key:
+                self.statusBar().showMessage("The clip on screen is the session's only clip: add another first", 6000)
                 return
-            self.show_clip(others[0])
+            self.show_clip(other)
         self.analyses.pop(key, None)
         self.clip_entries.pop(key, None)
         self.session.remove_clip(key)
@@ -1475,9 +1558,13 @@ class MainWindow(QMainWindow):
 
     def _playback_edited(self, **changes) -> None:
         current = self.session.playback
-        if any(getattr(current, k) != v for k, v in changes.items()):
-            self.session.set_playback(**changes)
-            self._edited()
+        if all(getattr(current, k) == v for k, v in changes.items()):
+            return
+        if self._quiet:
+            self.session.playback = replace(current, **changes)
+            return
+        self.session.set_playback(**changes)
+        self._edited()
 
     def _loop_region_changed(self, region) -> None:
         start, end = region
@@ -1691,6 +1778,7 @@ class MainWindow(QMainWindow):
 
         def finished(written: list[Path]) -> None:
             progress.reset()
+            progress.deleteLater()
             cancelled = stop.is_set()
             what = "Cancelled after" if cancelled else "Wrote"
             self.statusBar().showMessage(f"{what} {len(written)} file(s) (+ sidecars) in {request.folder}", 8000)
@@ -1710,6 +1798,7 @@ class MainWindow(QMainWindow):
 
         def failed(err: BaseException) -> None:
             progress.reset()
+            progress.deleteLater()
             self.show_error("Export failed", f"{type(err).__name__}: {err}", request.folder)
 
         self.worker.submit(EXPORT, run, on_result=finished, on_error=failed, busy_text="Exporting…")
@@ -1763,6 +1852,7 @@ class MainWindow(QMainWindow):
 
         def finished(result) -> None:
             progress.reset()
+            progress.deleteLater()
             if model is not self.model_handle:
                 return
             found = result.suggestions()
@@ -1780,6 +1870,7 @@ class MainWindow(QMainWindow):
 
         def failed(err: BaseException) -> None:
             progress.reset()
+            progress.deleteLater()
             self.show_error("Characterisation failed", f"{type(err).__name__}: {err}")
 
         self.worker.submit(CHARACTERISE, run, on_result=finished, on_error=failed, busy_text="Characterising…")
@@ -1835,6 +1926,7 @@ class MainWindow(QMainWindow):
 
         def finished(report) -> None:
             progress.reset()
+            progress.deleteLater()
             self.last_report = report
             self.statusBar().showMessage(
                 f"Wrote the report: {report.maps} map(s) × {report.clips} clip(s), {report.files} files, "
@@ -1846,6 +1938,7 @@ class MainWindow(QMainWindow):
 
         def failed(err: BaseException) -> None:
             progress.reset()
+            progress.deleteLater()
             self.show_error("Report failed", getattr(err, "reason", f"{type(err).__name__}: {err}"), request.folder)
 
         self.worker.submit(REPORT, run, on_result=finished, on_error=failed, busy_text="Writing the report…")
@@ -1966,6 +2059,9 @@ class MainWindow(QMainWindow):
             ("Ctrl+E", "export the selected maps"),
             ("Ctrl+O / Ctrl+Shift+O", "add a clip / open a model"),
             ("Ctrl+Alt+O", "open a session"),
+            ("Ctrl+N", "new session (on the model and clip that are open)"),
+            ("Ctrl+Shift+E", "sort maps by energy"),
+            ("F1", "this list"),
         ]
         html = (
             "<table>" + "".join(f"<tr><td><b>{k}</b>&nbsp;&nbsp;</td><td>{v}</td></tr>" for k, v in rows) + "</table>"
@@ -2048,7 +2144,7 @@ class MainWindow(QMainWindow):
         if self._closing:
             event.accept()
             return
-        self.inspector._flush()
+        self.inspector.flush()
         if not self._may_discard("quit"):
             event.ignore()
             return

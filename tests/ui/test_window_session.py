@@ -118,7 +118,7 @@ def test_a_damaged_session_file_is_reported_and_left_as_it_was(make_window, qtbo
     clip = window.clip.sha256
     for path in (damaged, newer):
         with qtbot.waitSignal(window.errorShown, timeout=5000) as blocker:
-            assert not window.open_session_file(path)
+            window.open_session_file(path)  # read on the worker: the error arrives from there
         assert path.name in blocker.args[0]
         window.error_box.close()
     assert "newer" in window.last_error or "version" in window.last_error
@@ -385,3 +385,78 @@ def test_thumbnails_are_kept_per_clip(make_window, qtbot, tmp_path, wav_file, mo
     assert window._thumb_total == 0 and not window._thumb_queue  # nothing to compute again
     again = {ref: window.gallery.model.thumbnails[ref].cacheKey() for ref in first}
     assert again == first
+
+
+def test_opening_a_session_restores_its_map_and_mode_and_marks_nothing_unsaved(
+    make_window, qtbot, tmp_path, wav_file, model_file
+) -> None:
+    window = make_window(wav_file, model_file)
+    window.options.set_mode("magnitude")
+    window.tree.select((1, 3))
+    qtbot.waitUntil(lambda: window.feature is not None and window.feature.ref == (1, 3), timeout=30000)
+    target = tmp_path / "magnitude.aurascope"
+    assert window._save_to(target)
+    window.options.set_mode("choi")
+    window.tree.select((2, 5))
+    qtbot.waitUntil(lambda: window.feature is not None and window.feature.ref == (2, 5), timeout=30000)
+    with qtbot.waitSignal(window.featureReady, timeout=60000):
+        window.open_session_file(target)
+    _wait_ready(window, qtbot)
+    assert window.selected == (1, 3) and window.feature.mode == "magnitude"
+    assert window.options.mode.currentData() == "magnitude"
+    assert not window.session.dirty and "•" not in window.windowTitle()
+
+
+def test_stored_settings_do_not_make_a_fresh_session_unsaved(make_window, qtbot, wav_file, model_file, settings):
+    from app.ui import settings as keys
+
+    settings.set(keys.VOLUME, 0.5)
+    settings.set(keys.MODE, "magnitude")
+    window = make_window(None, None, wait=False)
+    assert window.session.playback.volume == 0.5 and window.session.playback.mode == "magnitude"
+    assert not window.session.dirty and "•" not in window.windowTitle()
+    qtbot.wait(600)  # longer than the autosave delay
+    assert not (settings.state_dir() / "untitled.aurascope.autosave").exists()
+    assert window.keeper.crash_autosave() is None
+
+
+def test_several_clips_added_at_once_are_all_analysed(make_window, qtbot, tmp_path, wav_file, model_file) -> None:
+    window = make_window(wav_file, model_file)
+    b, c = _second_clip(tmp_path, 2.0, "b.wav"), _second_clip(tmp_path, 1.5, "c.wav")
+    window.open_files([b, c])
+    qtbot.waitUntil(lambda: len(window.session.clips) == 3 and window.worker.idle, timeout=60000)
+    assert [e.name for e in window.clip_entries.values()] == ["chords.wav", "b.wav", "c.wav"]
+    assert all(e.status == "ready" and e.duration is not None for e in window.clip_entries.values())
+
+
+def test_new_session_keeps_the_open_model_and_clip_and_drops_labels_being_typed(
+    make_window, qtbot, wav_file, model_file
+) -> None:
+    window = make_window(wav_file, model_file)
+    window.inspector.label.setText("typed just now")
+    window.inspector.label.textEdited.emit("typed just now")  # still inside the inspector's debounce
+    old = window.session
+    window.new_session()
+    qtbot.wait(600)
+    assert old.notes_for(window.selected).label == "typed just now"  # it went to the session it was typed in
+    fresh = window.session
+    assert fresh is not old and fresh.notes_for(window.selected).label == ""
+    assert fresh.model is not None and fresh.model.sha256 == window.summary.sha256
+    assert [c.sha256 for c in fresh.clips] == [window.clip.sha256] and not fresh.dirty
+    assert "typed just now" not in window.tree._items[window.selected].text()
+
+
+def test_arrow_keys_move_in_the_gallery_not_through_layers(make_window, qtbot, wav_file, model_file) -> None:
+    from PySide6.QtCore import Qt
+
+    window = make_window(wav_file, model_file)
+    window.activateWindow()
+    window.centre.setCurrentIndex(1)
+    window.tree.select((2, 1))
+    qtbot.waitUntil(lambda: window.feature is not None and window.feature.ref == (2, 1), timeout=30000)
+    view = window.gallery.view()
+    view.setFocus()
+    qtbot.waitUntil(view.hasFocus, timeout=3000)
+    with qtbot.waitSignal(window.featureReady, timeout=30000):
+        qtbot.keyClick(view, Qt.Key.Key_Right)
+    assert window.selected == (2, 2)
