@@ -561,7 +561,10 @@ class MainWindow(QMainWindow):
         except SessionError as err:
             # never overwrite it: keep the damaged file aside for the listener, out of the autosave's way
             kept = autosave.with_name(f"{autosave.name}.damaged-{time.strftime('%Y%m%d-%H%M%S')}")
-            os.replace(autosave, kept)
+            try:
+                os.replace(autosave, kept)
+            except OSError:
+                kept = autosave  # cannot move it: left where it is, and named
             self.show_error("Cannot restore the autosaved session", err.reason, kept)
             otherwise()
             return
@@ -2150,6 +2153,7 @@ class MainWindow(QMainWindow):
             return
         self._closing = True
         self.keeper.close_clean()
+        self.keeper.release()
         s = self.settings
         s.set(keys.GEOMETRY, self.saveGeometry())
         s.set(keys.SPLITTER, self.splitter.saveState())

@@ -4,14 +4,17 @@ The session itself (`app.core.session.Session`) is the single source of the list
 and A/B/X results; the window edits it and calls :meth:`SessionKeeper.touch`. Autosave goes to the sibling
 ``.name.aurascope.autosave`` of a saved session, or to ``untitled.aurascope.autosave`` in the settings'
 ``sessions`` folder, written atomically a moment after the last change. A clean close removes it, so an
-autosave found at start means the last run did not end cleanly.
+autosave found at start means the last run did not end cleanly. Only the first running window owns that
+folder (a lock file); another one autosaves its untitled session in a folder of its own and offers nothing.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 from pathlib import Path
 
-from PySide6.QtCore import QObject, QTimer, Signal
+from PySide6.QtCore import QLockFile, QObject, QTimer, Signal
 
 from app.core.errors import SessionError
 from app.core.session import Session, find_crash_autosave, push_recent
@@ -32,6 +35,10 @@ class SessionKeeper(QObject):
         super().__init__(parent)
         self.settings = settings
         self.state_dir = Path(state_dir) if state_dir is not None else settings.state_dir()
+        self._lock = QLockFile(str(self.state_dir / "running.lock"))
+        self._lock.setStaleLockTime(0)  # never stale by age; a lock left by a dead process is still taken over
+        self.primary = self._lock.tryLock(0)
+        self.untitled_dir = self.state_dir if self.primary else self.state_dir / f"window-{os.getpid()}-{id(self)}"
         self.session = Session()
         self.last_autosave: Path | None = None
         self._timer = QTimer(self)
@@ -51,7 +58,8 @@ class SessionKeeper(QObject):
         if not self.session.dirty:
             return None
         try:
-            self.last_autosave = self.session.write_autosave(self.state_dir)
+            self.untitled_dir.mkdir(parents=True, exist_ok=True)
+            self.last_autosave = self.session.write_autosave(self.untitled_dir)
         except (OSError, SessionError) as err:
             self.autosaveFailed.emit(str(err))
             return None
@@ -75,7 +83,7 @@ class SessionKeeper(QObject):
         untitled = self.session.path is None
         written = self.session.save(path)
         if untitled:
-            self.session.discard_autosave(self.state_dir)
+            self.session.discard_autosave(self.untitled_dir)
         self.settings.set(keys.RECENT_SESSIONS, push_recent(self.settings.get(keys.RECENT_SESSIONS), written))
         self.settings.set(keys.OPEN_SESSION, str(written))
         self.changed.emit(False)
@@ -84,7 +92,7 @@ class SessionKeeper(QObject):
     def replace(self, session: Session) -> None:
         """Make ``session`` the open one (after New, Open or Restore); the previous one's autosave goes."""
         self._timer.stop()
-        self.session.discard_autosave(self.state_dir)
+        self.session.discard_autosave(self.untitled_dir)
         self.session = session
         if session.path is not None:
             self.settings.set(keys.RECENT_SESSIONS, push_recent(self.settings.get(keys.RECENT_SESSIONS), session.path))
@@ -92,13 +100,18 @@ class SessionKeeper(QObject):
         self.touch()
 
     def crash_autosave(self) -> Path | None:
-        """An autosave the last run left behind (it did not close cleanly), or None."""
+        """An autosave the last run left behind (it did not close cleanly), or None (also when another window
+        is running: what it autosaves is not a crash)."""
+        if not self.primary:
+            return None
         last = self.settings.get(keys.OPEN_SESSION)
         found = find_crash_autosave(last) if last else None
         return found or find_crash_autosave(state_dir=self.state_dir)
 
     def discard_autosaves(self) -> None:
         """Forget what a crashed run left (the listener chose not to restore it)."""
+        if not self.primary:
+            return
         last = self.settings.get(keys.OPEN_SESSION)
         if last:
             Session(path=Path(last)).discard_autosave()
@@ -107,5 +120,15 @@ class SessionKeeper(QObject):
     def close_clean(self) -> None:
         """On a clean close: no autosave stays behind (whatever was unsaved, the listener chose to drop)."""
         self._timer.stop()
-        self.session.discard_autosave(self.state_dir)
-        self.settings.set(keys.OPEN_SESSION, str(self.session.path or ""))
+        self.session.discard_autosave(self.untitled_dir)
+        if not self.primary:
+            with contextlib.suppress(OSError):
+                self.untitled_dir.rmdir()
+        else:
+            self.settings.set(keys.OPEN_SESSION, str(self.session.path or ""))
+
+    def release(self) -> None:
+        """The window is gone: the next one to start owns the sessions folder."""
+        if self.primary:
+            self._lock.unlock()
+            self.primary = False

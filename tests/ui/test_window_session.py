@@ -460,3 +460,19 @@ def test_arrow_keys_move_in_the_gallery_not_through_layers(make_window, qtbot, w
     with qtbot.waitSignal(window.featureReady, timeout=30000):
         qtbot.keyClick(view, Qt.Key.Key_Right)
     assert window.selected == (2, 2)
+
+
+def test_a_second_running_window_neither_offers_nor_overwrites_the_firsts_autosave(
+    make_window, qtbot, wav_file, model_file, settings
+) -> None:
+    first = make_window(wav_file, model_file)
+    _label(first, qtbot, "first window's")
+    mine = first.keeper.autosave_now()
+    assert mine == settings.state_dir() / "untitled.aurascope.autosave"
+    second = make_window(wav_file, model_file)
+    assert first.keeper.primary and not second.keeper.primary and second.restore_box is None
+    _label(second, qtbot, "second window's")
+    theirs = second.keeper.autosave_now()
+    assert theirs is not None and theirs != mine and "first window's" in mine.read_text()
+    second.close()
+    assert not theirs.exists() and mine.is_file()  # a clean close removes only its own
