@@ -476,3 +476,21 @@ def test_a_second_running_window_neither_offers_nor_overwrites_the_firsts_autosa
     assert theirs is not None and theirs != mine and "first window's" in mine.read_text()
     second.close()
     assert not theirs.exists() and mine.is_file()  # a clean close removes only its own
+
+
+def test_a_damaged_autosave_is_reported_kept_aside_and_the_files_open(
+    make_window, qtbot, wav_file, model_file, settings
+) -> None:
+    autosave = settings.state_dir() / "untitled.aurascope.autosave"
+    autosave.write_text('{"format": "aurascope-session", "version": 1, "maps": {"L1F1": ')
+    damaged = autosave.read_bytes()
+    window = make_window(wav_file, model_file, wait=False)
+    qtbot.waitUntil(lambda: window.restore_box is not None, timeout=5000)
+    with qtbot.waitSignal(window.errorShown, timeout=5000) as blocker:
+        next(b for b in window.restore_box.buttons() if b.text() == "Restore").click()
+    assert "Cannot restore" in blocker.args[0]
+    kept = [p for p in settings.state_dir().iterdir() if ".damaged-" in p.name]
+    assert len(kept) == 1 and kept[0].read_bytes() == damaged  # moved aside, byte for byte
+    window.error_box.close()
+    qtbot.waitUntil(lambda: window.feature is not None, timeout=60000)  # and the files given at start open
+    assert window.clip.path == wav_file.resolve()
