@@ -71,6 +71,16 @@ def describe_refs(refs: list[Ref]) -> str:
     return " · ".join(parts)
 
 
+def accept_cancel(dialog: QDialog, layout: QVBoxLayout, accept_text: str) -> tuple[QDialogButtonBox, QPushButton]:
+    """Cancel and the dialog's own accept button (``accept_text``) at the bottom of ``layout``."""
+    buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
+    accept = buttons.addButton(accept_text, QDialogButtonBox.ButtonRole.AcceptRole)
+    buttons.accepted.connect(dialog.accept)
+    buttons.rejected.connect(dialog.reject)
+    layout.addWidget(buttons)
+    return buttons, accept
+
+
 class ExportDialog(QDialog):
     def __init__(
         self,
@@ -140,11 +150,7 @@ class ExportDialog(QDialog):
         layout.addLayout(form)
         self.files = QLabel("")
         layout.addWidget(self.files)
-        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
-        self.export_button = self.buttons.addButton("Export", QDialogButtonBox.ButtonRole.AcceptRole)
-        self.buttons.accepted.connect(self.accept)
-        self.buttons.rejected.connect(self.reject)
-        layout.addWidget(self.buttons)
+        self.buttons, self.export_button = accept_cancel(self, layout, "Export")
         self.resize(560, self.sizeHint().height())
         self._update()
 

@@ -1756,14 +1756,8 @@ class MainWindow(QMainWindow):
         s.set(keys.EXPORT_FORMAT, request.subtype)
         s.set(keys.EXPORT_LOUDNESS, request.loudness)
         total = len(request.refs) * len(request.modes)
-        progress = QProgressDialog(f"Exporting {total} file(s) to {request.folder}…", "Cancel", 0, total, self)
-        progress.setWindowTitle("Export")
-        progress.setWindowModality(Qt.WindowModality.WindowModal)
-        progress.setMinimumDuration(300)
-        progress.setValue(0)
+        progress, stop = self._progress("Export", f"Exporting {total} file(s) to {request.folder}…", total)
         self.export_progress = progress
-        stop = threading.Event()
-        progress.canceled.connect(stop.set)
         analysis = self.analysis
 
         def run(job):
@@ -1832,16 +1826,9 @@ class MainWindow(QMainWindow):
         refs = [(layer, k) for k in range(self.summary.layers[layer - 1].n_maps)] if layer_only else None
         analyses, n_clips = self._session_analyses()
         n_maps = len(refs) if refs is not None else sum(x.n_maps for x in self.summary.layers)
-        progress = QProgressDialog(
-            f"Characterising {n_maps} map(s) on {n_clips} clip(s)…", "Cancel", 0, n_maps * n_clips, self
-        )
-        progress.setWindowTitle("Characterise maps")
-        progress.setWindowModality(Qt.WindowModality.WindowModal)
-        progress.setMinimumDuration(300)
-        progress.setValue(0)
+        text = f"Characterising {n_maps} map(s) on {n_clips} clip(s)…"
+        progress, stop = self._progress("Characterise maps", text, n_maps * n_clips)
         self.characterise_progress = progress
-        stop = threading.Event()
-        progress.canceled.connect(stop.set)
         method, model = self.options.method.currentData(), self.model_handle
 
         def run(job):
@@ -1904,14 +1891,9 @@ class MainWindow(QMainWindow):
         self.settings.set(keys.REPORT_DIR, str(request.folder))
         analyses, n_clips = self._session_analyses(list(request.clips))
         n_maps = len(request.refs) if request.refs is not None else sum(x.n_maps for x in self.summary.layers)
-        progress = QProgressDialog(f"Writing the report to {request.folder}…", "Cancel", 0, n_maps * n_clips, self)
-        progress.setWindowTitle("Listening report")
-        progress.setWindowModality(Qt.WindowModality.WindowModal)
-        progress.setMinimumDuration(300)
-        progress.setValue(0)
+        text = f"Writing the report to {request.folder}…"
+        progress, stop = self._progress("Listening report", text, n_maps * n_clips)
         self.report_progress = progress
-        stop = threading.Event()
-        progress.canceled.connect(stop.set)
         self._sync_playhead()
         session = copy.deepcopy(self.session)  # the worker reads a snapshot while the listener goes on editing
 
@@ -1986,6 +1968,17 @@ class MainWindow(QMainWindow):
         )
         if self.selected == (result.layer, result.index):
             self._show_session_notes(self.selected)
+
+    def _progress(self, title: str, text: str, total: int) -> tuple[QProgressDialog, threading.Event]:
+        """A window-modal progress dialog for a long worker job, and the event its Cancel button sets."""
+        progress = QProgressDialog(text, "Cancel", 0, total, self)
+        progress.setWindowTitle(title)
+        progress.setWindowModality(Qt.WindowModality.WindowModal)
+        progress.setMinimumDuration(300)
+        progress.setValue(0)
+        stop = threading.Event()
+        progress.canceled.connect(stop.set)
+        return progress, stop
 
     # ==== busy indicator, cancel ==========================================================================
     def _busy_changed(self, busy: bool, text: str) -> None:

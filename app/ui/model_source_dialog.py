@@ -15,7 +15,6 @@ from PySide6.QtCore import QEvent, Qt
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
-    QDialogButtonBox,
     QFileDialog,
     QGridLayout,
     QHBoxLayout,
@@ -26,6 +25,8 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+
+from app.ui.export_dialog import accept_cancel
 
 #: What ``load_state_dict`` reads: safetensors, or a checkpoint torch's ``weights_only`` loader accepts.
 WEIGHT_SUFFIXES = (".safetensors", ".pt", ".pth", ".bin")
@@ -236,11 +237,7 @@ class ModelSourceDialog(QDialog):
         self.warning.setWordWrap(True)
         layout.addWidget(self.warning)
 
-        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
-        self.open_button = self.buttons.addButton("Open", QDialogButtonBox.ButtonRole.AcceptRole)
-        self.buttons.accepted.connect(self.accept)
-        self.buttons.rejected.connect(self.reject)
-        layout.addWidget(self.buttons)
+        self.buttons, self.open_button = accept_cancel(self, layout, "Open")
 
         if last is not None:
             self.set_source(last.source)

@@ -12,7 +12,6 @@ from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QDialog,
-    QDialogButtonBox,
     QFileDialog,
     QFormLayout,
     QHBoxLayout,
@@ -27,7 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.ui.compute import Ref
-from app.ui.export_dialog import METHOD_TEXT, describe_refs
+from app.ui.export_dialog import METHOD_TEXT, accept_cancel, describe_refs
 
 SCOPES = ("selected", "layer", "all")
 ERROR_STYLE = "color: #ff6b6b;"
@@ -195,11 +194,7 @@ class ReportDialog(QDialog):
         self.reason = QLabel("")
         self.reason.setWordWrap(True)
         layout.addWidget(self.reason)
-        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
-        self.write_button = self.buttons.addButton("Write report", QDialogButtonBox.ButtonRole.AcceptRole)
-        self.buttons.accepted.connect(self.accept)
-        self.buttons.rejected.connect(self.reject)
-        layout.addWidget(self.buttons)
+        self.buttons, self.write_button = accept_cancel(self, layout, "Write report")
         self.resize(560, self.sizeHint().height())
         self._update()
 
