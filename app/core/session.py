@@ -252,6 +252,19 @@ class Session:
         self._changed()
         return ref
 
+    def relocate_clip(self, sha256: str, path: str | Path) -> FileRef:
+        """The clip ``sha256`` is now at ``path`` (the listener found it); raises SessionError if it is another file."""
+        for i, existing in enumerate(self.clips):
+            if existing.sha256 == sha256:
+                found = FileRef.of(path)
+                if found.sha256 != sha256:
+                    raise SessionError(found.path, f"this is not the clip '{existing.name}' (its SHA-256 differs)")
+                self.clips[i] = found
+                self.located = tuple(loc for loc in self.located if loc.path != existing.path)
+                self._changed()
+                return found
+        raise KeyError(sha256)
+
     def remove_clip(self, sha256: str) -> None:
         """Drop a clip with its loop region; the selection moves to the first remaining clip."""
         before = len(self.clips)

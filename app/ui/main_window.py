@@ -153,6 +153,7 @@ class MainWindow(QMainWindow):
         self.compared: Auralisation | None = None
         self._shown: Auralisation | None = None
         self._resume_after_render = False
+        self._replacing: dict[Path, str] = {}  # a file chosen for a missing clip -> that clip's key
         self._wanted_clip: str | None = None  # the clip last asked for (an older request's result is only kept)
         self._quiet = False  # settings applied from the store or a session are not the listener's edits
         self._pending_selection: dict | None = None  # a session's selection, applied once its model is open
@@ -1003,6 +1004,12 @@ class MainWindow(QMainWindow):
         if clip.sha256 not in {c.sha256 for c in self.session.clips}:
             self.session.add_clip(clip.path, clip.sha256)
             self._edited()
+        replaced = self._replacing.pop(Path(clip.path).resolve(), None)
+        if replaced is not None and replaced != clip.sha256 and replaced in self.clip_entries:
+            self.session.remove_clip(replaced)
+            del self.clip_entries[replaced]
+            self.clip_list.set_clips(list(self.clip_entries.values()))
+            self._edited()
         top = max(clip.predictions, key=lambda p: p[1]) if clip.predictions else None
         detail = f"{top[0]} {top[1]:.2f}" if top else ""
         self._set_entry(ClipEntry(clip.sha256, clip.path.name, clip.path, clip.duration, "ready", detail))
@@ -1142,11 +1149,16 @@ class MainWindow(QMainWindow):
         )
         if not path:
             return
-        self.session.remove_clip(key)
-        self.clip_entries.pop(key, None)
-        self.clip_list.set_clips(list(self.clip_entries.values()))
+        found = Path(path).resolve()
+        try:
+            self.session.relocate_clip(key, found)  # the same file moved: keeps its place, loop and results
+        except SessionError:
+            self._replacing[found] = key  # another file: it takes the missing one's place once it opens
+            self.open_audio(found)
+            return
         self._edited()
-        self.open_audio(Path(path))
+        self._set_entry(replace(entry, path=found, status="ready", detail=""))
+        self.show_clip(key)
 
     def _default_ref(self) -> Ref:
         return (2, 0) if self.summary and len(self.summary.layers) >= 2 else (1, 0)

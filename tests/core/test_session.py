@@ -420,3 +420,16 @@ def test_a_users_module_round_trips_and_is_found_again(project: dict[str, Path])
     with pytest.raises(SessionError) as err:
         Session.load(path)
     assert err.value.field == "model_module.source"
+
+
+def test_relocating_a_clip_keeps_its_place_and_refuses_another_file(project: dict[str, Path], tmp_path: Path) -> None:
+    s = full_session(project)
+    b = s.clips[1]
+    moved = tmp_path / "moved-b.wav"
+    moved.write_bytes(project["b"].read_bytes())
+    before = s.revision
+    s.relocate_clip(b.sha256, moved)
+    assert s.clips[1].path == moved.resolve() and s.clips[1].sha256 == b.sha256 and s.revision == before + 1
+    with pytest.raises(SessionError) as err:
+        s.relocate_clip(b.sha256, project["a"])
+    assert "SHA-256 differs" in str(err.value) and s.clips[1].path == moved.resolve()

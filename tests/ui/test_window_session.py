@@ -164,8 +164,10 @@ def test_same_map_across_clips_keeps_the_playhead(make_window, qtbot, tmp_path, 
 
 
 def test_a_moved_clip_is_found_beside_the_session_and_a_missing_one_is_named(
-    make_window, qtbot, tmp_path, wav_file, model_file
+    make_window, qtbot, tmp_path, tmp_path_factory, wav_file, model_file, monkeypatch
 ) -> None:
+    from PySide6.QtWidgets import QFileDialog
+
     folder = tmp_path / "study"
     folder.mkdir()
     clip_a = shutil.copy(wav_file, folder / "a.wav")
@@ -179,7 +181,8 @@ def test_a_moved_clip_is_found_beside_the_session_and_a_missing_one_is_named(
     window.close()
     (folder / "moved").mkdir()
     shutil.move(clip_a, folder / "moved" / "renamed.wav")  # found by its hash
-    Path(clip_b).unlink()  # gone
+    kept_b = tmp_path_factory.mktemp("elsewhere") / "b-copy.wav"
+    shutil.move(clip_b, kept_b)  # gone from the session's folder tree
     second = make_window(None, None, wait=False)
     with qtbot.waitSignal(second.featureReady, timeout=60000):
         second.open_session_file(session_file)
@@ -188,6 +191,15 @@ def test_a_moved_clip_is_found_beside_the_session_and_a_missing_one_is_named(
     entries = {e.name: e.status for e in second.clip_entries.values()}
     assert entries == {"renamed.wav": "ready", "b.wav": "missing"}
     assert "b.wav" in second.last_error and "missing" in second.last_error and "renamed.wav" in second.last_error
+    second.error_box.close()
+    # Locate file…: the listener points at the moved copy; same content, so it keeps its place in the session
+    key = next(k for k, e in second.clip_entries.items() if e.name == "b.wav")
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(kept_b), ""))
+    with qtbot.waitSignal(second.featureReady, timeout=60000):
+        second.locate_clip(key)
+    assert second.clip.sha256 == key and second.clip_entries[key].status == "ready"
+    assert [c.sha256 for c in second.session.clips][1] == key
+    assert second.session.clip(key).path == kept_b.resolve()
 
 
 def test_shift_click_in_the_gallery_compares_two_maps(make_window, qtbot, wav_file, model_file) -> None:
