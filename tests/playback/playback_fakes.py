@@ -100,8 +100,16 @@ class FakeOutputStream:
             self.finished_callback()
 
 
-def make_fake_sounddevice(devices_: list[dict[str, Any]] | None = None) -> types.ModuleType:
-    sd = types.ModuleType("fake_sounddevice")
+def make_fake_sounddevice(
+    devices_: list[dict[str, Any]] | None = None,
+    *,
+    stream: type = FakeOutputStream,
+    default: tuple[int, int] = (0, 1),
+    name: str = "fake_sounddevice",
+) -> types.ModuleType:
+    """A stand-in for the sounddevice module: ``devices_`` (default: a mic, speakers and HDMI), ``default``
+    (input, output) device indices, and ``stream`` as its OutputStream."""
+    sd = types.ModuleType(name)
 
     class PortAudioError(Exception):
         pass
@@ -117,7 +125,7 @@ def make_fake_sounddevice(devices_: list[dict[str, Any]] | None = None) -> types
         {"name": "speakers", "index": 1, "hostapi": 0, "max_output_channels": 2, "default_samplerate": 48000.0},
         {"name": "hdmi", "index": 2, "hostapi": 0, "max_output_channels": 8, "default_samplerate": 44100.0},
     ]
-    sd.default = types.SimpleNamespace(device=[0, 1])
+    sd.default = types.SimpleNamespace(device=list(default))
 
     def query_devices(device: Any = None, kind: str | None = None) -> Any:
         if device is None and kind is None:
@@ -135,7 +143,7 @@ def make_fake_sounddevice(devices_: list[dict[str, Any]] | None = None) -> types
 
     sd.query_devices = query_devices
     sd.query_hostapis = lambda index=None: {"name": "FakeAPI"}
-    sd.OutputStream = FakeOutputStream
+    sd.OutputStream = stream
     return sd
 
 

@@ -4,12 +4,18 @@ everything it was given, so widget tests can assert what the window played witho
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 import types
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "playback"))
+
+from playback_fakes import make_fake_sounddevice
 
 DEVICE_RATE = 48000
 BLOCK = 480  # 10 ms
@@ -80,49 +86,9 @@ class RealTimeStream:
 
 
 def make_sounddevice() -> types.ModuleType:
-    sd = types.ModuleType("ui_fake_sounddevice")
-
-    class PortAudioError(Exception):
-        pass
-
-    class CallbackAbort(Exception):
-        pass
-
-    sd.PortAudioError = PortAudioError
-    sd.CallbackAbort = CallbackAbort
-    sd.devices = [
-        {
-            "name": "speakers",
-            "index": 0,
-            "hostapi": 0,
-            "max_output_channels": 2,
-            "default_samplerate": float(DEVICE_RATE),
-        },
-        {
-            "name": "headphones",
-            "index": 1,
-            "hostapi": 0,
-            "max_output_channels": 2,
-            "default_samplerate": float(DEVICE_RATE),
-        },
+    """The playback tests' stand-in module with two output devices at DEVICE_RATE and a real-time stream."""
+    devices = [
+        {"name": name, "index": i, "hostapi": 0, "max_output_channels": 2, "default_samplerate": float(DEVICE_RATE)}
+        for i, name in enumerate(("speakers", "headphones"))
     ]
-    sd.default = types.SimpleNamespace(device=[-1, 0])
-
-    def query_devices(device: Any = None, kind: str | None = None) -> Any:
-        if device is None and kind is None:
-            return sd.devices
-        if device is None:
-            device = sd.default.device[1]
-        if isinstance(device, int):
-            if not 0 <= device < len(sd.devices):
-                raise PortAudioError(f"Error querying device {device}")
-            return sd.devices[device]
-        matches = [d for d in sd.devices if device.lower() in d["name"].lower()]
-        if len(matches) != 1:
-            raise ValueError(f"No output device matching {device!r}")
-        return matches[0]
-
-    sd.query_devices = query_devices
-    sd.query_hostapis = lambda index=None: {"name": "FakeAPI"}
-    sd.OutputStream = RealTimeStream
-    return sd
+    return make_fake_sounddevice(devices, stream=RealTimeStream, default=(-1, 0), name="ui_fake_sounddevice")
