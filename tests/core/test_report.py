@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +10,7 @@ import pytest
 import soundfile as sf
 import torch
 from chromium import Chromium, find_chromium, load_and_check
+from needs import missing
 from signals import chord_clip, piano_like_notes
 
 from app.core.analysis import Analysis, FeatureRef
@@ -30,9 +30,7 @@ REFS = [(1, 0), (1, 2), (3, 5)]
 def chromium_or_skip() -> str:
     binary = find_chromium()
     if binary is None:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail("Chromium is missing on CI: install the Debian package 'chromium' (scripts/system_packages.sh)")
-        pytest.skip("Chromium is not installed (Debian package 'chromium'); the page was not checked in a browser")
+        missing("Chromium is not installed (Debian package 'chromium', scripts/system_packages.sh)")
     return binary
 
 

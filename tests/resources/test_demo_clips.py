@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-import os
 import shutil
 import sys
 from pathlib import Path
@@ -12,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+from needs import fluidsynth_soundfont, missing
 
 DEMO = Path(__file__).resolve().parents[2] / "resources" / "demo"
 CLIPS = ("piano.wav", "piano_vocal.wav", "full_band.wav", "kick_walking_bass.wav")
@@ -89,27 +89,11 @@ def test_vocal_is_audible_over_the_piano() -> None:
     assert band_share(sung, 500, 3000) > 1.5 * band_share(piano, 500, 3000)
 
 
-def missing(reason: str) -> None:
-    """Skip without the renderers, but fail under CI=true, where they are installed on purpose."""
-    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-        pytest.fail(f"CI without the demo renderers: {reason}")
-    pytest.skip(reason)
-
-
 @pytest.mark.slow
 def test_script_renders_the_committed_clips(tmp_path: Path) -> None:
-    for module, hint in [
-        ("pretty_midi", "pip install pretty_midi"),
-        ("fluidsynth", "pip install pyfluidsynth; apt-get install fluidsynth"),
-    ]:
-        try:
-            importlib.import_module(module)
-        except ImportError as error:
-            missing(f"{error}: {hint}")
+    fluidsynth_soundfont()
     if shutil.which("text2wave") is None:
         missing("text2wave missing: apt-get install festival festvox-kallpc16k")
-    if not Path("/usr/share/sounds/sf2/FluidR3_GM.sf2").is_file():
-        missing("FluidR3_GM.sf2 missing: apt-get install fluid-soundfont-gm")
     spec = importlib.util.spec_from_file_location("render_demo", DEMO / "render_demo.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)

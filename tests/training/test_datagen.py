@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 import pytest
+from needs import under_ci
 
 try:
     import librosa
     import pretty_midi
 except ImportError as error:
-    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+    if under_ci():
         raise  # CI installs them: fail loudly rather than skip
     pytest.skip(f"{error}: pip install pretty_midi librosa", allow_module_level=True)
 
