@@ -3,31 +3,18 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import soundfile as sf
 from chromium import Chromium, load_and_check
+from cli_process import run
 from core.test_report import chromium_or_skip
 from signals import piano_like_notes
 
 from app.core.session import Session
 
-ROOT = Path(__file__).resolve().parents[1]
 SR = 11025
-
-
-def run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "app", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
-    )
 
 
 @pytest.fixture

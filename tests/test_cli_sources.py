@@ -5,28 +5,13 @@ from __future__ import annotations
 
 import json
 import pickle
-import subprocess
-import sys
 from pathlib import Path
 
 import torch
+from cli_process import run
 from user_models.nets import FunctionalChoi
 
 from app.core.frontend import FrontEnd
-
-ROOT = Path(__file__).resolve().parents[1]
-TESTS = ROOT / "tests"
-
-
-def run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "app", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={"PYTHONPATH": f"{ROOT}:{TESTS}", "PATH": "/usr/bin:/bin"},
-    )
 
 
 def sidecar(tmp_path: Path, labels: tuple[str, ...] = ("calm", "busy", "loud")) -> Path:
