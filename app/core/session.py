@@ -225,12 +225,14 @@ class Session:
         front_end: str | Path,
         weights: str | Path | None = None,
         search_folder: str | Path | None = None,
+        weights_sha256: str | None = None,
     ) -> ModuleModel:
-        """Use the user's own ``package.module:callable`` network. Suggestions for another network are dropped."""
+        """Use the user's own ``package.module:callable`` network. Suggestions for another network are dropped.
+        ``weights_sha256``: the weights' hash when the caller has it (weights files are large)."""
         module = ModuleModel(
             source,
             FileRef.of(front_end),
-            FileRef.of(weights) if weights is not None else None,
+            FileRef.of(weights, weights_sha256) if weights is not None else None,
             Path(search_folder).resolve() if search_folder is not None else None,
         )
         if self.model_module != module:

@@ -557,21 +557,28 @@ class MainWindow(QMainWindow):
     def _restore(self, autosave: Path, otherwise) -> None:
         from app.core.session import restore_autosave
 
-        try:
-            session = restore_autosave(autosave)
-        except SessionError as err:
+        def failed(err: BaseException) -> None:
             # never overwrite it: keep the damaged file aside for the listener, out of the autosave's way
             kept = autosave.with_name(f"{autosave.name}.damaged-{time.strftime('%Y%m%d-%H%M%S')}")
             try:
                 os.replace(autosave, kept)
             except OSError:
                 kept = autosave  # cannot move it: left where it is, and named
-            self.show_error("Cannot restore the autosaved session", err.reason, kept)
+            self.show_error("Cannot restore the autosaved session", getattr(err, "reason", str(err)), kept)
             otherwise()
-            return
+
+        def restored(session: ListeningSession) -> None:
+            self._apply_session(session)
+            self.statusBar().showMessage("Restored the autosaved session (unsaved: Ctrl+S saves it)", 8000)
+
         self._open_device_when_idle = True
-        self._apply_session(session)
-        self.statusBar().showMessage("Restored the autosaved session (unsaved: Ctrl+S saves it)", 8000)
+        self.worker.submit(
+            OPEN,
+            lambda job: restore_autosave(autosave),  # hashes the session's files: off the GUI thread
+            on_result=restored,
+            on_error=failed,
+            busy_text="Restoring the autosaved session…",
+        )
 
     def showEvent(self, event) -> None:
         super().showEvent(event)
@@ -990,7 +997,8 @@ class MainWindow(QMainWindow):
             have = (module.source, module.front_end.path, module.weights.path if module.weights else None)
         if have == wanted:
             return False
-        session.set_module_model(source.source, source.front_end, source.weights, source.search_folder)
+        weights_sha = sha256 or None if source.weights is not None else None  # the loader hashed the weights
+        session.set_module_model(source.source, source.front_end, source.weights, source.search_folder, weights_sha)
         return True
 
     def _keep_analysis(self, analysis, clip: ClipSummary) -> None:
