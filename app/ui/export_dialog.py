@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from itertools import groupby
 from pathlib import Path
@@ -71,6 +72,25 @@ def describe_refs(refs: list[Ref]) -> str:
     return " · ".join(parts)
 
 
+def choice_box(items: Sequence[tuple[str, str]], current: str) -> QComboBox:
+    """A combo of (key, text) items with ``current``'s key selected (the first if it is not there)."""
+    box = QComboBox()
+    for key, text in items:
+        box.addItem(text, key)
+    box.setCurrentIndex(max(0, box.findData(current)))
+    return box
+
+
+def with_browse(edit: QLineEdit, browse: Callable[[], None]) -> QHBoxLayout:
+    """``edit`` with a "Browse…" button after it that calls ``browse``."""
+    row = QHBoxLayout()
+    button = QPushButton("Browse…")
+    button.clicked.connect(browse)
+    row.addWidget(edit)
+    row.addWidget(button)
+    return row
+
+
 def accept_cancel(dialog: QDialog, layout: QVBoxLayout, accept_text: str) -> tuple[QDialogButtonBox, QPushButton]:
     """Cancel and the dialog's own accept button (``accept_text``) at the bottom of ``layout``."""
     buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
@@ -116,17 +136,11 @@ class ExportDialog(QDialog):
             self.mode_boxes[key] = box
             mode_row.addWidget(box)
         form.addRow("Modes", mode_row)
-        self.method = QComboBox()
-        for key, text in METHOD_TEXT:
-            self.method.addItem(text, key)
-        self.method.setCurrentIndex(max(0, self.method.findData(method)))
+        self.method = choice_box(METHOD_TEXT, method)
         self.method.setToolTip("File names carry the method unless it is the deconvnet")
         self.method.currentIndexChanged.connect(self._update)
         form.addRow("Method", self.method)
-        self.format = QComboBox()
-        for key, text in FORMATS:
-            self.format.addItem(text, key)
-        self.format.setCurrentIndex(max(0, self.format.findData(subtype)))
+        self.format = choice_box(FORMATS, subtype)
         form.addRow("Format", self.format)
         loud_col = QVBoxLayout()
         self.loudness = QButtonGroup(self)
@@ -139,14 +153,9 @@ class ExportDialog(QDialog):
         if self.loudness.checkedButton() is None:
             self.loudness.button(0).setChecked(True)
         form.addRow("Loudness", loud_col)
-        folder_row = QHBoxLayout()
         self.folder = QLineEdit(folder or str(Path.cwd() / "aurascope-export"))
         self.folder.textChanged.connect(self._update)
-        browse = QPushButton("Browse…")
-        browse.clicked.connect(self._browse)
-        folder_row.addWidget(self.folder)
-        folder_row.addWidget(browse)
-        form.addRow("Folder", folder_row)
+        form.addRow("Folder", with_browse(self.folder, self._browse))
         layout.addLayout(form)
         self.files = QLabel("")
         layout.addWidget(self.files)

@@ -1018,6 +1018,8 @@ class MainWindow(QMainWindow):
             del self.clip_entries[replaced]
             self.clip_list.set_clips(list(self.clip_entries.values()))
             self._edited()
+        self.settings.add_recent(keys.RECENT_AUDIO, str(clip.path))  # once per analysis, not on every "]"
+        self._rebuild_recent()
         top = max(clip.predictions, key=lambda p: p[1]) if clip.predictions else None
         detail = f"{top[0]} {top[1]:.2f}" if top else ""
         self._set_entry(ClipEntry(clip.sha256, clip.path.name, clip.path, clip.duration, "ready", detail))
@@ -1110,8 +1112,6 @@ class MainWindow(QMainWindow):
         self.clip_label.setText(f"clip {clip.name} · {clip.duration:.1f} s · {clip.original_rate} Hz {channels}")
         self.clip_label.setToolTip(str(clip.path))
         self.clip_list.set_current(key)
-        self.settings.add_recent(keys.RECENT_AUDIO, str(clip.path))
-        self._rebuild_recent()
         self._update_rate_label()
         self.statusBar().showMessage(f"Analysed {clip.name} in {clip.analysis_seconds:.2f} s", 5000)
         if self.session.selection.clip != key:

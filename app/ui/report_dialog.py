@@ -19,14 +19,13 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QListWidget,
     QListWidgetItem,
-    QPushButton,
     QRadioButton,
     QVBoxLayout,
     QWidget,
 )
 
 from app.ui.compute import Ref
-from app.ui.export_dialog import METHOD_TEXT, accept_cancel, describe_refs
+from app.ui.export_dialog import METHOD_TEXT, accept_cancel, choice_box, describe_refs, with_browse
 
 SCOPES = ("selected", "layer", "all")
 ERROR_STYLE = "color: #ff6b6b;"
@@ -169,21 +168,13 @@ class ReportDialog(QDialog):
         self.clips.itemChanged.connect(self._update)
         form.addRow("Clips", self.clips)
 
-        self.method = QComboBox()
-        for key, text in METHOD_TEXT:
-            self.method.addItem(text, key)
-        self.method.setCurrentIndex(max(0, self.method.findData(method)))
+        self.method = choice_box(METHOD_TEXT, method)
         form.addRow("Method", self.method)
 
-        folder_row = QHBoxLayout()
         self.folder = QLineEdit(folder)
         self.folder.setPlaceholderText("the folder for index.html, report.json, images/ and audio/")
         self.folder.textChanged.connect(self._update)
-        browse = QPushButton("Browse…")
-        browse.clicked.connect(self._browse)
-        folder_row.addWidget(self.folder)
-        folder_row.addWidget(browse)
-        form.addRow("Folder", folder_row)
+        form.addRow("Folder", with_browse(self.folder, self._browse))
         self.open_when_done = QCheckBox("Open in browser when done")
         self.open_when_done.setChecked(True)
         form.addRow("", self.open_when_done)
