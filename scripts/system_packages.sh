@@ -11,6 +11,7 @@ app="python3 python3-venv python3-dev libsndfile1 libportaudio2 pulseaudio-utils
   libgl1 libegl1 libglib2.0-0 libfontconfig1 libxkbcommon0 libdbus-1-3 libxcb-cursor0 libxcb-icccm4
   libxcb-keysyms1 libxcb-image0 libxcb-render-util0 libxcb-shape0 libxcb-xkb1 libxkbcommon-x11-0"
 test="xvfb xauth xdotool pulseaudio fluidsynth fluid-soundfont-gm musescore-general-soundfont-small
+  sonic-pi-samples fretsonfire-songs-muldjord
   festival festvox-kallpc16k desktop-file-utils sox imagemagick chromium"
 
 case "$profile" in

@@ -1,6 +1,6 @@
 """Starting the window: ``aurascope-gui [files...]``, ``aurascope`` with no arguments, ``python main.py``.
 
-With no files it opens the bundled model and the full-band demo clip, layer 2 map 0 selected and ready to
+With no files it opens the bundled model and the real band demo clip (resources/demo/real/band.flac), layer 2 map 0 selected and ready to
 play. Files may be audio, model or ``.aurascope`` session files in any order (the ``.desktop`` entry passes
 ``%F``); a session opens its own model and clips.
 """
@@ -14,7 +14,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_MODEL = ROOT / "models" / "choi2015-genre.safetensors"
-DEFAULT_AUDIO = ROOT / "resources" / "demo" / "full_band.wav"
+DEFAULT_AUDIO = ROOT / "resources" / "demo" / "real" / "band.flac"
 ICON = ROOT / "resources" / "aurascope.svg"
 
 
@@ -24,7 +24,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         "files", nargs="*", type=Path, help="audio, model (.safetensors, .onnx) and/or session (.aurascope) files"
     )
     parser.add_argument("--model", "-m", type=Path, help="model file (default: the bundled choi2015-genre)")
-    parser.add_argument("--audio", "-a", type=Path, help="audio file (default: the full-band demo clip)")
+    parser.add_argument("--audio", "-a", type=Path, help="audio file (default: the real band demo clip)")
     parser.add_argument("--no-thumbnails", action="store_true", help="do not compute map thumbnails")
     return parser.parse_args(list(argv))
 
