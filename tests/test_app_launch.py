@@ -18,7 +18,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 BUNDLED_MODEL = ROOT / "models" / "choi2015-genre.safetensors"
-DEMO_CLIP = ROOT / "resources" / "demo" / "full_band.wav"
+DEMO_CLIP = ROOT / "resources" / "demo" / "real" / "band.flac"
 
 pytestmark = pytest.mark.slow
 

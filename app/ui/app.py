@@ -1,8 +1,8 @@
 """Starting the window: ``aurascope-gui [files...]``, ``aurascope`` with no arguments, ``python main.py``.
 
-With no files it opens the bundled model and the real band demo clip (resources/demo/real/band.flac), layer 2 map 0 selected and ready to
-play. Files may be audio, model or ``.aurascope`` session files in any order (the ``.desktop`` entry passes
-``%F``); a session opens its own model and clips.
+With no files it opens the bundled model and the real band demo clip (resources/demo/real/band.flac), layer 2
+map 0 selected and ready to play. Files may be audio, model or ``.aurascope`` session files in any order (the
+``.desktop`` entry passes ``%F``); a session opens its own model and clips.
 """
 
 from __future__ import annotations
