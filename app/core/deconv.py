@@ -13,15 +13,34 @@ ReLU's backward is replaced by ``relu(grad_output)`` and the backward is seeded 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 
+from app.core.architecture import Conv2d, MaxPool2d, ReLU
 from app.core.errors import SelectionError
-from app.core.model import Conv2d, ForwardRecord, MaxPool2d, Model, ReLU
+
+if TYPE_CHECKING:  # the model calls this module; naming its class at run time would close a cycle
+    from app.core.model import Model
 
 # Working-set budget per chunk in float32 elements; chosen from bench/deconv.py on a 2-core CPU.
 DEFAULT_CHUNK_ELEMENTS = 6_000_000
+
+
+@dataclass
+class ForwardRecord:
+    """One forward pass of the body with what the deconvnet needs.
+
+    ``outputs[i]``: output of body op ``i`` for layer-closing ops (``[shape=(1, C, H, W)]``);
+    ``switches[i]``: max-pool argmax indices of op ``i``; ``input_sizes[i]``: (H, W) entering op ``i``.
+    """
+
+    input: torch.Tensor
+    outputs: dict[int, torch.Tensor]
+    switches: dict[int, torch.Tensor]
+    input_sizes: dict[int, tuple[int, int]]
 
 
 def check_features(model: Model, layer: int, features: Sequence[int]) -> list[int]:

@@ -15,7 +15,20 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from app.core.architecture import (
+    BatchNorm2d,
+    Block,
+    Conv2d,
+    Flatten,
+    GlobalPool,
+    LayerInfo,
+    Linear,
+    MaxPool2d,
+    ReLU,
+    layers_of,
+)
 from app.core.audio import file_sha256
+from app.core.deconv import ForwardRecord, iter_deconvolve
 from app.core.errors import ModelFormatError
 from app.core.frontend import FrontEnd
 
@@ -24,71 +37,8 @@ FORMAT_VERSION = 1
 OUTPUT_ACTIVATIONS = ("softmax", "sigmoid", "none")
 
 
-# --- architecture blocks -------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Conv2d:
-    in_channels: int
-    out_channels: int
-    kernel_size: tuple[int, int]
-    stride: tuple[int, int] = (1, 1)
-    padding: tuple[int, int] = (0, 0)
-    type: str = "conv2d"
-
-
-@dataclass(frozen=True)
-class ReLU:
-    type: str = "relu"
-
-
-@dataclass(frozen=True)
-class MaxPool2d:
-    kernel_size: tuple[int, int]
-    stride: tuple[int, int]
-    type: str = "maxpool2d"
-
-
-@dataclass(frozen=True)
-class BatchNorm2d:
-    """Only at write time: folded into the conv before it, never stored."""
-
-    num_features: int
-    eps: float = 1e-5
-    type: str = "batchnorm2d"
-
-
-@dataclass(frozen=True)
-class GlobalPool:
-    mode: str = "max"  # max | avg | avgmax (the two concatenated)
-    type: str = "global_pool"
-
-
-@dataclass(frozen=True)
-class Flatten:
-    type: str = "flatten"
-
-
-@dataclass(frozen=True)
-class Linear:
-    in_features: int
-    out_features: int
-    type: str = "linear"
-
-
-Block = Conv2d | ReLU | MaxPool2d | BatchNorm2d | GlobalPool | Flatten | Linear
 _BODY_TYPES: dict[str, type] = {"conv2d": Conv2d, "relu": ReLU, "maxpool2d": MaxPool2d, "batchnorm2d": BatchNorm2d}
 _HEAD_TYPES: dict[str, type] = {"global_pool": GlobalPool, "flatten": Flatten, "linear": Linear, "relu": ReLU}
-
-
-@dataclass(frozen=True)
-class LayerInfo:
-    """One auralisable layer: a conv with the ReLU / pooling after it (counted from 1)."""
-
-    number: int
-    name: str
-    n_maps: int
-    first_op: int
-    last_op: int
-    conv: Conv2d
 
 
 @dataclass(frozen=True)
@@ -134,33 +84,7 @@ def _block_dict(block: Block) -> dict[str, Any]:
     return out
 
 
-def layers_of(body: Sequence[Block]) -> list[LayerInfo]:
-    """Group the body into layers: each conv opens one; its ReLU/pooling belong to it."""
-    starts = [i for i, b in enumerate(body) if isinstance(b, Conv2d)]
-    layers = []
-    for n, start in enumerate(starts, 1):
-        end = (starts[n] if n < len(starts) else len(body)) - 1
-        conv = body[start]
-        assert isinstance(conv, Conv2d)
-        layers.append(LayerInfo(n, f"conv{n}", conv.out_channels, start, end, conv))
-    return layers
-
-
 # --- the loaded model ----------------------------------------------------------------------------
-@dataclass
-class ForwardRecord:
-    """One forward pass of the body with what the deconvnet needs.
-
-    ``outputs[i]``: output of body op ``i`` for layer-closing ops (``[shape=(1, C, H, W)]``);
-    ``switches[i]``: max-pool argmax indices of op ``i``; ``input_sizes[i]``: (H, W) entering op ``i``.
-    """
-
-    input: torch.Tensor
-    outputs: dict[int, torch.Tensor]
-    switches: dict[int, torch.Tensor]
-    input_sizes: dict[int, tuple[int, int]]
-
-
 class Model:
     """A model read from (or about to be written to) a file: spec + weights, BN already folded."""
 
@@ -324,8 +248,6 @@ class Model:
         chunk: int | None = None,
     ):
         """The explicit batched deconvnet (``method`` must be ``deconvnet``; Analysis runs the others by autograd)."""
-        from app.core.deconv import iter_deconvolve
-
         if method != "deconvnet":
             raise ValueError(f"the explicit route computes the deconvnet only, not {method!r}")
         return iter_deconvolve(self, record, layer, features, chunk=chunk)
