@@ -6,7 +6,7 @@ Sources (:func:`open_model`):
 - ``package.module:callable`` + ``--weights w.pt|w.safetensors`` + ``--front-end fe.json``: a PyTorch module
   built by the user's own (trusted) code; its weights are read by safetensors or by torch's ``weights_only``
   loader and nothing else; the module is traced (:mod:`app.core.traced`).
-- ``model.onnx`` + ``--front-end fe.json``: an ONNX graph (:mod:`app.core.onnx_import`), traced the same way.
+- ``model.onnx`` + ``--front-end fe.json``: an ONNX graph (:mod:`app.core.traced.onnx_import`), traced the same way.
 
 The sidecar JSON holds ``front_end`` (DESIGN 2's block) and optionally ``labels``, ``output``, ``task``,
 ``name`` and ``head_input_frames``. Errors name the file and the field.
@@ -275,7 +275,7 @@ def open_model(
     if path.suffix.lower() == ".onnx":
         if weights is not None:
             raise ModelFormatError(path, "an ONNX file holds its own weights; --weights is for module sources")
-        from app.core.onnx_import import load_onnx
+        from app.core.traced import load_onnx
 
         sidecar = _sidecar(front_end, text)
         module = load_onnx(path)

@@ -1,212 +1,48 @@
-"""Any PyTorch network, traced with ``torch.fx`` and deconvolved by autograd (DESIGN 1, the autograd route).
-
-What tracing buys over hooks (Captum's way, which silently gives functional and in-place ReLUs the plain
-gradient): every ReLU in the graph is found and replaced, whatever its form:
-
-- modules (``nn.ReLU``, in place or not), functions (``F.relu``, ``torch.relu``, ``F.relu(x, inplace=True)``,
-  ``torch.relu_``), tensor methods (``x.relu()``, ``x.relu_()``) and ``clamp(min=0)``;
-- an in-place ReLU whose result the code ignores (``F.relu_(x); return self.pool(x)``) is made explicit: later
-  readers of ``x`` read the ReLU's output instead, as they did when it mutated ``x``.
-
-Each becomes a :class:`~app.core.methods.RuleReLU`, so one recorded forward pass serves every method. Max-pool
-switches come from autograd (the backward of max-pool routes to the argmax). A batch-norm right after a conv
-is folded into it (the same arithmetic as the ``.safetensors`` writer, so the forward pass is bit-identical to
-the explicit route's); anywhere else it stays, with a warning. What the deconvnet does not define — residual
-sums, products of activations (attention, gating), activations other than ReLU, normalisation by the input's
-own statistics, unknown operations — loads with a :class:`~app.core.errors.FidelityWarning` naming the
-operation and the layers whose results it changes; ``strict=True`` refuses instead. A forward that ``torch.fx``
-cannot trace (control flow on tensor values) is refused with :class:`~app.core.errors.UnsupportedModelError`.
-
-Layers offered: each conv with the normalisation / activation / pooling that follows it (named after the conv,
-like the explicit route's layers, so both give the same numbers), then activations outside such chains (e.g.
-a ReLU after a residual sum), in graph order, counted from 1. Layers with 3-D outputs ``(B, C, T)`` (1-D
-convs) are seen as ``(B, C, 1, T)``.
-"""
+"""A network given as a ``torch.nn.Module``, traced with ``torch.fx``: its layers, notes and attributions."""
 
 from __future__ import annotations
 
 import copy
 import math
-import operator
 import threading
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import fx, nn
 
 from app.core.errors import ModelFormatError, SelectionError, UnsupportedModelError
 from app.core.frontend import FrontEnd
 from app.core.methods import Method, ReluRule, RuleReLU, batched_backward
 from app.core.model import OUTPUT_ACTIVATIONS
+from app.core.traced.notes import FidelityNote, norm_note, product_note, sum_note, unknown_note
+from app.core.traced.operations import (
+    BN_MODULES,
+    CONV_MODULES,
+    LINEAR_FUNCTIONS,
+    LINEAR_METHODS,
+    LINEAR_MODULES,
+    MUL_FUNCTIONS,
+    MUL_METHODS,
+    NORM_FUNCTIONS,
+    NORM_MODULES,
+    PRODUCT_FUNCTIONS,
+    PRODUCT_METHODS,
+    PRODUCT_MODULES,
+    SUM_FUNCTIONS,
+    SUM_METHODS,
+    describe_target,
+    operation_kind,
+    own_stride,
+    relu_form,
+)
+from app.core.traced.recorder import Recorder, first_line
 
 # Maps per chunk of results: the largest intermediate of a chunk (if batched) stays within this many float32s.
 DEFAULT_CHUNK_ELEMENTS = 8_000_000
 PROBE_SECONDS = 4.0
-
-# --- what each graph operation is ---------------------------------------------------------------------
-_RELU_FUNCTIONS = {F.relu, torch.relu, torch.relu_, F.relu_}
-_CONV_MODULES = (nn.Conv1d, nn.Conv2d)
-_CONV_FUNCTIONS = {F.conv1d, F.conv2d, torch.conv1d, torch.conv2d}
-_BN_MODULES = (nn.BatchNorm1d, nn.BatchNorm2d)
-_POOL_MODULES = (
-    nn.MaxPool1d,
-    nn.MaxPool2d,
-    nn.AvgPool1d,
-    nn.AvgPool2d,
-    nn.AdaptiveMaxPool1d,
-    nn.AdaptiveMaxPool2d,
-    nn.AdaptiveAvgPool1d,
-    nn.AdaptiveAvgPool2d,
-)
-_POOL_FUNCTIONS = {
-    F.max_pool1d,
-    F.max_pool2d,
-    F.avg_pool1d,
-    F.avg_pool2d,
-    F.adaptive_max_pool1d,
-    F.adaptive_max_pool2d,
-    F.adaptive_avg_pool1d,
-    F.adaptive_avg_pool2d,
-    torch.max_pool1d,
-    torch.max_pool2d,
-    torch.avg_pool1d,
-}
-_PASS_MODULES = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Identity)
-_PASS_FUNCTIONS = {F.dropout, F.dropout1d, F.dropout2d}
-_ACTIVATION_MODULES = (
-    nn.GELU,
-    nn.SiLU,
-    nn.Sigmoid,
-    nn.Tanh,
-    nn.ELU,
-    nn.LeakyReLU,
-    nn.PReLU,
-    nn.Softplus,
-    nn.Hardswish,
-    nn.Hardtanh,
-    nn.ReLU6,
-    nn.Mish,
-    nn.SELU,
-    nn.CELU,
-    nn.Hardsigmoid,
-    nn.LogSigmoid,
-    nn.Softsign,
-    nn.Tanhshrink,
-    nn.Threshold,
-    nn.GLU,
-)
-_ACTIVATION_FUNCTIONS = {
-    F.gelu,
-    F.silu,
-    F.sigmoid,
-    torch.sigmoid,
-    F.tanh,
-    torch.tanh,
-    F.elu,
-    F.leaky_relu,
-    F.softplus,
-    F.hardswish,
-    F.hardtanh,
-    F.relu6,
-    F.mish,
-    F.selu,
-    F.celu,
-    F.hardsigmoid,
-    F.logsigmoid,
-    F.softsign,
-    F.glu,
-    torch.erf,
-    torch.exp,
-}
-_ACTIVATION_METHODS = {"sigmoid", "tanh", "exp", "erf"}
-_NORM_MODULES = (nn.LayerNorm, nn.GroupNorm, nn.InstanceNorm1d, nn.InstanceNorm2d, nn.LocalResponseNorm)
-_NORM_FUNCTIONS = {F.layer_norm, F.group_norm, F.instance_norm, F.normalize, F.local_response_norm}
-_PRODUCT_FUNCTIONS = {
-    torch.matmul,
-    operator.matmul,
-    torch.bmm,
-    torch.mm,
-    torch.einsum,
-    F.scaled_dot_product_attention,
-    F.softmax,
-    torch.softmax,
-    F.log_softmax,
-}
-_PRODUCT_METHODS = {"matmul", "bmm", "softmax", "log_softmax"}
-_PRODUCT_MODULES = (nn.MultiheadAttention, nn.Softmax, nn.LogSoftmax, nn.Bilinear)
-_SUM_FUNCTIONS = {operator.add, operator.sub, operator.iadd, operator.isub, torch.add, torch.sub}
-_SUM_METHODS = {"add", "sub", "add_", "sub_"}
-_MUL_FUNCTIONS = {operator.mul, operator.truediv, operator.imul, operator.itruediv, torch.mul, torch.div}
-_MUL_METHODS = {"mul", "div", "mul_", "div_"}
-# linear or shape-only: the backward pass is their adjoint, as the deconvnet's transposed conv is the conv's
-_LINEAR_FUNCTIONS = {
-    operator.getitem,
-    operator.neg,
-    getattr,
-    torch.flatten,
-    torch.reshape,
-    torch.cat,
-    torch.concat,
-    torch.stack,
-    torch.squeeze,
-    torch.unsqueeze,
-    torch.transpose,
-    torch.permute,
-    torch.narrow,
-    torch.mean,
-    torch.sum,
-    torch.amax,
-    torch.max,
-    torch.split,
-    torch.chunk,
-    F.pad,
-    F.interpolate,
-    F.linear,
-    torch.conv_transpose2d,
-}
-_LINEAR_METHODS = {
-    "view",
-    "reshape",
-    "flatten",
-    "permute",
-    "transpose",
-    "squeeze",
-    "unsqueeze",
-    "contiguous",
-    "size",
-    "dim",
-    "float",
-    "to",
-    "type_as",
-    "expand",
-    "expand_as",
-    "repeat",
-    "mean",
-    "sum",
-    "amax",
-    "max",
-    "chunk",
-    "split",
-    "narrow",
-    "neg",
-    "clone",
-    "detach",
-}
-_LINEAR_MODULES = (
-    nn.Linear,
-    nn.Flatten,
-    nn.Unflatten,
-    nn.ZeroPad2d,
-    nn.ConstantPad1d,
-    nn.ConstantPad2d,
-    nn.Upsample,
-    nn.ConvTranspose1d,
-    nn.ConvTranspose2d,
-)
 
 
 @dataclass(frozen=True)
@@ -227,17 +63,6 @@ class TracedLayer:
 
 
 @dataclass(frozen=True)
-class FidelityNote:
-    """Where a method is not the textbook one: the operation, what it is, the layers whose results it changes."""
-
-    node: str
-    kind: str  # residual | product | activation | batchnorm | normalisation | unknown | head
-    layers: tuple[int, ...]
-    message: str
-    graph_node: str = field(default="", repr=False, compare=False)  # the fx node's own (unique) name
-
-
-@dataclass(frozen=True)
 class ReluSite:
     """A ReLU found in the graph, as the user wrote it; every one gets the method's backward rule."""
 
@@ -252,30 +77,6 @@ class GraphRecord:
 
     input: torch.Tensor
     outputs: tuple[torch.Tensor, ...]
-
-
-class _Recorder(fx.Interpreter):
-    """Runs a graph node by node, keeping each node's output shape (or value, for non-tensors)."""
-
-    def __init__(self, gm: fx.GraphModule) -> None:
-        super().__init__(gm)
-        self.shapes: dict[str, tuple[int, ...]] = {}
-        self.failed: tuple[fx.Node, str] | None = None
-
-    def run_node(self, n: fx.Node) -> Any:
-        try:
-            result = super().run_node(n)
-        except Exception as err:
-            self.failed = (n, _first_line(err))
-            raise
-        if isinstance(result, torch.Tensor):
-            self.shapes[n.name] = tuple(result.shape)
-        return result
-
-
-def _first_line(err: BaseException) -> str:
-    text = str(err).strip()
-    return text.splitlines()[0] if text else type(err).__name__
 
 
 def fold_conv_batchnorm(conv: nn.Module, bn: nn.Module) -> None:
@@ -335,7 +136,7 @@ class TracedNetwork:
         except Exception as err:
             raise UnsupportedModelError(
                 self.source,
-                f"torch.fx cannot trace its forward ({_first_line(err)}). Aurascope follows the network's graph, so "
+                f"torch.fx cannot trace its forward ({first_line(err)}). Aurascope follows the network's graph, so "
                 "its forward must not branch or loop on tensor values; move such logic out of forward()",
             ) from None
         self._check_inputs(gm)
@@ -347,7 +148,7 @@ class TracedNetwork:
 
         probe_frames = head_input_frames or front_end.n_frames(int(PROBE_SECONDS * front_end.sample_rate))
         self._probe_frames = probe_frames
-        recorder = _Recorder(gm)
+        recorder = Recorder(gm)
         with torch.no_grad():
             try:
                 result = recorder.run(self._probe_input(probe_frames))
@@ -435,7 +236,7 @@ class TracedNetwork:
         sites: list[ReluSite] = []
         replaced_modules: set[str] = set()
         for node in list(graph.nodes):
-            found = self._relu_form(gm, node)
+            found = relu_form(gm, node)
             if found is None:
                 continue
             form, inplace = found
@@ -464,23 +265,6 @@ class TracedNetwork:
             graph.erase_node(node)
         return tuple(sites)
 
-    @staticmethod
-    def _relu_form(gm: fx.GraphModule, node: fx.Node) -> tuple[str, bool] | None:
-        if node.op == "call_module":
-            module = gm.get_submodule(str(node.target))
-            if type(module) is nn.ReLU:
-                return "module", bool(module.inplace)
-        elif node.op == "call_function" and node.target in _RELU_FUNCTIONS:
-            return "function", node.target in (torch.relu_, F.relu_) or bool(node.kwargs.get("inplace", False))
-        elif node.op == "call_method" and node.target in ("relu", "relu_"):
-            return "method", node.target == "relu_"
-        elif node.op == "call_method" and node.target in ("clamp", "clamp_", "clamp_min", "clamp_min_"):
-            low = node.kwargs.get("min", node.args[1] if len(node.args) > 1 else None)
-            high = node.kwargs.get("max", node.args[2] if len(node.args) > 2 else None)
-            if low == 0 and high is None:
-                return "method", str(node.target).endswith("_")
-        return None
-
     def _fold_batchnorms(self, gm: fx.GraphModule) -> list[FidelityNote]:
         notes = []
         graph = gm.graph
@@ -489,13 +273,13 @@ class TracedNetwork:
             if node.op == "call_module":
                 module_uses[str(node.target)] = module_uses.get(str(node.target), 0) + 1
         for node in list(graph.nodes):
-            if node.op != "call_module" or not isinstance(gm.get_submodule(str(node.target)), _BN_MODULES):
+            if node.op != "call_module" or not isinstance(gm.get_submodule(str(node.target)), BN_MODULES):
                 continue
             prev = node.args[0]
             after_conv = (
                 isinstance(prev, fx.Node)
                 and prev.op == "call_module"
-                and isinstance(gm.get_submodule(str(prev.target)), _CONV_MODULES)
+                and isinstance(gm.get_submodule(str(prev.target)), CONV_MODULES)
             )
             if after_conv and len(prev.users) == 1 and module_uses[str(prev.target)] == 1:
                 bn = gm.get_submodule(str(node.target))
@@ -531,34 +315,6 @@ class TracedNetwork:
                 out.add(node)
         return out
 
-    def _kind(self, gm: fx.GraphModule, node: fx.Node) -> str:
-        """conv | relu | activation | pool | pass | bn | other (for the layer search)."""
-        if node.op == "call_module":
-            module = gm.get_submodule(str(node.target))
-            if isinstance(module, RuleReLU):
-                return "relu"
-            for kind, types in (
-                ("conv", _CONV_MODULES),
-                ("pool", _POOL_MODULES),
-                ("pass", _PASS_MODULES),
-                ("bn", _BN_MODULES),
-                ("activation", _ACTIVATION_MODULES),
-            ):
-                if isinstance(module, types):
-                    return kind
-        elif node.op == "call_function":
-            for kind, targets in (
-                ("conv", _CONV_FUNCTIONS),
-                ("pool", _POOL_FUNCTIONS),
-                ("pass", _PASS_FUNCTIONS),
-                ("activation", _ACTIVATION_FUNCTIONS),
-            ):
-                if node.target in targets:
-                    return kind
-        elif node.op == "call_method" and node.target in _ACTIVATION_METHODS:
-            return "activation"
-        return "other"
-
     def _spatial(self, node: fx.Node) -> bool:
         shape = self._shapes.get(node.name)
         return shape is not None and len(shape) in (3, 4)
@@ -567,7 +323,7 @@ class TracedNetwork:
         found: list[tuple[fx.Node, list[fx.Node], str]] = []
         taken: set[fx.Node] = set()
         for node in nodes:
-            kind = self._kind(gm, node)
+            kind = operation_kind(gm, node)
             if kind not in ("conv", "relu", "activation") or node in taken or node not in depends:
                 continue
             if not self._spatial(node):
@@ -577,7 +333,7 @@ class TracedNetwork:
             chain = [node]
             while len(chain[-1].users) == 1:
                 user = next(iter(chain[-1].users))
-                user_kind = self._kind(gm, user)
+                user_kind = operation_kind(gm, user)
                 if user_kind not in follow or not self._spatial(user) or user.args[:1] != (chain[-1],):
                     break
                 if user_kind in ("relu", "activation"):
@@ -609,11 +365,11 @@ class TracedNetwork:
             inputs = [out[a] for a in node.all_input_nodes if a in out]
             f = max((s[0] for s in inputs), default=1)
             t = max((s[1] for s in inputs), default=1)
-            own = _own_stride(gm, node)
+            own = own_stride(gm, node)
             out[node] = (f * own[0], t * own[1])
         return out
 
-    def _check_probe(self, recorder: _Recorder, nodes: list[fx.Node]) -> None:
+    def _check_probe(self, recorder: Recorder, nodes: list[fx.Node]) -> None:
         if recorder.failed is None:
             return
         failed, reason = recorder.failed
@@ -669,12 +425,12 @@ class TracedNetwork:
             calls = [n for n in gm.graph.nodes if n.op == "call_module" and n.target == node.target]
             if len(calls) > 1:
                 label = f"{label} (call {calls.index(node) + 1} of {len(calls)})"
-        kind = self._kind(gm, node)
+        kind = operation_kind(gm, node)
         if kind in ("conv", "relu", "pool", "pass", "bn"):
             return None
         dependent_args = [a for a in node.all_input_nodes if a in depends]
         target = node.target
-        what = _describe_target(gm, node)
+        what = describe_target(gm, node)
         if kind == "activation":
             return FidelityNote(
                 label,
@@ -686,80 +442,38 @@ class TracedNetwork:
             )
         if node.op == "call_module":
             module = gm.get_submodule(str(target))
-            if isinstance(module, _LINEAR_MODULES):
+            if isinstance(module, LINEAR_MODULES):
                 return None
-            if isinstance(module, _PRODUCT_MODULES):
-                return self._product_note(label, what)
-            if isinstance(module, _NORM_MODULES):
-                return self._norm_note(label, what)
-            return self._unknown_note(label, what)
+            if isinstance(module, PRODUCT_MODULES):
+                return product_note(label, what)
+            if isinstance(module, NORM_MODULES):
+                return norm_note(label, what)
+            return unknown_note(label, what)
         if node.op == "call_function":
-            if target in _SUM_FUNCTIONS and len(dependent_args) > 1:
-                return self._sum_note(label)
-            if target in _MUL_FUNCTIONS:
-                return self._product_note(label, "a product") if len(dependent_args) > 1 else None
-            if target in _PRODUCT_FUNCTIONS:
-                return self._product_note(label, what)
-            if target in _NORM_FUNCTIONS:
-                return self._norm_note(label, what)
-            if target in _SUM_FUNCTIONS or target in _LINEAR_FUNCTIONS:
+            if target in SUM_FUNCTIONS and len(dependent_args) > 1:
+                return sum_note(label)
+            if target in MUL_FUNCTIONS:
+                return product_note(label, "a product") if len(dependent_args) > 1 else None
+            if target in PRODUCT_FUNCTIONS:
+                return product_note(label, what)
+            if target in NORM_FUNCTIONS:
+                return norm_note(label, what)
+            if target in SUM_FUNCTIONS or target in LINEAR_FUNCTIONS:
                 return None
             if target in (torch.cat, torch.concat):
                 return None
-            return self._unknown_note(label, what)
+            return unknown_note(label, what)
         if node.op == "call_method":
-            if target in _SUM_METHODS and len(dependent_args) > 1:
-                return self._sum_note(label)
-            if target in _MUL_METHODS:
-                return self._product_note(label, "a product") if len(dependent_args) > 1 else None
-            if target in _PRODUCT_METHODS:
-                return self._product_note(label, what)
-            if target in _SUM_METHODS or target in _LINEAR_METHODS:
+            if target in SUM_METHODS and len(dependent_args) > 1:
+                return sum_note(label)
+            if target in MUL_METHODS:
+                return product_note(label, "a product") if len(dependent_args) > 1 else None
+            if target in PRODUCT_METHODS:
+                return product_note(label, what)
+            if target in SUM_METHODS or target in LINEAR_METHODS:
                 return None
-            return self._unknown_note(label, what)
+            return unknown_note(label, what)
         return None
-
-    @staticmethod
-    def _sum_note(label: str) -> FidelityNote:
-        return FidelityNote(
-            label,
-            "residual",
-            (),
-            f"'{label}' adds two paths (a residual or skip sum): on the way down the signal goes into both and the "
-            "input-domain results add up, so the result is the sum of a reconstruction through the convs of the "
-            "branch and one that skips them, not a single Zeiler-Fergus reconstruction",
-        )
-
-    @staticmethod
-    def _product_note(label: str, what: str) -> FidelityNote:
-        return FidelityNote(
-            label,
-            "product",
-            (),
-            f"'{label}' is {what} between activations (attention or gating): on the way down the signal is "
-            "multiplied there by the other activations' values (their plain gradient), so the result depends on "
-            "the input twice and is not a deconvnet reconstruction",
-        )
-
-    @staticmethod
-    def _norm_note(label: str, what: str) -> FidelityNote:
-        return FidelityNote(
-            label,
-            "normalisation",
-            (),
-            f"'{label}' is {what}, which normalises by statistics of the input itself: on the way down it takes its "
-            "plain gradient, which mixes maps and positions; the result is only approximately a deconvnet",
-        )
-
-    @staticmethod
-    def _unknown_note(label: str, what: str) -> FidelityNote:
-        return FidelityNote(
-            label,
-            "unknown",
-            (),
-            f"'{label}' ({what}) is not an operation the deconvnet defines: on the way down it takes its plain "
-            "gradient, so results of the layers above it are partly a gradient",
-        )
 
     def _with_layers(self, note: FidelityNote, ancestors: dict[int, set[str]]) -> FidelityNote:
         name = note.graph_node or note.node
@@ -779,7 +493,7 @@ class TracedNetwork:
         out = next(n for n in gm.graph.nodes if n.op == "output")
         last = out.args[0]
         if isinstance(last, fx.Node):
-            what = _describe_target(gm, last).lower()
+            what = describe_target(gm, last).lower()
             if "softmax" in what or "sigmoid" in what:
                 return "none"  # the network already applies its own output activation
         return "softmax"
@@ -903,7 +617,7 @@ class TracedNetwork:
         except RuntimeError as err:
             raise UnsupportedModelError(
                 self.source,
-                f"its output cannot be computed on {x.shape[-1]} frames ({_first_line(err)}); if its head takes a "
+                f"its output cannot be computed on {x.shape[-1]} frames ({first_line(err)}); if its head takes a "
                 "fixed number of frames, give it as 'head_input_frames' in the sidecar",
             ) from None
 
@@ -917,48 +631,6 @@ class TracedNetwork:
 
 def _as_maps(t: torch.Tensor) -> torch.Tensor:
     return t.unsqueeze(-2) if t.dim() == 3 else t
-
-
-def _pair(value: Any) -> tuple[int, int]:
-    if isinstance(value, int):
-        return value, value
-    if isinstance(value, tuple | list) and len(value) == 2 and all(isinstance(v, int) for v in value):
-        return int(value[0]), int(value[1])
-    return 1, 1
-
-
-def _own_stride(gm: fx.GraphModule, node: fx.Node) -> tuple[int, int]:
-    """(frequency, time) stride of one operation (1-D ops stride time only)."""
-    one_d = False
-    if node.op == "call_module":
-        module = gm.get_submodule(str(node.target))
-        if not isinstance(module, nn.Conv1d | nn.Conv2d | nn.MaxPool1d | nn.MaxPool2d | nn.AvgPool1d | nn.AvgPool2d):
-            return 1, 1
-        stride = module.stride if module.stride is not None else module.kernel_size
-        one_d = isinstance(module, nn.Conv1d | nn.MaxPool1d | nn.AvgPool1d)
-    elif node.op == "call_function" and node.target in _CONV_FUNCTIONS:
-        stride = node.kwargs.get("stride", node.args[3] if len(node.args) > 3 else 1)
-        one_d = node.target in (F.conv1d, torch.conv1d)
-    elif node.op == "call_function" and node.target in _POOL_FUNCTIONS and "adaptive" not in str(node.target):
-        kernel = node.kwargs.get("kernel_size", node.args[1] if len(node.args) > 1 else 1)
-        stride = node.kwargs.get("stride", node.args[2] if len(node.args) > 2 else None) or kernel
-        one_d = "1d" in getattr(node.target, "__name__", "")
-    else:
-        return 1, 1
-    if one_d:
-        s = stride if isinstance(stride, int) else stride[0]
-        return 1, int(s)
-    return _pair(stride)
-
-
-def _describe_target(gm: fx.GraphModule, node: fx.Node) -> str:
-    if node.op == "call_module":
-        return f"a {type(gm.get_submodule(str(node.target))).__name__}"
-    if node.op == "call_function":
-        return f"{getattr(node.target, '__name__', str(node.target))}()"
-    if node.op == "call_method":
-        return f".{node.target}()"
-    return node.op
 
 
 def describe_relus(sites: Sequence[ReluSite]) -> str:
