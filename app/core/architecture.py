@@ -42,6 +42,20 @@ class BatchNorm2d:
 
 
 @dataclass(frozen=True)
+class Affine:
+    """Per-channel ``y = weight·x + bias`` (weights ``[shape=(num_features,)]``): an inference-mode batch-norm
+    that cannot fold into a conv because a ReLU stands between them (musicnn's VGG: conv -> ReLU -> BN).
+
+    Folding it into the next conv instead is not exact: the shift would reach the zero padding. On the
+    deconvnet's way down it multiplies each channel's signal by ``weight`` (its Jacobian); the shift adds
+    nothing to a backward signal.
+    """
+
+    num_features: int
+    type: str = "affine"
+
+
+@dataclass(frozen=True)
 class GlobalPool:
     mode: str = "max"  # max | avg | avgmax (the two concatenated)
     type: str = "global_pool"
@@ -59,12 +73,12 @@ class Linear:
     type: str = "linear"
 
 
-Block = Conv2d | ReLU | MaxPool2d | BatchNorm2d | GlobalPool | Flatten | Linear
+Block = Conv2d | ReLU | MaxPool2d | BatchNorm2d | Affine | GlobalPool | Flatten | Linear
 
 
 @dataclass(frozen=True)
 class LayerInfo:
-    """One auralisable layer: a conv with the ReLU / pooling after it (counted from 1)."""
+    """One auralisable layer: a conv with the ReLU / affine / pooling after it (counted from 1)."""
 
     number: int
     name: str

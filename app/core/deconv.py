@@ -8,6 +8,15 @@ map k's kernel slice (a grouped conv). Switches are shared by the batch.
 
 Autograd route (:func:`deconvolve_autograd`): the same as autograd's backward of the chosen map when every
 ReLU's backward is replaced by ``relu(grad_output)`` and the backward is seeded with ``mask * activation``.
+
+Two things the 2015 network did not have, both exact on the explicit route:
+
+- Overlapping pools (musicnn's 4x1 pool with stride 2x2): two windows can share their argmax, so unpooling
+  adds the values that land on one position (scatter-add), as max-pool's backward does.
+- Batch-norm after a ReLU (an :class:`~app.core.architecture.Affine` block, ``y = s·x + t`` per channel): its
+  Jacobian is ``diag(s)``, so on the way down the signal of channel c is multiplied by ``s_c`` and ``t``
+  plays no part (the switches and the seed's activations already carry it). The product comes before the
+  ReLU rule below it, so a negative ``s_c`` flips which half of the signal that rule keeps.
 """
 
 from __future__ import annotations
@@ -19,7 +28,7 @@ from typing import TYPE_CHECKING
 import torch
 import torch.nn.functional as F
 
-from app.core.architecture import Conv2d, MaxPool2d, ReLU
+from app.core.architecture import Affine, Conv2d, MaxPool2d, ReLU
 from app.core.errors import SelectionError
 
 if TYPE_CHECKING:  # the model calls this module; naming its class at run time would close a cycle
@@ -52,11 +61,14 @@ def check_features(model: Model, layer: int, features: Sequence[int]) -> list[in
 
 
 def _unpool(x: torch.Tensor, switches: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """Put each value back at its switch, zeros elsewhere: ``(B, C, h, w)`` -> ``(B, C, *size)``."""
+    """Put each value back at its switch, zeros elsewhere: ``(B, C, h, w)`` -> ``(B, C, *size)``.
+
+    Values whose windows overlap on one switch are added (scatter-add), as max-pool's backward adds them.
+    """
     b, c = x.shape[:2]
     out = x.new_zeros(b, c, size[0] * size[1])
     idx = switches.reshape(switches.shape[0], c, -1)
-    out.scatter_(2, idx.expand(b, -1, -1), x.reshape(b, c, -1))
+    out.scatter_add_(2, idx.expand(b, -1, -1), x.reshape(b, c, -1))
     return out.view(b, c, *size)
 
 
@@ -150,6 +162,8 @@ def _deconvolve_chunk(
             x = _unpool(x, record.switches[i][0, ks].unsqueeze(1), record.input_sizes[i])
         elif isinstance(block, ReLU):
             x.clamp_(min=0)
+        elif isinstance(block, Affine):
+            x = x * model.weights[f"body.{i}.weight"][ks].view(-1, 1, 1, 1)
     conv = body[first_op]
     assert isinstance(conv, Conv2d)
     k = len(features)
@@ -163,6 +177,8 @@ def _deconvolve_chunk(
             x = _unpool(x, record.switches[i], record.input_sizes[i])
         elif isinstance(block, ReLU):
             x.clamp_(min=0)
+        elif isinstance(block, Affine):
+            x = x * model.weights[f"body.{i}.weight"].view(1, -1, 1, 1)
         elif isinstance(block, Conv2d):
             x = _transposed_conv(x, model.conv_weight(i), block, record.input_sizes[i])
     return x[:, 0]
@@ -198,6 +214,10 @@ def deconvolve_autograd(model: Model, x: torch.Tensor, layer: int, features: Seq
                 h = DeconvReLU.apply(h)
             elif isinstance(block, MaxPool2d):
                 h = F.max_pool2d(h, block.kernel_size, block.stride)
+            elif isinstance(block, Affine):
+                h = h * model.weights[f"body.{i}.weight"].view(1, -1, 1, 1) + model.weights[f"body.{i}.bias"].view(
+                    1, -1, 1, 1
+                )
         out = []
         for k in feats:
             seed = torch.zeros_like(h)

@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from app.core.architecture import (
+    Affine,
     BatchNorm2d,
     Block,
     Conv2d,
@@ -37,7 +38,13 @@ FORMAT_VERSION = 1
 OUTPUT_ACTIVATIONS = ("softmax", "sigmoid", "none")
 
 
-_BODY_TYPES: dict[str, type] = {"conv2d": Conv2d, "relu": ReLU, "maxpool2d": MaxPool2d, "batchnorm2d": BatchNorm2d}
+_BODY_TYPES: dict[str, type] = {
+    "conv2d": Conv2d,
+    "relu": ReLU,
+    "maxpool2d": MaxPool2d,
+    "batchnorm2d": BatchNorm2d,
+    "affine": Affine,
+}
 _HEAD_TYPES: dict[str, type] = {"global_pool": GlobalPool, "flatten": Flatten, "linear": Linear, "relu": ReLU}
 
 
@@ -153,6 +160,9 @@ class Model:
             return F.relu(h)
         if isinstance(block, MaxPool2d):
             return F.max_pool2d(h, block.kernel_size, block.stride)
+        if isinstance(block, Affine):
+            weight, bias = self.weights[f"body.{i}.weight"], self.weights[f"body.{i}.bias"]
+            return h * weight[:, None, None] + bias[:, None, None]
         raise ModelFormatError(self.path, f"unsupported body block {block.type}", field="architecture.body")
 
     def body(self, x: torch.Tensor) -> torch.Tensor:
@@ -292,6 +302,8 @@ def _block_from_dict(data: Any, where: str, types: Mapping[str, type]) -> Block:
             block = MaxPool2d(kernel, stride)
         elif kind == "batchnorm2d":
             block = BatchNorm2d(_positive_int(params.pop("num_features"), f"{where}.num_features"))
+        elif kind == "affine":
+            block = Affine(_positive_int(params.pop("num_features"), f"{where}.num_features"))
         elif kind == "global_pool":
             mode = params.pop("mode", "max")
             if mode not in ("max", "avg", "avgmax"):
@@ -398,6 +410,12 @@ def body_output_shape(spec: ModelSpec, n_frames: int) -> tuple[int, int, int]:
             h = (h + 2 * block.padding[0] - kh) // block.stride[0] + 1
             w = (w + 2 * block.padding[1] - kw) // block.stride[1] + 1
             c = block.out_channels
+        elif isinstance(block, Affine) and block.num_features != c:
+            raise ModelFormatError(
+                None,
+                f"has {block.num_features} channels, the block before gives {c}",
+                field=f"architecture.body[{i}].num_features",
+            )
         elif isinstance(block, MaxPool2d):
             h = (h - block.kernel_size[0]) // block.stride[0] + 1
             w = (w - block.kernel_size[1]) // block.stride[1] + 1
@@ -454,6 +472,8 @@ def expected_tensors(spec: ModelSpec) -> dict[str, tuple[int, ...]]:
         if isinstance(block, Conv2d):
             shapes[f"body.{i}.weight"] = (block.out_channels, block.in_channels, *block.kernel_size)
             shapes[f"body.{i}.bias"] = (block.out_channels,)
+        elif isinstance(block, Affine):
+            shapes[f"body.{i}.weight"] = shapes[f"body.{i}.bias"] = (block.num_features,)
     for j, block in enumerate(spec.head):
         if isinstance(block, Linear):
             shapes[f"head.{j}.weight"] = (block.out_features, block.in_features)
@@ -483,36 +503,40 @@ def validate_weights(spec: ModelSpec, weights: Mapping[str, torch.Tensor], path:
 def fold_batchnorm(
     body: Sequence[Block], weights: Mapping[str, torch.Tensor]
 ) -> tuple[tuple[Block, ...], dict[str, torch.Tensor]]:
-    """Fold each ``batchnorm2d`` into the conv right before it (the conv may be followed by nothing else).
+    """Fold each ``batchnorm2d`` into the conv right before it; one after anything else becomes an ``affine``.
 
-    A batch-norm block ``i`` reads ``body.i.weight``, ``.bias``, ``.running_mean``, ``.running_var``.
-    Returns the body without batch-norm and the weights renumbered to the new block indices.
+    A batch-norm block ``i`` reads ``body.i.weight``, ``.bias``, ``.running_mean``, ``.running_var``; in
+    inference it is ``y = s·x + t`` with ``s = weight / sqrt(running_var + eps)``, ``t = bias - running_mean·s``
+    (computed in float64, stored as float32). After a conv, ``s`` and ``t`` go into its weights and bias,
+    exactly; after a ReLU (or a pool) they are kept as an :class:`Affine` block, since folding them further
+    is not exact. Returns the body without batch-norm and the weights renumbered to the new block indices.
     """
     new_body: list[Block] = []
     out: dict[str, torch.Tensor] = {}
-    index_of_old: dict[int, int] = {}
     for i, block in enumerate(body):
         if isinstance(block, BatchNorm2d):
-            conv_new = len(new_body) - 1
-            if conv_new < 0 or not isinstance(new_body[conv_new], Conv2d):
-                raise ModelFormatError(
-                    None, "batch-norm must directly follow a conv2d", field=f"architecture.body[{i}]"
-                )
             gamma, beta = weights[f"body.{i}.weight"].double(), weights[f"body.{i}.bias"].double()
             mean, var = weights[f"body.{i}.running_mean"].double(), weights[f"body.{i}.running_var"].double()
             scale = gamma / torch.sqrt(var + block.eps)
-            w, b = out[f"body.{conv_new}.weight"].double(), out[f"body.{conv_new}.bias"].double()
-            out[f"body.{conv_new}.weight"] = (w * scale[:, None, None, None]).float()
-            out[f"body.{conv_new}.bias"] = ((b - mean) * scale + beta).float()
+            before = len(new_body) - 1
+            if before < 0:
+                raise ModelFormatError(None, "the body must start with a conv2d", field=f"architecture.body[{i}]")
+            if isinstance(new_body[before], Conv2d):
+                w, b = out[f"body.{before}.weight"].double(), out[f"body.{before}.bias"].double()
+                out[f"body.{before}.weight"] = (w * scale[:, None, None, None]).float()
+                out[f"body.{before}.bias"] = ((b - mean) * scale + beta).float()
+            else:
+                new_body.append(Affine(block.num_features))
+                out[f"body.{before + 1}.weight"] = scale.float()
+                out[f"body.{before + 1}.bias"] = (beta - mean * scale).float()
             continue
-        index_of_old[i] = len(new_body)
         new_body.append(block)
-        if isinstance(block, Conv2d):
-            out[f"body.{len(new_body) - 1}.weight"] = weights[f"body.{i}.weight"].float()
+        if isinstance(block, Conv2d | Affine):
+            n = len(new_body) - 1
+            channels = block.out_channels if isinstance(block, Conv2d) else block.num_features
+            out[f"body.{n}.weight"] = weights[f"body.{i}.weight"].float()
             bias = weights.get(f"body.{i}.bias")
-            out[f"body.{len(new_body) - 1}.bias"] = (
-                bias.float() if bias is not None else torch.zeros(block.out_channels)
-            )
+            out[f"body.{n}.bias"] = bias.float() if bias is not None else torch.zeros(channels)
     for name, tensor in weights.items():
         if name.startswith("head."):
             out[name] = tensor.float()
@@ -626,6 +650,12 @@ def to_torch_module(model: Model) -> torch.nn.Sequential:
             modules.append(nn.ReLU())
         elif isinstance(block, MaxPool2d):
             modules.append(nn.MaxPool2d(block.kernel_size, block.stride))
+        elif isinstance(block, Affine):
+            # an eval-mode batch-norm with mean 0, variance 1 and eps 0 is exactly weight·x + bias
+            affine = nn.BatchNorm2d(block.num_features, eps=0.0)
+            affine.weight.data = model.weights[f"body.{i}.weight"].detach().clone()
+            affine.bias.data = model.weights[f"body.{i}.bias"].detach().clone()
+            modules.append(affine)
     return nn.Sequential(*modules).to(model.device).eval()
 
 

@@ -7,7 +7,20 @@ import torch
 
 from app.core.deconv import deconvolve, deconvolve_autograd
 from app.core.errors import SelectionError
-from app.core.model import Conv2d, MaxPool2d, Model, ReLU, choi2015_spec, random_weights, to_torch_module
+from app.core.model import (
+    Affine,
+    BatchNorm2d,
+    Conv2d,
+    MaxPool2d,
+    Model,
+    ModelSpec,
+    ReLU,
+    choi2015_spec,
+    load_model,
+    random_weights,
+    save_model,
+    to_torch_module,
+)
 
 RTOL = 1e-5
 
@@ -98,3 +111,120 @@ def test_tied_zero_windows_route_to_first_position() -> None:
     assert record.switches[2].flatten().tolist() == [0, 2, 8, 15]
     d = deconvolve(model, record, 1, [0])[0]
     assert d[3, 3] == 2.0 and float(d.abs().sum()) == 2.0
+
+
+# --- overlapping pools and batch-norm after the ReLU (musicnn's VGG) ------------------------------------------
+def musicnn_like_spec(n_maps: int = 5) -> ModelSpec:
+    """musicnn's VGG layout, small: 3x3 conv 'same' -> ReLU -> BN (an affine) -> pool; the first pool 1x4 over
+    (freq, time) with stride 2x2 overlaps in time and skips every other band."""
+    pools = [((1, 4), (2, 2)), ((2, 2), (2, 2)), ((2, 2), (2, 2))]
+    body: list = []
+    channels = 1
+    for kernel, stride in pools:
+        body += [Conv2d(channels, n_maps, (3, 3), (1, 1), (1, 1)), ReLU(), BatchNorm2d(n_maps, eps=1e-3)]
+        body.append(MaxPool2d(kernel, stride))
+        channels = n_maps
+    return ModelSpec(front_end=choi2015_spec().front_end, body=tuple(body), name="musicnn-like")
+
+
+def musicnn_like_weights(spec: ModelSpec, seed: int) -> dict[str, torch.Tensor]:
+    """Random conv weights and batch-norm statistics: some gammas negative, one map's variance ~0 (a dead map)."""
+    gen = torch.Generator().manual_seed(seed)
+    weights: dict[str, torch.Tensor] = {}
+    for i, block in enumerate(spec.body):
+        if isinstance(block, Conv2d):
+            fan_in = block.in_channels * 9
+            weights[f"body.{i}.weight"] = torch.randn(block.out_channels, block.in_channels, 3, 3, generator=gen)
+            weights[f"body.{i}.weight"] *= (2.0 / fan_in) ** 0.5
+            weights[f"body.{i}.bias"] = 0.1 * torch.randn(block.out_channels, generator=gen)
+        elif isinstance(block, BatchNorm2d):
+            n = block.num_features
+            weights[f"body.{i}.weight"] = torch.randn(n, generator=gen)  # about half negative
+            weights[f"body.{i}.bias"] = torch.randn(n, generator=gen)
+            weights[f"body.{i}.running_mean"] = torch.rand(n, generator=gen)
+            var = torch.rand(n, generator=gen) + 0.1
+            var[0] = 1e-36
+            weights[f"body.{i}.running_var"] = var
+    return weights
+
+
+@pytest.fixture(scope="module", params=[0, 1])
+def musicnn_like(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Model, torch.Tensor]:
+    spec = musicnn_like_spec()
+    path = save_model(tmp_path_factory.mktemp("musicnn") / "m.safetensors", spec, musicnn_like_weights(spec, 7))
+    model = load_model(path)
+    gen = torch.Generator().manual_seed(20 + request.param)
+    x = torch.rand(1, 1, 48, 91, generator=gen) ** 2 - 0.2  # odd sizes; negatives so some maps are off
+    return model, x
+
+
+def test_batchnorm_after_relu_is_kept_as_an_affine_block(musicnn_like: tuple[Model, torch.Tensor]) -> None:
+    model, _ = musicnn_like
+    assert [type(b) for b in model.spec.body] == [Conv2d, ReLU, Affine, MaxPool2d] * 3
+    scale = model.weights["body.2.weight"]
+    assert float(scale.min()) < 0 < float(scale.max())
+    # musicnn's dead maps: variance 1e-36 with eps 1e-3 gives gamma / sqrt(1e-3)
+    spec = musicnn_like_spec()
+    gamma = musicnn_like_weights(spec, 7)["body.2.weight"][0]
+    assert float(scale[0]) == pytest.approx(float(gamma) / 1e-3**0.5, rel=1e-6)
+
+
+@pytest.mark.parametrize("layer", [1, 2, 3])
+def test_explicit_equals_autograd_route_with_overlapping_pools_and_affine(
+    musicnn_like: tuple[Model, torch.Tensor], layer: int
+) -> None:
+    model, x = musicnn_like
+    features = [0, 1, 2, 3, 4]
+    explicit = deconvolve(model, model.forward_record(x), layer, features)
+    reference = deconvolve_autograd(model, x, layer, features)
+    assert explicit.shape == (5, 48, 91)
+    assert reference.abs().max() > 0
+    assert relative_error(explicit, reference) < RTOL
+
+
+@pytest.mark.parametrize("layer", [1, 3])
+def test_explicit_equals_captum_with_overlapping_pools_and_affine(
+    musicnn_like: tuple[Model, torch.Tensor], layer: int
+) -> None:
+    from captum.attr import NeuronDeconvolution
+
+    model, x = musicnn_like
+    net = to_torch_module(model)
+    target = net[model.layer(layer).last_op]
+    explicit = deconvolve(model, model.forward_record(x), layer, [1, 3])
+    for row, k in enumerate([1, 3]):
+        method = NeuronDeconvolution(net, target)
+        captum = method.attribute(x.clone(), neuron_selector=lambda a, k=k: 0.5 * (a[:, k] ** 2).sum(dim=(1, 2)))
+        assert relative_error(explicit[row], captum[0, 0]) < RTOL
+
+
+def test_overlapping_windows_that_share_a_switch_add_their_values() -> None:
+    """Pool 1x4 stride 1x2 over time: a peak at t=3 is the max of windows [0..3] and [2..5], so both send it back."""
+    body = (Conv2d(1, 1, (1, 1)), ReLU(), MaxPool2d((1, 4), (1, 2)))
+    spec = ModelSpec(front_end=choi2015_spec().front_end, body=body)
+    model = Model(spec, {"body.0.weight": torch.ones(1, 1, 1, 1), "body.0.bias": torch.zeros(1)})
+    x = torch.tensor([[[[0.0, 1.0, 0.0, 5.0, 0.0, 0.0, 2.0, 0.0]]]])
+    record = model.forward_record(x)
+    assert record.switches[2].flatten().tolist() == [3, 3, 6]
+    d = deconvolve(model, record, 1, [0])[0, 0]
+    assert d.tolist() == [0.0, 0.0, 0.0, 10.0, 0.0, 0.0, 2.0, 0.0]
+    assert torch.equal(d, deconvolve_autograd(model, x, 1, [0])[0, 0])
+
+
+def test_affine_after_relu_scales_the_signal_before_the_relu_rule() -> None:
+    """y = s·relu(x) + t with s = -2, t = 3: the seed y goes down as relu(s·y) = relu(4·relu(x) - 6)."""
+    body = (Conv2d(1, 1, (1, 1)), ReLU(), Affine(1))
+    spec = ModelSpec(front_end=choi2015_spec().front_end, body=body)
+    weights = {
+        "body.0.weight": torch.ones(1, 1, 1, 1),
+        "body.0.bias": torch.zeros(1),
+        "body.2.weight": torch.tensor([-2.0]),
+        "body.2.bias": torch.tensor([3.0]),
+    }
+    model = Model(spec, weights)
+    x = torch.tensor([[[[-1.0, 0.5, 1.0, 2.0, 4.0]]]])
+    d = deconvolve(model, model.forward_record(x), 1, [0])[0, 0]
+    assert d.tolist() == [0.0, 0.0, 0.0, 2.0, 10.0]
+    assert torch.equal(d, deconvolve_autograd(model, x, 1, [0])[0, 0])

@@ -12,7 +12,19 @@ import torch
 from safetensors.torch import save_file
 
 from app.core.errors import ModelFormatError
-from app.core.model import BatchNorm2d, Model, choi2015_spec, load_model, random_weights, save_model
+from app.core.model import (
+    Affine,
+    BatchNorm2d,
+    Conv2d,
+    MaxPool2d,
+    Model,
+    ModelSpec,
+    ReLU,
+    choi2015_spec,
+    load_model,
+    random_weights,
+    save_model,
+)
 
 
 def test_write_read_gives_the_same_outputs(tmp_path: Path, small_model: Model) -> None:
@@ -62,6 +74,45 @@ def test_batchnorm_is_folded_at_write_with_the_same_outputs(tmp_path: Path) -> N
     with torch.no_grad():
         expected = reference(x)
     assert float((loaded.body(x) - expected).abs().max()) < 1e-4
+
+
+def test_batchnorm_after_relu_is_written_as_an_affine_block_with_the_same_outputs(tmp_path: Path) -> None:
+    """conv -> ReLU -> BN -> pool (musicnn's order): the BN cannot fold into the conv, so it is stored as
+    ``affine`` and the file computes what torch's eval-mode batch-norm computes (negative gammas included)."""
+    body = (Conv2d(1, 3, (3, 3), (1, 1), (1, 1)), ReLU(), BatchNorm2d(3, eps=1e-3), MaxPool2d((1, 4), (2, 2)))
+    spec = ModelSpec(front_end=choi2015_spec().front_end, body=body)
+    gen = torch.Generator().manual_seed(9)
+    weights = {
+        "body.0.weight": torch.randn(3, 1, 3, 3, generator=gen),
+        "body.0.bias": torch.randn(3, generator=gen),
+        "body.2.weight": torch.tensor([1.5, -0.7, 0.01]),
+        "body.2.bias": torch.randn(3, generator=gen),
+        "body.2.running_mean": torch.rand(3, generator=gen),
+        "body.2.running_var": torch.tensor([0.5, 2.0, 1e-36]),
+    }
+    loaded = load_model(save_model(tmp_path / "affine.safetensors", spec, weights))
+    assert [type(b) for b in loaded.spec.body] == [Conv2d, ReLU, Affine, MaxPool2d]
+    assert json.loads(loaded.spec.to_json())["architecture"]["body"][2] == {"type": "affine", "num_features": 3}
+    conv = torch.nn.Conv2d(1, 3, 3, padding=1)
+    conv.weight.data, conv.bias.data = weights["body.0.weight"], weights["body.0.bias"]
+    bn = torch.nn.BatchNorm2d(3, eps=1e-3).eval()
+    bn.weight.data, bn.bias.data = weights["body.2.weight"], weights["body.2.bias"]
+    bn.running_mean, bn.running_var = weights["body.2.running_mean"], weights["body.2.running_var"]
+    reference = torch.nn.Sequential(conv, torch.nn.ReLU(), bn, torch.nn.MaxPool2d((1, 4), (2, 2)))
+    x = torch.rand(1, 1, 20, 33, generator=gen)
+    with torch.no_grad():
+        expected = reference(x)
+    assert float((loaded.body(x) - expected).abs().max()) < 1e-5 * float(expected.abs().max())
+
+
+def test_affine_block_with_the_wrong_channel_count_is_refused_naming_it(tmp_path: Path) -> None:
+    body = (Conv2d(1, 3, (3, 3), (1, 1), (1, 1)), ReLU(), Affine(4))
+    spec = ModelSpec(front_end=choi2015_spec().front_end, body=body)
+    path = write_raw(tmp_path / "bad.safetensors", {"aurascope": spec.to_json()}, {"x": torch.zeros(1)})
+    with pytest.raises(ModelFormatError, match="4 channels, the block before gives 3") as info:
+        load_model(path)
+    assert info.value.field == "architecture.body[2].num_features"
+    assert "bad.safetensors" in str(info.value)
 
 
 def write_raw(path: Path, metadata: dict | None, tensors: dict[str, torch.Tensor]) -> Path:
