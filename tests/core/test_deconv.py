@@ -228,3 +228,16 @@ def test_affine_after_relu_scales_the_signal_before_the_relu_rule() -> None:
     d = deconvolve(model, model.forward_record(x), 1, [0])[0, 0]
     assert d.tolist() == [0.0, 0.0, 0.0, 2.0, 10.0]
     assert torch.equal(d, deconvolve_autograd(model, x, 1, [0])[0, 0])
+
+
+def test_traced_twin_equals_explicit_route_with_affine(musicnn_like: tuple[Model, torch.Tensor]) -> None:
+    """The autograd twin other methods run on (an eval batch-norm for each affine) gives the same deconvnet."""
+    from app.core.traced import TracedNetwork
+
+    model, x = musicnn_like
+    twin = TracedNetwork.from_model(model)
+    assert len(twin.layers) == len(model.layers)
+    for layer in (1, 3):
+        twin_d = torch.cat([d for _, d in twin.iter_attribute(twin.forward_record(x), layer, [0, 2, 4])])
+        explicit = deconvolve(model, model.forward_record(x), layer, [0, 2, 4])
+        assert relative_error(explicit, twin_d) < RTOL
