@@ -42,3 +42,14 @@ def fluidsynth_soundfont() -> Path:
     if not FLUIDR3.is_file():
         missing(f"{FLUIDR3} missing: apt-get install fluid-soundfont-gm")
     return FLUIDR3
+
+
+def real_material(*parts: str) -> Path:
+    """A file of the shared real test material (``../shared/real`` beside the checkout; never copied into the
+    repository), or ``missing``. ``AURASCOPE_REAL`` names another place."""
+    candidates = [Path(os.environ["AURASCOPE_REAL"])] if os.environ.get("AURASCOPE_REAL") else []
+    candidates += [ROOT.parent / "shared" / "real", ROOT.parent.parent / "shared" / "real"]
+    for base in candidates:
+        if (base / Path(*parts)).exists():
+            return base / Path(*parts)
+    missing(f"{Path('shared/real', *parts)} not found beside the checkout (or in $AURASCOPE_REAL)")

@@ -5,6 +5,7 @@ and the map from a deconvolved input-domain array back to linear STFT bins (DESI
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import asdict, dataclass, fields
 from enum import StrEnum
 from functools import cache
@@ -21,52 +22,127 @@ class Scale(StrEnum):
     MEL = "mel"
 
 
+class MelScale(StrEnum):
+    """How Hz map to mel: Slaney's (linear below 1 kHz, librosa's default) or HTK's ``2595·log10(1 + f/700)``
+    (torchaudio's default)."""
+
+    SLANEY = "slaney"
+    HTK = "htk"
+
+
+class MelNorm(StrEnum):
+    """Filter normalisation: ``slaney`` scales each triangle to unit area per Hz (librosa); ``none`` keeps peaks
+    at 1 (torchaudio)."""
+
+    SLANEY = "slaney"
+    NONE = "none"
+
+
+class PadMode(StrEnum):
+    """What centred frames see beyond the clip's ends: zeros (librosa >= 0.10) or its mirror image (torchaudio,
+    librosa < 0.10)."""
+
+    CONSTANT = "constant"
+    REFLECT = "reflect"
+
+
+class Window(StrEnum):
+    """``hann`` is periodic (the DFT-even window of librosa, torch and tf.signal); ``hann_symmetric`` ends in
+    zeros at both sides (``scipy.signal.windows.hann(sym=True)``)."""
+
+    HANN = "hann"
+    HANN_SYMMETRIC = "hann_symmetric"
+
+
 class Compression(StrEnum):
     NONE = "none"
-    LOG1P = "log1p"
+    LOG1P = "log1p"  # ln(1 + factor·v)
+    LOG10_1P = "log10_1p"  # log10(1 + factor·v): musicnn's "logC" with factor 10000
     DB = "db"
+
+
+class DbReference(StrEnum):
+    """What the dB conversion takes the values to be: ``power`` gives ``10·log10(max(v, amin))`` (torchaudio
+    ``AmplitudeToDB("power")``, librosa ``power_to_db``, kapre ``MagnitudeToDecibel``, whatever ``power`` is);
+    ``amplitude`` gives ``20·log10(max(v, amin))`` (torchaudio ``AmplitudeToDB("magnitude")``, librosa
+    ``amplitude_to_db``)."""
+
+    POWER = "power"
+    AMPLITUDE = "amplitude"
+
+
+_ENUMS: dict[str, type[StrEnum]] = {
+    "scale": Scale,
+    "mel_scale": MelScale,
+    "mel_norm": MelNorm,
+    "pad_mode": PadMode,
+    "window": Window,
+    "compression": Compression,
+    "db_reference": DbReference,
+}
 
 
 @dataclass(frozen=True)
 class FrontEnd:
     """How audio becomes the network's input ``[shape=(n_bins, n_frames)]``.
 
-    magnitude ``|X|**power`` -> (mel filterbank) -> compression -> ``(v - norm_mean) / norm_std``.
-    Defaults are Choi et al. 2015: 11025 Hz, n_fft 512, hop 256, linear magnitude, no compression.
+    ``window`` and ``pad_mode`` STFT -> ``|X|**power`` -> (mel filterbank: ``mel_scale``, ``mel_norm``) ->
+    compression -> ``(v - norm_mean) / norm_std``. Defaults are Choi et al. 2015: 11025 Hz, n_fft 512, hop 256,
+    periodic Hann, zero padding, linear magnitude, no compression. Every field added later defaults to what
+    files written before it meant, so old files keep their meaning.
+
+    Compression ``log1p`` is ``ln(1 + log1p_factor·v)``, ``log10_1p`` is ``log10(1 + log1p_factor·v)``.
+    ``db`` is ``10·log10(max(v, db_amin))`` or ``20·log10(...)`` per ``db_reference``; when that is None (files
+    from before the field) it is the dB of the power: ``10·log10(max(P, db_amin))`` with ``P = v`` for
+    ``power`` 2 and ``P = v²`` for ``power`` 1. ``db_top_db`` (None: no floor) floors the result that many dB
+    below the clip's maximum.
     """
 
     sample_rate: int = 11025
     n_fft: int = 512
     hop_length: int = 256
-    window: str = "hann"
+    window: Window = Window.HANN
     center: bool = True
+    pad_mode: PadMode = PadMode.CONSTANT
     power: float = 1.0
     scale: Scale = Scale.LINEAR
     n_mels: int = 128
     fmin: float = 0.0
     fmax: float | None = None
+    mel_scale: MelScale = MelScale.SLANEY
+    mel_norm: MelNorm = MelNorm.SLANEY
     compression: Compression = Compression.NONE
     log1p_factor: float = 1.0
+    db_reference: DbReference | None = None
     db_amin: float = 1e-10
     db_top_db: float | None = 80.0
     norm_mean: float = 0.0
     norm_std: float = 1.0
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "scale", Scale(self.scale))
-        object.__setattr__(self, "compression", Compression(self.compression))
+        for name, enum in _ENUMS.items():
+            value = getattr(self, name)
+            if value is None and name == "db_reference":
+                continue
+            try:
+                object.__setattr__(self, name, enum(value))
+            except ValueError:
+                choices = [e.value for e in enum]
+                raise ModelFormatError(
+                    None, f"expected one of {choices}, got {value!r}", field=f"front_end.{name}"
+                ) from None
         checks = {
             "sample_rate": self.sample_rate > 0,
             "n_fft": self.n_fft >= 16,
             "hop_length": 0 < self.hop_length <= self.n_fft,
-            "window": self.window == "hann",
+            "center": isinstance(self.center, bool),
             "power": self.power in (1.0, 2.0),
             "n_mels": self.n_mels > 0,
             "fmin": 0 <= self.fmin < self.sample_rate / 2,
             "fmax": self.fmax is None or self.fmin < self.fmax <= self.sample_rate / 2,
-            "log1p_factor": self.log1p_factor > 0,
-            "db_amin": self.db_amin > 0,
-            "db_top_db": self.db_top_db is None or self.db_top_db > 0,
+            "log1p_factor": self.log1p_factor > 0 and math.isfinite(self.log1p_factor),
+            "db_amin": self.db_amin > 0 and math.isfinite(self.db_amin),
+            "db_top_db": self.db_top_db is None or (self.db_top_db > 0 and math.isfinite(self.db_top_db)),
             "norm_std": self.norm_std > 0 and math.isfinite(self.norm_std),
             "norm_mean": math.isfinite(self.norm_mean),
         }
@@ -77,27 +153,40 @@ class FrontEnd:
     # --- (de)serialisation --------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
-        d["scale"] = self.scale.value
-        d["compression"] = self.compression.value
+        for name in _ENUMS:
+            if d[name] is not None:
+                d[name] = d[name].value
         return d
 
     @classmethod
     def from_dict(cls, data: Any) -> FrontEnd:
-        """Build from the metadata's ``front_end`` block; raises ModelFormatError naming the field."""
+        """Build from the metadata's ``front_end`` block; raises ModelFormatError naming the field.
+
+        An optional ``"preset"`` key (one of :data:`PRESETS`) is the starting point the other keys override.
+        """
         if not isinstance(data, dict):
             raise ModelFormatError(None, "must be a JSON object", field="front_end")
         known = {f.name: f for f in fields(cls)}
-        unknown = sorted(set(data) - set(known))
+        unknown = sorted(set(data) - set(known) - {"preset"})
         if unknown:
             raise ModelFormatError(None, f"unknown key(s) {unknown}", field="front_end")
+        base: dict[str, Any] = {}
+        if "preset" in data:
+            name = data["preset"]
+            if not isinstance(name, str) or name not in PRESETS:
+                raise ModelFormatError(
+                    None, f"expected one of {sorted(PRESETS)}, got {name!r}", field="front_end.preset"
+                )
+            base = asdict(PRESETS[name])
         kwargs: dict[str, Any] = {}
         for name, value in data.items():
-            expected = known[name].type
+            if name == "preset":
+                continue
             try:
-                kwargs[name] = _coerce(value, str(expected))
+                kwargs[name] = _coerce(value, name, str(known[name].type))
             except (TypeError, ValueError) as err:
                 raise ModelFormatError(None, str(err), field=f"front_end.{name}") from None
-        return cls(**kwargs)
+        return cls(**{**base, **kwargs})
 
     # --- shapes --------------------------------------------------------------------------------
     @property
@@ -118,7 +207,8 @@ class FrontEnd:
         if self.scale is Scale.MEL:
             import librosa
 
-            return librosa.mel_frequencies(n_mels=self.n_mels + 2, fmin=self.fmin, fmax=self._fmax, htk=False)[
+            htk = self.mel_scale is MelScale.HTK
+            return librosa.mel_frequencies(n_mels=self.n_mels + 2, fmin=self.fmin, fmax=self._fmax, htk=htk)[
                 1:-1
             ].astype(np.float32)
         return np.linspace(0, self.sample_rate / 2, self.n_freq, dtype=np.float32)
@@ -127,61 +217,93 @@ class FrontEnd:
     def _fmax(self) -> float:
         return float(self.fmax) if self.fmax is not None else self.sample_rate / 2
 
+    @property
+    def _mel_key(self) -> tuple[int, int, int, float, float, MelScale, MelNorm]:
+        return (self.sample_rate, self.n_fft, self.n_mels, self.fmin, self._fmax, self.mel_scale, self.mel_norm)
+
     # --- the transform ---------------------------------------------------------------------------
+    def window_tensor(self, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32) -> torch.Tensor:
+        """The analysis window ``[shape=(n_fft,)]``."""
+        return _window(self.n_fft, self.window, dtype).to(device)
+
     def stft(self, y: torch.Tensor) -> torch.Tensor:
-        """Complex STFT ``[shape=(..., n_freq, n_frames)]`` of audio ``[shape=(..., n_samples)]``."""
-        window = _hann(self.n_fft, y.device)
-        return torch.stft(
+        """Complex STFT ``[shape=(..., n_freq, n_frames)]`` of audio ``[shape=(..., n_samples)]``.
+
+        Reflect padding needs more than ``n_fft // 2`` samples; a shorter clip is padded with zeros to that
+        length first (reflection of a few samples is no better defined), the frames then cropped to the count
+        of the real length.
+        """
+        n = y.shape[-1]
+        if self.center and self.pad_mode is PadMode.REFLECT and n <= self.n_fft // 2:
+            y = torch.nn.functional.pad(y, (0, self.n_fft // 2 + 1 - n))
+        spec = torch.stft(
             y,
             self.n_fft,
             self.hop_length,
-            window=window,
+            window=self.window_tensor(y.device, y.dtype),
             center=self.center,
-            pad_mode="constant",
+            pad_mode=self.pad_mode.value,
             return_complex=True,
         )
+        return spec[..., : self.n_frames(n)]
 
     def istft(self, spec: torch.Tensor, length: int) -> torch.Tensor:
         """Inverse of :meth:`stft`: audio ``[shape=(..., length)]``."""
-        window = _hann(self.n_fft, spec.device)
-        return torch.istft(spec, self.n_fft, self.hop_length, window=window, center=self.center, length=length)
+        return torch.istft(
+            spec,
+            self.n_fft,
+            self.hop_length,
+            window=self.window_tensor(spec.device, spec.real.dtype),
+            center=self.center,
+            length=length,
+        )
 
     def input_from_stft(self, spec: torch.Tensor) -> torch.Tensor:
-        """The network's input ``[shape=(..., n_bins, n_frames)]`` from a complex STFT."""
+        """The network's input ``[shape=(..., n_bins, n_frames)]``, float32, from a complex STFT (computed in the
+        STFT's precision)."""
         v = spec.abs()
         if self.power != 1.0:
             v = v**self.power
         if self.scale is Scale.MEL:
-            v = torch.matmul(self.mel_basis(v.device), v)
+            v = torch.matmul(self.mel_basis(v.device).to(v.dtype), v)
         if self.compression is Compression.LOG1P:
             v = torch.log1p(self.log1p_factor * v)
+        elif self.compression is Compression.LOG10_1P:
+            v = torch.log10(1.0 + self.log1p_factor * v)
         elif self.compression is Compression.DB:
-            power = v if self.power == 2.0 else v * v
-            v = 10.0 * torch.log10(torch.clamp(power, min=self.db_amin))
-            if self.db_top_db is not None:
-                floor = v.amax(dim=(-2, -1), keepdim=True) - self.db_top_db
-                v = torch.maximum(v, floor)
+            v = self._db(v)
         if self.norm_mean != 0.0 or self.norm_std != 1.0:
             v = (v - self.norm_mean) / self.norm_std
         return v.float()
 
+    def _db(self, v: torch.Tensor) -> torch.Tensor:
+        if self.db_reference is DbReference.AMPLITUDE:
+            v = 20.0 * torch.log10(torch.clamp(v, min=self.db_amin))
+        elif self.db_reference is DbReference.POWER:
+            v = 10.0 * torch.log10(torch.clamp(v, min=self.db_amin))
+        else:  # files from before db_reference: the dB of the power, whatever ``power`` is
+            power = v if self.power == 2.0 else v * v
+            v = 10.0 * torch.log10(torch.clamp(power, min=self.db_amin))
+        if self.db_top_db is not None:
+            floor = v.amax(dim=(-2, -1), keepdim=True) - self.db_top_db
+            v = torch.maximum(v, floor)
+        return v
+
     def mel_basis(self, device: torch.device | str = "cpu") -> torch.Tensor:
-        """Slaney mel filterbank ``[shape=(n_mels, n_freq)]``."""
-        return torch.from_numpy(_mel_basis(self.sample_rate, self.n_fft, self.n_mels, self.fmin, self._fmax)).to(device)
+        """The mel filterbank ``[shape=(n_mels, n_freq)]`` (``mel_scale``, ``mel_norm``)."""
+        return torch.from_numpy(_mel_basis(*self._mel_key)).to(device)
 
     def mask_to_linear(self, mask: torch.Tensor) -> torch.Tensor:
         """Map a deconvolved input-domain array ``[shape=(..., n_bins, n_frames)]`` to linear STFT bins.
 
         Linear scale: unchanged (for a compressed input the mask stays in the compressed domain, as DESIGN 1
         says). Mel: the filterbank transpose with each linear bin's weights normalised to sum to 1, so a
-        constant mel mask maps to the same constant on every linear bin; bins no filter covers (DC, above
-        fmax) take the weights of the nearest covered bin.
+        constant mel mask maps to the same constant on every linear bin whatever the mel scale and filter
+        norm; bins no filter covers (DC, above fmax) take the weights of the nearest covered bin.
         """
         if self.scale is Scale.LINEAR:
             return mask
-        back = torch.from_numpy(_mel_to_linear(self.sample_rate, self.n_fft, self.n_mels, self.fmin, self._fmax)).to(
-            device=mask.device, dtype=mask.dtype
-        )
+        back = torch.from_numpy(_mel_to_linear(*self._mel_key)).to(device=mask.device, dtype=mask.dtype)
         return torch.matmul(back, mask)
 
     def linear_to_input_scale(self, linear: torch.Tensor) -> torch.Tensor:
@@ -193,23 +315,87 @@ class FrontEnd:
         return torch.matmul(basis, linear)
 
 
-def _coerce(value: Any, type_name: str) -> Any:
-    if "bool" in type_name:
-        if not isinstance(value, bool):
-            raise TypeError(f"expected true/false, got {value!r}")
-        return value
-    if "Scale" in type_name or "Compression" in type_name:
-        enum = Scale if "Scale" in type_name else Compression
+def front_end_preset(name: str, **overrides: Any) -> FrontEnd:
+    """The named preset with some fields overridden, e.g. ``front_end_preset("torchaudio", n_fft=512)``."""
+    return FrontEnd.from_dict({"preset": name, **overrides})
+
+
+# Where a published network's training code started. Each one is checked against an independent computation in
+# tests/core/test_frontend.py; a sidecar names one as ``{"front_end": {"preset": "torchaudio", ...overrides}}``.
+PRESETS: dict[str, FrontEnd] = {
+    # librosa.feature.melspectrogram defaults (librosa >= 0.10) -> power_to_db(ref=1.0, amin=1e-10, top_db=80)
+    "librosa": FrontEnd(
+        sample_rate=22050,
+        n_fft=2048,
+        hop_length=512,
+        pad_mode=PadMode.CONSTANT,
+        power=2.0,
+        scale=Scale.MEL,
+        n_mels=128,
+        compression=Compression.DB,
+        db_reference=DbReference.POWER,
+        db_amin=1e-10,
+        db_top_db=80.0,
+    ),
+    # torchaudio.transforms.MelSpectrogram defaults -> AmplitudeToDB(stype="power", top_db=None)
+    "torchaudio": FrontEnd(
+        sample_rate=16000,
+        n_fft=400,
+        hop_length=200,
+        pad_mode=PadMode.REFLECT,
+        power=2.0,
+        scale=Scale.MEL,
+        n_mels=128,
+        mel_scale=MelScale.HTK,
+        mel_norm=MelNorm.NONE,
+        compression=Compression.DB,
+        db_reference=DbReference.POWER,
+        db_amin=1e-10,
+        db_top_db=None,
+    ),
+    # musicnn (Pons & Serra 2019) preprocess: librosa 0.7 melspectrogram (reflect padding then) -> log10(1 + 10000·x)
+    "musicnn": FrontEnd(
+        sample_rate=16000,
+        n_fft=512,
+        hop_length=256,
+        pad_mode=PadMode.REFLECT,
+        power=2.0,
+        scale=Scale.MEL,
+        n_mels=96,
+        compression=Compression.LOG10_1P,
+        log1p_factor=10000.0,
+    ),
+    # kapre.composed.get_melspectrogram_layer(return_decibel=True) defaults: tf.signal.stft without padding,
+    # magnitude, Slaney mel, MagnitudeToDecibel = 10·log10(max(v, 1e-5)) floored 80 dB below the maximum
+    "kapre": FrontEnd(
+        sample_rate=22050,
+        n_fft=2048,
+        hop_length=512,
+        center=False,
+        power=1.0,
+        scale=Scale.MEL,
+        n_mels=128,
+        compression=Compression.DB,
+        db_reference=DbReference.POWER,
+        db_amin=1e-5,
+        db_top_db=80.0,
+    ),
+}
+
+
+def _coerce(value: Any, name: str, type_name: str) -> Any:
+    if value is None and "None" in type_name:
+        return None
+    if name in _ENUMS:
+        enum = _ENUMS[name]
         try:
             return enum(value)
         except ValueError:
             raise ValueError(f"expected one of {[e.value for e in enum]}, got {value!r}") from None
-    if "str" in type_name:
-        if not isinstance(value, str):
-            raise TypeError(f"expected a string, got {value!r}")
+    if "bool" in type_name:
+        if not isinstance(value, bool):
+            raise TypeError(f"expected true/false, got {value!r}")
         return value
-    if value is None and "None" in type_name:
-        return None
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise TypeError(f"expected a number, got {value!r}")
     if type_name.startswith("int"):
@@ -222,26 +408,38 @@ def _coerce(value: Any, type_name: str) -> Any:
 
 
 @cache
-def _hann_cpu(n_fft: int) -> torch.Tensor:
-    return torch.hann_window(n_fft, periodic=True)
-
-
-def _hann(n_fft: int, device: torch.device | str) -> torch.Tensor:
-    return _hann_cpu(n_fft).to(device)
+def _window(n_fft: int, window: Window, dtype: torch.dtype) -> torch.Tensor:
+    # computed in the precision asked for: torch's float32 window is the one torchaudio stores in checkpoints
+    return torch.hann_window(n_fft, periodic=window is Window.HANN, dtype=dtype)
 
 
 @cache
-def _mel_basis(sample_rate: int, n_fft: int, n_mels: int, fmin: float, fmax: float) -> np.ndarray:
+def _mel_basis(
+    sample_rate: int, n_fft: int, n_mels: int, fmin: float, fmax: float, mel_scale: MelScale, mel_norm: MelNorm
+) -> np.ndarray:
     import librosa
 
-    return librosa.filters.mel(
-        sr=sample_rate, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax, htk=False, norm="slaney"
-    ).astype(np.float32)
+    with warnings.catch_warnings():
+        # torchaudio's own defaults (n_fft 400, 128 HTK bands at 16 kHz) leave low bands empty; that is the
+        # published front end, reproduced as it is (an empty band contributes nothing to the mask's way back)
+        warnings.filterwarnings("ignore", message="Empty filters detected", category=UserWarning)
+        basis = librosa.filters.mel(
+            sr=sample_rate,
+            n_fft=n_fft,
+            n_mels=n_mels,
+            fmin=fmin,
+            fmax=fmax,
+            htk=mel_scale is MelScale.HTK,
+            norm="slaney" if mel_norm is MelNorm.SLANEY else None,
+        )
+    return basis.astype(np.float32)
 
 
 @cache
-def _mel_to_linear(sample_rate: int, n_fft: int, n_mels: int, fmin: float, fmax: float) -> np.ndarray:
-    back = _mel_basis(sample_rate, n_fft, n_mels, fmin, fmax).T.copy()  # (n_freq, n_mels)
+def _mel_to_linear(
+    sample_rate: int, n_fft: int, n_mels: int, fmin: float, fmax: float, mel_scale: MelScale, mel_norm: MelNorm
+) -> np.ndarray:
+    back = _mel_basis(sample_rate, n_fft, n_mels, fmin, fmax, mel_scale, mel_norm).T.copy()  # (n_freq, n_mels)
     sums = back.sum(axis=1)
     covered = np.flatnonzero(sums > 1e-12)
     if covered.size == 0:
