@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from app.core import limits
 from app.core.errors import ModelFormatError
 
 
@@ -149,6 +150,15 @@ class FrontEnd:
         for name, ok in checks.items():
             if not ok:
                 raise ModelFormatError(None, f"invalid value {getattr(self, name)!r}", field=f"front_end.{name}")
+        for name, limit in (
+            ("sample_rate", limits.MIN_SAMPLE_RATE),
+            ("sample_rate", limits.MAX_SAMPLE_RATE),
+            ("n_fft", limits.MAX_N_FFT),
+            ("n_mels", limits.MAX_N_MELS),
+        ):
+            reason = limit.problem(getattr(self, name), name)
+            if reason is not None:
+                raise ModelFormatError(None, reason, field=f"front_end.{name}")
 
     # --- (de)serialisation --------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:

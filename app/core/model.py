@@ -9,12 +9,14 @@ import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 
+from app.core import limits
 from app.core.architecture import (
     Affine,
     BatchNorm2d,
@@ -104,12 +106,14 @@ class Model:
         sha256: str | None = None,
     ) -> None:
         self.spec = spec
+        for name, tensor in weights.items():  # before the cast below, which would turn int8 or bool into floats
+            require_floating(tensor.dtype, name, path)
         self.weights = {k: v.detach().float().contiguous() for k, v in weights.items()}
         self.path = path
         self.sha256 = sha256
         self.layers = layers_of(spec.body)
         self.device = torch.device("cpu")
-        validate_weights(spec, self.weights, path)
+        validate_weights(spec, self.weights, path)  # after the cast too: float64 weights may overflow float32
 
     @property
     def front_end(self) -> FrontEnd:
@@ -294,11 +298,18 @@ def _block_from_dict(data: Any, where: str, types: Mapping[str, type]) -> Block:
             )
             if min(block.kernel_size) < 1 or min(block.stride) < 1:
                 raise ModelFormatError(None, "kernel and stride must be at least 1", field=where)
+            _within(limits.MAX_MAPS, block.out_channels, f"{where}.out_channels", "its maps")
+            _within(limits.MAX_MAPS, block.in_channels, f"{where}.in_channels", "its input channels")
+            _within(limits.MAX_KERNEL, max(block.kernel_size), f"{where}.kernel_size", "its kernel")
+            _within(limits.MAX_KERNEL, max(block.padding), f"{where}.padding", "its padding")
+            _within(limits.MAX_KERNEL, max(block.stride), f"{where}.stride", "its stride")
         elif kind == "maxpool2d":
             kernel = _int_pair(params.pop("kernel_size"), f"{where}.kernel_size")
             stride = _int_pair(params.pop("stride", list(kernel)), f"{where}.stride")
             if min(kernel) < 1 or min(stride) < 1:
                 raise ModelFormatError(None, "kernel and stride must be at least 1", field=where)
+            _within(limits.MAX_KERNEL, max(kernel), f"{where}.kernel_size", "its kernel")
+            _within(limits.MAX_KERNEL, max(stride), f"{where}.stride", "its stride")
             block = MaxPool2d(kernel, stride)
         elif kind == "batchnorm2d":
             block = BatchNorm2d(_positive_int(params.pop("num_features"), f"{where}.num_features"))
@@ -314,6 +325,8 @@ def _block_from_dict(data: Any, where: str, types: Mapping[str, type]) -> Block:
                 _positive_int(params.pop("in_features"), f"{where}.in_features"),
                 _positive_int(params.pop("out_features"), f"{where}.out_features"),
             )
+            _within(limits.MAX_FEATURES, block.in_features, f"{where}.in_features", "its input")
+            _within(limits.MAX_FEATURES, block.out_features, f"{where}.out_features", "its output")
         else:
             block = types[kind]()
     except KeyError as missing:
@@ -321,6 +334,13 @@ def _block_from_dict(data: Any, where: str, types: Mapping[str, type]) -> Block:
     if params:
         raise ModelFormatError(None, f"unknown key(s) {sorted(params)}", field=where)
     return block
+
+
+def _within(limit: limits.Limit, value: int, field_name: str, what: str) -> None:
+    """A declared size checked against a stated limit before anything is built from it."""
+    reason = limit.problem(value, what)
+    if reason is not None:
+        raise ModelFormatError(None, reason, field=field_name)
 
 
 def _positive_int(value: Any, field_name: str) -> int:
@@ -357,6 +377,8 @@ def spec_from_json(text: str) -> ModelSpec:
         raise ModelFormatError(None, "must be a non-empty list", field="architecture.body")
     if not isinstance(head_data, list):
         raise ModelFormatError(None, "must be a list", field="architecture.head")
+    _within(limits.MAX_BLOCKS, len(body_data), "architecture.body", "the body")
+    _within(limits.MAX_BLOCKS, len(head_data), "architecture.head", "the head")
     body = tuple(_block_from_dict(b, f"architecture.body[{i}]", _BODY_TYPES) for i, b in enumerate(body_data))
     if any(isinstance(b, BatchNorm2d) for b in body):
         raise ModelFormatError(None, "batch-norm must be folded into the conv", field="architecture.body")
@@ -493,10 +515,24 @@ def validate_weights(spec: ModelSpec, weights: Mapping[str, torch.Tensor], path:
         tensor = weights[name]
         if tuple(tensor.shape) != shape:
             raise ModelFormatError(path, f"shape {tuple(tensor.shape)}, expected {shape}", field=f"weights.{name}")
-        if not tensor.is_floating_point():
-            raise ModelFormatError(path, f"dtype {tensor.dtype} is not floating point", field=f"weights.{name}")
+        require_floating(tensor.dtype, name, path)
         if not bool(torch.isfinite(tensor).all()):
             raise ModelFormatError(path, "holds NaN or infinite values", field=f"weights.{name}")
+
+
+def require_floating(dtype: torch.dtype | str, name: str, path: Path | None) -> None:
+    """Only floating-point weights load: int8, uint8, int64 or bool tensors are refused, never cast.
+
+    ``dtype``: a torch dtype or a safetensors dtype code (``F32``, ``I8``, ``BOOL``...).
+    """
+    floating = dtype.is_floating_point if isinstance(dtype, torch.dtype) else str(dtype).upper().startswith(("F", "BF"))
+    if not floating:
+        shown = str(dtype).removeprefix("torch.")
+        raise ModelFormatError(
+            path,
+            f"dtype {shown} is not floating point (only float16/bfloat16/float32/float64 weights load)",
+            field=f"weights.{name}",
+        )
 
 
 # --- batch-norm folding and writing ----------------------------------------------------------------
@@ -560,22 +596,53 @@ def save_model(path: str | Path, spec: ModelSpec, weights: Mapping[str, torch.Te
 
 
 # --- reading ---------------------------------------------------------------------------------------
-_PICKLE_MAGIC = (b"\x80", b"PK\x03\x04")
+class FileKind(StrEnum):
+    """What a model file's first bytes say it is."""
+
+    SAFETENSORS = "safetensors"
+    PICKLE = "pickle"
+    TORCH_ZIP = "torch zip"
+    UNKNOWN = "unknown"
+
+
+def sniff_model_file(head: bytes, size: int) -> FileKind:
+    """Tell a safetensors file from a pickle by structure, not by one byte.
+
+    ``head``: the file's first 16 bytes or more; ``size``: its length in bytes. A safetensors file is an 8-byte
+    little-endian header length ``n`` (2 <= n <= size - 8) then a JSON object, so ``{`` at offset 8. That is
+    checked first: its length's low byte may well be 0x80, the byte a pickle starts with. A torch zip
+    checkpoint starts with ``PK\x03\x04``; a pickle with PROTO (0x80) and a protocol from 2 to 5, or (protocol
+    0 and 1) with a mark, an empty container or a GLOBAL opcode.
+    """
+    if len(head) >= 9 and head[8:9] == b"{":
+        header_len = int.from_bytes(head[:8], "little")
+        if 2 <= header_len <= size - 8:
+            return FileKind.SAFETENSORS
+    if head.startswith(b"PK\x03\x04"):
+        return FileKind.TORCH_ZIP
+    if len(head) >= 2 and head[0] == 0x80 and 2 <= head[1] <= 5:
+        return FileKind.PICKLE
+    if head[:1] in (b"(", b"}", b"]", b"\x80") or (head[:1] == b"c" and b"\n" in head[1:]):
+        return FileKind.PICKLE
+    return FileKind.UNKNOWN
 
 
 def load_model(path: str | Path) -> Model:
     """Read a model file. Raises :class:`ModelFormatError` naming the file (and field) for anything else.
 
-    Never unpickles: a PyTorch pickle/zip checkpoint is recognised and refused.
+    Never unpickles: a PyTorch pickle/zip checkpoint is recognised and refused. The metadata's declared sizes
+    (:mod:`app.core.limits`) and every tensor's declared name, shape and dtype are checked before a tensor is read.
     """
     from safetensors import safe_open
 
     path = Path(path)
     if not path.is_file():
         raise ModelFormatError(path, "no such file" if not path.exists() else "not a regular file")
+    size = path.stat().st_size
     with open(path, "rb") as handle:
         head = handle.read(16)
-    if head.startswith(_PICKLE_MAGIC):
+    kind = sniff_model_file(head, size)
+    if kind in (FileKind.PICKLE, FileKind.TORCH_ZIP):
         raise ModelFormatError(
             path,
             "this is a pickled PyTorch checkpoint; Aurascope never unpickles model files because unpickling can "
@@ -583,9 +650,12 @@ def load_model(path: str | Path) -> Model:
         )
     if len(head) < 8:
         raise ModelFormatError(path, "the file is too short to be a safetensors file")
-    header_len = int.from_bytes(head[:8], "little")
-    if header_len < 2 or header_len > min(100 * 1024 * 1024, path.stat().st_size - 8):
+    if kind is not FileKind.SAFETENSORS:
         raise ModelFormatError(path, "not a safetensors file (its header length is impossible)")
+    header_len = int.from_bytes(head[:8], "little")
+    reason = limits.MAX_METADATA_BYTES.problem(header_len, "its header")
+    if reason is not None:
+        raise ModelFormatError(path, reason)
     try:
         with safe_open(str(path), framework="pt", device="cpu") as reader:
             metadata = reader.metadata() or {}
@@ -593,18 +663,38 @@ def load_model(path: str | Path) -> Model:
                 raise ModelFormatError(
                     path, "a safetensors file without Aurascope metadata (no 'aurascope' key)", field="aurascope"
                 )
-            spec_text = metadata["aurascope"]
-            weights = {name: reader.get_tensor(name) for name in reader.keys()}  # noqa: SIM118
-    except ModelFormatError:
-        raise
+            spec = spec_from_json(metadata["aurascope"])
+            declared = {}
+            for name in reader.keys():  # noqa: SIM118
+                tensor_slice = reader.get_slice(name)
+                declared[name] = (tuple(tensor_slice.get_shape()), tensor_slice.get_dtype())
+            _check_declared(spec, declared)
+            weights = {name: reader.get_tensor(name) for name in declared}
+    except ModelFormatError as err:
+        raise ModelFormatError(path, err.reason, field=err.field) from None
     except Exception as err:
         reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise ModelFormatError(path, f"not a readable safetensors file ({reason})") from None
     try:
-        spec = spec_from_json(spec_text)
         return Model(spec, weights, path=path.resolve(), sha256=file_sha256(path))
     except ModelFormatError as err:
         raise ModelFormatError(path, err.reason, field=err.field) from None
+
+
+def _check_declared(spec: ModelSpec, declared: Mapping[str, tuple[tuple[int, ...], str]]) -> None:
+    """The tensors a file declares (name -> (shape, safetensors dtype)) against the spec, before reading any."""
+    expected = expected_tensors(spec)
+    missing = sorted(set(expected) - set(declared))
+    extra = sorted(set(declared) - set(expected))
+    if missing:
+        raise ModelFormatError(None, f"missing weight tensor(s) {missing}", field="weights")
+    if extra:
+        raise ModelFormatError(None, f"unexpected weight tensor(s) {extra}", field="weights")
+    for name, shape in expected.items():
+        got, dtype = declared[name]
+        if got != shape:
+            raise ModelFormatError(None, f"shape {got}, expected {shape}", field=f"weights.{name}")
+        require_floating(dtype, name, None)
 
 
 def choi2015_spec(

@@ -29,7 +29,7 @@ from app.core.audio import file_sha256
 from app.core.errors import FidelityWarning, ModelFormatError, UnsupportedModelError
 from app.core.frontend import FrontEnd
 from app.core.methods import Method
-from app.core.model import OUTPUT_ACTIVATIONS, Model, load_model
+from app.core.model import OUTPUT_ACTIVATIONS, Model, load_model, require_floating
 from app.core.module_names import MODULE_SOURCE
 from app.core.traced import TracedNetwork
 
@@ -158,10 +158,11 @@ def load_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
         from safetensors.torch import load_file
 
         try:
-            return dict(load_file(str(path), device="cpu"))
+            data = dict(load_file(str(path), device="cpu"))
         except Exception as err:
             reason = f"not a readable safetensors file ({_first_line(err)})"
             raise ModelFormatError(path, reason, field="weights") from None
+        return data
     try:
         data = torch.load(str(path), map_location="cpu", weights_only=True)
     except Exception as err:
@@ -227,6 +228,10 @@ def _load_weights(module: nn.Module, weights: str | Path | None) -> tuple[Path |
         return None, None
     path = Path(weights)
     state = load_state_dict(path)
+    own = module.state_dict()
+    for name, tensor in state.items():  # load_state_dict would cast int8 or bool weights into float parameters
+        if name in own and own[name].is_floating_point():
+            require_floating(tensor.dtype, name, path)
     try:
         module.load_state_dict(state, strict=True)
     except RuntimeError as err:

@@ -16,6 +16,7 @@ from app.core.model import (
     Affine,
     BatchNorm2d,
     Conv2d,
+    FileKind,
     MaxPool2d,
     Model,
     ModelSpec,
@@ -24,6 +25,7 @@ from app.core.model import (
     load_model,
     random_weights,
     save_model,
+    sniff_model_file,
 )
 
 
@@ -209,3 +211,122 @@ def test_random_weights_round_trip_every_layer(tmp_path: Path) -> None:
     model = load_model(path)
     assert [layer.n_maps for layer in model.layers] == [64] * 5
     assert [layer.number for layer in model.layers] == [1, 2, 3, 4, 5]
+
+
+# --- telling safetensors from pickles by structure (issue 11.2) and floating weights only (11.5) -------------
+def _tiny_model_file(tmp_path: Path) -> tuple[Path, Model]:
+    spec = choi2015_spec(n_maps=2, n_layers=1, labels=("a", "b"), head_input_frames=None)
+    path = save_model(tmp_path / "tiny.safetensors", spec, random_weights(spec, seed=1))
+    return path, load_model(path)
+
+
+def _with_header_length(data: bytes, length: int) -> bytes | None:
+    """The same safetensors file with its JSON header padded with spaces to ``length`` bytes (None if too short)."""
+    old = struct.unpack("<Q", data[:8])[0]
+    header = data[8 : 8 + old].rstrip(b" ")
+    if len(header) > length:
+        return None
+    return struct.pack("<Q", length) + header + b" " * (length - len(header)) + data[8 + old :]
+
+
+def _shortest_header(data: bytes) -> int:
+    return len(data[8 : 8 + struct.unpack("<Q", data[:8])[0]].rstrip(b" "))
+
+
+def _plain_safetensors(tmp_path: Path) -> bytes:
+    save_file({"w": torch.zeros(1)}, str(tmp_path / "plain.safetensors"))
+    return (tmp_path / "plain.safetensors").read_bytes()
+
+
+def _load_with_header_length(tmp_path: Path, model_bytes: bytes, plain: bytes, length: int) -> str:
+    """``loaded`` when our model file padded to ``length`` loads; else the refusal (for lengths too short for it)."""
+    path = tmp_path / f"h{length}.safetensors"
+    data = _with_header_length(model_bytes, length)
+    if data is None:  # too short for our metadata: a plain safetensors file, or a bare '{' header, of that length
+        data = _with_header_length(plain, length) or struct.pack("<Q", length) + (b"{" + b" " * length)[:length]
+    path.write_bytes(data)
+    if length >= 1:
+        assert sniff_model_file(data[:16], len(data)) is FileKind.SAFETENSORS or length < 2
+    try:
+        load_model(path)
+    except ModelFormatError as err:
+        return str(err)
+    finally:
+        path.unlink()
+    return "loaded"
+
+
+def test_header_lengths_ending_in_0x80_are_safetensors_not_pickles(tmp_path: Path) -> None:
+    """The 1-in-32 case: a header length whose low byte is 0x80 makes the file start with the pickle PROTO byte."""
+    model_path, _ = _tiny_model_file(tmp_path)
+    model_bytes, plain = model_path.read_bytes(), _plain_safetensors(tmp_path)
+    own = _shortest_header(model_bytes)
+    lengths = [n for n in range(0x80, 4097, 0x100) if n >= own]
+    assert lengths, own
+    for length in lengths:
+        assert _with_header_length(model_bytes, length)[:1] == b"\x80"
+        assert _load_with_header_length(tmp_path, model_bytes, plain, length) == "loaded", length
+
+
+@pytest.mark.slow
+def test_every_header_length_from_0_to_4096(tmp_path: Path) -> None:
+    """Our own model file, padded to every header length it fits in, loads; shorter lengths are plain safetensors
+    files (refused for lacking our metadata) or bare headers: never once taken for a pickle."""
+    model_path, reference = _tiny_model_file(tmp_path)
+    model_bytes, plain = model_path.read_bytes(), _plain_safetensors(tmp_path)
+    own, plain_own = _shortest_header(model_bytes), _shortest_header(plain)
+    outcomes = {n: _load_with_header_length(tmp_path, model_bytes, plain, n) for n in range(4097)}
+    assert not [n for n, text in outcomes.items() if "pickle" in text]
+    assert [n for n, text in outcomes.items() if text == "loaded"] == list(range(own, 4097))
+    assert all("without Aurascope metadata" in outcomes[n] for n in range(plain_own, own))
+    assert all("ModelFormatError" not in outcomes[n] and outcomes[n] != "loaded" for n in range(plain_own))
+    # and one padded file loads with the very same weights
+    padded = tmp_path / "padded.safetensors"
+    padded.write_bytes(_with_header_length(model_bytes, 0xF80))
+    assert padded.read_bytes()[:1] == b"\x80"
+    assert torch.equal(load_model(padded).weights["body.0.weight"], reference.weights["body.0.weight"])
+
+
+@pytest.mark.parametrize("protocol", range(pickle.HIGHEST_PROTOCOL + 1))
+def test_real_pickles_of_every_protocol_are_still_refused(tmp_path: Path, protocol: int) -> None:
+    path = tmp_path / "state.safetensors"
+    path.write_bytes(pickle.dumps({"body.0.weight": [[1.0, 2.0]], "note": "x" * 300}, protocol=protocol))
+    with pytest.raises(ModelFormatError, match="never unpickles"):
+        load_model(path)
+
+
+def test_legacy_torch_save_is_still_refused(tmp_path: Path) -> None:
+    path = tmp_path / "legacy.safetensors"
+    torch.save({"w": torch.zeros(3)}, path, _use_new_zipfile_serialization=False)
+    with pytest.raises(ModelFormatError, match="never unpickles"):
+        load_model(path)
+
+
+@pytest.mark.parametrize("dtype", [torch.int8, torch.uint8, torch.int16, torch.int32, torch.int64, torch.bool])
+def test_integer_and_bool_weights_are_refused_not_cast(tmp_path: Path, small_model: Model, dtype) -> None:
+    meta, weights = valid_meta_and_weights(small_model)
+    weights["body.0.weight"] = (weights["body.0.weight"] * 10).to(dtype)
+    path = write_raw(tmp_path / "ints.safetensors", {"aurascope": json.dumps(meta)}, weights)
+    with pytest.raises(ModelFormatError, match="not floating point") as err:
+        load_model(path)
+    assert err.value.field == "weights.body.0.weight" and "ints.safetensors" in str(err.value)
+    with pytest.raises(ModelFormatError, match="not floating point"):
+        Model(small_model.spec, weights)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float64])
+def test_other_floating_weights_load(tmp_path: Path, small_model: Model, dtype) -> None:
+    meta, weights = valid_meta_and_weights(small_model)
+    weights = {k: v.to(dtype) for k, v in weights.items()}
+    model = load_model(write_raw(tmp_path / "f.safetensors", {"aurascope": json.dumps(meta)}, weights))
+    assert model.weights["body.0.weight"].dtype == torch.float32
+    assert torch.allclose(model.weights["body.0.weight"], small_model.weights["body.0.weight"], atol=2e-2)
+
+
+def test_float64_weights_beyond_float32_are_refused(tmp_path: Path, small_model: Model) -> None:
+    meta, weights = valid_meta_and_weights(small_model)
+    weights["body.0.bias"] = torch.full((8,), 1e300, dtype=torch.float64)
+    path = write_raw(tmp_path / "huge.safetensors", {"aurascope": json.dumps(meta)}, weights)
+    with pytest.raises(ModelFormatError, match="NaN or infinite") as err:
+        load_model(path)
+    assert err.value.field == "weights.body.0.bias"

@@ -320,3 +320,20 @@ def test_onnx_batchnorm_after_relu_and_leaky_relu_are_run_and_warned_about(tmp_p
     x = torch.rand(1, 1, FE.n_bins, 40)
     with torch.no_grad():
         assert relative_error(net.layer_output(net.forward_record(x), 2), module.eval()(x)) < RTOL
+
+
+@pytest.mark.parametrize("dtype", [torch.int8, torch.uint8, torch.int64, torch.bool])
+@pytest.mark.parametrize("suffix", [".safetensors", ".pt"])
+def test_integer_weights_for_a_module_are_refused_not_cast(tmp_path: Path, dtype, suffix: str) -> None:
+    """A state dict of int8/uint8/int64/bool weights: load_state_dict would cast them into the float module; a
+    batch-norm's integer counter (num_batches_tracked) still loads, since the module's own buffer is an integer."""
+    from safetensors.torch import save_file
+
+    state = FunctionalChoi().state_dict()
+    assert any(not v.is_floating_point() for v in state.values())  # num_batches_tracked
+    state["convs.0.weight"] = (state["convs.0.weight"] * 10).to(dtype)
+    path = tmp_path / f"w{suffix}"
+    save_file(state, str(path)) if suffix == ".safetensors" else torch.save(state, path)
+    with pytest.raises(ModelFormatError, match="not floating point") as err:
+        open_model("user_models.nets:functional_choi", weights=path, front_end=write_sidecar(tmp_path / "fe.json"))
+    assert err.value.field == "weights.convs.0.weight" and path.name in str(err.value)
