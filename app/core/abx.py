@@ -1,7 +1,11 @@
 """Blind A/B/X trials: can a listener tell a feature's auralisation from the original? No Qt, no torch.
 
-A is always the original and B the feature (the transport's A/B convention), B played at the loudness-matched
-gain so that level is not the cue. Before each trial X is drawn as A or B by an independent fair coin from a
+A is always the original and B the feature (the transport's A/B convention), both played at gains that make
+them equally loud (`app.core.loudness.match_pair`: the louder side is turned down, nothing is capped short), so
+that level is not the cue. A trial refuses to exist when the measured difference exceeds
+`app.core.loudness.TOLERANCE_LU`: a script that listens only to the level must not be able to pass it.
+
+Before each trial X is drawn as A or B by an independent fair coin from a
 seeded generator, so under "cannot hear a difference" the number of correct answers is Binomial(n, 1/2) and
 the one-sided exact binomial p-value is the chance of scoring at least as well by guessing.
 
@@ -20,6 +24,8 @@ from fractions import Fraction
 from typing import Any
 
 import numpy as np
+
+from app.core.loudness import TOLERANCE_LU
 
 DEFAULT_TRIALS = 10
 
@@ -48,9 +54,17 @@ def binomial_p_value(correct: int, trials: int, chance: float = 0.5) -> float:
 
 def matched_gain_db(feature: np.ndarray, original: np.ndarray, sample_rate: int) -> float:
     """Gain in dB that brings ``feature`` to ``original``'s BS.1770 loudness (the core's loudness matching)."""
-    from app.core.resynth import loudness_lufs, matching_gain_db
+    from app.core.loudness import loudness_lufs, matching_gain_db
 
     return matching_gain_db(loudness_lufs(feature, sample_rate), loudness_lufs(original, sample_rate))
+
+
+class LevelMismatchError(ValueError):
+    """A and B cannot be played equally loud (within the tolerance): a blind test would be decided by level."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"cannot start a blind A/B/X test: {reason}")
+        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -81,6 +95,10 @@ class AbxResult:
     loop: tuple[float, float] | None = None
     answers: tuple[AbxAnswer, ...] = ()
     finished_at: str = ""
+    #: A's gain in dB (A is turned down when B cannot be raised to it without clipping)
+    gain_a_db: float = 0.0
+    #: measured |loudness(A as played) - loudness(B as played)| in LU; None in runs saved before it was measured
+    level_difference_lu: float | None = None
 
     @property
     def trials(self) -> int:
@@ -103,6 +121,8 @@ class AbxResult:
             "seed": self.seed,
             "planned_trials": self.planned_trials,
             "gain_db": self.gain_db,
+            "gain_a_db": self.gain_a_db,
+            "level_difference_lu": self.level_difference_lu,
             "mode": self.mode,
             "loop": list(self.loop) if self.loop else None,
             "answers": [{"x": a.x_is.value, "answer": a.answer.value, "seconds": a.seconds} for a in self.answers],
@@ -117,7 +137,10 @@ class AbxResult:
 class AbxTrial:
     """A running A/B/X test on one map. ``seed`` fixes the sequence of X (drawn fresh when None).
 
-    ``gain_db`` is applied to B (and to X when X is B); A and X-as-A play at 0 dB.
+    ``gain_db`` is applied to B (and to X when X is B), ``gain_a_db`` to A (and X-as-A).
+    ``level_difference_lu`` is the loudness difference measured between A and B as played (see
+    `app.core.loudness.PairMatch`); above ``tolerance_lu`` (or not finite) the trial refuses to exist
+    (`LevelMismatchError`). None means "not measured" (only for tests of the trial logic).
     """
 
     layer: int
@@ -130,10 +153,18 @@ class AbxTrial:
     mode: str = "choi"
     loop: tuple[float, float] | None = None
     answers: list[AbxAnswer] = field(default_factory=list)
+    gain_a_db: float = 0.0
+    level_difference_lu: float | None = None
+    tolerance_lu: float = TOLERANCE_LU
 
     def __post_init__(self) -> None:
         if self.trials < 1:
             raise ValueError(f"an A/B/X test needs at least one trial, got {self.trials}")
+        diff = self.level_difference_lu
+        if diff is not None and not (math.isfinite(diff) and abs(diff) <= self.tolerance_lu):
+            raise LevelMismatchError(
+                f"A and B differ by {diff:.1f} LU as played, more than the {self.tolerance_lu:g} LU a blind test allows"
+            )
         if self.seed is None:
             self.seed = secrets.randbits(32)
         draws = np.random.default_rng(self.seed).integers(0, 2, size=self.trials)
@@ -160,7 +191,7 @@ class AbxTrial:
         which = {"A": Choice.A, "B": Choice.B, "X": self._sequence[self.number]}.get(button.upper())
         if which is None:
             raise ValueError(f"unknown A/B/X button {button!r}: use 'A', 'B' or 'X'")
-        return which, (self.gain_db if which is Choice.B else 0.0)
+        return which, (self.gain_db if which is Choice.B else self.gain_a_db)
 
     def answer(self, choice: Choice | str, seconds: float | None = None) -> bool:
         """Record the listener's answer for the current trial ("X is A" or "X is B"); True when right."""
@@ -189,6 +220,8 @@ class AbxTrial:
             seed=self.seed,
             planned_trials=self.trials,
             gain_db=round(float(self.gain_db), 4),
+            gain_a_db=round(float(self.gain_a_db), 4),
+            level_difference_lu=None if self.level_difference_lu is None else round(float(self.level_difference_lu), 4),
             mode=self.mode,
             loop=self.loop,
             answers=tuple(self.answers),

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-import math
 from enum import StrEnum
 
 import numpy as np
 import torch
 
 from app.core.frontend import FrontEnd
+from app.core.loudness import apply_gain as apply_gain  # re-exported: the export and the report use them
+from app.core.loudness import loudness_lufs as loudness_lufs
+from app.core.loudness import matching_gain_db as matching_gain_db
+from app.core.loudness import peak_gain_db as peak_gain_db
 
 
 class Mode(StrEnum):
@@ -39,37 +42,6 @@ def resynthesise(
     ISTFT's reconstruction error, ~1e-7).
     """
     return front_end.istft(masked_spectrum(spec, mask_lin, Mode(mode)), length)
-
-
-def loudness_lufs(audio: np.ndarray, sample_rate: int) -> float:
-    """Integrated loudness (ITU-R BS.1770-4) in LUFS; ``-inf`` for silence or clips under 0.4 s."""
-    import pyloudnorm
-
-    audio = np.asarray(audio, dtype=np.float64)
-    if audio.shape[-1] < int(0.4 * sample_rate) or not np.any(audio):
-        return -math.inf
-    import warnings
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return float(pyloudnorm.Meter(sample_rate).integrated_loudness(audio))
-
-
-def matching_gain_db(rendering_lufs: float, reference_lufs: float, limit_db: float = 60.0) -> float:
-    """Gain in dB that brings a rendering to the reference loudness (clamped to +-limit; 0 for silence)."""
-    if not (math.isfinite(rendering_lufs) and math.isfinite(reference_lufs)):
-        return 0.0
-    return float(np.clip(reference_lufs - rendering_lufs, -limit_db, limit_db))
-
-
-def peak_gain_db(audio: np.ndarray, peak: float = 0.99) -> float:
-    """Gain in dB that brings the sample peak to ``peak`` (0 for silence)."""
-    top = float(np.max(np.abs(audio))) if audio.size else 0.0
-    return 20.0 * math.log10(peak / top) if top > 0 else 0.0
-
-
-def apply_gain(audio: np.ndarray, gain_db: float) -> np.ndarray:
-    return (audio * np.float32(10.0 ** (gain_db / 20.0))).astype(np.float32)
 
 
 def to_db(magnitude: np.ndarray | torch.Tensor, floor_db: float = -120.0) -> np.ndarray:

@@ -19,7 +19,8 @@ that keep the version number)::
      "playback": {"slot": "A" | "B" | "R", "mode": "choi" | "magnitude", "loudness_match": bool,
                   "volume": 0..1, "loop": bool, "full_quality_a": bool},
      "loops": [{"clip": sha256, "start_s": float, "end_s": float}, ...],             # one region per clip
-     "abx": [{"layer", "index", "clip", "clip_name", "seed", "planned_trials", "gain_db", "mode", "loop",
+     "abx": [{"layer", "index", "clip", "clip_name", "seed", "planned_trials", "gain_db", "gain_a_db",
+              "level_difference_lu": float | null (measured A vs B as played, LU), "mode", "loop",
               "answers": [{"x": "A"|"B", "answer": "A"|"B", "seconds": float | null}, ...],
               "correct", "trials", "p_value", "finished_at"}, ...]}
 
@@ -782,6 +783,7 @@ def _parse_abx(f: _Fields, raw: Any, where: str) -> AbxResult:
                 seconds=None if seconds is None else f.number(seconds, f"{w}.seconds", 0.0),
             )
         )
+    difference = entry.get("level_difference_lu")
     loop_raw = entry.get("loop")
     loop = None
     if loop_raw is not None:
@@ -797,6 +799,8 @@ def _parse_abx(f: _Fields, raw: Any, where: str) -> AbxResult:
         seed=f.integer(entry.get("seed"), f"{where}.seed", 0),
         planned_trials=f.integer(entry.get("planned_trials", len(answers)), f"{where}.planned_trials", 0),
         gain_db=f.number(entry.get("gain_db", 0.0), f"{where}.gain_db"),
+        gain_a_db=f.number(entry.get("gain_a_db", 0.0), f"{where}.gain_a_db"),
+        level_difference_lu=None if difference is None else f.number(difference, f"{where}.level_difference_lu", 0.0),
         mode=f.text(entry.get("mode", "choi"), f"{where}.mode") or "choi",
         loop=loop,
         answers=tuple(answers),

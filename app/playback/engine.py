@@ -115,6 +115,11 @@ class PlaybackEngine:
         self._originals.pop(slot, None)
         self._push_settings(resampled={slot: None})
 
+    def source(self, slot: Slot) -> np.ndarray | None:
+        """What ``slot`` plays before its gain and the volume: float32 ``[shape=(n,)]`` at the device rate (do not
+        modify it), or None for an empty slot. Loudness matching measures this, not the file."""
+        return self._mixer.settings.sources[slot.index]
+
     def loaded(self, slot: Slot) -> bool:
         """Whether ``slot`` holds audio."""
         return slot in self._originals

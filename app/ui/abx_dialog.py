@@ -1,7 +1,10 @@
 """The blind A/B/X test on one feature map: can the listener tell the auralisation (B) from the original (A)?
 
 The dialog runs an `app.core.abx.AbxTrial` and drives the window's `PlaybackEngine` while it is open: A is
-slot A at 0 dB, B is slot B at the loudness-matched gain, and X is whichever of the two the trial's seeded coin
+slot A and B slot B, each at the gain that makes them equally loud over what the test plays (the loop or the
+clip), measured on the engine's own buffers when the dialog opens (`measure_match`); when they cannot be matched
+within `app.core.loudness.TOLERANCE_LU` the dialog refuses to open (`LevelMismatchError`).
+X is whichever of the two the trial's seeded coin
 chose. Switching between A, B and X keeps the playhead, as on a hardware ABX comparator. Nothing on screen
 depends on what X is until the run is over (no feedback unless the listener asks for it before starting), and
 the window's transport is left alone, so it cannot give X away either. On close the engine gets back the slot,
@@ -31,7 +34,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.core.abx import DEFAULT_TRIALS, AbxResult, AbxTrial, Choice
+from app.core.abx import DEFAULT_TRIALS, AbxResult, AbxTrial, Choice, LevelMismatchError
+from app.core.loudness import TOLERANCE_LU, PairMatch, match_pair
 from app.playback import AudioDeviceError, PlaybackEngine, Slot
 from app.ui.display import format_time
 
@@ -68,6 +72,19 @@ def reveal(result: AbxResult) -> str:
     if result.trials < result.planned_trials:
         lines.append(f"Stopped after {result.trials} of {result.planned_trials} planned trials.")
     return "\n".join(lines)
+
+
+def measure_match(engine: PlaybackEngine, loop: tuple[float, float] | None = None) -> PairMatch:
+    """Gains that make slot A and slot B equally loud over ``loop`` (seconds) or the whole clip, measured on the
+    engine's device-rate buffers (what the mixer plays). Raises `LevelMismatchError` when a slot is empty."""
+    a, b = engine.source(Slot.A), engine.source(Slot.B)
+    if a is None or b is None:
+        raise LevelMismatchError("the original (A) and a rendered map (B) must both be loaded")
+    if loop is not None:
+        rate = engine.sample_rate
+        start, end = round(loop[0] * rate), round(loop[1] * rate)
+        a, b = a[start:end], b[start:end]
+    return match_pair(a, b, engine.sample_rate)
 
 
 @dataclass(frozen=True)
@@ -115,8 +132,10 @@ class _LetShortcutsThrough(QObject):
 class AbxDialog(QDialog):
     """A blind A/B/X run of ``trials`` trials on map ``map_name`` of clip ``clip_name``.
 
-    ``engine`` must hold the original in slot A and the feature's rendering in slot B. ``gain_db`` is B's
-    loudness-matching gain, ``loop`` the region to loop in seconds ``(start, end)`` or None for the whole clip
+    ``engine`` must hold the original in slot A and the feature's rendering in slot B; the dialog measures them
+    (`measure_match`) and raises `LevelMismatchError` before touching the engine when they cannot be played
+    equally loud within `TOLERANCE_LU`.
+    ``loop`` is the region to loop in seconds ``(start, end)`` or None for the whole clip
     as the engine has it. ``finishedRun(AbxResult)`` is emitted once, when the last trial is answered or when
     the listener stops (or closes the dialog) after at least one answer.
     """
@@ -132,16 +151,21 @@ class AbxDialog(QDialog):
         clip_sha256: str,
         clip_name: str,
         map_name: str,
-        gain_db: float,
         mode: str = "choi",
         loop: tuple[float, float] | None = None,
         trials: int = DEFAULT_TRIALS,
         seed: int | None = None,
         parent: QWidget | None = None,
     ) -> None:
+        region = (float(loop[0]), float(loop[1])) if loop is not None else None
+        match = measure_match(engine, region)
+        problem = match.problem()
+        if problem is not None:
+            raise LevelMismatchError(problem)
         super().__init__(parent)
         self.engine = engine
         self.map_name = map_name
+        self.match = match
         self._trial = AbxTrial(
             layer=layer,
             index=index,
@@ -149,9 +173,11 @@ class AbxDialog(QDialog):
             clip_name=clip_name,
             trials=trials,
             seed=seed,
-            gain_db=float(gain_db),
+            gain_db=match.gain_b_db,
+            gain_a_db=match.gain_a_db,
+            level_difference_lu=match.difference_lu,
             mode=mode,
-            loop=(float(loop[0]), float(loop[1])) if loop is not None else None,
+            loop=region,
         )
         self.result: AbxResult | None = None
         self._started = False
@@ -215,8 +241,8 @@ class AbxDialog(QDialog):
             which, _ = self._trial.source("X")
         else:
             which = Choice(key)
-        # set on every press: B (and X when it is B) always at the trial's gain, whatever the window did since
-        self.engine.set_slot_gain_db(Slot.A, 0.0)
+        # set on every press: A and B (and X) always at the trial's gains, whatever the window did since
+        self.engine.set_slot_gain_db(Slot.A, self._trial.gain_a_db)
         self.engine.set_slot_gain_db(Slot.B, self._trial.gain_db)
         self.engine.select(SLOT_OF[which])
         self._source = key
@@ -276,11 +302,14 @@ class AbxDialog(QDialog):
         font.setBold(True)
         title.setFont(font)
         layout.addWidget(title)
-        gain = self._trial.gain_db
         region = self._trial.loop
         where = f"the loop {format_time(region[0])} – {format_time(region[1])}" if region else "the clip"
-        about = QLabel(
-            f"A is the original, B the auralised feature, played at {gain:+.1f} dB so that it is as loud as A. "
+        m = self.match
+        self.about = about = QLabel(
+            f"A is the original, played at {m.gain_a_db:+.1f} dB, and B the auralised feature, at {m.gain_b_db:+.1f} "
+            f"dB, so that both are equally loud without clipping: measured over {where}, A is "
+            f"{m.played_a.loudness_lufs:.1f} LUFS and B {m.played_b.loudness_lufs:.1f} LUFS, a difference of "
+            f"{m.difference_lu:.2f} LU (a blind test allows {TOLERANCE_LU:g}). "
             f"In each trial X is A or B, drawn at random. Play A, B and X as often as you like (they share the "
             f"playhead; {where} plays), then say what X is. You learn whether you were right at the end, "
             "unless you ask for feedback below."
@@ -411,7 +440,7 @@ class AbxDialog(QDialog):
     def _take_over(self, loop: tuple[float, float] | None) -> None:
         engine = self.engine
         engine.pause()
-        engine.set_slot_gain_db(Slot.A, 0.0)
+        engine.set_slot_gain_db(Slot.A, self._trial.gain_a_db)
         engine.set_slot_gain_db(Slot.B, self._trial.gain_db)
         engine.select(Slot.A)
         if loop is not None:
@@ -433,6 +462,8 @@ class AbxDialog(QDialog):
             trials=count,
             seed=t.seed,
             gain_db=t.gain_db,
+            gain_a_db=t.gain_a_db,
+            level_difference_lu=t.level_difference_lu,
             mode=t.mode,
             loop=t.loop,
         )

@@ -41,8 +41,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.core.abx import LevelMismatchError
 from app.core.audio import AUDIO_EXTENSIONS
 from app.core.errors import AudioLoadError, ClipTooShortError, ModelFormatError, SessionError, UnsupportedModelError
+from app.core.loudness import Level, common_gains
 from app.core.session import SUFFIX as SESSION_SUFFIX
 from app.core.session import FileStatus
 from app.core.session import Session as ListeningSession
@@ -73,7 +75,6 @@ MAX_ANALYSES = 4  # clips kept analysed at once (each holds its STFT, forward pa
 TAB_VIEWS, TAB_GALLERY, TAB_KERNELS = 0, 1, 2
 POLL_MS = 33
 THUMBNAIL_TARGET_S = 0.12  # one background job's length: a click waits at most about this long
-PEAK_HEADROOM_DB = 0.1  # B and R never peak above -0.1 dBFS (before the volume, which is at most 1)
 THUMBNAIL_PAUSE_S = 1.5  # no background job starts this soon after a click: browsing comes in bursts
 STATE_FILE_ENV = "AURASCOPE_STATE_FILE"
 
@@ -151,6 +152,7 @@ class MainWindow(QMainWindow):
         self.residual: Auralisation | None = None
         self.compare: Ref | None = None
         self.compared: Auralisation | None = None
+        self._a_level: tuple[object, Level] | None = None  # slot A's buffer (an array) and its measured level
         self._shown: Auralisation | None = None
         self._resume_after_render = False
         self._replacing: dict[Path, str] = {}  # a file chosen for a missing clip -> that clip's key
@@ -1618,25 +1620,37 @@ class MainWindow(QMainWindow):
         self._playback_edited(loudness_match=self.act_match.isChecked())
 
     def _apply_gains(self) -> None:
-        """B and R at the original's loudness (if asked), never above full scale: a gain that would push a
-        rendering's peak over -0.1 dBFS is capped there (volume only lowers it further), as the export caps
-        integer formats; the transport says when it is capped."""
+        """Every loaded slot at one loudness when matching is on, none above -0.1 dBFS ever (`common_gains`): when
+        a rendering cannot be raised to the original's loudness without clipping, the original is turned down
+        with it, so B is never left quieter than A by a capped gain. A is measured as it plays (its device-rate
+        buffer, which may be the file at its own rate), the renderings by their BS.1770 loudness and device peak.
+        """
         on = self.act_match.isChecked()
-        gains: dict[Slot, tuple[float, float, bool] | None] = {}
+        levels: dict[Slot, Level] = {}
+        a_level = self._slot_a_level()
+        if a_level is not None:
+            levels[Slot.A] = a_level
         for slot, shown in ((Slot.B, self.feature), (Slot.R, self.residual), (Slot.C, self.compared)):
-            if shown is None:
-                gains[slot] = None
-                continue
-            wanted = shown.gain_db if on else 0.0
-            peak = shown.device_peak_db
-            ceiling = -peak - PEAK_HEADROOM_DB if math.isfinite(peak) else math.inf
-            applied = min(wanted, ceiling)
-            gains[slot] = (wanted, applied, applied < wanted)
-            self.engine.set_slot_gain_db(slot, applied)
-        for slot, value in gains.items():
-            if value is None:
-                self.engine.set_slot_gain_db(slot, 0.0)
-        self.transport.set_gain(gains[Slot.B], gains[Slot.R], on)
+            if shown is not None:
+                levels[slot] = Level(shown.loudness_lufs, shown.device_peak_db)
+        gains = common_gains(levels, Slot.A, match=on) if Slot.A in levels else {}
+        for slot in Slot:
+            self.engine.set_slot_gain_db(slot, gains.get(slot, 0.0) if slot in levels else 0.0)
+        if Slot.B not in levels:
+            self.transport.set_gain(None, on)
+            return
+        shown = {slot.value: gains.get(slot, 0.0) for slot in (Slot.A, Slot.B, Slot.R) if slot in levels}
+        self.transport.set_gain(shown, on)
+
+    def _slot_a_level(self) -> Level | None:
+        """Loudness and peak of what slot A plays (measured once per buffer: a clip, the full-rate file, a device
+        rate change each load a new one)."""
+        source = self.engine.source(Slot.A)
+        if source is None:
+            return None
+        if self._a_level is None or self._a_level[0] is not source:
+            self._a_level = (source, Level.of(source, self.engine.sample_rate))
+        return self._a_level[1]
 
     def _volume_changed(self, volume: float) -> None:
         self.engine.set_volume(volume)
@@ -1954,23 +1968,24 @@ class MainWindow(QMainWindow):
         if feature is None or clip is None or feature.ref != self.selected:
             self.show_error("No map ready", "Select a map and wait until it is rendered (it plays as B).")
             return None
-        wanted = feature.gain_db
-        ceiling = -feature.device_peak_db - PEAK_HEADROOM_DB if math.isfinite(feature.device_peak_db) else math.inf
         region = self.engine.loop_region
         rate = self.engine.sample_rate
         loop = (region[0] / rate, region[1] / rate) if region is not None and self.engine.looping else None
-        dialog = AbxDialog(
-            self.engine,
-            layer=feature.ref[0],
-            index=feature.ref[1],
-            clip_sha256=clip.sha256,
-            clip_name=clip.name,
-            map_name=" · ".join(x for x in (ref_text(feature.ref), self.session.notes_for(feature.ref).label) if x),
-            gain_db=min(wanted, ceiling),
-            mode=feature.mode,
-            loop=loop,
-            parent=self,
-        )
+        try:  # measures A and B as they will play and refuses when they cannot be equally loud
+            dialog = AbxDialog(
+                self.engine,
+                layer=feature.ref[0],
+                index=feature.ref[1],
+                clip_sha256=clip.sha256,
+                clip_name=clip.name,
+                map_name=" · ".join(x for x in (ref_text(feature.ref), self.session.notes_for(feature.ref).label) if x),
+                mode=feature.mode,
+                loop=loop,
+                parent=self,
+            )
+        except LevelMismatchError as err:
+            self.show_error("Cannot start a blind test", f"{err.reason}. Pick another map or loop region.")
+            return None
         dialog.finishedRun.connect(self._abx_finished)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         self.abx_dialog = dialog

@@ -6,6 +6,8 @@ key can never disagree.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import (
@@ -68,7 +70,7 @@ class TransportBar(QWidget):
         self.match = button("match")
         self.gain = QLabel("")
         self.gain.setMinimumWidth(100)
-        self.gain.setToolTip("Gain applied to B (and R) so that they play at the original's loudness (BS.1770)")
+        self.gain.setToolTip("Gains applied to A, B and R so that they play equally loud (BS.1770), never clipped")
         layout.addWidget(self.gain)
         layout.addWidget(_separator())
         self.volume_icon = QLabel("Vol")
@@ -108,27 +110,29 @@ class TransportBar(QWidget):
         self.volume_label.setText(f"{value} %")
         self.volumeChanged.emit(value / 100.0)
 
-    def set_gain(self, b: tuple[float, float, bool] | None, r: tuple[float, float, bool] | None, match: bool) -> None:
-        """B's and R's gains as (wanted, applied, capped): the matching gain (or 0 dB when matching is off) and
-        what is applied after capping the peak at full scale."""
-        if b is None:
+    def set_gain(self, gains: Mapping[str, float] | None, match: bool) -> None:
+        """The gains in dB applied to A, B and R (``{"A": -3.5, "B": -5.3}``), or None with no rendering. With
+        matching on they make every source equally loud; a negative gain on A means the original was turned
+        down so that a rendering could reach its loudness without clipping."""
+        if not gains:
             self.gain.setText("")
             self.gain.setToolTip("")
             return
-        parts, notes = [], []
-        for name, value in (("B", b), ("R", r)):
-            if value is None:
-                continue
-            wanted, applied, capped = value
-            text = f"{name} {applied:+.1f} dB"
-            if capped:
-                text = f"<span style='color:#ffb74d'>{text}*</span>"
-                notes.append(f"{name}: {wanted:+.1f} dB would push its peak over full scale, so {applied:+.1f} dB")
-            parts.append(text)
-        html = " · ".join(parts)
-        self.gain.setText(html if match or notes else f"<span style='color:#777'>{html}</span>")
-        tip = "Gain applied to B and R: the original's loudness (BS.1770) when matching is on, 0 dB when off"
-        self.gain.setToolTip(tip + "".join(f"\n* {n} (never clipped)" for n in notes))
+        html = " · ".join(f"{name} {gain:+.1f} dB" for name, gain in gains.items())
+        lowered = gains.get("A", 0.0) < 0.0
+        if lowered:
+            html = f"<span style='color:#ffb74d'>{html}*</span>"
+        self.gain.setText(html if match or lowered else f"<span style='color:#777'>{html}</span>")
+        if match:
+            tip = "A, B and R play equally loud (BS.1770), none above full scale"
+        else:
+            tip = "Loudness matching is off: each source at its own level, turned down only where it would clip"
+        if lowered:
+            tip += (
+                f"\n* the original is turned down {-gains['A']:.1f} dB: a louder level would push a rendering's peak"
+                " over full scale (turning only the rendering down would make it quieter than A)"
+            )
+        self.gain.setToolTip(tip)
 
     def set_devices(self, names: list[tuple[str, str]], current: str) -> None:
         """``names``: (label, device name) pairs; ``current``: the device name in use ('' = default)."""

@@ -11,27 +11,27 @@ from PySide6.QtGui import QShortcut
 from PySide6.QtWidgets import QApplication, QLabel, QLineEdit, QWidget
 from ui_fakes import BLOCK, DEVICE_RATE, RealTimeStream
 
-from app.core.abx import AbxResult, AbxTrial, Choice
+from app.core.abx import AbxResult, AbxTrial, Choice, LevelMismatchError
 from app.playback import PlaybackEngine, Slot
 from app.ui.abx_dialog import AbxDialog, format_p
 
 RATE = 11025
 SEED = 20240611
-GAIN_DB = -4.5
+GAIN_DB = -4.5  # B is built 4.5 dB louder than A, so matching turns it down by about that (A stays at 0 dB)
 SLOT = {Choice.A: Slot.A, Choice.B: Slot.B}
 ONE_BLOCK_S = BLOCK / DEVICE_RATE
 TIME_TEXT = re.compile(r"\d+:\d\d\.\d{3}")
 
 
-def _clip(freq: float, seconds: float = 3.0) -> np.ndarray:
+def _clip(freq: float, seconds: float = 3.0, level_db: float = 0.0) -> np.ndarray:
     t = np.arange(round(seconds * RATE)) / RATE
-    return (0.2 * np.sin(2 * np.pi * freq * t)).astype(np.float32)
+    return (0.2 * 10 ** (level_db / 20) * np.sin(2 * np.pi * freq * t)).astype(np.float32)
 
 
 def _loaded_engine() -> PlaybackEngine:
     engine = PlaybackEngine()
     engine.load(Slot.A, _clip(440.0), RATE)
-    engine.load(Slot.B, _clip(660.0), RATE)
+    engine.load(Slot.B, _clip(660.0, level_db=-GAIN_DB), RATE)
     return engine
 
 
@@ -65,7 +65,6 @@ def make_dialog(qtbot):
             "clip_sha256": "ab" * 32,
             "clip_name": "clip.wav",
             "map_name": "L2 F7",
-            "gain_db": GAIN_DB,
             "seed": SEED,
         }
         kwargs.update(overrides)
@@ -138,17 +137,21 @@ def test_x_plays_the_sequence_slot_and_b_always_at_the_trial_gain(engine, make_d
     dialog = make_dialog(engine)
     trial = dialog.trial()
     assert set(trial.sequence) == {Choice.A, Choice.B}  # the seed exercises both identities
+    # measured on the engine's buffers: B (built 4.5 dB louder) turned down to A, A left alone
+    assert trial.gain_db == pytest.approx(GAIN_DB, abs=0.3) and trial.gain_a_db == 0.0
+    assert trial.level_difference_lu is not None and trial.level_difference_lu <= 0.01
     for n, x in enumerate(trial.sequence):
         engine.set_slot_gain_db(Slot.B, 0.0)  # as the window does when a rendering arrives behind the dialog
+        engine.set_slot_gain_db(Slot.A, 2.0)
         dialog.play_source("X")
         assert engine.selected is SLOT[x], f"trial {n + 1}"
-        assert engine.slot_gain_db(Slot.B) == GAIN_DB
+        assert engine.slot_gain_db(Slot.B) == trial.gain_db
         assert engine.slot_gain_db(Slot.A) == 0.0
         dialog.play_source("A")
         assert engine.selected is Slot.A
         dialog.play_source("B")
         assert engine.selected is Slot.B
-        assert engine.slot_gain_db(Slot.B) == GAIN_DB
+        assert engine.slot_gain_db(Slot.B) == trial.gain_db
         dialog.answer("A")
     assert trial.finished
 
@@ -186,7 +189,8 @@ def test_the_loop_region_is_looped_and_everything_put_back_on_close(engine, make
     dialog = make_dialog(engine, loop=(0.5, 0.8))
     assert engine.looping
     assert engine.loop_region == (round(0.5 * engine.sample_rate), round(0.8 * engine.sample_rate))
-    assert engine.slot_gain_db(Slot.A) == 0.0 and engine.slot_gain_db(Slot.B) == GAIN_DB
+    assert engine.slot_gain_db(Slot.A) == 0.0 and engine.slot_gain_db(Slot.B) == dialog.trial().gain_db
+    assert dialog.trial().gain_db == pytest.approx(GAIN_DB, abs=0.3)
     dialog.play_source("X")
     qtbot.waitUntil(lambda: engine.position() >= 0.5, timeout=2000)  # the output latency after a seek
     seen = []
@@ -252,7 +256,9 @@ def test_a_full_run_is_scored_revealed_and_emitted_once(
     assert isinstance(result, AbxResult)
     assert (result.correct, result.trials, result.planned_trials, result.seed) == (correct, 10, 10, SEED)
     assert result.p_value == p
-    assert (result.layer, result.index, result.gain_db, result.clip_name) == (2, 7, GAIN_DB, "clip.wav")
+    assert (result.layer, result.index, result.clip_name) == (2, 7, "clip.wav")
+    assert result.gain_db == round(dialog.trial().gain_db, 4) and result.gain_a_db == 0.0
+    assert result.level_difference_lu == round(dialog.trial().level_difference_lu, 4)
     assert format_p(p) == shown
     text = dialog.verdict_text.text()
     assert f"{correct} of 10 correct, p = {shown}" in text and words in text
@@ -436,3 +442,29 @@ def test_a_device_lost_mid_run_is_reported(engine, make_dialog, qtbot) -> None:
     assert "No audio output" in dialog.device_text.text()
     dialog.answer("A")
     assert dialog.trial().number == 1
+
+
+# ---- loudness: matched as played, or no test at all ----------------------------------------------------------
+
+
+def test_the_dialog_states_the_measured_level_difference(engine, make_dialog) -> None:
+    dialog = make_dialog(engine, loop=(0.5, 0.8))
+    m = dialog.match
+    text = dialog.about.text()
+    assert f"A is {m.played_a.loudness_lufs:.1f} LUFS and B {m.played_b.loudness_lufs:.1f} LUFS" in text
+    assert f"a difference of {m.difference_lu:.2f} LU" in text and m.difference_lu <= 0.01
+    assert f"A is the original, played at {m.gain_a_db:+.1f} dB" in text
+
+
+def test_a_b_that_cannot_be_matched_refuses_to_start_and_leaves_the_engine_alone(engine, qtbot) -> None:
+    rate = engine.sample_rate
+    silent_middle = _clip(660.0)
+    silent_middle[RATE : 2 * RATE] = 0.0  # B is silent from 1 s to 2 s
+    engine.load(Slot.B, silent_middle, RATE)
+    engine.select(Slot.B)
+    engine.set_slot_gain_db(Slot.B, -2.0)
+    with pytest.raises(LevelMismatchError, match="B .the feature. is silent here"):
+        AbxDialog(engine, layer=2, index=7, clip_sha256="ab" * 32, clip_name="c.wav", map_name="L2 F7", loop=(1.2, 1.8))
+    assert engine.selected is Slot.B and engine.slot_gain_db(Slot.B) == -2.0 and not engine.looping
+    assert engine.loop_region is None and rate == engine.sample_rate
+    assert not [w for w in QApplication.topLevelWidgets() if isinstance(w, AbxDialog) and w.isVisible()]
