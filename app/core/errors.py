@@ -9,6 +9,12 @@ class AurascopeError(Exception):
     """Base of every error the core raises on bad input."""
 
 
+def first_line(err: BaseException) -> str:
+    """The first line of an exception's message (its type's name if empty): the reason a library gave, in short."""
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
+
+
 class AudioLoadError(AurascopeError):
     """An audio file is missing, corrupt or in a format we cannot read."""
 

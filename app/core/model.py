@@ -31,8 +31,9 @@ from app.core.architecture import (
     layers_of,
 )
 from app.core.audio import file_sha256
+from app.core.batchnorm import BatchNormStatistics, fold_into_conv
 from app.core.deconv import ForwardRecord, iter_deconvolve
-from app.core.errors import ModelFormatError
+from app.core.errors import ModelFormatError, first_line
 from app.core.frontend import FrontEnd
 
 FORMAT_NAME = "aurascope-model"
@@ -551,20 +552,25 @@ def fold_batchnorm(
     out: dict[str, torch.Tensor] = {}
     for i, block in enumerate(body):
         if isinstance(block, BatchNorm2d):
-            gamma, beta = weights[f"body.{i}.weight"].double(), weights[f"body.{i}.bias"].double()
-            mean, var = weights[f"body.{i}.running_mean"].double(), weights[f"body.{i}.running_var"].double()
-            scale = gamma / torch.sqrt(var + block.eps)
             before = len(new_body) - 1
             if before < 0:
                 raise ModelFormatError(None, "the body must start with a conv2d", field=f"architecture.body[{i}]")
+            bn = BatchNormStatistics(
+                mean=weights[f"body.{i}.running_mean"],
+                var=weights[f"body.{i}.running_var"],
+                eps=block.eps,
+                gamma=weights[f"body.{i}.weight"],
+                beta=weights[f"body.{i}.bias"],
+            )
             if isinstance(new_body[before], Conv2d):
-                w, b = out[f"body.{before}.weight"].double(), out[f"body.{before}.bias"].double()
-                out[f"body.{before}.weight"] = (w * scale[:, None, None, None]).float()
-                out[f"body.{before}.bias"] = ((b - mean) * scale + beta).float()
+                out[f"body.{before}.weight"], out[f"body.{before}.bias"] = fold_into_conv(
+                    out[f"body.{before}.weight"], out[f"body.{before}.bias"], bn
+                )
             else:
+                scale, shift = bn.scale_shift()
                 new_body.append(Affine(block.num_features))
                 out[f"body.{before + 1}.weight"] = scale.float()
-                out[f"body.{before + 1}.bias"] = (beta - mean * scale).float()
+                out[f"body.{before + 1}.bias"] = shift.float()
             continue
         new_body.append(block)
         if isinstance(block, Conv2d | Affine):
@@ -673,8 +679,7 @@ def load_model(path: str | Path) -> Model:
     except ModelFormatError as err:
         raise ModelFormatError(path, err.reason, field=err.field) from None
     except Exception as err:
-        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise ModelFormatError(path, f"not a readable safetensors file ({reason})") from None
+        raise ModelFormatError(path, f"not a readable safetensors file ({first_line(err)})") from None
     try:
         return Model(spec, weights, path=path.resolve(), sha256=file_sha256(path))
     except ModelFormatError as err:

@@ -26,12 +26,13 @@ import torch
 from torch import nn
 
 from app.core.audio import file_sha256
-from app.core.errors import FidelityWarning, ModelFormatError, UnsupportedModelError
+from app.core.errors import FidelityWarning, ModelFormatError, UnsupportedModelError, first_line
 from app.core.frontend import FrontEnd
 from app.core.methods import Method
 from app.core.model import OUTPUT_ACTIVATIONS, Model, load_model, require_floating
 from app.core.module_names import MODULE_SOURCE
 from app.core.traced import TracedNetwork
+from app.core.traced.recorder import Recorder
 
 _SIDECAR_KEYS = ("front_end", "labels", "output", "task", "name", "head_input_frames")
 
@@ -160,7 +161,7 @@ def load_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
         try:
             data = dict(load_file(str(path), device="cpu"))
         except Exception as err:
-            reason = f"not a readable safetensors file ({_first_line(err)})"
+            reason = f"not a readable safetensors file ({first_line(err)})"
             raise ModelFormatError(path, reason, field="weights") from None
         return data
     try:
@@ -169,7 +170,7 @@ def load_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
         raise ModelFormatError(
             path,
             "refused by torch's weights_only loader, the only way Aurascope reads a checkpoint (it holds more than "
-            f"tensors, or is not a checkpoint: {_first_line(err)}); save model.state_dict(), or use .safetensors",
+            f"tensors, or is not a checkpoint: {first_line(err)}); save model.state_dict(), or use .safetensors",
             field="weights",
         ) from None
     for key in ("state_dict", "model_state_dict", "model", "weights"):
@@ -181,10 +182,6 @@ def load_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     return {str(k): v for k, v in data.items()}
 
 
-def _first_line(err: BaseException) -> str:
-    text = str(err).strip()
-    return text.splitlines()[0] if text else type(err).__name__
-
 
 def build_module(spec: str) -> nn.Module:
     """Import ``package.module:callable`` (the user's own code, trusted) and call it for the module."""
@@ -192,7 +189,7 @@ def build_module(spec: str) -> nn.Module:
     try:
         target: Any = importlib.import_module(module_name)
     except ImportError as err:
-        raise UnsupportedModelError(spec, f"cannot import '{module_name}' ({_first_line(err)})") from None
+        raise UnsupportedModelError(spec, f"cannot import '{module_name}' ({first_line(err)})") from None
     for part in attr.split("."):
         if not hasattr(target, part):
             raise UnsupportedModelError(spec, f"'{module_name}' has no '{attr}'")
@@ -413,23 +410,16 @@ class _Chain:
         try:
             self.gm = fx.symbolic_trace(self.module)
         except Exception as err:
-            raise UnsupportedModelError(source, f"torch.fx cannot trace its forward ({_first_line(err)})") from None
-        self.values: dict[str, Any] = {}
-        interpreter = fx.Interpreter(self.gm)
-        original = interpreter.run_node
-
-        def run_node(n: Any) -> Any:
-            self.values[n.name] = out = original(n)
-            return out
-
-        interpreter.run_node = run_node  # type: ignore[method-assign]
+            raise UnsupportedModelError(source, f"torch.fx cannot trace its forward ({first_line(err)})") from None
+        recorder = Recorder(self.gm, keep_values=True)
+        self.values = recorder.values
         try:
             with torch.no_grad():
-                interpreter.run(self.probe_input)
+                recorder.run(self.probe_input)
         except Exception as err:
             raise UnsupportedModelError(
                 source,
-                f"it fails on a {fe.n_bins} x {frames} spectrogram ({_first_line(err)}); a flatten head needs "
+                f"it fails on a {fe.n_bins} x {frames} spectrogram ({first_line(err)}); a flatten head needs "
                 "head_input_frames",
             ) from None
 

@@ -22,6 +22,7 @@ from app.core.methods import Method
 from app.core.model import load_model
 from app.core.sources import Sidecar, export_safetensors, open_module
 from app.core.traced import TracedNetwork, describe_relus
+from app.core.traced.notes import NoteKind, note
 
 RTOL = 1e-5
 FE = FrontEnd()
@@ -228,3 +229,10 @@ def test_a_fixed_length_head_on_another_length_is_a_clear_error() -> None:
     assert net.has_head and net.logits(torch.rand(2, 1, 9, 10)).shape == (2, 3)
     with pytest.raises(UnsupportedModelError, match=r"cannot be computed on 12 frames .*'head_input_frames'"):
         net.logits(torch.rand(1, 1, 9, 12))
+
+
+@pytest.mark.parametrize("kind", list(NoteKind))
+def test_every_fidelity_note_kind_has_wording_naming_its_operation(kind: NoteKind) -> None:
+    found = note(kind, "block.op", what="a Thing", before="block.prev", frames=173, reason="shape mismatch")
+    assert (found.node, found.kind, found.layers) == ("block.op", kind, ())
+    assert "'block.op'" in found.message and "{" not in found.message and "}" not in found.message

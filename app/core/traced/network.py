@@ -13,11 +13,12 @@ from typing import Any
 import torch
 from torch import fx, nn
 
-from app.core.errors import ModelFormatError, SelectionError, UnsupportedModelError
+from app.core.batchnorm import BatchNormStatistics, fold_into_conv
+from app.core.errors import ModelFormatError, SelectionError, UnsupportedModelError, first_line
 from app.core.frontend import FrontEnd
 from app.core.methods import Method, ReluRule, RuleReLU, batched_backward
 from app.core.model import OUTPUT_ACTIVATIONS
-from app.core.traced.notes import FidelityNote, norm_note, product_note, sum_note, unknown_note
+from app.core.traced.notes import FidelityNote, NoteKind, note
 from app.core.traced.operations import (
     BN_MODULES,
     CONV_MODULES,
@@ -38,7 +39,7 @@ from app.core.traced.operations import (
     own_stride,
     relu_form,
 )
-from app.core.traced.recorder import Recorder, first_line
+from app.core.traced.recorder import Recorder
 
 # Maps per chunk of results: the largest intermediate of a chunk (if batched) stays within this many float32s.
 DEFAULT_CHUNK_ELEMENTS = 8_000_000
@@ -80,16 +81,11 @@ class GraphRecord:
 
 
 def fold_conv_batchnorm(conv: nn.Module, bn: nn.Module) -> None:
-    """Fold an eval-mode batch-norm into the conv before it, in place, with ``fold_batchnorm``'s arithmetic."""
-    gamma = bn.weight.detach().double() if bn.weight is not None else torch.ones(bn.num_features, dtype=torch.float64)
-    beta = bn.bias.detach().double() if bn.bias is not None else torch.zeros(bn.num_features, dtype=torch.float64)
-    mean, var = bn.running_mean.double(), bn.running_var.double()
-    scale = gamma / torch.sqrt(var + bn.eps)
-    w = conv.weight.detach().double()
-    b = conv.bias.detach().double() if conv.bias is not None else torch.zeros(conv.out_channels, dtype=torch.float64)
-    shape = (-1,) + (1,) * (w.dim() - 1)
-    conv.weight = nn.Parameter((w * scale.reshape(shape)).float(), requires_grad=False)
-    conv.bias = nn.Parameter(((b - mean) * scale + beta).float(), requires_grad=False)
+    """Fold an eval-mode batch-norm into the conv before it, in place (the model files' arithmetic)."""
+    statistics = BatchNormStatistics(bn.running_mean, bn.running_var, bn.eps, bn.weight, bn.bias)
+    weight, bias = fold_into_conv(conv.weight, conv.bias, statistics)
+    conv.weight = nn.Parameter(weight, requires_grad=False)
+    conv.bias = nn.Parameter(bias, requires_grad=False)
 
 
 class TracedNetwork:
@@ -171,22 +167,14 @@ class TracedNetwork:
             for n, anc in ancestors.items()
         }
         notes += self._classify(gm, nodes, depends, ancestors)
-        notes = [self._with_layers(note, ancestors) for note in notes]
-        notes = [note for note in notes if note.layers]  # operations in the head change no layer's result
+        notes = [self._with_layers(n, ancestors) for n in notes]
+        notes = [n for n in notes if n.layers]  # operations in the head change no layer's result
 
         self.has_head = isinstance(result, torch.Tensor) and result.dim() == 2
         self.n_outputs = int(result.shape[1]) if self.has_head else 0
         if not self.has_head and recorder.failed is not None:
             node, reason = recorder.failed
-            notes.append(
-                FidelityNote(
-                    self._label(node),
-                    "head",
-                    (),
-                    f"the network's output could not be computed on a {probe_frames}-frame input at "
-                    f"'{self._label(node)}' ({reason}); give 'head_input_frames' in the sidecar to get predictions",
-                )
-            )
+            notes.append(note(NoteKind.HEAD, self._label(node), frames=probe_frames, reason=reason))
         self.labels = tuple(labels)
         if self.labels and len(self.labels) != self.n_outputs:
             raise ModelFormatError(None, f"{len(self.labels)} labels for {self.n_outputs} outputs", field="labels")
@@ -290,17 +278,7 @@ class TracedNetwork:
                     continue
             if not after_conv:
                 before = self._label(prev) if isinstance(prev, fx.Node) else "?"
-                notes.append(
-                    FidelityNote(
-                        self._label(node),
-                        "batchnorm",
-                        (),
-                        f"batch-norm '{self._label(node)}' follows '{before}', not a conv, so it cannot be folded into "
-                        "conv weights: on the way down each map's signal is multiplied there by gamma/sqrt(var+eps) "
-                        "(a negative gamma flips its sign) before the ReLU rule below it",
-                        graph_node=node.name,
-                    )
-                )
+                notes.append(note(NoteKind.BATCHNORM, self._label(node), before=before, graph_node=node.name))
         return notes
 
     def _probe_input(self, frames: int) -> torch.Tensor:
@@ -414,9 +392,9 @@ class TracedNetwork:
         for node in nodes:
             if node.name not in body or node not in depends or node.op in ("placeholder", "output", "get_attr"):
                 continue
-            note = self._judge(gm, node, depends)
-            if note is not None:
-                notes.append(replace(note, graph_node=node.name))
+            found = self._judge(gm, node, depends)
+            if found is not None:
+                notes.append(replace(found, graph_node=node.name))
         return notes
 
     def _judge(self, gm: fx.GraphModule, node: fx.Node, depends: set[fx.Node]) -> FidelityNote | None:
@@ -432,53 +410,46 @@ class TracedNetwork:
         target = node.target
         what = describe_target(gm, node)
         if kind == "activation":
-            return FidelityNote(
-                label,
-                "activation",
-                (),
-                f"'{label}' is {what}, not a ReLU: the deconvnet and guided-backprop rules are defined for ReLUs only, "
-                f"so here the signal takes {what}'s own gradient (not rectified); the result is a mix of the "
-                "method and a plain gradient",
-            )
+            return note(NoteKind.ACTIVATION, label, what=what)
         if node.op == "call_module":
             module = gm.get_submodule(str(target))
             if isinstance(module, LINEAR_MODULES):
                 return None
             if isinstance(module, PRODUCT_MODULES):
-                return product_note(label, what)
+                return note(NoteKind.PRODUCT, label, what=what)
             if isinstance(module, NORM_MODULES):
-                return norm_note(label, what)
-            return unknown_note(label, what)
+                return note(NoteKind.NORMALISATION, label, what=what)
+            return note(NoteKind.UNKNOWN, label, what=what)
         if node.op == "call_function":
             if target in SUM_FUNCTIONS and len(dependent_args) > 1:
-                return sum_note(label)
+                return note(NoteKind.RESIDUAL, label)
             if target in MUL_FUNCTIONS:
-                return product_note(label, "a product") if len(dependent_args) > 1 else None
+                return note(NoteKind.PRODUCT, label, what="a product") if len(dependent_args) > 1 else None
             if target in PRODUCT_FUNCTIONS:
-                return product_note(label, what)
+                return note(NoteKind.PRODUCT, label, what=what)
             if target in NORM_FUNCTIONS:
-                return norm_note(label, what)
+                return note(NoteKind.NORMALISATION, label, what=what)
             if target in SUM_FUNCTIONS or target in LINEAR_FUNCTIONS:
                 return None
             if target in (torch.cat, torch.concat):
                 return None
-            return unknown_note(label, what)
+            return note(NoteKind.UNKNOWN, label, what=what)
         if node.op == "call_method":
             if target in SUM_METHODS and len(dependent_args) > 1:
-                return sum_note(label)
+                return note(NoteKind.RESIDUAL, label)
             if target in MUL_METHODS:
-                return product_note(label, "a product") if len(dependent_args) > 1 else None
+                return note(NoteKind.PRODUCT, label, what="a product") if len(dependent_args) > 1 else None
             if target in PRODUCT_METHODS:
-                return product_note(label, what)
+                return note(NoteKind.PRODUCT, label, what=what)
             if target in SUM_METHODS or target in LINEAR_METHODS:
                 return None
-            return unknown_note(label, what)
+            return note(NoteKind.UNKNOWN, label, what=what)
         return None
 
     def _with_layers(self, note: FidelityNote, ancestors: dict[int, set[str]]) -> FidelityNote:
         name = note.graph_node or note.node
         affected = tuple(n for n, anc in ancestors.items() if name in anc | {self.layers[n - 1].node})
-        if not affected or note.kind == "head":
+        if not affected or note.kind == NoteKind.HEAD:
             return replace(note, layers=affected)
         span = (
             f"layer {affected[0]} ({self.layers[affected[0] - 1].name})"
@@ -506,7 +477,7 @@ class TracedNetwork:
     @property
     def warnings(self) -> tuple[str, ...]:
         """One sentence per operation where the methods are not the textbook ones (the window shows them)."""
-        return tuple(dict.fromkeys(n.message for n in self.notes if n.kind != "head"))
+        return tuple(dict.fromkeys(n.message for n in self.notes if n.kind != NoteKind.HEAD))
 
     @property
     def kind(self) -> str:

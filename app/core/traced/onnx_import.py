@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from app.core.errors import ModelFormatError
+from app.core.errors import ModelFormatError, first_line
 
 SUPPORTED_OPS = (
     "Add",
@@ -122,11 +122,11 @@ def load_onnx(path: str | Path) -> OnnxModule:
     try:
         model = onnx.load(str(path))
     except Exception as err:
-        raise ModelFormatError(path, f"not an ONNX file ({_first_line(err)})") from None
+        raise ModelFormatError(path, f"not an ONNX file ({first_line(err)})") from None
     try:
         onnx.checker.check_model(model)
     except Exception as err:
-        raise ModelFormatError(path, f"the ONNX checker rejects it ({_first_line(err)})", field="graph") from None
+        raise ModelFormatError(path, f"the ONNX checker rejects it ({first_line(err)})", field="graph") from None
     try:
         inferred = onnx.shape_inference.infer_shapes(model)
     except Exception:
@@ -180,11 +180,6 @@ def load_onnx(path: str | Path) -> OnnxModule:
         else:
             module._plain[name] = int(value) if value.ndim == 0 else [int(v) for v in value.reshape(-1)]
     return module
-
-
-def _first_line(err: BaseException) -> str:
-    text = str(err).strip()
-    return text.splitlines()[0] if text else type(err).__name__
 
 
 def _safe(name: str, taken: set[str]) -> str:

@@ -7,14 +7,22 @@ from typing import Any
 import torch
 from torch import fx
 
+from app.core.errors import first_line
+
 
 class Recorder(fx.Interpreter):
-    """Runs a graph node by node, keeping each node's output shape (or value, for non-tensors)."""
+    """Runs a graph node by node, keeping each tensor node's output shape, and the node it failed at.
 
-    def __init__(self, gm: fx.GraphModule) -> None:
+    ``keep_values``: also keep every node's output (tensors and plain values) by node name; off by default,
+    since it holds all intermediates of the run at once.
+    """
+
+    def __init__(self, gm: fx.GraphModule, *, keep_values: bool = False) -> None:
         super().__init__(gm)
         self.shapes: dict[str, tuple[int, ...]] = {}
+        self.values: dict[str, Any] = {}
         self.failed: tuple[fx.Node, str] | None = None
+        self._keep_values = keep_values
 
     def run_node(self, n: fx.Node) -> Any:
         try:
@@ -24,9 +32,6 @@ class Recorder(fx.Interpreter):
             raise
         if isinstance(result, torch.Tensor):
             self.shapes[n.name] = tuple(result.shape)
+        if self._keep_values:
+            self.values[n.name] = result
         return result
-
-
-def first_line(err: BaseException) -> str:
-    text = str(err).strip()
-    return text.splitlines()[0] if text else type(err).__name__
