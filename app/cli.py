@@ -284,6 +284,21 @@ def _open_many(args: argparse.Namespace):
     return session, model, analyses
 
 
+def _stems_of(args: argparse.Namespace, analyses) -> list:
+    """Per clip, the stems found beside it (``clip.<stem>.<ext>``) unless ``--stems none``; unusable ones warn."""
+    from app.core.stems import stems_beside
+
+    out = []
+    for analysis in analyses:
+        stems, problem = (None, None)
+        if args.stems == "auto":
+            stems, problem = stems_beside(analysis.clip.path, analysis.clip.samples, analysis.clip.sample_rate)
+        if problem:
+            print(f"aurascope: warning: {problem}; measuring without them", file=sys.stderr)
+        out.append(stems)
+    return out
+
+
 def cmd_characterise(args: argparse.Namespace) -> int:
     from app.core.characterise import characterise
     from app.core.errors import AurascopeError
@@ -295,7 +310,11 @@ def cmd_characterise(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     show = sys.stderr.isatty() and not args.json
     result = characterise(
-        analyses, refs, method=args.method, progress=(lambda d, t: _progress(d, t, started)) if show else None
+        analyses,
+        refs,
+        method=args.method,
+        progress=(lambda d, t: _progress(d, t, started)) if show else None,
+        stems=_stems_of(args, analyses),
     )
     if args.update_session and session is not None:
         session.set_suggestions(result.suggestions())
@@ -329,6 +348,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         session,
         method=args.method,
         progress=(lambda d, t: _progress(d, t, started)) if show else None,
+        stems=_stems_of(args, analyses),
     )
     if not args.quiet:
         print(
@@ -423,6 +443,13 @@ def build_parser() -> argparse.ArgumentParser:
             "--layer", "-l", action="append", help="layer(s) from 1: repeat, '1,3', '2-4' or 'all' (default)"
         )
         p.add_argument("--features", "-f", default="all", help="maps from 0: '0,5,9-12' or 'all' (default)")
+        p.add_argument(
+            "--stems",
+            choices=("auto", "none"),
+            default="auto",
+            help="auto (default): a clip's stems beside it (song.wav -> song.drums.wav, ...) give each map its share "
+            "of every stem and 'source selector' tags; none: ignore them",
+        )
         method_option(p)
 
     p = sub.add_parser("characterise", help="measure what each map does to the clips and suggest tags for it")

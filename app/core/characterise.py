@@ -31,7 +31,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -40,6 +40,7 @@ from app.core import descriptors as d
 
 if TYPE_CHECKING:
     from app.core.analysis import Analysis, FeatureRef, Rendering
+    from app.core.stems import Stems, StemShares
 
 LOW_CUTOFF_HZ = 200.0
 SILENT_DB = -50.0  # a map this far under the original's RMS is treated as silent: no tags
@@ -259,7 +260,9 @@ class SuggestedTag:
         return cls(**{**data, "value": float("nan") if data.get("value") is None else data["value"]})
 
 
-_FIGURE_WORDS = {c.figure: c.words for r in RULES for c in r.conditions}
+_FIGURE_WORDS = {c.figure: c.words for r in RULES for c in r.conditions} | {
+    "stem.share": "share of the auralisation from the stem"
+}
 
 
 def suggest_tags(figures: Figures, changes: Changes, *, clip_sha256: str = "", clip_name: str = "") -> tuple:
@@ -288,6 +291,44 @@ def suggest_tags(figures: Figures, changes: Changes, *, clip_sha256: str = "", c
     return tuple(out)
 
 
+# Source selector: where a clip's stems are known (app/core/stems.py), a map "selects" a stem when the stem carries
+# at least half of the auralisation's energy and the map favours it by at least +6 dB over the rest (the odds of
+# its share against the mix's, as for the bass rule: a stem that is already 53 % of the mix, the drums of the
+# demo groove, must reach 82 %). Measured on the real demo clips (bench/source_selectors.py).
+SOURCE_SHARE = 0.5
+SOURCE_EMPHASIS_DB = 6.0
+SOURCE_TAG = "source selector"
+SOURCE_RULE_TEXT = (
+    f"one stem's share of the auralisation ≥ {SOURCE_SHARE:.2f} and its emphasis over the mix "
+    f"≥ {SOURCE_EMPHASIS_DB:+.1f} dB (only where the clip's stems are known)"
+)
+
+
+def source_tags(
+    names: Sequence[str], shares: Sequence[float], mix: Sequence[float], *, clip_sha256: str = "", clip_name: str = ""
+) -> tuple[SuggestedTag, ...]:
+    """A ``source selector: <stem>`` tag for the stem (at most one) that dominates a map's auralisation."""
+    best = int(np.argmax(shares))
+    share, emphasis = float(shares[best]), emphasis_db(float(shares[best]), float(mix[best]))
+    if share < SOURCE_SHARE or emphasis < SOURCE_EMPHASIS_DB:
+        return ()
+    return (
+        SuggestedTag(
+            tag=f"{SOURCE_TAG}: {names[best]}",
+            figure="stem.share",
+            value=share,
+            threshold=SOURCE_SHARE,
+            op=">=",
+            detail=(
+                f"share of the auralisation from stem '{names[best]}' {share:.2f} ≥ {SOURCE_SHARE:.2f} "
+                f"(in the mix {float(mix[best]):.2f}); its emphasis {emphasis:+.1f} dB ≥ {SOURCE_EMPHASIS_DB:+.1f} dB"
+            ),
+            clip_sha256=clip_sha256,
+            clip_name=clip_name,
+        ),
+    )
+
+
 # --- results ---------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Baseline:
@@ -299,6 +340,7 @@ class Baseline:
     onsets: np.ndarray
     figures: Figures
     seconds: float
+    sources: dict[str, float] = field(default_factory=dict)  # each stem's share of the clip, where stems are known
 
 
 @dataclass(frozen=True)
@@ -314,6 +356,7 @@ class MapCharacter:
     changes: Changes
     tags: tuple[SuggestedTag, ...]
     seconds: float
+    sources: dict[str, float] = field(default_factory=dict)  # each stem's share of the auralisation
 
     @property
     def silent(self) -> bool:
@@ -329,6 +372,7 @@ class MapCharacter:
             "figures": self.figures.to_dict(),
             "changes": self.changes.to_dict(),
             "tags": [t.to_dict() for t in self.tags],
+            "sources": {k: _json_number(v) for k, v in self.sources.items()},
             "seconds": round(self.seconds, 4),
         }
 
@@ -369,10 +413,12 @@ class Characterisation:
                     "name": b.clip_name,
                     "onsets": len(b.onsets),
                     "figures": b.figures.to_dict(),
+                    "sources": {k: _json_number(v) for k, v in b.sources.items()},
                 }
                 for b in self.baselines
             ],
-            "rules": [{"tag": r.tag, "when": r.text()} for r in RULES],
+            "rules": [{"tag": r.tag, "when": r.text()} for r in RULES]
+            + [{"tag": f"{SOURCE_TAG}: <stem>", "when": SOURCE_RULE_TEXT}],
             "maps": [m.to_dict() for m in self.maps],
             "suggested_tags": {
                 f"L{layer}F{index}": [t.to_dict() for t in tags] for (layer, index), tags in self.suggestions().items()
@@ -391,7 +437,7 @@ def merge_tags(characters: Sequence[MapCharacter]) -> tuple[SuggestedTag, ...]:
         for t in c.tags:
             by_tag.setdefault(t.tag, []).append(t)
     out = []
-    for tag in TAGS:
+    for tag in (*TAGS, *sorted(t for t in by_tag if t not in TAGS)):
         hits = by_tag.get(tag)
         if hits:
             best = max(hits, key=_margin)
@@ -444,8 +490,13 @@ def baseline_of(analysis: Analysis) -> Baseline:
     return Baseline(clip.sha256, clip.path.name, clip.sample_rate, onsets, figures, time.perf_counter() - start)
 
 
-def characterise_renderings(baseline: Baseline, renderings: Sequence[Rendering]) -> list[MapCharacter]:
-    """Measure renderings of one clip (any maps, any layers) against its baseline, as one batch."""
+def characterise_renderings(
+    baseline: Baseline, renderings: Sequence[Rendering], sources: StemShares | None = None
+) -> list[MapCharacter]:
+    """Measure renderings of one clip (any maps, any layers) against its baseline, as one batch.
+
+    ``sources``: the stems' shares of each rendering (rows in the order of ``renderings``), where stems are known.
+    """
     if not renderings:
         return []
     start = time.perf_counter()
@@ -454,8 +505,20 @@ def characterise_renderings(baseline: Baseline, renderings: Sequence[Rendering])
     figures = figures_of(audio, spectra, baseline.sample_rate, baseline.onsets)
     measure_share = (time.perf_counter() - start) / len(renderings)
     out = []
-    for r, f in zip(renderings, figures, strict=True):
+    for i, (r, f) in enumerate(zip(renderings, figures, strict=True)):
         changes = Changes.between(f, baseline.figures)
+        tags = suggest_tags(f, changes, clip_sha256=baseline.clip_sha256, clip_name=baseline.clip_name)
+        shares: dict[str, float] = {}
+        if sources is not None:
+            shares = dict(zip(sources.names, sources.maps[i].tolist(), strict=True))
+            if changes.level_db >= SILENT_DB:
+                tags += source_tags(
+                    sources.names,
+                    sources.maps[i],
+                    sources.mix,
+                    clip_sha256=baseline.clip_sha256,
+                    clip_name=baseline.clip_name,
+                )
         out.append(
             MapCharacter(
                 layer=r.ref.layer,
@@ -465,8 +528,9 @@ def characterise_renderings(baseline: Baseline, renderings: Sequence[Rendering])
                 figures=f,
                 original=baseline.figures,
                 changes=changes,
-                tags=suggest_tags(f, changes, clip_sha256=baseline.clip_sha256, clip_name=baseline.clip_name),
+                tags=tags,
                 seconds=r.seconds + measure_share,
+                sources=shares,
             )
         )
     return out
@@ -481,8 +545,12 @@ def characterise(
     chunk: int = DEFAULT_CHUNK,
     progress: Callable[[int, int], None] | None = None,
     cancelled: Callable[[], bool] | None = None,
+    stems: Sequence[Stems | None] | None = None,
 ) -> Characterisation:
     """Measure every map in ``refs`` (default: every map of every layer) on every clip, against that clip.
+
+    ``stems``: per analysis, its clip's known sources or None; where given (Choi mode), each map also gets the
+    stems' shares of its auralisation and, when one dominates, a ``source selector: <stem>`` tag.
 
     Maps of a layer are rendered in batches (``render_many``, with the attribution ``method``: deconvnet,
     guided-backprop or gradient) and measured ``chunk`` at a time.
@@ -490,6 +558,7 @@ def characterise(
     """
     from app.core.analysis import Analysis
     from app.core.resynth import Mode
+    from app.core.stems import StemProjection
 
     start = time.perf_counter()
     group = [analyses] if isinstance(analyses, Analysis) else list(analyses)
@@ -497,18 +566,25 @@ def characterise(
     baselines: list[Baseline] = []
     done = 0
     plan = [(a, _layer_groups(a, refs)) for a in group]
+    known = list(stems) if stems is not None else [None] * len(group)
+    if len(known) != len(group):
+        raise ValueError(f"{len(known)} stem sets for {len(group)} clips")
     total = sum(len(ix) for _, layers in plan for ix in layers.values())
-    for analysis, layers in plan:
+    for (analysis, layers), clip_stems in zip(plan, known, strict=True):
         if cancelled is not None and cancelled():
             return Characterisation(tuple(maps), tuple(baselines), time.perf_counter() - start, True)
+        projection = StemProjection(analysis, clip_stems) if clip_stems is not None and mode == "choi" else None
         baseline = baseline_of(analysis)
+        if projection is not None:
+            baseline = replace(baseline, sources=dict(zip(projection.names, projection.mix.tolist(), strict=True)))
         baselines.append(baseline)
         for layer, indices in layers.items():
             for part in _chunks(indices, chunk):
                 if cancelled is not None and cancelled():
                     return Characterisation(tuple(maps), tuple(baselines), time.perf_counter() - start, True)
                 renderings = list(analysis.render_many(layer, part, [Mode(mode)], method=method))
-                maps += characterise_renderings(baseline, renderings)
+                shares = projection.of_maps(analysis, layer, part, method) if projection is not None else None
+                maps += characterise_renderings(baseline, renderings, shares)
                 done += len(part)
                 if progress is not None:
                     progress(done, total)

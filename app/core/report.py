@@ -22,7 +22,7 @@ import re
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -37,6 +37,7 @@ from app.core.characterise import (
     Baseline,
     Characterisation,
     MapCharacter,
+    _json_number,
     baseline_of,
     characterise_renderings,
 )
@@ -47,6 +48,7 @@ from app.core.resynth import Mode, apply_gain, peak_gain_db
 if TYPE_CHECKING:
     from app.core.analysis import Analysis, FeatureRef, Rendering
     from app.core.session import Session
+    from app.core.stems import Stems
 
 REPORT_FORMAT = "aurascope-report"
 REPORT_VERSION = 1
@@ -80,6 +82,7 @@ def write_report(
     method: str = "deconvnet",
     progress: Callable[[int, int], None] | None = None,
     cancelled: Callable[[], bool] | None = None,
+    stems: Sequence[Stems | None] | None = None,
 ) -> Report:
     """Write the listening report for ``refs`` (default: every map of every layer) on every clip.
 
@@ -87,10 +90,12 @@ def write_report(
     path in the page). ``method``: the attribution (deconvnet, guided-backprop, gradient). Each layer's maps are
     projected as one batch and rendered ``CHOI`` + ``RESIDUAL``
     in chunks; ``progress(done, total)`` counts (clip, map) pairs; ``cancelled()`` is checked between chunks.
+    ``stems``: per clip, its known sources or None (each map then shows the stems' shares and source tags).
     Raises :class:`SelectionError` for a map the model does not have and :class:`ReportError` when the folder
     cannot be written, before writing anything where it can.
     """
     from app.core.analysis import Analysis
+    from app.core.stems import StemProjection
 
     start = time.perf_counter()
     group = [analyses] if isinstance(analyses, Analysis) else list(analyses)
@@ -115,12 +120,16 @@ def write_report(
     baselines: list[Baseline] = []
     done = files = 0
     stopped = False
+    known = list(stems) if stems is not None else [None] * len(group)
     try:
-        for analysis, key in zip(group, keys, strict=True):
+        for analysis, key, clip_stems in zip(group, keys, known, strict=True):
             if stopped or (cancelled is not None and cancelled()):
                 stopped = True
                 break
+            projection = StemProjection(analysis, clip_stems) if clip_stems is not None else None
             baseline = baseline_of(analysis)
+            if projection is not None:
+                baseline = replace(baseline, sources=dict(zip(projection.names, projection.mix.tolist(), strict=True)))
             baselines.append(baseline)
             original_db = analysis.original_spectrogram_db()
             top_db = float(original_db.max())
@@ -134,7 +143,8 @@ def write_report(
                     renderings = list(analysis.render_many(layer, part, [Mode.CHOI, Mode.RESIDUAL], method=method))
                     choi = renderings[0::2]
                     residual = renderings[1::2]
-                    measured = characterise_renderings(baseline, choi)
+                    shares = projection.of_maps(analysis, layer, part, method) if projection is not None else None
+                    measured = characterise_renderings(baseline, choi, shares)
                     characters += measured
                     for feature, rest, character in zip(choi, residual, measured, strict=True):
                         cell = _write_map_clip(out, key, feature, rest, top_db, analysis.clip.sample_rate)
@@ -232,6 +242,7 @@ def _character_doc(m: MapCharacter) -> dict[str, Any]:
         "figures": m.figures.to_dict(),
         "changes": m.changes.to_dict(),
         "tags": [t.to_dict() for t in m.tags],
+        "sources": {k: _json_number(v) for k, v in m.sources.items()},
         "seconds": round(m.seconds, 4),
     }
 
