@@ -13,7 +13,7 @@ highest sample rate     an audio file's or a front end's rate  768000 Hz        
 longest clip            an audio file's duration               14400 s (4 h)    AURASCOPE_MAX_DURATION
 channels                an audio file's channel count          64               AURASCOPE_MAX_CHANNELS
 maps per layer          a conv's out_channels (and in_)        4096             AURASCOPE_MAX_MAPS
-kernel size             a conv's or max-pool's kernel side     64               AURASCOPE_MAX_KERNEL
+kernel size             a conv's or max-pool's kernel side     4097             AURASCOPE_MAX_KERNEL
 layers                  blocks in a model's body or head       256              AURASCOPE_MAX_BLOCKS
 n_fft                   a front end's FFT size                 65536            AURASCOPE_MAX_N_FFT
 mel bands               a front end's n_mels                   1024             AURASCOPE_MAX_N_MELS
@@ -107,7 +107,8 @@ MAX_SAMPLE_RATE = Limit("highest sample rate", 768_000, "Hz", "AURASCOPE_MAX_SAM
 MAX_DURATION = Limit("longest clip", 4 * 3600, "s", "AURASCOPE_MAX_DURATION")
 MAX_CHANNELS = Limit("channel count", 64, "channels", "AURASCOPE_MAX_CHANNELS")
 MAX_MAPS = Limit("maps per layer", 4096, "maps", "AURASCOPE_MAX_MAPS")
-MAX_KERNEL = Limit("kernel size", 64, "bins", "AURASCOPE_MAX_KERNEL")
+# full-height kernels (one column over every bin, Pons et al.'s timbre filters) are real: 4097 = an 8192-point STFT
+MAX_KERNEL = Limit("kernel size", 4097, "bins", "AURASCOPE_MAX_KERNEL")
 MAX_BLOCKS = Limit("layer count", 256, "blocks", "AURASCOPE_MAX_BLOCKS")
 MAX_N_FFT = Limit("FFT size", 65_536, "samples", "AURASCOPE_MAX_N_FFT")
 MAX_N_MELS = Limit("mel band count", 1024, "bands", "AURASCOPE_MAX_N_MELS")
