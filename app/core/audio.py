@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-import json
-import os
-import tempfile
+import io
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +13,8 @@ import numpy as np
 import soundfile as sf
 
 from app.core.errors import AudioLoadError
+from app.core.files import atomic_files, write_all
+from app.core.formats.jsonio import dump_bytes
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".mp3", ".aif", ".aiff")
 WAV_SUBTYPES = {"float32": "FLOAT", "pcm24": "PCM_24", "pcm16": "PCM_16"}
@@ -117,19 +117,6 @@ def load_audio(path: str | Path, sample_rate: int) -> Clip:
     )
 
 
-def _atomic_write(path: Path, write: Any) -> None:
-    """Write through a temporary file in the same folder, then rename: never a half-written file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_wav(
     path: str | Path,
     audio: np.ndarray,
@@ -140,18 +127,27 @@ def write_wav(
 ) -> Path:
     """Write mono ``audio`` as WAV (``float32``, ``pcm24`` or ``pcm16``), and ``<path>.json`` if a sidecar is given.
 
-    Integer formats clip at full scale; the sidecar records that as ``clipped_samples``.
+    Integer formats clip at full scale; the sidecar records that as ``clipped_samples``. The WAV and its sidecar
+    land together or not at all (:func:`app.core.files.atomic_files`); the sidecar is strict JSON, a non-finite
+    figure (the LUFS of silence) written as null. Raises OSError (full disk, read-only folder) leaving neither.
     """
     path = Path(path)
     if subtype not in WAV_SUBTYPES:
         raise ValueError(f"unknown WAV format '{subtype}', choose one of {', '.join(WAV_SUBTYPES)}")
     audio = np.asarray(audio, dtype=np.float32)
     clipped = int(np.count_nonzero(np.abs(audio) > 1.0)) if subtype != "float32" else 0
-    _atomic_write(path, lambda tmp: sf.write(tmp, audio, sample_rate, subtype=WAV_SUBTYPES[subtype], format="WAV"))
+    paths = [path]
+    meta = b""
     if sidecar is not None:
-        meta = dict(sidecar, format=subtype, sample_rate=sample_rate, clipped_samples=clipped)
-        text = json.dumps(meta, indent=2, sort_keys=True)
-        _atomic_write(sidecar_path(path), lambda tmp: Path(tmp).write_text(text + "\n"))
+        doc = dict(sidecar, format=subtype, sample_rate=sample_rate, clipped_samples=clipped)
+        meta = dump_bytes(doc, indent=2, sort_keys=True)  # before any file is touched: a bad figure writes nothing
+        paths.append(sidecar_path(path))
+    wav = io.BytesIO()  # encoded in memory: a full disk is then a plain OSError from the writer, not libsndfile's
+    sf.write(wav, audio, sample_rate, subtype=WAV_SUBTYPES[subtype], format="WAV")
+    with atomic_files(paths) as handles:
+        write_all(handles[0], wav.getbuffer())
+        if sidecar is not None:
+            write_all(handles[1], meta)
     return path
 
 

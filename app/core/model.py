@@ -34,6 +34,7 @@ from app.core.audio import file_sha256
 from app.core.batchnorm import BatchNormStatistics, fold_into_conv
 from app.core.deconv import ForwardRecord, iter_deconvolve
 from app.core.errors import ModelFormatError, first_line
+from app.core.files import write_bytes
 from app.core.frontend import FrontEnd
 
 FORMAT_NAME = "aurascope-model"
@@ -587,9 +588,7 @@ def fold_batchnorm(
 
 def save_model(path: str | Path, spec: ModelSpec, weights: Mapping[str, torch.Tensor]) -> Path:
     """Fold batch-norm, validate, and write one ``.safetensors`` file with the JSON metadata."""
-    from safetensors.torch import save_file
-
-    from app.core.audio import _atomic_write
+    from safetensors.torch import save
 
     body, folded = fold_batchnorm(spec.body, weights)
     spec = ModelSpec(**{**spec.__dict__, "body": body})
@@ -597,7 +596,7 @@ def save_model(path: str | Path, spec: ModelSpec, weights: Mapping[str, torch.Te
     validate_weights(spec, folded, None)
     path = Path(path)
     tensors = {k: v.detach().cpu().contiguous() for k, v in folded.items()}
-    _atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata={"aurascope": spec.to_json()}))
+    write_bytes(path, save(tensors, metadata={"aurascope": spec.to_json()}))  # whole or not at all, umask mode
     return path
 
 

@@ -7,13 +7,13 @@ and a fixed dB window so two pictures drawn with the same ``top_db`` compare by 
 
 from __future__ import annotations
 
-import os
 import struct
-import tempfile
 import zlib
 from pathlib import Path
 
 import numpy as np
+
+from app.core.files import write_bytes
 
 # inferno (matplotlib, CC0) sampled at 0, 1/8, ..., 1; the 256-entry table interpolates between these
 _INFERNO_ANCHORS = np.array(
@@ -71,16 +71,7 @@ def decode_png_size(data: bytes) -> tuple[int, int]:
 def write_png(path: str | Path, rgb: np.ndarray) -> Path:
     """Write an RGB image as PNG, whole or not at all (temporary file + rename)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    data = encode_png(rgb)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_bytes(path, encode_png(rgb))
     return path
 
 

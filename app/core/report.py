@@ -15,11 +15,8 @@ No script runs in the page and nothing is fetched from elsewhere. Files are writ
 from __future__ import annotations
 
 import html
-import json
 import math
-import os
 import re
-import tempfile
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
@@ -42,6 +39,8 @@ from app.core.characterise import (
     characterise_renderings,
 )
 from app.core.errors import ReportError, SelectionError
+from app.core.files import write_bytes, write_text
+from app.core.formats.jsonio import dump_bytes
 from app.core.png import spectrogram_rgb, write_png
 from app.core.resynth import Mode, apply_gain, peak_gain_db
 
@@ -165,8 +164,8 @@ def write_report(
     json_path = out / "report.json"
     index = out / "index.html"
     try:
-        _write_text(json_path, json.dumps(doc, indent=1, ensure_ascii=False, allow_nan=False) + "\n")
-        _write_text(index, render_html(doc))
+        write_bytes(json_path, dump_bytes(doc, indent=1))
+        write_text(index, render_html(doc))
     except OSError as err:
         raise ReportError(out, f"cannot write the report ({err.strerror or err})") from None
     return Report(
@@ -485,17 +484,6 @@ def _chunks(items: Sequence[int], size: int) -> Iterable[list[int]]:
 
 def _finite(value: float) -> float | None:
     return round(float(value), 3) if math.isfinite(value) else None
-
-
-def _write_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 __all__ = ["Report", "render_html", "write_report"]

@@ -34,11 +34,9 @@ the target and fsyncs the folder, so a crash leaves the old file or the new one,
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 import os
 import re
-import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -50,6 +48,9 @@ from app import __version__
 from app.core.abx import AbxAnswer, AbxResult, Choice
 from app.core.characterise import SuggestedTag
 from app.core.errors import SessionError
+from app.core.files import write_text
+from app.core.formats import jsonio
+from app.core.formats.jsonio import dumps
 from app.core.module_names import MODULE_SOURCE
 
 FORMAT = "aurascope-session"
@@ -58,6 +59,7 @@ SUFFIX = ".aurascope"
 AUTOSAVE_SUFFIX = ".autosave"
 UNTITLED_AUTOSAVE = "untitled.aurascope.autosave"
 MAX_RECENT = 8
+MAX_SESSION_BYTES = 32 << 20  # refused above this, before reading: a real session is a few hundred KiB
 SEARCH_LIMIT = 20000  # files looked at when searching the session's folder tree for a moved file
 _MAP_KEY = re.compile(r"^L(\d+)F(\d+)$")
 _SHA = re.compile(r"^[0-9a-f]{64}$")
@@ -420,7 +422,7 @@ class Session:
         if target is None:
             raise ValueError("an untitled session needs a path to be saved to")
         target = target.absolute()
-        text = json.dumps(self.to_dict(target.parent), indent=2, ensure_ascii=False) + "\n"
+        text = _dumps(target, self.to_dict(target.parent))
         _atomic_write_text(target, text)
         old_autosave = autosave_path(self.path) if self.path is not None else None
         self.path = target
@@ -441,7 +443,7 @@ class Session:
             of = None
         else:
             raise ValueError("an untitled session autosaves into a state folder: pass state_dir")
-        text = json.dumps(self.to_dict(target.parent, autosave_of=of), indent=2, ensure_ascii=False) + "\n"
+        text = _dumps(target, self.to_dict(target.parent, autosave_of=of))
         _atomic_write_text(target, text)
         return target
 
@@ -536,18 +538,10 @@ def push_recent(recent: Iterable[str | Path], path: str | Path, limit: int = MAX
 
 # --- reading -------------------------------------------------------------------------------------------------
 def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise SessionError(path, "no such file") from None
-    except OSError as err:
-        raise SessionError(path, f"cannot read it ({err.strerror or err})") from None
-    try:
-        data = json.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError:
-        raise SessionError(path, "not a text file (not UTF-8)") from None
-    except json.JSONDecodeError as err:
-        raise SessionError(path, f"damaged JSON at line {err.lineno}, column {err.colno}: {err.msg}") from None
+    def fail(reason: str, field: str | None) -> SessionError:
+        return SessionError(path, reason, field=field)
+
+    data = jsonio.read_json(path, fail, limit=MAX_SESSION_BYTES, what="the session file")
     if not isinstance(data, dict):
         raise SessionError(path, "not an Aurascope session (the top level is not a JSON object)")
     if data.get("format") != FORMAT:
@@ -909,46 +903,19 @@ def _module_dict(module: ModuleModel, base: Path | None) -> dict[str, Any]:
 
 
 def _atomic_write_text(path: Path, text: str) -> None:
-    """Temp file in the same folder, write, fsync, rename over ``path``, fsync the folder."""
-    folder = path.parent
+    """Through the one atomic writer (temp file beside it, fsync, rename, fsync the folder); OSError -> SessionError."""
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+        write_text(path, text)
     except OSError as err:
-        raise SessionError(path, f"cannot write in '{folder}' ({err.strerror or err})") from None
-    try:
-        try:
-            _write_all(fd, text.encode("utf-8"))
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-    except OSError as err:
-        Path(tmp).unlink(missing_ok=True)
         raise SessionError(path, f"cannot write it ({err.strerror or err})") from None
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    _fsync_dir(folder)
 
 
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
-
-
-def _fsync_dir(folder: Path) -> None:
+def _dumps(path: Path, doc: dict[str, Any]) -> str:
+    """Strict JSON (non-finite figures as null); a text that is not Unicode (a lone surrogate) -> SessionError."""
     try:
-        dfd = os.open(folder, os.O_RDONLY)
-    except OSError:  # not possible on Windows; the rename is already durable enough there
-        return
-    try:
-        os.fsync(dfd)
-    except OSError:
-        pass
-    finally:
-        os.close(dfd)
+        return dumps(doc, indent=2) + "\n"
+    except (ValueError, UnicodeEncodeError) as err:
+        raise SessionError(path, f"cannot write it: {err}") from None
 
 
 # --- small helpers -----------------------------------------------------------------------------------------------

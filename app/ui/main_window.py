@@ -44,6 +44,7 @@ from PySide6.QtWidgets import (
 from app.core.abx import LevelMismatchError
 from app.core.audio import AUDIO_EXTENSIONS
 from app.core.errors import AudioLoadError, ClipTooShortError, ModelFormatError, SessionError, UnsupportedModelError
+from app.core.files import write_text
 from app.core.loudness import Level, common_gains
 from app.core.session import SUFFIX as SESSION_SUFFIX
 from app.core.session import FileStatus
@@ -2165,9 +2166,7 @@ class MainWindow(QMainWindow):
     def _write_state(self) -> None:
         text = json.dumps(self.automation_state(), sort_keys=True)
         if text != self._state_text and self._state_file:
-            tmp = f"{self._state_file}.tmp"
-            Path(tmp).write_text(text)
-            os.replace(tmp, self._state_file)
+            write_text(self._state_file, text)
             self._state_text = text
 
     # ==== closing =========================================================================================

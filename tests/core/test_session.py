@@ -14,7 +14,7 @@ import pytest
 import soundfile as sf
 from signals import piano_like_notes
 
-from app.core import session as session_module
+from app.core import files as files_module
 from app.core.abx import AbxTrial, Choice
 from app.core.audio import file_sha256
 from app.core.characterise import SuggestedTag
@@ -156,12 +156,13 @@ def test_a_failed_save_leaves_the_old_file_and_no_temporary_file(project: dict[s
         os.write(fd, data[:10])
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(session_module, "_write_all", disk_full)
+    monkeypatch.setattr(files_module, "_write_all", disk_full)  # the one atomic writer, which sessions use
     with pytest.raises(SessionError, match="No space left on device") as err:
         s.save()
     assert err.value.path == target
     assert target.read_bytes() == before
-    assert sorted(p.name for p in target.parent.iterdir() if p.name.endswith(".tmp")) == []
+    leftovers = [p.name for p in target.parent.iterdir() if files_module.is_temporary(p.name) or ".tmp" in p.name]
+    assert leftovers == []
     assert s.dirty  # still unsaved
 
 
