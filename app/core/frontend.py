@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from enum import StrEnum
 from functools import cache
 from typing import Any
@@ -16,61 +16,16 @@ import torch
 
 from app.core import limits
 from app.core.errors import ModelFormatError
-
-
-class Scale(StrEnum):
-    LINEAR = "linear"
-    MEL = "mel"
-
-
-class MelScale(StrEnum):
-    """How Hz map to mel: Slaney's (linear below 1 kHz, librosa's default) or HTK's ``2595·log10(1 + f/700)``
-    (torchaudio's default)."""
-
-    SLANEY = "slaney"
-    HTK = "htk"
-
-
-class MelNorm(StrEnum):
-    """Filter normalisation: ``slaney`` scales each triangle to unit area per Hz (librosa); ``none`` keeps peaks
-    at 1 (torchaudio)."""
-
-    SLANEY = "slaney"
-    NONE = "none"
-
-
-class PadMode(StrEnum):
-    """What centred frames see beyond the clip's ends: zeros (librosa >= 0.10) or its mirror image (torchaudio,
-    librosa < 0.10)."""
-
-    CONSTANT = "constant"
-    REFLECT = "reflect"
-
-
-class Window(StrEnum):
-    """``hann`` is periodic (the DFT-even window of librosa, torch and tf.signal); ``hann_symmetric`` ends in
-    zeros at both sides (``scipy.signal.windows.hann(sym=True)``)."""
-
-    HANN = "hann"
-    HANN_SYMMETRIC = "hann_symmetric"
-
-
-class Compression(StrEnum):
-    NONE = "none"
-    LOG1P = "log1p"  # ln(1 + factor·v)
-    LOG10_1P = "log10_1p"  # log10(1 + factor·v): musicnn's "logC" with factor 10000
-    DB = "db"
-
-
-class DbReference(StrEnum):
-    """What the dB conversion takes the values to be: ``power`` gives ``10·log10(max(v, amin))`` (torchaudio
-    ``AmplitudeToDB("power")``, librosa ``power_to_db``, kapre ``MagnitudeToDecibel``, whatever ``power`` is);
-    ``amplitude`` gives ``20·log10(max(v, amin))`` (torchaudio ``AmplitudeToDB("magnitude")``, librosa
-    ``amplitude_to_db``)."""
-
-    POWER = "power"
-    AMPLITUDE = "amplitude"
-
+from app.core.formats.frontend import (
+    Compression,
+    DbReference,
+    MelNorm,
+    MelScale,
+    PadMode,
+    Scale,
+    Window,
+    parse_front_end,
+)
 
 _ENUMS: dict[str, type[StrEnum]] = {
     "scale": Scale,
@@ -172,31 +127,12 @@ class FrontEnd:
     def from_dict(cls, data: Any) -> FrontEnd:
         """Build from the metadata's ``front_end`` block; raises ModelFormatError naming the field.
 
-        An optional ``"preset"`` key (one of :data:`PRESETS`) is the starting point the other keys override.
+        An optional ``"preset"`` key (one of :data:`PRESETS`) is the starting point the other keys override. The
+        block's file format is declared once, in :class:`app.core.formats.frontend.FrontEndBlock`.
         """
-        if not isinstance(data, dict):
-            raise ModelFormatError(None, "must be a JSON object", field="front_end")
-        known = {f.name: f for f in fields(cls)}
-        unknown = sorted(set(data) - set(known) - {"preset"})
-        if unknown:
-            raise ModelFormatError(None, f"unknown key(s) {unknown}", field="front_end")
-        base: dict[str, Any] = {}
-        if "preset" in data:
-            name = data["preset"]
-            if not isinstance(name, str) or name not in PRESETS:
-                raise ModelFormatError(
-                    None, f"expected one of {sorted(PRESETS)}, got {name!r}", field="front_end.preset"
-                )
-            base = asdict(PRESETS[name])
-        kwargs: dict[str, Any] = {}
-        for name, value in data.items():
-            if name == "preset":
-                continue
-            try:
-                kwargs[name] = _coerce(value, name, str(known[name].type))
-            except (TypeError, ValueError) as err:
-                raise ModelFormatError(None, str(err), field=f"front_end.{name}") from None
-        return cls(**{**base, **kwargs})
+        preset, given = parse_front_end(data)
+        base = asdict(PRESETS[preset]) if preset is not None else {}
+        return cls(**{**base, **given})
 
     # --- shapes --------------------------------------------------------------------------------
     @property
@@ -391,30 +327,6 @@ PRESETS: dict[str, FrontEnd] = {
         db_top_db=80.0,
     ),
 }
-
-
-def _coerce(value: Any, name: str, type_name: str) -> Any:
-    if value is None and "None" in type_name:
-        return None
-    if name in _ENUMS:
-        enum = _ENUMS[name]
-        try:
-            return enum(value)
-        except ValueError:
-            raise ValueError(f"expected one of {[e.value for e in enum]}, got {value!r}") from None
-    if "bool" in type_name:
-        if not isinstance(value, bool):
-            raise TypeError(f"expected true/false, got {value!r}")
-        return value
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise TypeError(f"expected a number, got {value!r}")
-    if type_name.startswith("int"):
-        if float(value) != int(value):
-            raise ValueError(f"expected a whole number, got {value!r}")
-        return int(value)
-    if not math.isfinite(float(value)):
-        raise ValueError(f"expected a finite number, got {value!r}")
-    return float(value)
 
 
 @cache
