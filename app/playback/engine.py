@@ -286,8 +286,14 @@ class PlaybackEngine:
 
     @property
     def underflows(self) -> int:
-        """Callbacks that PortAudio flagged with ``output_underflow`` (audible gaps) since the engine began."""
+        """Gaps in the output since the engine began: blocks PortAudio flagged with ``output_underflow`` plus gaps
+        seen in the DAC clock that it did not flag (see `Mixer.render`), playing or not."""
         return self._mixer.underflows
+
+    @property
+    def heard_underflows(self) -> int:
+        """The `underflows` that interrupted sound (playing or fading when the gap came): what a listener hears."""
+        return self._mixer.heard_underflows
 
     @property
     def mixer(self) -> Mixer:
@@ -366,6 +372,7 @@ class PlaybackEngine:
                 finished_callback=lambda: self._on_finished(token),
             )
             self._dac_fallback = float(stream.latency)
+            self._mixer.stream_started()
             self._opened_at = time.monotonic()
             self._callback_error = None
             self._stream = stream

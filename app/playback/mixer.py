@@ -22,6 +22,9 @@ import numpy as np
 
 N_SLOTS = 4
 
+#: a new stream's first DAC times jump while its buffers fill: gaps are looked for from this block on
+_SETTLE_BLOCKS = 3
+
 #: Columns of the clock ring that `Mixer.render` fills once per block (see `Mixer.audible_sample`).
 _DAC, _P0, _ADV, _LOOP_START, _LOOP_END, _NOW = range(6)
 
@@ -141,7 +144,12 @@ class Mixer:
         self._target = [0.0] * N_SLOTS  # weights at its end (and outside fades)
         self._fade_pos = self.n_fade  # samples of the current fade done; n_fade = no fade
         self._seek_after_fade = -1  # a seek that waits until a fade-out to pause has finished
-        self.underflows = 0
+        self.underflows = 0  # gaps in the output: PortAudio's output_underflow flags plus gaps seen in the DAC clock
+        self.heard_underflows = 0  # those that interrupted sound (the block before the gap was playing)
+        self.clock_gaps = 0  # gaps seen only in the DAC clock (PortAudio raised no flag for them)
+        self._next_dac = math.nan  # DAC time at which the next block should start if nothing was dropped
+        self._settled_blocks = 0  # blocks of the current stream so far (its first DAC times are not reliable)
+        self._sounding = False  # the last block ended playing (so a gap after it is heard)
         self.blocks = 0  # blocks started (counted when a block begins, before its commands apply)
         self.max_block_frames = 0
         self.last_switch_sample = -1  # playhead at which the last slot crossfade started
@@ -172,6 +180,12 @@ class Mixer:
     def post_select(self, slot: Slot) -> None:
         """Crossfade to ``slot`` at the next block, keeping the playhead."""
         self._commands.append((_Command.SELECT, slot.index))
+
+    def stream_started(self) -> None:
+        """A new stream (its own clock) is about to call `render`: forget the previous stream's DAC timeline."""
+        self._next_dac = math.nan
+        self._settled_blocks = 0
+        self._sounding = False
 
     @property
     def pending_commands(self) -> int:
@@ -260,17 +274,30 @@ class Mixer:
 
         dac_time: stream time (s) at which the first frame will be audible (``time.outputBufferDacTime``).
         now: stream time (s) of the call (``time.currentTime``).
-        underflow: PortAudio's ``status.output_underflow`` for this call; counted in ``underflows``.
+        underflow: PortAudio's ``status.output_underflow`` for this call.
+
+        A gap in the output is counted in ``underflows`` once per block, when PortAudio flags it or when this
+        block starts more than half a block later than the previous one ended on the DAC clock (the ALSA layer
+        recovers from some underruns without PortAudio raising the flag, yet the listener hears them); it counts
+        in ``heard_underflows`` too when the block before it was sounding.
         """
         self.blocks += 1
-        if underflow:
+        frames = outdata.shape[0]
+        late = dac_time - self._next_dac  # NaN (no gap) until the stream's clock has settled
+        gap = self._settled_blocks >= _SETTLE_BLOCKS and late > 0.5 * frames / self.sample_rate
+        if underflow or gap:
             self.underflows += 1
+            if gap and not underflow:
+                self.clock_gaps += 1
+            if self._sounding:
+                self.heard_underflows += 1
+        self._settled_blocks += 1
+        self._next_dac = dac_time + frames / self.sample_rate
         self.apply_commands()
         s = self.settings
         if self.running and s.loop_end >= 0 and self.playhead >= s.loop_end:
             self.playhead = s.loop_start  # a playhead past the loop end jumps into the loop
         p0 = self.playhead
-        frames = outdata.shape[0]
         advanced = 0
         start = 0
         while start < frames:
@@ -288,6 +315,7 @@ class Mixer:
         self.clock_count += 1
         if frames > self.max_block_frames:
             self.max_block_frames = frames
+        self._sounding = self.running
 
     def _fade_to_slot(self, slot_index: int) -> None:
         """Start a fade from the weights now sounding to all-on-``slot_index`` (-1: silence)."""

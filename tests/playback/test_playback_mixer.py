@@ -231,6 +231,37 @@ def test_underflow_flags_are_counted() -> None:
     assert m.underflows == 3
 
 
+def test_gaps_in_the_dac_clock_count_once_and_as_heard_only_while_sounding() -> None:
+    """The ALSA layer recovers from some underruns without PortAudio's flag; the DAC clock still shows the gap."""
+    m = _mixer(np.ones(SR))
+    block = 480  # 10 ms at 48 kHz
+    t = 1.0
+
+    def block_at(extra_s: float = 0.0, flag: bool = False) -> None:
+        nonlocal t
+        t += extra_s
+        m.render(np.zeros((block, 2), dtype=np.float32), dac_time=t, now=t - 0.1, underflow=flag)
+        t += block / SR
+
+    for _ in range(5):
+        block_at(extra_s=0.004 if _ == 0 else 0.0)  # a stream's first blocks may jitter: not gaps
+    assert (m.underflows, m.clock_gaps, m.heard_underflows) == (0, 0, 0)
+    block_at(extra_s=0.004)  # 4 ms of jitter, under half a block: not a gap
+    block_at(extra_s=0.030)  # 30 ms dropped while paused: a gap, not heard
+    assert (m.underflows, m.clock_gaps, m.heard_underflows) == (1, 1, 0)
+    m.post_play(1)
+    block_at()
+    block_at(extra_s=0.030)  # while playing: heard
+    block_at(extra_s=0.030, flag=True)  # flagged and late: one gap, not two
+    block_at(flag=True)  # flagged only
+    assert (m.underflows, m.clock_gaps, m.heard_underflows) == (4, 2, 3)
+    m.stream_started()  # a new stream's clock starts elsewhere: no gap from the old timeline
+    t += 50.0
+    for _ in range(4):
+        block_at()
+    assert m.underflows == 4
+
+
 def test_audible_sample_follows_the_dac_clock_and_wraps_in_the_loop() -> None:
     idx = np.arange(10000, dtype=np.float32)
     m = _mixer(idx, crossfade_s=0.0, loop=(0, 1000), looping=True)

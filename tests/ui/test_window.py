@@ -32,7 +32,9 @@ def _best_match(segment: np.ndarray, reference: np.ndarray) -> float:
 
     seg = segment - segment.mean()
     xc = signal.correlate(reference, seg, mode="valid", method="fft")
-    energy = np.convolve(reference**2, np.ones(len(seg)), mode="valid")
+    # sliding energy by a running sum: np.convolve here held the GIL for ~1 s and starved the audio thread
+    running = np.concatenate([[0.0], np.cumsum(reference.astype(np.float64) ** 2)])
+    energy = running[len(seg) :] - running[: -len(seg)]
     norm = np.sqrt(np.maximum(energy, 1e-20) * float(np.dot(seg, seg)))
     return float(np.max(np.abs(xc) / norm))
 

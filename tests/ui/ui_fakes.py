@@ -64,9 +64,14 @@ class RealTimeStream:
         out = np.zeros((BLOCK, self.channels), dtype=np.float32)
         period = BLOCK / self.samplerate
         next_at = time.monotonic()
+        dac = self.time + self.latency
         while not self._stop.is_set():
             now = self.time
-            self.callback(out, BLOCK, _Time(now + self.latency, now), _Flags())
+            # as a device with a `latency`-long buffer: each block is heard right after the previous one, unless
+            # the callback came so late that the buffer ran dry (then it is heard as soon as it is written)
+            dac = max(dac, now)
+            self.callback(out, BLOCK, _Time(dac, now), _Flags())
+            dac += period
             with self._lock:
                 self._blocks.append(out[:, 0].copy())
             next_at += period
