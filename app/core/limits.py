@@ -20,6 +20,7 @@ mel bands               a front end's n_mels                   1024             
 classifier outputs      a linear layer's in/out features       1000000          AURASCOPE_MAX_FEATURES
 metadata size           a model's safetensors JSON header,     16 MB            AURASCOPE_MAX_METADATA_BYTES
                         a front-end sidecar file
+session size            a session or autosave file             32 MB            AURASCOPE_MAX_SESSION_BYTES
 analysis memory         the whole-clip analysis (STFT +        4096 MB          AURASCOPE_MAX_ANALYSIS_MB
                         forward pass) of export/report/window
 ======================  =====================================  ===============  ==================================
@@ -114,6 +115,7 @@ MAX_N_FFT = Limit("FFT size", 65_536, "samples", "AURASCOPE_MAX_N_FFT")
 MAX_N_MELS = Limit("mel band count", 1024, "bands", "AURASCOPE_MAX_N_MELS")
 MAX_FEATURES = Limit("classifier size", 1_000_000, "features", "AURASCOPE_MAX_FEATURES")
 MAX_METADATA_BYTES = Limit("metadata size", 16 * 1024 * 1024, "bytes", "AURASCOPE_MAX_METADATA_BYTES")
+MAX_SESSION_BYTES = Limit("session size", 32 * 1024 * 1024, "bytes", "AURASCOPE_MAX_SESSION_BYTES")
 MAX_ANALYSIS_MB = Limit("analysis memory", 4096, "MB", "AURASCOPE_MAX_ANALYSIS_MB")
 
 

@@ -35,6 +35,7 @@ from app.core.batchnorm import BatchNormStatistics, fold_into_conv
 from app.core.deconv import ForwardRecord, iter_deconvolve
 from app.core.errors import ModelFormatError, first_line
 from app.core.files import write_bytes
+from app.core.formats import jsonio
 from app.core.frontend import FrontEnd
 
 FORMAT_NAME = "aurascope-model"
@@ -353,10 +354,11 @@ def _positive_int(value: Any, field_name: str) -> int:
 
 def spec_from_json(text: str) -> ModelSpec:
     """Parse and validate the metadata JSON; errors name the field."""
-    try:
-        data = json.loads(text)
-    except (json.JSONDecodeError, RecursionError) as err:
-        raise ModelFormatError(None, f"metadata is not valid JSON ({err})", field="aurascope") from None
+    def fail(reason: str, where: str | None) -> ModelFormatError:
+        return ModelFormatError(None, reason, field=where or "aurascope")
+
+    # strict JSON from someone else: no NaN, no 5000-digit numbers, no 5000-deep nesting, no lone surrogates
+    data = jsonio.loads(text, fail, damaged="metadata is not valid JSON")
     if not isinstance(data, dict):
         raise ModelFormatError(None, "metadata must be a JSON object", field="aurascope")
     if data.get("format") != FORMAT_NAME:

@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from app import __version__
+from app.core import limits
 from app.core.abx import AbxAnswer, AbxResult, Choice
 from app.core.characterise import SuggestedTag
 from app.core.errors import SessionError
@@ -59,7 +60,6 @@ SUFFIX = ".aurascope"
 AUTOSAVE_SUFFIX = ".autosave"
 UNTITLED_AUTOSAVE = "untitled.aurascope.autosave"
 MAX_RECENT = 8
-MAX_SESSION_BYTES = 32 << 20  # refused above this, before reading: a real session is a few hundred KiB
 SEARCH_LIMIT = 20000  # files looked at when searching the session's folder tree for a moved file
 _MAP_KEY = re.compile(r"^L(\d+)F(\d+)$")
 _SHA = re.compile(r"^[0-9a-f]{64}$")
@@ -541,7 +541,7 @@ def _read_json(path: Path) -> dict[str, Any]:
     def fail(reason: str, field: str | None) -> SessionError:
         return SessionError(path, reason, field=field)
 
-    data = jsonio.read_json(path, fail, limit=MAX_SESSION_BYTES, what="the session file")
+    data = jsonio.read_json(path, fail, limit=limits.MAX_SESSION_BYTES, what="the session file")
     if not isinstance(data, dict):
         raise SessionError(path, "not an Aurascope session (the top level is not a JSON object)")
     if data.get("format") != FORMAT:

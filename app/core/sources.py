@@ -15,7 +15,6 @@ The sidecar JSON holds ``front_end`` (DESIGN 2's block) and optionally ``labels`
 from __future__ import annotations
 
 import importlib
-import json
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -25,8 +24,10 @@ from typing import Any, Protocol
 import torch
 from torch import nn
 
+from app.core import limits
 from app.core.audio import file_sha256
 from app.core.errors import FidelityWarning, ModelFormatError, UnsupportedModelError, first_line
+from app.core.formats import jsonio
 from app.core.frontend import FrontEnd
 from app.core.methods import Method
 from app.core.model import OUTPUT_ACTIVATIONS, Model, load_model, require_floating
@@ -118,15 +119,13 @@ class Sidecar:
 def read_sidecar(path: str | Path) -> Sidecar:
     """Read a front-end sidecar JSON file."""
     path = Path(path)
-    if not path.is_file():
-        raise ModelFormatError(path, "no such file" if not path.exists() else "not a regular file")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except UnicodeDecodeError:
-        raise ModelFormatError(path, "not a UTF-8 text file") from None
-    except (json.JSONDecodeError, RecursionError) as err:
-        raise ModelFormatError(path, f"not valid JSON ({err})") from None
-    return Sidecar.from_dict(data, path)
+
+    def fail(reason: str, field: str | None) -> ModelFormatError:
+        return ModelFormatError(path, reason, field=field)
+
+    # a regular file under the metadata limit (a FIFO is refused, not waited on), strict JSON
+    raw = jsonio.read_file(path, fail, limit=limits.MAX_METADATA_BYTES, what="the front-end file")
+    return Sidecar.from_dict(jsonio.loads(raw, fail, damaged="not valid JSON"), path)
 
 
 def _sidecar(front_end: str | Path | Sidecar | FrontEnd | Mapping[str, Any] | None, source: str) -> Sidecar:

@@ -1,15 +1,23 @@
-"""The declared JSON formats: the front end, and the strict reader for files from others."""
+"""The declared JSON formats (front end first), and the guarded reader for JSON files from others: oversized
+numbers, deep nesting, lone surrogates, FIFOs and oversized files give our errors naming the file and the field."""
 
 from __future__ import annotations
 
+import os
+import time
 from dataclasses import fields, replace
 from pathlib import Path
 
 import pytest
+import torch
+from cli_process import run
+from safetensors.torch import save
 
-from app.core.errors import ModelFormatError
+from app.core.errors import ModelFormatError, SessionError
 from app.core.formats.frontend import PRESET_NAMES, FrontEndBlock, parse_front_end
 from app.core.frontend import PRESETS, FrontEnd
+from app.core.model import load_model
+from app.core.session import Session
 
 
 def test_the_front_end_block_declares_every_field_of_the_front_end_with_its_default() -> None:
@@ -54,3 +62,100 @@ def test_front_end_errors_name_the_field(block, field: str, reason: str) -> None
 def test_whole_floats_are_whole_numbers() -> None:
     assert parse_front_end({"n_fft": 1024.0, "hop_length": 512}) == (None, {"n_fft": 1024, "hop_length": 512})
     assert isinstance(parse_front_end({"n_fft": 1024.0})[1]["n_fft"], int)
+
+
+# --- JSON from others: the guarded reader -------------------------------------------------------------------------
+HOSTILE = {
+    "a 5000-digit integer": (
+        '"version": 1, "selection": {"layer": ' + "9" * 5000 + "}",
+        "selection.layer",
+        "5000 digits",
+    ),
+    "1e400": ('"version": 1, "playback": {"volume": 1e400}', "playback.volume", "finite"),
+    "NaN": ('"version": 1, "playback": {"volume": NaN}', "playback.volume", "finite"),
+    "-Infinity": ('"version": 1, "loops": [{"start_s": -Infinity}]', "loops[0].start_s", "finite"),
+    "5000-deep nesting": ('"version": 1, "maps": ' + "[" * 5000 + "]" * 5000, None, "nested deeper than 64"),
+    "a lone surrogate in a label": (
+        '"version": 1, "maps": {"L1F3": {"label": "a\\ud800b"}}',
+        "maps.L1F3.label",
+        "\\ud800",
+    ),
+    "a lone surrogate in a key": ('"version": 1, "maps": {"L1F\\udc003": {}}', None, "\\udc00"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE))
+def test_hostile_sessions_give_a_session_error_naming_file_and_field(tmp_path: Path, case: str) -> None:
+    body, field, reason = HOSTILE[case]
+    path = tmp_path / "hostile.aurascope"
+    path.write_text('{"format": "aurascope-session", ' + body + "}")
+    with pytest.raises(SessionError) as err:
+        Session.load(path)
+    assert err.value.path == path.absolute() and reason in err.value.reason
+    if field is not None:
+        assert err.value.field == field
+    str(err.value).encode("utf-8")  # the message itself prints
+
+
+def test_a_session_that_is_a_fifo_is_refused_at_once(tmp_path: Path) -> None:
+    fifo = tmp_path / "pipe.aurascope"
+    os.mkfifo(fifo)
+    started = time.monotonic()
+    with pytest.raises(SessionError, match=r"not a regular file \(a FIFO\)"):
+        Session.load(fifo)
+    assert time.monotonic() - started < 5
+
+
+def test_a_session_over_the_size_limit_is_refused_naming_the_limit(tmp_path: Path, monkeypatch) -> None:
+    path = tmp_path / "big.aurascope"
+    path.write_text('{"format": "aurascope-session", "version": 1, "clips": []}' + " " * 5000)
+    monkeypatch.setenv("AURASCOPE_MAX_SESSION_BYTES", "4096")
+    with pytest.raises(SessionError, match="session size limit of 4,096 bytes.*AURASCOPE_MAX_SESSION_BYTES"):
+        Session.load(path)
+
+
+@pytest.mark.parametrize(
+    "meta_text,field,reason",
+    [
+        ('{"format": "aurascope-model", "labels": ["ok", "bad\\ud800"]}', "labels[1]", "lone surrogate"),
+        ('{"format": "aurascope-model", "format_version": ' + "1" * 5000 + "}", "format_version", "5000 digits"),
+        ('{"format": "aurascope-model", "front_end": {"fmin": 1e400}}', "front_end.fmin", "finite"),
+        ('{"format": "aurascope-model", "x": ' + "[" * 5000 + "]" * 5000 + "}", "aurascope", "nested deeper"),
+        ('{"format": "aurascope-model", "x": ' + '{"a":' * 70 + "1" + "}" * 70 + "}", "x.a.a.a", "nested deeper"),
+    ],
+)
+def test_hostile_model_metadata_names_file_and_field(tmp_path: Path, meta_text: str, field: str, reason: str) -> None:
+    path = tmp_path / "hostile.safetensors"
+    path.write_bytes(save({"w": torch.zeros(1)}, metadata={"aurascope": meta_text}))
+    with pytest.raises(ModelFormatError) as err:
+        load_model(path)
+    assert err.value.path == path and reason in err.value.reason
+    assert err.value.field is not None and err.value.field.startswith(field)
+
+
+def test_a_front_end_sidecar_that_is_a_fifo_or_too_big_is_refused(tmp_path: Path, monkeypatch) -> None:
+    from app.core.sources import read_sidecar
+
+    fifo = tmp_path / "fe.json"
+    os.mkfifo(fifo)
+    with pytest.raises(ModelFormatError, match="FIFO"):
+        read_sidecar(fifo)
+    big = tmp_path / "big.json"
+    big.write_text('{"front_end": {}}' + " " * 3000)
+    monkeypatch.setenv("AURASCOPE_MAX_METADATA_BYTES", "1000")
+    with pytest.raises(ModelFormatError, match="AURASCOPE_MAX_METADATA_BYTES") as err:
+        read_sidecar(big)
+    assert err.value.path == big
+
+
+def test_the_cli_refuses_hostile_sessions_in_one_line_with_status_2(tmp_path: Path) -> None:
+    surrogate = tmp_path / "label.aurascope"
+    surrogate.write_text('{"format": "aurascope-session", "version": 1, "maps": {"L1F3": {"label": "\\ud800"}}}')
+    fifo = tmp_path / "fifo.aurascope"
+    os.mkfifo(fifo)
+    for path in (surrogate, fifo):
+        done = run("report", "--session", str(path), "-o", str(tmp_path / "r"))
+        assert done.returncode == 2, done.stderr
+        assert "Traceback" not in done.stderr and path.name in done.stderr
+        assert len(done.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "r").exists()

@@ -22,13 +22,22 @@ import os
 import stat
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 MAX_DEPTH = 64  # our formats nest 6 deep at most
 MAX_INT_DIGITS = 40  # a SHA-256 as an integer has 78 digits; none of our integers is near 40
 DEFAULT_LIMIT = 16 << 20  # 16 MiB: a session with thousands of labelled maps and A/B/X trials is a few MiB
 
 Fail = Callable[[str, "str | None"], BaseException]
+
+
+class Sized(Protocol):
+    """A stated limit (:class:`app.core.limits.Limit`): its value, and why a size breaks it."""
+
+    @property
+    def value(self) -> int: ...
+
+    def problem(self, value: float, what: str) -> str | None: ...
 
 
 def dumps(doc: Any, *, indent: int | None = 2, sort_keys: bool = False) -> str:
@@ -58,12 +67,15 @@ def finite_or_null(value: Any) -> Any:
 
 
 # --- reading ------------------------------------------------------------------------------------------------------
-def read_file(path: str | Path, fail: Fail, *, limit: int = DEFAULT_LIMIT, what: str = "file") -> bytes:
+def read_file(path: str | Path, fail: Fail, *, limit: int | Sized = DEFAULT_LIMIT, what: str = "the file") -> bytes:
     """The bytes of a regular file of at most ``limit`` bytes; anything else raises ``fail(reason, None)``.
 
-    Never blocks on a FIFO or a device and never reads more than ``limit + 1`` bytes.
+    ``limit``: bytes, or a stated limit of :mod:`app.core.limits` (its message names the variable that raises
+    it). Never blocks on a FIFO or a device and never reads more than ``limit + 1`` bytes.
     """
     path = Path(path)
+    stated = limit if not isinstance(limit, int) else None
+    limit = limit.value if not isinstance(limit, int) else limit
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
     except FileNotFoundError:
@@ -77,7 +89,7 @@ def read_file(path: str | Path, fail: Fail, *, limit: int = DEFAULT_LIMIT, what:
         if not stat.S_ISREG(info.st_mode):
             raise fail(f"not a regular file (a {_kind_of_file(info.st_mode)}): not read", None)
         if info.st_size > limit:
-            raise fail(f"{what} is {info.st_size:,} bytes, over the limit of {limit:,} bytes", None)
+            raise fail(_too_big(info.st_size, limit, stated, what), None)
         chunks, size = [], 0
         while size <= limit:
             chunk = os.read(fd, min(1 << 20, limit + 1 - size))
@@ -86,7 +98,7 @@ def read_file(path: str | Path, fail: Fail, *, limit: int = DEFAULT_LIMIT, what:
             chunks.append(chunk)
             size += len(chunk)
         if size > limit:  # grew while we read it
-            raise fail(f"{what} is over the limit of {limit:,} bytes", None)
+            raise fail(_too_big(size, limit, stated, what), None)
         return b"".join(chunks)
     except OSError as err:
         raise fail(f"cannot read it ({err.strerror or err})", None) from None
@@ -114,7 +126,7 @@ def loads(text: str | bytes, fail: Fail, *, field: str | None = None, damaged: s
     return data
 
 
-def read_json(path: str | Path, fail: Fail, *, limit: int = DEFAULT_LIMIT, what: str = "file") -> Any:
+def read_json(path: str | Path, fail: Fail, *, limit: int | Sized = DEFAULT_LIMIT, what: str = "the file") -> Any:
     """:func:`read_file` then :func:`loads`."""
     return loads(read_file(path, fail, limit=limit, what=what), fail)
 
@@ -167,6 +179,12 @@ def _check_text(text: str, fail: Fail, where: str | None, is_key: bool = False) 
         code = ord(text[err.start])
         what = "a key" if is_key else "a text"
         raise fail(f"{what} holds a lone surrogate (\\u{code:04x}), which is not Unicode text", where) from None
+
+
+def _too_big(size: int, limit: int, stated: Sized | None, what: str) -> str:
+    if stated is not None:
+        return stated.problem(size, what) or f"{what} is {size:,} bytes, over the limit of {limit:,} bytes"
+    return f"{what} is {size:,} bytes, over the limit of {limit:,} bytes"
 
 
 def _kind_of_file(mode: int) -> str:
