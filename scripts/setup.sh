@@ -31,3 +31,9 @@ if [ ! -f "$stamp" ]; then
   .venv/bin/python -c "import torch, app" || { echo "the Python install failed" >&2; exit 1; }
   touch "$stamp"
 fi
+# the tests rebuild models/musicnn-mtt-vgg.safetensors from its registry package (a wheel, never installed)
+if [ "$profile" = test ] && [ ! -f .cache/registry/musicnn-0.1.0-py3-none-any.whl ]; then
+  echo "fetching musicnn==0.1.0 into .cache/registry (pip download --no-deps; the bundled model's source)" >&2
+  .venv/bin/python -m pip download -q --no-deps musicnn==0.1.0 -d .cache/registry >&2 \
+    || echo "could not fetch musicnn==0.1.0 from PyPI: the tests that need it will fail under CI=true" >&2
+fi

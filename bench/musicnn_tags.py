@@ -1,0 +1,91 @@
+"""musicnn-mtt-vgg on the five real recordings of ../shared/real/songs: its tags, and how far they are from the
+published graph (tests/models/musicnn_reference.py, numpy, float64).
+
+Prints one JSON line per song: the top tags (mean over musicnn's 3 s patches, as musicnn's ``top_tags`` ranks
+them), the largest tag difference from the reference over the patches compared, the effect of musicnn's own
+float16 cast of the mel spectrogram (which our front end does not make), and per layer how many of the dead
+maps (batch-norm variance ~0) fire at all on the song. Usage::
+
+    python bench/musicnn_tags.py [--reference-patches N]     # N patches per song against numpy (default all)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests" / "models"))
+
+import musicnn_reference as reference  # noqa: E402
+
+from app.core.audio import load_audio  # noqa: E402
+from app.core.model import load_model  # noqa: E402
+from models.convert_musicnn import fetch_wheel, read_package  # noqa: E402
+
+
+def real_songs() -> Path:
+    """../shared/real/songs beside the checkout (as tests/needs.py looks for it), or $AURASCOPE_REAL/songs."""
+    places = [Path(os.environ["AURASCOPE_REAL"])] if os.environ.get("AURASCOPE_REAL") else []
+    places += [ROOT.parent / "shared" / "real", ROOT.parent.parent / "shared" / "real"]
+    for place in places:
+        if (place / "songs").is_dir():
+            return place / "songs"
+    raise SystemExit("no shared/real/songs beside the checkout; set AURASCOPE_REAL")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--reference-patches", type=int, default=0, help="0: every patch of every song")
+    args = parser.parse_args()
+    model = load_model(ROOT / "models" / "musicnn-mtt-vgg.safetensors")
+    arrays = read_package(fetch_wheel()).arrays
+    dead = model.spec.provenance["dead_maps"]
+    fe = model.front_end
+    for path in sorted(real_songs().glob("*.ogg")):
+        y = np.asarray(load_audio(path, 16000).samples, dtype=np.float32)
+        x = fe.input_from_stft(fe.stft(torch.from_numpy(y)))
+        n = x.shape[-1] // 187
+        windows = torch.stack([x[:, i * 187 : (i + 1) * 187] for i in range(n)]).unsqueeze(1)
+        ours = model.activate(model.logits(windows)).double().numpy()
+        k = n if args.reference_patches <= 0 else min(n, args.reference_patches)
+        rep = reference.log_mel(y)
+        expected = reference.taggram(arrays, reference.patches(rep)[:k])
+        rep16 = reference.log_mel(y, float16=True)
+        expected16 = reference.taggram(arrays, reference.patches(rep16)[:k])
+        firing = {}
+        h = x[None, None]
+        with torch.no_grad():
+            for i, block in enumerate(model.spec.body):
+                h = model._apply_body_op(i, block, h)
+                if block.type == "relu":  # the ReLU output, before the batch-norm's constant shift
+                    layer = next(layer for layer in model.layers if layer.first_op < i <= layer.last_op)
+                    maps = dead[layer.name]
+                    firing[layer.name] = int((h[0, maps].amax(dim=(1, 2)) > 0).sum()) if maps else 0
+        mean = ours.mean(0)
+        top = np.argsort(-mean)[:5]
+        print(
+            json.dumps(
+                {
+                    "song": path.name,
+                    "patches": n,
+                    "patches_compared": k,
+                    "max_tag_difference_vs_numpy": float(np.abs(ours[:k] - expected).max()),
+                    "float16_cast_effect": float(np.abs(expected16 - expected).max()),
+                    "top_tags": [[model.labels[i], round(float(mean[i]), 3)] for i in top],
+                    "dead_maps_firing": firing,
+                }
+            ),
+            flush=True,
+        )
+
+
+if __name__ == "__main__":
+    main()
