@@ -17,11 +17,14 @@ from app.core.errors import ClipTooShortError
 from app.core.methods import Method
 from app.core.model import Model
 from app.core.resynth import Mode, loudness_lufs, masked_spectrum, matching_gain_db, to_db
+from app.core.windowing import Interval, TimeGraph, crop_is_exact, frames_for_samples, plan_window
 
 if TYPE_CHECKING:
     from app.core.sources import Network
 
 DEFAULT_CACHE_BYTES = 1 << 30
+#: Forward passes over window crops kept (each is the size of a window plus its context, whatever the clip length).
+WINDOW_RECORDS = 3
 
 
 def default_device() -> torch.device:
@@ -77,6 +80,33 @@ class Rendering:
         return 20.0 * np.log10(max(rms, 1e-12))
 
 
+@dataclass(frozen=True, eq=False)
+class WindowRendering:
+    """One feature map made audible over samples ``[first_sample, first_sample + len(audio))`` of the clip only,
+    equal there (to float rounding) to the whole clip's :class:`Rendering`.
+
+    ``audio`` ``[shape=(n,)]`` float32 at ``sample_rate``; ``deconv`` ``[shape=(n_bins, m)]`` and
+    ``spectrogram_db`` ``[shape=(n_freq, m)]`` over STFT frames ``[first_frame, first_frame + m)`` (the frames
+    that overlap the samples, plus one each side); ``context_frames`` the crop's frames the forward pass ran on.
+    """
+
+    ref: FeatureRef
+    mode: Mode
+    method: Method
+    first_sample: int
+    audio: np.ndarray
+    sample_rate: int
+    first_frame: int
+    deconv: np.ndarray
+    spectrogram_db: np.ndarray
+    context_frames: int
+    seconds: float
+
+    @property
+    def last_sample(self) -> int:
+        return self.first_sample + self.audio.shape[0]
+
+
 class Analysis:
     """A clip seen through a model (our :class:`Model` or any :class:`~app.core.sources.Network`, e.g. a traced
     module). Thread-safe; meant for one worker thread."""
@@ -111,6 +141,9 @@ class Analysis:
         self.spectrum = fe.stft(self.samples)  # complex (n_freq, n_frames), phase kept
         self.input = fe.input_from_stft(self.spectrum)[None, None]  # (1, 1, n_bins, n_frames)
         self._reference_lufs: float | None = None
+        self._graphs: dict[int, TimeGraph | None] = {}
+        # forward passes over crops, newest last: (network, start, end, layers run, record)
+        self._windows: list[tuple[Any, int, int, int, Any]] = []
 
     # --- cached passes ------------------------------------------------------------------------
     @property
@@ -126,12 +159,21 @@ class Analysis:
         if method is Method.DECONVNET or not isinstance(self.model, Model):
             return self.model, self.record
         with self._lock:
+            twin = self._network(method)
+            if self._twin is None or self._twin[1] is None:
+                self._twin = (twin, twin.forward_record(self.input))
+            return self._twin
+
+    def _network(self, method: Method) -> Any:
+        """The network that computes ``method`` (the traced twin of a Model for the autograd methods)."""
+        if method is Method.DECONVNET or not isinstance(self.model, Model):
+            return self.model
+        with self._lock:
             if self._twin is None:
                 from app.core.traced import TracedNetwork
 
-                twin = TracedNetwork.from_model(self.model)
-                self._twin = (twin, twin.forward_record(self.input))
-            return self._twin
+                self._twin = (TracedNetwork.from_model(self.model), None)
+            return self._twin[0]
 
     @property
     def reference_lufs(self) -> float:
@@ -180,6 +222,114 @@ class Analysis:
         while self._cached_bytes > self._cache_bytes and len(self._deconv_cache) > 1:
             _, old = self._deconv_cache.popitem(last=False)
             self._cached_bytes -= old.numel() * old.element_size()
+
+    # --- windows: exact results over part of the clip, at a cost independent of its length ------------
+    @property
+    def n_frames(self) -> int:
+        return int(self.input.shape[-1])
+
+    def time_graph(self, layer: int) -> TimeGraph | None:
+        """Layer ``layer`` along time, or None when the network cannot say (it then renders whole clips)."""
+        with self._lock:
+            if layer not in self._graphs:
+                self.model.layer(layer)
+                graph = getattr(self.model, "time_graph", None)
+                self._graphs[layer] = graph(layer) if graph is not None else None
+            return self._graphs[layer]
+
+    def windowable(self, layer: int) -> bool:
+        """Whether ``layer`` can be rendered exactly on a window without the whole clip's forward pass."""
+        return self.time_graph(layer) is not None
+
+    def frames_for_samples(self, first: int, last: int) -> Interval:
+        """The STFT frames an exact resynthesis of samples ``[first, last)`` reads."""
+        fe = self.model.front_end
+        return frames_for_samples(
+            first, last, n_fft=fe.n_fft, hop=fe.hop_length, center=fe.center, n_frames=self.n_frames
+        )
+
+    def _crop_record(self, method: Method, layer: int, frames: Interval) -> tuple[Any, Any, Interval]:
+        """The network for ``method``, its forward pass over a crop exact for ``layer`` on ``frames``, and the
+        crop ``[start, end)``; crops already run are reused when they are exact for this request too."""
+        network = self._network(method)
+        graph = self.time_graph(layer)
+        with self._lock:
+            if graph is None:  # not local as far as we can tell: the whole clip
+                return network, self._route(method)[1], (0, self.n_frames)
+            for i, (net, start, end, depth, record) in enumerate(self._windows):
+                if net is network and depth >= layer and crop_is_exact(graph, self.n_frames, frames, start, end):
+                    self._windows.append(self._windows.pop(i))
+                    return network, record, (start, end)
+            plan = plan_window(graph, self.n_frames, frames)
+            record = network.forward_record(self.input[..., plan.start : plan.end], layer)
+            self._windows.append((network, plan.start, plan.end, layer, record))
+            del self._windows[:-WINDOW_RECORDS]
+            return network, record, (plan.start, plan.end)
+
+    def deconv_frames(
+        self, layer: int, features: Sequence[int], frames: Interval, *, method: Method | str = Method.DECONVNET
+    ) -> torch.Tensor:
+        """``method``'s result on input frames ``[frames[0], frames[1])`` only ``[shape=(K, n_bins, m)]``,
+        equal to the same frames of :meth:`deconv` (computed on a crop with its context, not the whole clip)."""
+        d, _ = self._deconv_frames(layer, features, frames, Method(method))
+        return d
+
+    def _deconv_frames(
+        self, layer: int, features: Sequence[int], frames: Interval, method: Method
+    ) -> tuple[torch.Tensor, Interval]:
+        network, record, (start, end) = self._crop_record(method, layer, frames)
+        parts: dict[int, Any] = dict.fromkeys(features)
+        with self._lock:
+            for part, d in network.iter_attribute(record, layer, list(parts), method=method):
+                for k, dk in zip(part, d, strict=True):
+                    parts[k] = dk[..., frames[0] - start : frames[1] - start].detach()
+        return torch.stack([parts[k] for k in features]), (start, end)
+
+    def render_window(
+        self,
+        layer: int,
+        features: Sequence[int],
+        first_sample: int,
+        last_sample: int,
+        modes: Sequence[Mode] = (Mode.CHOI,),
+        *,
+        method: Method | str = Method.DECONVNET,
+    ) -> Iterator[WindowRendering]:
+        """Maps of one layer made audible over samples ``[first_sample, last_sample)`` only, one rendering per
+        (feature, mode); inside the window they equal :meth:`render_many`'s audio to float rounding."""
+        fe = self.model.front_end
+        method = Method(method)
+        n = int(self.samples.shape[-1])
+        first, last = max(0, int(first_sample)), min(n, int(last_sample))
+        if last <= first:
+            raise ValueError(f"empty window [{first_sample}, {last_sample}) in a clip of {n} samples")
+        start = time.perf_counter()
+        frames = self.frames_for_samples(first, last)
+        with torch.no_grad():
+            d, crop = self._deconv_frames(layer, features, frames, method)
+            mask = fe.mask_to_linear(d)
+            spectrum = self.spectrum[:, frames[0] : frames[1]]
+            offset = first - frames[0] * fe.hop_length  # sample 0 of the frames' own inverse: the first's centre
+            per_map = (time.perf_counter() - start) / max(1, len(features))
+            for i, k in enumerate(features):
+                deconv = d[i].cpu().numpy()
+                for mode in modes:
+                    t0 = time.perf_counter()
+                    masked = masked_spectrum(spectrum, mask[i], Mode(mode))
+                    audio = fe.istft(masked, offset + last - first)[offset:].cpu().numpy().astype(np.float32)
+                    yield WindowRendering(
+                        ref=FeatureRef(layer, k),
+                        mode=Mode(mode),
+                        method=method,
+                        first_sample=first,
+                        audio=audio,
+                        sample_rate=fe.sample_rate,
+                        first_frame=frames[0],
+                        deconv=deconv,
+                        spectrogram_db=to_db(masked.abs()),
+                        context_frames=crop[1] - crop[0],
+                        seconds=per_map + time.perf_counter() - t0,
+                    )
 
     # --- renderings ---------------------------------------------------------------------------
     def render(self, ref: FeatureRef, mode: Mode = Mode.CHOI, *, method: Method | str = Method.DECONVNET) -> Rendering:

@@ -37,6 +37,7 @@ from app.core.errors import ModelFormatError, first_line
 from app.core.files import write_bytes
 from app.core.formats import jsonio
 from app.core.frontend import FrontEnd
+from app.core.windowing import TimeGraph, TimeOp
 
 FORMAT_NAME = "aurascope-model"
 FORMAT_VERSION = 1
@@ -250,6 +251,18 @@ class Model:
             if isinstance(block, Conv2d | MaxPool2d):
                 f, t = f * block.stride[0], t * block.stride[1]
         return f, t
+
+    def time_graph(self, number: int) -> TimeGraph:
+        """Layer ``number`` seen along time (kernels, strides, padding of each op up to it), for exact windows."""
+        ops = []
+        for block in self.spec.body[: self.layer(number).last_op + 1]:
+            if isinstance(block, Conv2d):
+                ops.append(TimeOp(block.kernel_size[1], block.stride[1], block.padding[1]))
+            elif isinstance(block, MaxPool2d):
+                ops.append(TimeOp(block.kernel_size[1], block.stride[1]))
+            else:
+                ops.append(TimeOp())
+        return TimeGraph.chain(ops)
 
     def layer_output(self, record: ForwardRecord, layer: int) -> torch.Tensor:
         """Layer ``layer``'s output ``[shape=(1, C, H, W)]``."""

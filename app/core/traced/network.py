@@ -40,6 +40,7 @@ from app.core.traced.operations import (
     relu_form,
 )
 from app.core.traced.recorder import Recorder
+from app.core.windowing import TimeGraph
 
 # Maps per chunk of results: the largest intermediate of a chunk (if batched) stays within this many float32s.
 DEFAULT_CHUNK_ELEMENTS = 8_000_000
@@ -540,6 +541,12 @@ class TracedNetwork:
             inp = x.detach().to(self.device).clone().requires_grad_(True)
             outs = tuple(_as_maps(o) for o in self._body(inp))
         return GraphRecord(input=inp, outputs=outs)
+
+    def time_graph(self, number: int) -> TimeGraph | None:
+        """Layer ``number`` seen along time, or None when some operation below it is not local in time."""
+        from app.core.traced.time_axis import time_graph
+
+        return time_graph(self._body, self._shapes, self.layer(number).node)
 
     def layer_output(self, record: GraphRecord, layer: int) -> torch.Tensor:
         """Layer ``layer``'s output ``[shape=(1, C, H, W)]`` (detached)."""
