@@ -22,17 +22,22 @@ from app.core.traced import TracedNetwork
 from app.core.windowing import TimeGraph, TimeNode, TimeOp, crop_is_exact, plan_window, requirements
 
 RATE = 11025
-N_SAMPLES = RATE * 7 + 333  # odd: the last pooling windows of every layer are cut off by the floor
+N_SAMPLES = RATE * 5 + 333  # odd: the last pooling windows of every layer are cut off by the floor
 
 
 def _clip(n: int = N_SAMPLES, seed: int = 0) -> Clip:
-    y = chord_clip(RATE, n / RATE + 0.01, seed=seed)[:n]
+    """Notes over a -60 dB noise floor, as in any recording. (Over digital near-silence, every pooling window
+    holds values equal to float32 rounding, and the whole clip's switches there are decided by the rounding of
+    whichever conv algorithm oneDNN picks for the input's width: no two shapes agree on them.)"""
+    rng = np.random.default_rng(seed)
+    y = chord_clip(RATE, n / RATE + 0.01, seed=seed)[:n] + 1e-3 * rng.standard_normal(n).astype(np.float32)
     return Clip(Path("chords.wav"), "0" * 64, y, RATE, y[None], RATE)
 
 
 def _windows(n: int) -> list[tuple[int, int]]:
     """Windows at the clip's start, inside it (odd edges), a tiny one, and at its end."""
-    return [(0, RATE + 17), (2 * RATE + 101, 4 * RATE + 55), (3 * RATE + 7, 3 * RATE + 300), (n - RATE - 9, n)]
+    windows = [(0, RATE + 17), (RATE + 101, 3 * RATE + 55), (2 * RATE + 7, 2 * RATE + 300), (n - RATE - 9, n)]
+    return [(first, min(last, n)) for first, last in windows if first < n]
 
 
 def _max_errors(analysis: Analysis, layer: int, features: list[int], method: Method) -> tuple[float, float]:
@@ -108,9 +113,7 @@ def test_user_networks_window_equals_whole_clip(make: type[nn.Module]) -> None:
     traced = TracedNetwork(make(), FrontEnd())
     analysis = Analysis(_clip(RATE * 5 + 111, seed=3), traced, device="cpu")
     windowable = [layer.number for layer in traced.layers if analysis.windowable(layer.number)]
-    if make is not OddNet:
-        assert windowable == [layer.number for layer in traced.layers]
-    assert windowable  # at least its first layers are local
+    assert windowable == [layer.number for layer in traced.layers]
     for layer in windowable:
         audio_err, deconv_err = _max_errors(analysis, layer, [0], Method.DECONVNET)
         assert audio_err < 1e-5 and deconv_err < 1e-5, layer
@@ -167,8 +170,9 @@ def test_the_exactness_check_can_fail_and_a_misaligned_crop_is_wrong(small_model
         record = small_model.forward_record(analysis.input[..., start : plan.end], 3)
         return deconvolve(small_model, record, 3, [4])[0, :, target[0] - start : target[1] - start]
 
-    assert float((crop_deconv(plan.start) - whole).abs().max()) < 1e-6
-    assert float((crop_deconv(plan.start + 1) - whole).abs().max()) > 1e-3
+    scale = float(whole.abs().max())
+    assert float((crop_deconv(plan.start) - whole).abs().max()) < 1e-6 * scale
+    assert float((crop_deconv(plan.start + 1) - whole).abs().max()) > 1e-2 * scale
 
 
 def test_requirements_follow_both_paths_of_a_residual_sum() -> None:

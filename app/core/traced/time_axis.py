@@ -63,7 +63,17 @@ _POINTWISE_FUNCTIONS = {
 }
 _JOIN_FUNCTIONS = {operator.add, operator.sub, operator.mul, operator.truediv, torch.add, torch.sub, torch.mul}
 _JOIN_METHODS = {"add", "sub", "mul", "div", "add_", "sub_", "mul_", "div_"}
-_SHAPE_FUNCTIONS = {torch.flatten, torch.squeeze, torch.unsqueeze, torch.reshape, operator.getitem}
+# shape-only, or reductions over other axes: local in time when the time axis (the last) comes out unchanged
+_SHAPE_FUNCTIONS = {
+    torch.flatten,
+    torch.squeeze,
+    torch.unsqueeze,
+    torch.reshape,
+    operator.getitem,
+    torch.mean,
+    torch.sum,
+    torch.amax,
+}
 _SHAPE_METHODS = {
     "view",
     "reshape",
@@ -79,6 +89,9 @@ _SHAPE_METHODS = {
     "sigmoid",
     "tanh",
     "relu",
+    "mean",
+    "sum",
+    "amax",
 }
 _MAX_POOLS = {F.max_pool1d, F.max_pool2d, torch.max_pool1d, torch.max_pool2d}
 _AVG_POOLS = {F.avg_pool1d, F.avg_pool2d, torch.avg_pool1d}
