@@ -20,6 +20,9 @@
 #
 # Run it before the test process imports sounddevice: PortAudio enumerates devices once, at init.
 
+# where apt_wait.sh is (BASH_SOURCE when sourced by bash, $0 when run; "scripts" from the root otherwise)
+_aurascope_scripts=$(cd "$(dirname "${BASH_SOURCE:-$0}")" 2>/dev/null && pwd || echo scripts)
+
 _aurascope_ci_env() (
   set -eu
   D=${DISPLAY_NUM:-99}
@@ -39,6 +42,9 @@ _aurascope_ci_env() (
   if [ -n "$missing" ]; then
     log "installing:$missing"
     export DEBIAN_FRONTEND=noninteractive
+    for d in "$_aurascope_scripts" scripts; do  # wait (bounded) while another apt/dpkg holds the lock
+      if [ -f "$d/apt_wait.sh" ]; then . "$d/apt_wait.sh"; aurascope_wait_for_apt; break; fi
+    done
     apt-get update -q >/dev/null
     # shellcheck disable=SC2086  # word splitting of the package list is intended
     apt-get install -y -q --no-install-recommends $missing >/dev/null

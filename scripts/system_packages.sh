@@ -37,6 +37,8 @@ if [ "$(id -u)" != 0 ]; then
 fi
 echo "installing Debian packages:$missing" >&2
 export DEBIAN_FRONTEND=noninteractive
+. "$(dirname "$0")/apt_wait.sh"
+aurascope_wait_for_apt
 apt-get update -q >/dev/null
 # shellcheck disable=SC2086  # the list is meant to split into words
 apt-get install -y -q --no-install-recommends $missing >/dev/null
