@@ -50,17 +50,23 @@ def _heard(recording: np.ndarray, played: np.ndarray) -> np.ndarray:
 
 
 def _record_playthrough(tmp_path: Path, name: str, engine, qtbot, start) -> np.ndarray:
-    """Record the monitor while ``start()`` plays the clip from its start to its end."""
-    recorder = MonitorRecorder(tmp_path / f"{name}.f32", engine.sample_rate)
-    recorder.start()
-    try:
-        start()
-        qtbot.waitUntil(lambda: engine.is_playing, timeout=5000)
-        qtbot.waitUntil(lambda: not engine.is_playing, timeout=30000)
-        time.sleep(0.4)  # the tail through the sink's buffers
-    finally:
-        recording = recorder.stop()
-    assert engine.device_error is None
+    """Record the monitor while ``start()`` plays the clip from its start to its end. A playthrough with an
+    underflow (a starved machine: other jobs on the cores) is played again, up to twice: a gap voids the
+    measurement, it does not falsify it."""
+    for attempt in range(3):
+        before = engine.underflows
+        recorder = MonitorRecorder(tmp_path / f"{name}{attempt}.f32", engine.sample_rate)
+        recorder.start()
+        try:
+            start()
+            qtbot.waitUntil(lambda: engine.is_playing, timeout=5000)
+            qtbot.waitUntil(lambda: not engine.is_playing, timeout=30000)
+            time.sleep(0.4)  # the tail through the sink's buffers
+        finally:
+            recording = recorder.stop()
+        assert engine.device_error is None
+        if engine.underflows == before:
+            break
     return recording
 
 
