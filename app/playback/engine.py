@@ -17,6 +17,7 @@ import numpy as np
 from app.playback.devices import OutputDevice, list_output_devices, load_sounddevice, resolve_output_device
 from app.playback.errors import AudioDeviceError
 from app.playback.mixer import N_SLOTS, Mixer, MixSettings, Slot
+from app.playback.progressive import READY_BLOCK, ProgressiveBuffer
 
 #: Rate used for loading slots while no device can be queried (the slots are resampled again on open).
 FALLBACK_SAMPLE_RATE = 48000
@@ -69,6 +70,7 @@ class PlaybackEngine:
         self._mixer = Mixer(self._forced_rate or FALLBACK_SAMPLE_RATE, crossfade_s=crossfade_s)
         self._rate_known = self._forced_rate is not None
         self._originals: dict[Slot, tuple[np.ndarray, int]] = {}
+        self._progressive: dict[Slot, ProgressiveBuffer] = {}
         self._gains_db = dict.fromkeys(Slot, 0.0)
         self._volume = 1.0
         self._loop: tuple[int, int] | None = None
@@ -107,12 +109,42 @@ class PlaybackEngine:
         if not np.all(np.isfinite(x)):
             raise ValueError(f"audio for slot {slot.value} contains NaN or infinity")
         self._ensure_rate()
+        self._progressive.pop(slot, None)
         self._originals[slot] = (np.array(x, dtype=np.float32), int(sample_rate))
         self._push_settings(resampled={slot: resample(x, int(sample_rate), self.sample_rate)})
+
+    def load_progressive(self, slot: Slot, n_samples: int, sample_rate: int) -> ProgressiveBuffer:
+        """Give ``slot`` a whole-clip buffer of ``n_samples`` at ``sample_rate`` that fills while it plays.
+
+        Write chunks into the returned buffer (`ProgressiveBuffer.write`, from any one thread, e.g. the
+        compute worker); the callback plays each block once it is written, and while the selected slot's next
+        block is not, it holds the playhead (faded out; `waiting_for_fill` is True) until 0.2 s are ready.
+        """
+        self._ensure_rate()
+        buffer = ProgressiveBuffer(int(n_samples), int(sample_rate), self.sample_rate)
+        self._originals.pop(slot, None)
+        self._progressive[slot] = buffer
+        self._push_settings(resampled={slot: buffer.audio})
+        return buffer
+
+    def progressive(self, slot: Slot) -> ProgressiveBuffer | None:
+        """The filling buffer of ``slot``, or None when the slot holds whole audio (or nothing)."""
+        return self._progressive.get(slot)
+
+    @property
+    def waiting_for_fill(self) -> bool:
+        """Playing, but held at a block of the selected slot that is not written yet (say "preparing…")."""
+        return self.is_playing and self._mixer.holding
+
+    @property
+    def hold_blocks(self) -> int:
+        """Blocks of silence so far because a progressive slot's fill was behind the playhead."""
+        return self._mixer.hold_blocks
 
     def unload(self, slot: Slot) -> None:
         """Empty ``slot`` (it then plays silence)."""
         self._originals.pop(slot, None)
+        self._progressive.pop(slot, None)
         self._push_settings(resampled={slot: None})
 
     def source(self, slot: Slot) -> np.ndarray | None:
@@ -493,7 +525,9 @@ class PlaybackEngine:
             self._loop = (round(self._loop[0] * rate / old), round(self._loop[1] * rate / old))
         if self._paused_seek is not None:
             self._paused_seek = round(self._paused_seek * rate / old)
-        self._push_settings(resampled={slot: resample(x, sr, rate) for slot, (x, sr) in self._originals.items()})
+        self._progressive = {slot: buffer.retimed(rate) for slot, buffer in self._progressive.items()}
+        resampled = {slot: resample(x, sr, rate) for slot, (x, sr) in self._originals.items()}
+        self._push_settings(resampled={**resampled, **{s: b.audio for s, b in self._progressive.items()}})
 
     def _push_settings(self, resampled: dict[Slot, np.ndarray | None] | None = None) -> None:
         """Swap in a new immutable settings snapshot (one attribute assignment the callback reads)."""
@@ -504,8 +538,13 @@ class PlaybackEngine:
         gains = [0.0] * N_SLOTS
         for slot in Slot:
             gains[slot.index] = 10.0 ** (self._gains_db[slot] / 20.0)
+        ready = [None] * N_SLOTS
+        for slot, buffer in self._progressive.items():
+            ready[slot.index] = buffer.ready
         self._mixer.settings = MixSettings(
             sources=tuple(sources),
+            ready=tuple(ready),
+            ready_block=READY_BLOCK,
             gains=tuple(gains),
             volume=self._volume,
             loop=self._loop,

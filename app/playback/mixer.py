@@ -70,9 +70,14 @@ class MixSettings:
     loop: loop region ``(start, end)`` in samples at the device rate, end exclusive, or None for the
         whole buffer; only used while ``looping``.
     looping: wrap at the loop end instead of stopping at the end of the buffer.
+    ready: per slot None (all of it is there) or a uint8 array with one flag per ``ready_block`` samples, 1 once
+        that block of the source is written (a progressive slot, `app.playback.progressive`): the mixer holds
+        the playhead at an unready block of the selected slot instead of playing it.
     """
 
     sources: tuple[np.ndarray | None, ...] = field(default_factory=_empty_sources)
+    ready: tuple[np.ndarray | None, ...] = field(default_factory=_empty_sources)
+    ready_block: int = 256
     gains: tuple[float, ...] = (1.0,) * N_SLOTS
     volume: float = 1.0
     loop: tuple[int, int] | None = None
@@ -84,8 +89,8 @@ class MixSettings:
     loop_end: int = field(init=False)
 
     def __post_init__(self) -> None:
-        if len(self.sources) != N_SLOTS or len(self.gains) != N_SLOTS:
-            raise ValueError(f"sources and gains need {N_SLOTS} entries")
+        if len(self.sources) != N_SLOTS or len(self.gains) != N_SLOTS or len(self.ready) != N_SLOTS:
+            raise ValueError(f"sources, gains and ready need {N_SLOTS} entries")
         for src in self.sources:
             if src is not None and (src.dtype != np.float32 or src.ndim != 1 or not src.flags.c_contiguous):
                 raise ValueError("each source must be a 1-D C-contiguous float32 array")
@@ -158,6 +163,10 @@ class Mixer:
         self._clock = np.full((clock_size, 6), np.nan, dtype=np.float64)
         self._clock_size = int(clock_size)
         self.clock_count = 0
+        # progressive slots: the playhead waits at a block not yet written (see `MixSettings.ready`)
+        self.holding = False  # waiting for the selected slot's fill (faded out, playhead still)
+        self.hold_blocks = 0  # blocks that ended holding (silence the listener heard because the fill was late)
+        self.resume_samples = max(1, round(0.2 * self.sample_rate))  # ready ahead before sound resumes
 
     # ---- controlling thread -------------------------------------------------------------------------
 
@@ -243,6 +252,7 @@ class Mixer:
                         self.last_switch_block = self.blocks
                         self.switch_count += 1
             elif kind is _Command.SEEK:
+                self.holding = False  # re-judged at the new place
                 if self.running and not self._play_requested:
                     self._seek_after_fade = value  # jumping inside a fade-out would click
                 else:
@@ -315,7 +325,9 @@ class Mixer:
         self.clock_count += 1
         if frames > self.max_block_frames:
             self.max_block_frames = frames
-        self._sounding = self.running
+        if self.holding and self._play_requested:
+            self.hold_blocks += 1
+        self._sounding = self.running and not self.holding
 
     def _fade_to_slot(self, slot_index: int) -> None:
         """Start a fade from the weights now sounding to all-on-``slot_index`` (-1: silence)."""
@@ -348,6 +360,25 @@ class Mixer:
                 break
             seg = min(n - done, limit - pos)
             fading = self._fade_pos < self.n_fade
+            flags = s.ready[self.slot_index]
+            if flags is not None and self._play_requested and not fading:
+                if self.holding:  # faded out at the frontier: resume once enough is ready, else stay silent
+                    if self._ready_run(flags, s.ready_block, pos, min(limit, pos + self.resume_samples)) < min(
+                        self.resume_samples, limit - pos
+                    ):
+                        break
+                    self.holding = False
+                    self._fade_to_slot(self.slot_index)
+                    fading = True
+                else:
+                    run = self._ready_run(flags, s.ready_block, pos, min(limit, pos + seg + self.n_fade))
+                    if run < min(seg + self.n_fade, limit - pos):  # the frontier is near: fade out to reach it
+                        if run <= self.n_fade:
+                            self.holding = True
+                            self._fade_to_slot(-1)
+                            fading = True
+                        else:
+                            seg = min(seg, run - self.n_fade)
             if fading:
                 seg = min(seg, self.n_fade - self._fade_pos)
             f = self._fade_pos
@@ -388,6 +419,16 @@ class Mixer:
         np.copyto(out, self._mono[:n])  # broadcasts the column to every channel (a broadcasting ufunc
         # with out= would allocate an iterator buffer the size of the block)
         return advanced
+
+    @staticmethod
+    def _ready_run(flags: np.ndarray, block: int, pos: int, stop: int) -> int:
+        """Samples from ``pos`` up to ``stop`` whose blocks are all flagged ready (reads a few flags)."""
+        b = pos // block
+        end = pos
+        while end < stop and b < flags.shape[0] and flags[b]:
+            b += 1
+            end = b * block
+        return max(0, min(end, stop) - pos)
 
     def _fade_done(self) -> None:
         for i in range(N_SLOTS):

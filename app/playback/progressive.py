@@ -42,6 +42,8 @@ class ProgressiveBuffer:
         self.audio = np.zeros(self._device_index(self.n_source), dtype=np.float32)
         self.ready = np.zeros(math.ceil(self.audio.shape[0] / READY_BLOCK), dtype=np.uint8)
         self._written: list[tuple[int, int]] = []  # merged device-sample ranges
+        self._source = np.zeros(self.n_source, dtype=np.float32)  # the exact samples received, at the source rate
+        self._received: list[tuple[int, int]] = []  # merged source ranges in _source
 
     def _device_index(self, source_sample: int) -> int:
         """First device sample at or after source sample ``source_sample`` (chunks tile the device samples)."""
@@ -59,6 +61,8 @@ class ProgressiveBuffer:
         padded_last = padded_first + audio.shape[0]
         if not (0 <= padded_first <= first < last <= padded_last <= self.n_source):
             raise ValueError(f"chunk [{first}, {last}) not inside its audio [{padded_first}, {padded_last})")
+        self._source[padded_first:padded_last] = audio
+        self._received = _merge(self._received, (padded_first, padded_last))
         d0, d1 = self._device_index(first), self._device_index(last)
         if self.up == self.down:
             self.audio[d0:d1] = audio[first - padded_first : last - padded_first]
@@ -76,16 +80,20 @@ class ProgressiveBuffer:
             self.audio[d0:d1] = y[d0 - offset : d1 - offset]
         self._mark(d0, d1)
 
+    def retimed(self, device_rate: int) -> ProgressiveBuffer:
+        """The same fill at another device rate (a device change): everything received, resampled again (less
+        the margins at the inner edges of what has arrived, which the next chunks fill)."""
+        new = ProgressiveBuffer(self.n_source, self.source_rate, device_rate)
+        need = new.margin_needed
+        for a, b in self._received:
+            first = a if a == 0 else a + need
+            last = b if b == self.n_source else b - need
+            if last > first:
+                new.write(first, last, self._source[a:b], a)
+        return new
+
     def _mark(self, d0: int, d1: int) -> None:
-        merged: list[tuple[int, int]] = []
-        lo, hi = d0, d1
-        for a, b in self._written:
-            if b < lo or a > hi:
-                merged.append((a, b))
-            else:
-                lo, hi = min(lo, a), max(hi, b)
-        merged.append((lo, hi))
-        self._written = sorted(merged)
+        self._written = _merge(self._written, (d0, d1))
         n = self.audio.shape[0]
         for block in range(d0 // READY_BLOCK, -(-d1 // READY_BLOCK)):
             b0, b1 = block * READY_BLOCK, min(n, (block + 1) * READY_BLOCK)
@@ -98,3 +106,15 @@ class ProgressiveBuffer:
 
     def ready_fraction(self) -> float:
         return float(self.ready.mean())
+
+
+def _merge(intervals: list[tuple[int, int]], new: tuple[int, int]) -> list[tuple[int, int]]:
+    out: list[tuple[int, int]] = []
+    lo, hi = new
+    for a, b in intervals:
+        if b < lo or a > hi:
+            out.append((a, b))
+        else:
+            lo, hi = min(lo, a), max(hi, b)
+    out.append((lo, hi))
+    return sorted(out)
