@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-BUNDLED_MODEL = ROOT / "models" / "choi2015-genre.safetensors"
+BUNDLED_MODEL = ROOT / "models" / "musicnn-mtt-vgg.safetensors"
 DEMO_CLIP = ROOT / "resources" / "demo" / "real" / "band.flac"
 
 pytestmark = pytest.mark.slow
