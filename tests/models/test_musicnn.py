@@ -205,3 +205,18 @@ def test_explicit_deconvnet_equals_autograd_route_on_a_real_recording(model: Mod
     assert int((autograd.abs().amax(dim=(1, 2)) > 0).sum()) >= 2  # not a comparison of zeros
     error = float((explicit - autograd).abs().max() / autograd.abs().max())
     assert error < 1e-5
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("layer", [2, 5])
+def test_windowed_rendering_equals_the_whole_clip_with_overlapping_pools(model: Model, layer: int) -> None:
+    """The window renders a crop with its context: exact here too (the first pool overlaps in time)."""
+    from app.core.analysis import Analysis
+
+    analysis = Analysis(load_audio(ROOT / "resources" / "demo" / "real" / "band.flac", 16000), model)
+    whole = analysis.deconv(layer, [0, 40])
+    for frames in [(0, 100), (333, 500), (whole.shape[-1] - 120, whole.shape[-1])]:
+        window = analysis.deconv_frames(layer, [0, 40], frames)
+        expected = whole[..., frames[0] : frames[1]]
+        assert float(expected.abs().max()) > 0
+        assert float((window - expected).abs().max() / expected.abs().max()) < 1e-5
