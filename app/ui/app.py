@@ -23,7 +23,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument(
         "files", nargs="*", type=Path, help="audio, model (.safetensors, .onnx) and/or session (.aurascope) files"
     )
-    parser.add_argument("--model", "-m", type=Path, help="model file (default: the bundled musicnn-mtt-vgg, trained on real recordings)")
+    parser.add_argument("--model", "-m", type=Path, help="model file (default: the bundled musicnn-mtt-vgg)")
     parser.add_argument("--audio", "-a", type=Path, help="audio file (default: the real band demo clip)")
     parser.add_argument("--no-thumbnails", action="store_true", help="do not compute map thumbnails")
     return parser.parse_args(list(argv))

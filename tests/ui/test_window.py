@@ -356,8 +356,8 @@ def test_the_bundled_model_on_the_full_band_demo(make_window, qtbot) -> None:
     assert (audio, model) == (DEFAULT_AUDIO, DEFAULT_MODEL)
     window = make_window(audio, model)
     assert window.selected == (2, 0) and window.feature.ref == (2, 0)
-    assert [layer.n_maps for layer in window.summary.layers] == [64] * 5
-    assert window.clip.duration == pytest.approx(10.0, abs=0.01)
+    assert [layer.n_maps for layer in window.summary.layers] == [128] * 5  # musicnn-mtt-vgg
+    assert window.clip.duration == pytest.approx(25.0, abs=0.01)  # resources/demo/real/band.flac
     labels = [label for label, _ in window.clip.predictions]
     assert len(labels) == len(window.summary.labels) >= 2 and window.predictions._scores[0][0] == labels[0]
     assert float(window.stack.feature.data.max()) > -60.0  # layer 2 map 0 is audible on this clip
