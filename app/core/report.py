@@ -14,7 +14,7 @@ No script runs in the page and nothing is fetched from elsewhere. Files are writ
 
 from __future__ import annotations
 
-import html
+import functools
 import math
 import re
 import time
@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+import jinja2
 import numpy as np
 
 from app import __version__
@@ -304,120 +305,29 @@ def _report_doc(
 
 
 # --- the page ------------------------------------------------------------------------------------------------
-_CSS = """
-body{font:14px/1.4 system-ui,sans-serif;margin:0 auto;max-width:1400px;padding:1em 2em;color:#222;background:#fafafa}
-h1{font-size:1.6em;margin:.2em 0}h2{margin-top:2em;border-bottom:2px solid #444}
-.meta{color:#555}.warn{background:#fff3cd;border:1px solid #e0c36c;padding:.5em 1em}
-nav a{margin-right:.6em}
-section.map{background:#fff;border:1px solid #ddd;border-radius:6px;margin:1em 0;padding:.5em 1em}
-.map h3{margin:.2em 0}.label{color:#064;font-weight:600}.rating{color:#c80}.notes{white-space:pre-wrap;color:#333}
-ul.tags{margin:.3em 0;padding-left:1.2em}ul.tags li{color:#513}
-table.clips{border-collapse:collapse;width:100%}table.clips td,table.clips th{border-top:1px solid #eee;
-padding:.3em;vertical-align:top;text-align:left}img{display:block;max-width:100%;height:auto;image-rendering:pixelated}
-audio{height:2em;width:15em}.player{margin-bottom:.3em}.player span{display:inline-block;width:9em;font-size:.9em}
-table.figures td{border:0;padding:0 .6em 0 0;font-size:.85em;white-space:nowrap}.silent{color:#999}
-"""
-
-
 def render_html(doc: dict[str, Any]) -> str:
-    """The page for a report document (as written to ``report.json``)."""
-    e = html.escape
+    """The page for a report document (as written to ``report.json``), from ``templates/report.html``."""
     clips = {c["key"]: c for c in doc["clips"]}
-    parts = [
-        "<!DOCTYPE html>",
-        '<html lang="en"><head><meta charset="utf-8">',
-        '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        '<link rel="icon" href="data:,">',
-        f"<title>{e(doc['title'])}</title><style>{_CSS}</style></head><body>",
-        f"<h1>{e(doc['title'])}</h1>",
-        f'<p class="meta">Model <b>{e(doc["model"]["name"])}</b>'
-        + (f" (SHA-256 {e((doc['model']['sha256'] or '')[:12])})" if doc["model"]["sha256"] else "")
-        + f" · {len(doc['clips'])} clip(s) · {sum(len(x['maps']) for x in doc['layers'])} map(s) · made by Aurascope "
-        f"{e(doc['aurascope_version'])} on {e(doc['created_at'])} · method {e(doc['method'])}"
-        + (f" · session {e(Path(doc['session']).name)}" if doc.get("session") else "")
-        + "</p>",
-    ]
-    if not doc["complete"]:
-        parts.append(
-            f'<p class="warn">Incomplete: stopped after {doc["pairs_done"]} of {doc["pairs_planned"]} '
-            "(clip, map) pairs.</p>"
-        )
-    parts.append(
-        '<p class="meta">Spectrograms: log frequency, low at the bottom; colour from black (80 dB under the clip\'s '
-        "peak) to pale yellow (the peak), the feature drawn at the gain it is played at. Feature = the method's "
-        "projection of the map used as a mask on the clip's STFT (Choi et al. 2015); residual = the clip minus the "
-        "feature. Both are played at the clip's loudness (BS.1770), the gain shown beside each player.</p>"
+    return _page_template().render(doc=doc, clips=clips, figures=_FIGURES)
+
+
+@functools.cache
+def _page_template() -> jinja2.Template:
+    # autoescape everywhere: labels, notes and file names are the user's text; StrictUndefined: a field the
+    # document lacks is an error, not an empty cell
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("app.core", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
     )
-    parts.append("<h2>Clips</h2><table class='clips'>")
-    for c in doc["clips"]:
-        parts.append(
-            f"<tr><td><b>{e(c['name'])}</b><br>{c['seconds']:.1f} s<br>{c['onsets']} onsets</td>"
-            f"<td>{_img(c['png'], c['png_size'], 'spectrogram of ' + c['name'])}</td>"
-            f"<td>{_player('original', c['wav'])}</td><td>{_figures(c['figures'])}</td></tr>"
-        )
-    parts.append("</table>")
-    parts.append("<nav>" + "".join(f"<a href='#layer-{x['layer']}'>Layer {x['layer']}</a>" for x in doc["layers"]))
-    parts.append("</nav>")
-    for layer in doc["layers"]:
-        parts.append(f"<h2 id='layer-{layer['layer']}'>Layer {layer['layer']}</h2>")
-        for m in layer["maps"]:
-            parts.append(_map_section(m, clips))
-    parts.append("<h2>How tags are suggested</h2><ul>")
-    for r in doc["rules"]:
-        parts.append(f"<li><b>{e(r['tag'])}</b>: {e(r['when'])}</li>")
-    parts.append("</ul></body></html>\n")
-    return "\n".join(parts)
-
-
-def _map_section(m: dict[str, Any], clips: dict[str, dict[str, Any]]) -> str:
-    e = html.escape
-    head = f"<h3>Layer {m['layer']} · map {m['index']}"
-    if m["label"]:
-        head += f" — <span class='label'>{e(m['label'])}</span>"
-    if m["rating"]:
-        r = m["rating"]
-        head += f" <span class='rating' title='rating {r} of 5'>{'★' * r}{'☆' * (5 - r)}</span>"
-    head += "</h3>"
-    out = [f"<section class='map' id='{m['id']}'>", head]
-    if m["notes"]:
-        out.append(f"<p class='notes'>{e(m['notes'])}</p>")
-    if m["suggested_tags"]:
-        out.append("<ul class='tags'>")
-        for t in m["suggested_tags"]:
-            out.append(f"<li title='{e(t['detail'])}'>suggested: {e(_tag_text(t))}</li>")
-        out.append("</ul>")
-    out.append(
-        "<table class='clips'><tr><th>clip</th><th>original</th><th>feature</th><th>listen</th><th>figures</th></tr>"
-    )
-    for cell in m["clips"]:
-        clip = clips[cell["clip"]]
-        quiet = " class='silent'" if cell["silent"] else ""
-        out.append(
-            f"<tr{quiet}><td>{e(clip['name'])}"
-            + ("<br>(silent)" if cell["silent"] else "")
-            + "".join(f"<br><i>{e(t['tag'])}</i>" for t in cell["tags"])
-            + f"</td><td>{_img(clip['png'], clip['png_size'], 'spectrogram of ' + clip['name'])}</td>"
-            f"<td>{_img(cell['feature_png'], cell['png_size'], m['id'] + ' on ' + clip['name'])}</td>"
-            f"<td>{_player('original', clip['wav'])}"
-            f"{_player('feature', cell['feature_wav'], cell['feature_gain_db'], cell['feature_gain_limited'])}"
-            f"{_player('residual', cell['residual_wav'], cell['residual_gain_db'], cell['residual_gain_limited'])}"
-            f"</td><td>{_figures(cell['figures'], clip['figures'])}</td></tr>"
-        )
-    out.append("</table></section>")
-    return "\n".join(out)
-
-
-def _img(src: str, size: list[int], alt: str) -> str:
-    return f"<img src='{quote(src)}' width='{size[0]}' height='{size[1]}' alt='{html.escape(alt)}'>"
-
-
-def _player(kind: str, src: str, gain_db: float | None = None, limited: bool = False) -> str:
-    gain = ""
-    if gain_db is not None:
-        gain = f" {gain_db:+.1f} dB" + (" (capped)" if limited else "")
-    return (
-        f"<div class='player'><span>{kind}{gain}</span><audio controls preload='none' src='{quote(src)}'></audio></div>"
-    )
+    env.filters["url"] = quote
+    env.filters["file_name"] = lambda path: Path(path).name
+    env.filters["figure"] = lambda value, fmt: "n/a" if value is None else fmt.format(value)
+    env.filters["tag_text"] = _tag_text
+    return env.get_template("report.html")
 
 
 _FIGURES = (
@@ -429,18 +339,6 @@ _FIGURES = (
     ("pitch_salience", "pitch salience", "{:.2f}"),
     ("sparsity", "sparsity", "{:.2f}"),
 )
-
-
-def _figures(figures: dict[str, Any], original: dict[str, Any] | None = None) -> str:
-    rows = []
-    for key, words, fmt in _FIGURES:
-        value = figures.get(key)
-        text = "n/a" if value is None else fmt.format(value)
-        if original is not None:
-            was = original.get(key)
-            text += f" <span class='meta'>(clip {'n/a' if was is None else fmt.format(was)})</span>"
-        rows.append(f"<tr><td>{words}</td><td>{text}</td></tr>")
-    return "<table class='figures'>" + "".join(rows) + "</table>"
 
 
 def _tag_text(t: dict[str, Any]) -> str:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import json
+from html.parser import HTMLParser
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +21,7 @@ from app.core.errors import ReportError, SelectionError
 from app.core.frontend import FrontEnd
 from app.core.model import Conv2d, Model, ModelSpec, ReLU
 from app.core.png import decode_png_size, spectrogram_rgb
-from app.core.report import write_report
+from app.core.report import render_html, write_report
 from app.core.resynth import loudness_lufs
 from app.core.session import Session
 
@@ -131,6 +133,62 @@ def test_the_page_escapes_and_shows_what_the_listener_wrote(report) -> None:
     assert "★★★★☆" in page and page.count("<section class='map'") == 3
     assert "notes%20%26%20%3Cmore%3E" not in page  # file names are made safe, not just quoted
     assert "<script" not in page
+
+
+HOSTILE = "<script>alert('x')</script> \"quoted\" & 'single' — naïve ✓ </textarea><img src=x onerror=alert(1)>"
+
+
+class _PageReader(HTMLParser):
+    """Every element with its attributes (entities decoded), and the text inside each element by tag."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.elements: list[tuple[str, dict[str, str | None]]] = []
+        self.text: dict[str, list[str]] = {}
+        self._open: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.elements.append((tag, dict(attrs)))
+        if tag not in ("img", "br", "meta", "link"):
+            self._open.append(tag)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in self._open:
+            del self._open[len(self._open) - 1 - self._open[::-1].index(tag) :]
+
+    def handle_data(self, data: str) -> None:
+        if self._open:
+            self.text.setdefault(self._open[-1], []).append(data)
+
+
+def test_hostile_text_is_escaped_wherever_the_page_shows_it(report) -> None:
+    _, doc, _, _ = report
+    hostile = copy.deepcopy(doc)
+    hostile["title"] = HOSTILE
+    hostile["session"] = f"/somewhere/{HOSTILE.replace('/', '|')}.aurascope"
+    hostile["clips"][0]["name"] = HOSTILE
+    hostile["rules"][0]["when"] = HOSTILE
+    first = hostile["layers"][0]["maps"][0]
+    first["label"] = first["notes"] = HOSTILE
+    page = render_html(hostile)
+
+    assert "<script" not in page and "onerror=alert" not in page.replace("onerror=alert(1)&gt;", "")
+    reader = _PageReader()
+    reader.feed(page)
+    tags = {tag for tag, _ in reader.elements}
+    assert "script" not in tags and "textarea" not in tags
+    assert page.count("<section class='map'") == 3
+    for tag, attrs in reader.elements:
+        if tag == "img":
+            assert set(attrs) == {"src", "width", "height", "alt"}, attrs
+    # the listener's text comes back letter for letter: quotes, ampersand and non-ASCII included
+    assert reader.text["title"] == [HOSTILE] and reader.text["h1"] == [HOSTILE]
+    assert HOSTILE in reader.text["span"] and reader.text["p"].count(HOSTILE) == 1  # label; notes
+    assert [t for t in reader.text["b"] if HOSTILE in t] == [HOSTILE]  # the clips table
+    assert f": {HOSTILE}" in reader.text["li"]  # the rules list
+    alts = [attrs["alt"] for tag, attrs in reader.elements if tag == "img"]
+    assert alts.count(f"spectrogram of {HOSTILE}") == 1 + 3  # the clips table and each map's row of that clip
+    assert any(t.endswith(f"session {HOSTILE.replace('/', '|')}.aurascope") for t in reader.text["p"])
 
 
 def test_page_loads_in_headless_chromium(report) -> None:
