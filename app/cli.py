@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from app import __version__
+from app.core.types import FeatureRef, Loudness, Method, Mode
 
 EXIT_BAD_INPUT = 2
 MODEL_HELP = "a .safetensors model, a .onnx file or package.module:callable (with --front-end, --weights)"
@@ -214,9 +215,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from app.core.analysis import FeatureRef
-    from app.core.export import Loudness, export_features
-    from app.core.resynth import Mode
+    from app.core.export import export_features
 
     analysis = _open(args)
     model = analysis.model
@@ -246,9 +245,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def _selected_refs(model, layer_texts: list[str] | None, features: str) -> list:
-    from app.core.analysis import FeatureRef
-
+def _selected_refs(model, layer_texts: list[str] | None, features: str) -> list[FeatureRef]:
     layers: list[int] = []
     for text in layer_texts or ["all"]:
         layers += parse_index_list(text, len(model.layers) + 1, "layer")
@@ -378,7 +375,7 @@ def build_parser() -> argparse.ArgumentParser:
     def method_option(p: argparse.ArgumentParser) -> None:
         p.add_argument(
             "--method",
-            choices=["deconvnet", "guided-backprop", "gradient"],
+            choices=[m.value for m in Method],
             default="deconvnet",
             help="how the signal passes each ReLU on its way down (default deconvnet, as Choi et al.)",
         )
@@ -420,13 +417,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--mode",
         action="append",
-        choices=["choi", "magnitude", "residual"],
+        choices=[m.value for m in Mode],
         help="resynthesis mode; repeat for several (default choi)",
     )
     p.add_argument("--format", choices=["float32", "pcm24", "pcm16"], default="float32")
     p.add_argument(
         "--loudness",
-        choices=["none", "match", "peak"],
+        choices=[m.value for m in Loudness],
         default="none",
         help="none: raw level (default); match: the original's LUFS; peak: -0.1 dBFS peak",
     )

@@ -19,37 +19,13 @@ import math
 import secrets
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from enum import StrEnum
-from fractions import Fraction
-from typing import Any
 
 import numpy as np
 
 from app.core.loudness import TOLERANCE_LU
+from app.core.types import AbxAnswer, AbxResult, Choice, binomial_p_value
 
 DEFAULT_TRIALS = 10
-
-
-class Choice(StrEnum):
-    """A = the original, B = the feature (as on the transport)."""
-
-    A = "A"
-    B = "B"
-
-
-def binomial_p_value(correct: int, trials: int, chance: float = 0.5) -> float:
-    """One-sided exact p-value ``P(K >= correct)`` for ``K ~ Binomial(trials, chance)``.
-
-    Summed in exact rational arithmetic, so e.g. 9 of 10 gives 11/1024 = 0.0107421875 exactly.
-    """
-    if trials < 0 or not 0 <= correct <= trials:
-        raise ValueError(f"need 0 <= correct <= trials, got {correct} of {trials}")
-    if not 0.0 < chance < 1.0:
-        raise ValueError(f"chance must lie strictly between 0 and 1, got {chance}")
-    p = Fraction(chance)
-    q = 1 - p
-    tail = sum(math.comb(trials, k) * p**k * q ** (trials - k) for k in range(correct, trials + 1))
-    return float(tail)
 
 
 def matched_gain_db(feature: np.ndarray, original: np.ndarray, sample_rate: int) -> float:
@@ -65,72 +41,6 @@ class LevelMismatchError(ValueError):
     def __init__(self, reason: str) -> None:
         super().__init__(f"cannot start a blind A/B/X test: {reason}")
         self.reason = reason
-
-
-@dataclass(frozen=True)
-class AbxAnswer:
-    """One answered trial: what X was, what the listener said, and how long they took (s, or None)."""
-
-    x_is: Choice
-    answer: Choice
-    seconds: float | None = None
-
-    @property
-    def correct(self) -> bool:
-        return self.x_is is self.answer
-
-
-@dataclass(frozen=True)
-class AbxResult:
-    """A finished (or abandoned) A/B/X run on one map of one clip, as saved in the session."""
-
-    layer: int
-    index: int
-    clip_sha256: str
-    clip_name: str
-    seed: int
-    planned_trials: int
-    gain_db: float
-    mode: str = "choi"
-    loop: tuple[float, float] | None = None
-    answers: tuple[AbxAnswer, ...] = ()
-    finished_at: str = ""
-    #: A's gain in dB (A is turned down when B cannot be raised to it without clipping)
-    gain_a_db: float = 0.0
-    #: measured |loudness(A as played) - loudness(B as played)| in LU; None in runs saved before it was measured
-    level_difference_lu: float | None = None
-
-    @property
-    def trials(self) -> int:
-        return len(self.answers)
-
-    @property
-    def correct(self) -> int:
-        return sum(a.correct for a in self.answers)
-
-    @property
-    def p_value(self) -> float:
-        return binomial_p_value(self.correct, self.trials) if self.trials else 1.0
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "layer": self.layer,
-            "index": self.index,
-            "clip": self.clip_sha256,
-            "clip_name": self.clip_name,
-            "seed": self.seed,
-            "planned_trials": self.planned_trials,
-            "gain_db": self.gain_db,
-            "gain_a_db": self.gain_a_db,
-            "level_difference_lu": self.level_difference_lu,
-            "mode": self.mode,
-            "loop": list(self.loop) if self.loop else None,
-            "answers": [{"x": a.x_is.value, "answer": a.answer.value, "seconds": a.seconds} for a in self.answers],
-            "correct": self.correct,
-            "trials": self.trials,
-            "p_value": self.p_value,
-            "finished_at": self.finished_at,
-        }
 
 
 @dataclass(eq=False)

@@ -17,6 +17,7 @@ from app.core.errors import ClipTooShortError
 from app.core.methods import Method
 from app.core.model import Model
 from app.core.resynth import Mode, loudness_lufs, masked_spectrum, matching_gain_db, to_db
+from app.core.types import FeatureRef
 from app.core.windowing import Interval, TimeGraph, crop_is_exact, frames_for_samples, plan_window
 
 if TYPE_CHECKING:
@@ -34,17 +35,6 @@ def default_device() -> torch.device:
     if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
         return torch.device("mps")
     return torch.device("cpu")
-
-
-@dataclass(frozen=True, order=True)
-class FeatureRef:
-    """Feature map ``index`` (from 0) of ``layer`` (from 1)."""
-
-    layer: int
-    index: int
-
-    def __str__(self) -> str:
-        return f"L{self.layer}F{self.index}"
 
 
 @dataclass(frozen=True, eq=False)

@@ -37,9 +37,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from app.core import descriptors as d
+from app.core.types import FIGURE_WORDS, FeatureRef, SuggestedTag, format_figure, json_number
 
 if TYPE_CHECKING:
-    from app.core.analysis import Analysis, FeatureRef, Rendering
+    from app.core.analysis import Analysis, Rendering
     from app.core.stems import Stems, StemShares
 
 LOW_CUTOFF_HZ = 200.0
@@ -61,7 +62,7 @@ class Figures:
     rms_db: float
 
     def to_dict(self) -> dict[str, float | None]:
-        return {k: _json_number(v) for k, v in asdict(self).items()}
+        return {k: json_number(v) for k, v in asdict(self).items()}
 
 
 def emphasis_db(share: float, original_share: float) -> float:
@@ -111,7 +112,7 @@ class Changes:
         )
 
     def to_dict(self) -> dict[str, float | None]:
-        return {k: _json_number(v) for k, v in asdict(self).items()}
+        return {k: json_number(v) for k, v in asdict(self).items()}
 
 
 # --- rules -----------------------------------------------------------------------------------------------
@@ -122,7 +123,10 @@ class Condition:
     figure: str
     op: str  # ">=" or "<="
     threshold: float
-    words: str
+
+    @property
+    def words(self) -> str:
+        return FIGURE_WORDS[self.figure]
 
     def value(self, figures: Figures, changes: Changes) -> float:
         source, name = self.figure.split(".", 1)
@@ -135,7 +139,7 @@ class Condition:
 
     def describe(self, value: float) -> str:
         sign = "≥" if self.op == ">=" else "≤"
-        return f"{self.words} {_fmt(value, self.figure)} {sign} {_fmt(self.threshold, self.figure)}"
+        return f"{self.words} {format_figure(value, self.figure)} {sign} {format_figure(self.threshold, self.figure)}"
 
 
 @dataclass(frozen=True)
@@ -146,7 +150,7 @@ class Rule:
     conditions: tuple[Condition, ...]
 
     def text(self) -> str:
-        return " and ".join(f"{c.words} {c.op} {_fmt(c.threshold, c.figure)}" for c in self.conditions)
+        return " and ".join(f"{c.words} {c.op} {format_figure(c.threshold, c.figure)}" for c in self.conditions)
 
 
 # Thresholds, chosen from measurements (bench/characterise.py: the four demo clips at 11025 Hz, every map of
@@ -180,89 +184,49 @@ RULES: tuple[Rule, ...] = (
     Rule(
         "onset detector",
         (
-            Condition("change.onset_corr", ">=", 0.20, "onset correlation change"),
-            Condition("change.attack_sustain_db", ">=", 6.0, "attack/sustain change"),
+            Condition("change.onset_corr", ">=", 0.20),
+            Condition("change.attack_sustain_db", ">=", 6.0),
         ),
     ),
     Rule(
         "attack suppressor",
         (
-            Condition("change.attack_sustain_db", "<=", -2.0, "attack/sustain change"),
-            Condition("change.onset_corr", "<=", 0.0, "onset correlation change"),
+            Condition("change.attack_sustain_db", "<=", -2.0),
+            Condition("change.onset_corr", "<=", 0.0),
         ),
     ),
     Rule(
         "bass selector",
         (
-            Condition("change.low_emphasis_db", ">=", 20.0, "low-frequency emphasis (< 200 Hz)"),
-            Condition("map.low_share", ">=", 0.5, "low-frequency share (< 200 Hz)"),
-            Condition("change.percussive_emphasis_db", "<=", 5.0, "percussive emphasis (HPSS)"),
+            Condition("change.low_emphasis_db", ">=", 20.0),
+            Condition("map.low_share", ">=", 0.5),
+            Condition("change.percussive_emphasis_db", "<=", 5.0),
         ),
     ),
     Rule(
         "percussive / kick selector",
-        (Condition("change.percussive_emphasis_db", ">=", 10.0, "percussive emphasis (HPSS)"),),
+        (Condition("change.percussive_emphasis_db", ">=", 10.0),),
     ),
     Rule(  # the kick: low and more percussive than the clip, though HPSS calls a 55 Hz thump half harmonic
         "percussive / kick selector",
         (
-            Condition("change.percussive_emphasis_db", ">=", 5.0, "percussive emphasis (HPSS)"),
-            Condition("change.low_emphasis_db", ">=", 20.0, "low-frequency emphasis (< 200 Hz)"),
-            Condition("map.low_share", ">=", 0.5, "low-frequency share (< 200 Hz)"),
+            Condition("change.percussive_emphasis_db", ">=", 5.0),
+            Condition("change.low_emphasis_db", ">=", 20.0),
+            Condition("map.low_share", ">=", 0.5),
         ),
     ),
     Rule(
         "melody / harmonic selector",
         (
-            Condition("change.pitch_salience", ">=", 0.10, "pitch salience change"),
-            Condition("change.percussive_emphasis_db", "<=", -3.0, "percussive emphasis (HPSS)"),
-            Condition("map.low_share", "<=", 0.5, "low-frequency share (< 200 Hz)"),
+            Condition("change.pitch_salience", ">=", 0.10),
+            Condition("change.percussive_emphasis_db", "<=", -3.0),
+            Condition("map.low_share", "<=", 0.5),
         ),
     ),
 )
 TAGS: tuple[str, ...] = tuple(dict.fromkeys(r.tag for r in RULES))
 
 
-@dataclass(frozen=True)
-class SuggestedTag:
-    """A tag suggested by a rule, with the figure that triggered it (its value and threshold) and the clip.
-
-    ``support`` of ``of`` clips met the rule; ``value`` and ``clip_name`` are from the clip where it held best.
-    """
-
-    tag: str
-    figure: str
-    value: float
-    threshold: float
-    op: str
-    detail: str
-    clip_sha256: str = ""
-    clip_name: str = ""
-    support: int = 1
-    of: int = 1
-
-    def text(self) -> str:
-        where = f" on {self.clip_name}" if self.clip_name else ""
-        count = f" ({self.support} of {self.of} clips)" if self.of > 1 else ""
-        sign = "≥" if self.op == ">=" else "≤"
-        return (
-            f"{self.tag}: {_FIGURE_WORDS.get(self.figure, self.figure)} {_fmt(self.value, self.figure)} "
-            f"{sign} {_fmt(self.threshold, self.figure)}{where}{count}"
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        out = asdict(self)
-        out["value"] = _json_number(self.value)
-        return out
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> SuggestedTag:
-        return cls(**{**data, "value": float("nan") if data.get("value") is None else data["value"]})
-
-
-_FIGURE_WORDS = {c.figure: c.words for r in RULES for c in r.conditions} | {
-    "stem.share": "share of the auralisation from the stem"
-}
 
 
 def suggest_tags(figures: Figures, changes: Changes, *, clip_sha256: str = "", clip_name: str = "") -> tuple:
@@ -372,7 +336,7 @@ class MapCharacter:
             "figures": self.figures.to_dict(),
             "changes": self.changes.to_dict(),
             "tags": [t.to_dict() for t in self.tags],
-            "sources": {k: _json_number(v) for k, v in self.sources.items()},
+            "sources": {k: json_number(v) for k, v in self.sources.items()},
             "seconds": round(self.seconds, 4),
         }
 
@@ -386,18 +350,17 @@ class Characterisation:
     seconds: float
     cancelled: bool = False
 
-    def for_map(self, ref: Any) -> list[MapCharacter]:
-        layer, index = _key(ref)
-        return [m for m in self.maps if (m.layer, m.index) == (layer, index)]
+    def for_map(self, ref: FeatureRef) -> list[MapCharacter]:
+        return [m for m in self.maps if (m.layer, m.index) == ref]
 
-    def refs(self) -> list[tuple[int, int]]:
-        return sorted({(m.layer, m.index) for m in self.maps})
+    def refs(self) -> list[FeatureRef]:
+        return sorted({FeatureRef(m.layer, m.index) for m in self.maps})
 
-    def tags(self, ref: Any) -> tuple[SuggestedTag, ...]:
+    def tags(self, ref: FeatureRef) -> tuple[SuggestedTag, ...]:
         """Tags of one map over all clips: each tag once, from the clip where it held best, with its support."""
         return merge_tags(self.for_map(ref))
 
-    def suggestions(self) -> dict[tuple[int, int], tuple[SuggestedTag, ...]]:
+    def suggestions(self) -> dict[FeatureRef, tuple[SuggestedTag, ...]]:
         """``{(layer, index): tags}`` for every measured map (empty tuples included), for the session."""
         return {ref: self.tags(ref) for ref in self.refs()}
 
@@ -413,7 +376,7 @@ class Characterisation:
                     "name": b.clip_name,
                     "onsets": len(b.onsets),
                     "figures": b.figures.to_dict(),
-                    "sources": {k: _json_number(v) for k, v in b.sources.items()},
+                    "sources": {k: json_number(v) for k, v in b.sources.items()},
                 }
                 for b in self.baselines
             ],
@@ -538,7 +501,7 @@ def characterise_renderings(
 
 def characterise(
     analyses: Analysis | Sequence[Analysis],
-    refs: Iterable[FeatureRef | tuple[int, int]] | None = None,
+    refs: Iterable[FeatureRef] | None = None,
     *,
     mode: str = "choi",
     method: str = "deconvnet",
@@ -592,18 +555,11 @@ def characterise(
 
 
 # --- helpers ---------------------------------------------------------------------------------------------
-def _key(ref: Any) -> tuple[int, int]:
-    """``(layer, index)`` of a FeatureRef, a GUI ``(layer, index)`` tuple, or anything with those attributes."""
-    if isinstance(ref, tuple):
-        return int(ref[0]), int(ref[1])
-    return int(ref.layer), int(ref.index)
-
-
-def _layer_groups(analysis: Analysis, refs: Iterable[Any] | None) -> dict[int, list[int]]:
+def _layer_groups(analysis: Analysis, refs: Iterable[FeatureRef] | None) -> dict[int, list[int]]:
     if refs is None:
         return {layer.number: list(range(layer.n_maps)) for layer in analysis.model.layers}
     groups: dict[int, list[int]] = {}
-    for layer, index in sorted(dict.fromkeys(_key(r) for r in refs)):
+    for layer, index in sorted(dict.fromkeys(FeatureRef.of(r) for r in refs)):
         n_maps = analysis.model.layer(layer).n_maps  # raises SelectionError for a bad layer
         if not 0 <= index < n_maps:
             from app.core.errors import SelectionError
@@ -623,18 +579,3 @@ def _margin(tag: SuggestedTag) -> float:
     """How far a tag's figure lies past its threshold, relative to the threshold (to pick the clearest clip)."""
     scale = abs(tag.threshold) or 1.0
     return (tag.value - tag.threshold) / scale if tag.op == ">=" else (tag.threshold - tag.value) / scale
-
-
-def _fmt(value: float, figure: str) -> str:
-    if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
-        return "n/a" if math.isnan(value) else ("∞" if value > 0 else "-∞")
-    if figure.endswith("_db"):
-        return f"{value:+.1f} dB"
-    if figure.startswith("change."):
-        return f"{value:+.2f}"
-    return f"{value:.2f}"
-
-
-def _json_number(value: float) -> float | None:
-    """JSON has no NaN or infinity: they become null."""
-    return None if isinstance(value, float) and not math.isfinite(value) else round(float(value), 6)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from enum import StrEnum
 from itertools import groupby
 from pathlib import Path
 
@@ -12,20 +11,7 @@ from app.core.analysis import Analysis, FeatureRef, Rendering
 from app.core.audio import write_wav
 from app.core.methods import Method
 from app.core.resynth import Mode, apply_gain, peak_gain_db
-
-
-class Loudness(StrEnum):
-    """Level of exported files: raw (as rendered), matched to the original's LUFS, or peak-normalised."""
-
-    NONE = "none"
-    MATCH = "match"
-    PEAK = "peak"
-
-
-def export_name(clip_name: str, ref: FeatureRef, mode: Mode, *, method: Method | str = Method.DECONVNET) -> str:
-    """``clip_L3_F6_choi.wav``; a method other than the deconvnet is added: ``clip_L3_F6_choi_gradient.wav``."""
-    suffix = "" if Method(method) is Method.DECONVNET else f"_{Method(method).value}"
-    return f"{clip_name}_L{ref.layer}_F{ref.index}_{Mode(mode).value}{suffix}.wav"
+from app.core.types import Loudness, export_name
 
 
 def sidecar_for(

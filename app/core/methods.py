@@ -16,30 +16,12 @@ the rule is read when the backward pass runs.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from enum import StrEnum
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-
-class Method(StrEnum):
-    """How the signal passes a ReLU on its way down to the input."""
-
-    DECONVNET = "deconvnet"
-    GUIDED_BACKPROP = "guided-backprop"
-    GRADIENT = "gradient"
-
-    @property
-    def description(self) -> str:
-        return _DESCRIPTIONS[self]
-
-
-_DESCRIPTIONS = {
-    Method.DECONVNET: "deconvnet: each ReLU rectifies the signal coming down (Zeiler & Fergus; Choi et al. 2015)",
-    Method.GUIDED_BACKPROP: "guided backprop: the signal is rectified and kept only where the forward ReLU was on",
-    Method.GRADIENT: "gradient (saliency): the plain gradient of the map, nothing rectified",
-}
+from app.core.types import Method
 
 
 class ReluRule:

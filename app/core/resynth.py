@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from enum import StrEnum
-
 import numpy as np
 import torch
 
@@ -12,14 +10,7 @@ from app.core.loudness import apply_gain as apply_gain  # re-exported: the expor
 from app.core.loudness import loudness_lufs as loudness_lufs
 from app.core.loudness import matching_gain_db as matching_gain_db
 from app.core.loudness import peak_gain_db as peak_gain_db
-
-
-class Mode(StrEnum):
-    """``choi``: ISTFT(X * D); ``magnitude``: ISTFT(max(D, 0) * e^{i angle X}); ``residual``: y - choi."""
-
-    CHOI = "choi"
-    MAGNITUDE = "magnitude"
-    RESIDUAL = "residual"
+from app.core.types import Mode
 
 
 def masked_spectrum(spec: torch.Tensor, mask_lin: torch.Tensor, mode: Mode) -> torch.Tensor:

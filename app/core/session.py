@@ -46,13 +46,12 @@ from typing import Any
 
 from app import __version__
 from app.core import limits
-from app.core.abx import AbxAnswer, AbxResult, Choice
-from app.core.characterise import SuggestedTag
 from app.core.errors import SessionError
 from app.core.files import write_text
 from app.core.formats import jsonio
 from app.core.formats.jsonio import dumps
 from app.core.module_names import MODULE_SOURCE
+from app.core.types import AbxAnswer, AbxResult, Choice, FeatureRef, SuggestedTag
 
 FORMAT = "aurascope-session"
 VERSION = 1
@@ -61,7 +60,6 @@ AUTOSAVE_SUFFIX = ".autosave"
 UNTITLED_AUTOSAVE = "untitled.aurascope.autosave"
 MAX_RECENT = 8
 SEARCH_LIMIT = 20000  # files looked at when searching the session's folder tree for a moved file
-_MAP_KEY = re.compile(r"^L(\d+)F(\d+)$")
 _SHA = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -148,7 +146,7 @@ class Selection:
     clip: str | None = None  # a clip's sha256
     layer: int | None = None
     index: int | None = None
-    compare: tuple[int, int] | None = None
+    compare: FeatureRef | None = None
     playhead_s: float = 0.0
 
 
@@ -184,8 +182,8 @@ class Session:
     model_module: ModuleModel | None = None  # instead of ``model`` when the network is the user's own module
     clips: list[FileRef] = field(default_factory=list)
     selection: Selection = field(default_factory=Selection)
-    maps: dict[tuple[int, int], MapNotes] = field(default_factory=dict)
-    suggestions: dict[tuple[int, int], tuple[SuggestedTag, ...]] = field(default_factory=dict)
+    maps: dict[FeatureRef, MapNotes] = field(default_factory=dict)
+    suggestions: dict[FeatureRef, tuple[SuggestedTag, ...]] = field(default_factory=dict)
     playback: PlaybackSettings = field(default_factory=PlaybackSettings)
     loops: dict[str, LoopRegion] = field(default_factory=dict)
     abx: list[AbxResult] = field(default_factory=list)
@@ -292,7 +290,7 @@ class Session:
         """Change the selection: ``clip``, ``layer``, ``index``, ``compare`` ((layer, index) or None),
         ``playhead_s``."""
         if "compare" in changes and changes["compare"] is not None:
-            changes["compare"] = _key(changes["compare"])
+            changes["compare"] = FeatureRef.of(changes["compare"])
         new = replace(self.selection, **changes)
         if new != self.selection:
             self.selection = new
@@ -316,23 +314,23 @@ class Session:
             self._changed()
 
     # --- what the listener writes ---------------------------------------------------------------------------
-    def notes_for(self, ref: Any) -> MapNotes:
-        """The listener's label, notes and rating of a map (``FeatureRef`` or ``(layer, index)``)."""
-        return self.maps.get(_key(ref), MapNotes())
+    def notes_for(self, ref: FeatureRef | str) -> MapNotes:
+        """The listener's label, notes and rating of a map (a ``FeatureRef`` or its name, ``"L2F17"``)."""
+        return self.maps.get(FeatureRef.of(ref), MapNotes())
 
-    def set_label(self, ref: Any, label: str) -> None:
+    def set_label(self, ref: FeatureRef | str, label: str) -> None:
         self._edit(ref, label=str(label))
 
-    def set_notes(self, ref: Any, notes: str) -> None:
+    def set_notes(self, ref: FeatureRef | str, notes: str) -> None:
         self._edit(ref, notes=str(notes))
 
-    def set_rating(self, ref: Any, rating: int | None) -> None:
+    def set_rating(self, ref: FeatureRef | str, rating: int | None) -> None:
         if rating is not None and (isinstance(rating, bool) or not isinstance(rating, int) or not 1 <= rating <= 5):
             raise ValueError(f"a rating is 1-5 or None, got {rating!r}")
         self._edit(ref, rating=rating)
 
-    def _edit(self, ref: Any, **changes: Any) -> None:
-        key = _key(ref)
+    def _edit(self, ref: FeatureRef | str, **changes: str | int | None) -> None:
+        key = FeatureRef.of(ref)
         old = self.maps.get(key, MapNotes())
         new = replace(old, **changes)
         if new == old:
@@ -344,16 +342,16 @@ class Session:
         self._changed()
 
     # --- what the machine suggests (kept apart: never touches labels) ------------------------------------------
-    def suggestions_for(self, ref: Any) -> tuple[SuggestedTag, ...]:
-        return self.suggestions.get(_key(ref), ())
+    def suggestions_for(self, ref: FeatureRef | str) -> tuple[SuggestedTag, ...]:
+        return self.suggestions.get(FeatureRef.of(ref), ())
 
-    def set_suggestions(self, suggestions: Mapping[Any, Iterable[SuggestedTag]]) -> None:
+    def set_suggestions(self, suggestions: Mapping[FeatureRef, Iterable[SuggestedTag]]) -> None:
         """Store suggested tags per map (e.g. ``Characterisation.suggestions()``), replacing those maps' old ones.
 
         The listener's labels, notes and ratings are never changed here.
         """
         for ref, tags in suggestions.items():
-            key = _key(ref)
+            key = FeatureRef.of(ref)
             tags = tuple(tags)
             if tags:
                 self.suggestions[key] = tags
@@ -361,7 +359,7 @@ class Session:
                 self.suggestions.pop(key, None)
         self._changed()
 
-    def labelled(self) -> list[tuple[int, int]]:
+    def labelled(self) -> list[FeatureRef]:
         """Maps with a label, notes or rating, in order."""
         return sorted(self.maps)
 
@@ -370,9 +368,9 @@ class Session:
         self.abx.append(result)
         self._changed()
 
-    def abx_for(self, ref: Any) -> list[AbxResult]:
-        layer, index = _key(ref)
-        return [r for r in self.abx if (r.layer, r.index) == (layer, index)]
+    def abx_for(self, ref: FeatureRef | str) -> list[AbxResult]:
+        key = FeatureRef.of(ref)
+        return [r for r in self.abx if r.ref == key]
 
     # --- files on disk ------------------------------------------------------------------------------------------
     def to_dict(self, base: Path | None = None, *, autosave_of: str | None = None) -> dict[str, Any]:
@@ -395,11 +393,11 @@ class Session:
                 "playhead_s": s.playhead_s,
             },
             "maps": {
-                _key_text(k): {"label": n.label, "notes": n.notes, "rating": n.rating}
+                str(k): {"label": n.label, "notes": n.notes, "rating": n.rating}
                 for k, n in sorted(self.maps.items())
             },
             "suggested_tags": {
-                _key_text(k): [t.to_dict() for t in tags] for k, tags in sorted(self.suggestions.items())
+                str(k): [t.to_dict() for t in tags] for k, tags in sorted(self.suggestions.items())
             },
             "playback": {
                 "slot": self.playback.slot,
@@ -643,7 +641,7 @@ def _parse(path: Path, data: dict[str, Any]) -> Session:
     compare_raw = f.obj(sel.get("compare"), "selection.compare", optional=True)
     compare = None
     if compare_raw is not None:
-        compare = (
+        compare = FeatureRef(
             f.integer(compare_raw.get("layer"), "selection.compare.layer", 1),
             f.integer(compare_raw.get("index"), "selection.compare.index", 0),
         )
@@ -655,7 +653,7 @@ def _parse(path: Path, data: dict[str, Any]) -> Session:
         playhead_s=f.number(sel.get("playhead_s", 0.0), "selection.playhead_s", 0.0),
     )
 
-    maps: dict[tuple[int, int], MapNotes] = {}
+    maps: dict[FeatureRef, MapNotes] = {}
     for key, raw in (f.obj(data.get("maps", {}), "maps") or {}).items():
         where = f"maps.{key}"
         k = _parse_key(f, key, where)
@@ -669,7 +667,7 @@ def _parse(path: Path, data: dict[str, Any]) -> Session:
         if not notes.empty:
             maps[k] = notes
 
-    suggestions: dict[tuple[int, int], tuple[SuggestedTag, ...]] = {}
+    suggestions: dict[FeatureRef, tuple[SuggestedTag, ...]] = {}
     for key, raw in (f.obj(data.get("suggested_tags", {}), "suggested_tags") or {}).items():
         where = f"suggested_tags.{key}"
         k = _parse_key(f, key, where)
@@ -802,11 +800,14 @@ def _parse_abx(f: _Fields, raw: Any, where: str) -> AbxResult:
     )
 
 
-def _parse_key(f: _Fields, key: str, where: str) -> tuple[int, int]:
-    m = _MAP_KEY.match(key)
-    if not m or int(m.group(1)) < 1:
+def _parse_key(f: _Fields, key: str, where: str) -> FeatureRef:
+    try:
+        ref = FeatureRef.parse(key)
+    except ValueError:
+        ref = None
+    if ref is None or ref.layer < 1:
         raise f.fail(where, "expected a map name like 'L2F17' (layer from 1, feature from 0)")
-    return int(m.group(1)), int(m.group(2))
+    return ref
 
 
 # --- finding files -------------------------------------------------------------------------------------------
@@ -919,20 +920,6 @@ def _dumps(path: Path, doc: dict[str, Any]) -> str:
 
 
 # --- small helpers -----------------------------------------------------------------------------------------------
-def _key(ref: Any) -> tuple[int, int]:
-    """``(layer, index)`` from a ``FeatureRef``, a GUI ``(layer, index)`` tuple or a ``"L2F17"`` name."""
-    if isinstance(ref, str):
-        m = _MAP_KEY.match(ref)
-        if not m:
-            raise ValueError(f"not a map name: {ref!r}")
-        return int(m.group(1)), int(m.group(2))
-    if isinstance(ref, tuple):
-        return int(ref[0]), int(ref[1])
-    return int(ref.layer), int(ref.index)
-
-
-def _key_text(key: tuple[int, int]) -> str:
-    return f"L{key[0]}F{key[1]}"
 
 
 def _kind(value: Any) -> str:

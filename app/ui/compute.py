@@ -17,19 +17,13 @@ from typing import Any
 
 import numpy as np
 
+from app.core.types import FeatureRef, Loudness, Method, Mode
 from app.ui.display import LogFrequencyGrid, band_edges, linear_bin_hz, thumbnail
 
-#: (layer from 1, map from 0): the GUI's name for a feature map (the core's FeatureRef needs torch).
-Ref = tuple[int, int]
-
-MODES = ("choi", "magnitude", "residual")
 THUMB_ROWS = 18
 THUMB_COLS = 64
 GALLERY_ROWS = 40
 GALLERY_COLS = 140
-
-
-METHODS = ("deconvnet", "guided-backprop", "gradient")
 
 
 @dataclass(frozen=True)
@@ -115,11 +109,11 @@ class Auralisation:
     ``activation_display`` ``[shape=(grid rows, w)]`` covering ``activation_seconds`` from time 0.
     """
 
-    ref: Ref
-    mode: str
+    ref: FeatureRef
+    mode: Mode
     audio: np.ndarray
     device_rate: int
-    method: str
+    method: Method
     display_db: np.ndarray
     activation: np.ndarray
     activation_display: np.ndarray
@@ -285,11 +279,11 @@ def summarise_clip(analysis: Any, summary: ModelSummary, started: float | None =
 def render_feature(
     analysis: Any,
     summary: ModelSummary,
-    ref: Ref,
-    mode: str,
+    ref: FeatureRef,
+    mode: Mode,
     device_rate: int,
     *,
-    method: str = "deconvnet",
+    method: Method = Method.DECONVNET,
     residual: bool = True,
     on_first: Callable[[Auralisation], None] | None = None,
     cancelled: Callable[[], bool] = lambda: False,
@@ -300,13 +294,12 @@ def render_feature(
     ``on_first`` receives the B rendering as soon as it exists (audio ready); the residual is returned (or the
     B rendering when ``residual`` is False). Returns None when cancelled between the two.
     """
-    from app.core.resynth import Mode
-
     layer, index = ref
-    modes = [Mode(mode), Mode.RESIDUAL] if mode != "residual" and residual else [Mode(mode)]
+    mode = Mode(mode)
+    modes = [mode, Mode.RESIDUAL] if mode is not Mode.RESIDUAL and residual else [mode]
     started = time.perf_counter()
     result = None
-    for rendering in analysis.render_many(layer, [index], modes, method=method):
+    for rendering in analysis.render_many(layer, [index], modes, method=Method(method)):
         result = auralise(rendering, analysis, summary, device_rate, time.perf_counter() - started)
         if on_first is not None and rendering.mode is modes[0]:
             on_first(result)
@@ -339,11 +332,11 @@ def auralise(rendering: Any, analysis: Any, summary: ModelSummary, device_rate: 
     t0 = time.perf_counter()
     device_audio = resample(audio, rendering.sample_rate, device_rate)
     return Auralisation(
-        ref=(rendering.ref.layer, rendering.ref.index),
-        mode=str(rendering.mode.value),
+        ref=FeatureRef.of(rendering.ref),
+        mode=Mode(rendering.mode),
         audio=device_audio,
         device_rate=int(device_rate),
-        method=str(getattr(rendering, "method", "deconvnet")),
+        method=Method(rendering.method),
         display_db=display,
         activation=act,
         activation_display=act_display,
@@ -369,8 +362,8 @@ def _peak_db(audio: np.ndarray) -> float:
 
 
 def thumbnails(
-    analysis: Any, summary: ModelSummary, layer: int, indices: Sequence[int], method: str = "deconvnet"
-) -> dict[Ref, tuple[np.ndarray, np.ndarray]]:
+    analysis: Any, summary: ModelSummary, layer: int, indices: Sequence[int], method: Method = Method.DECONVNET
+) -> dict[FeatureRef, tuple[np.ndarray, np.ndarray]]:
     """Small images of the auralised (Choi) spectrograms of some maps of one layer, deconvolved as a batch.
 
     ``|X * D|`` in dB is the Choi rendering's spectrogram, so no inverse STFT is needed here. Per map two uint8
@@ -384,16 +377,17 @@ def thumbnails(
     large = LogFrequencyGrid(summary.grid.fmin, summary.grid.fmax, GALLERY_ROWS)
     bin_hz = linear_bin_hz(summary.sample_rate, summary.n_fft)
     fe = analysis.model.front_end
-    out: dict[Ref, tuple[np.ndarray, np.ndarray]] = {}
+    out: dict[FeatureRef, tuple[np.ndarray, np.ndarray]] = {}
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # background work leaves a core to the audio callback, PulseAudio and the GUI
     try:
         with torch.no_grad():
-            d = analysis.deconv(layer, list(indices), method=method)
+            d = analysis.deconv(layer, list(indices), method=Method(method))
             magnitude = analysis.spectrum.abs()
             for k, dk in zip(indices, d, strict=True):
                 db = to_db(magnitude * fe.mask_to_linear(dk).abs())
-                out[(layer, k)] = (thumbnail(db, grid, bin_hz, THUMB_COLS), thumbnail(db, large, bin_hz, GALLERY_COLS))
+                small, big = thumbnail(db, grid, bin_hz, THUMB_COLS), thumbnail(db, large, bin_hz, GALLERY_COLS)
+                out[FeatureRef(layer, k)] = (small, big)
     finally:
         torch.set_num_threads(threads)
     return out
@@ -401,24 +395,22 @@ def thumbnails(
 
 def export(
     analysis: Any,
-    refs: Sequence[Ref],
-    modes: Sequence[str],
+    refs: Sequence[FeatureRef],
+    modes: Sequence[Mode],
     out_dir: str | Path,
     *,
     subtype: str,
-    loudness: str,
-    method: str = "deconvnet",
+    loudness: Loudness,
+    method: Method = Method.DECONVNET,
     progress: Callable[[int, int], None] | None = None,
     cancelled: Callable[[], bool] | None = None,
 ) -> list[Path]:
     """The CLI's exporter (`app.core.export.export_features`): same files, same sidecars."""
-    from app.core.analysis import FeatureRef
-    from app.core.export import Loudness, export_features
-    from app.core.resynth import Mode
+    from app.core.export import export_features
 
     return export_features(
         analysis,
-        [FeatureRef(layer, index) for layer, index in refs],
+        [FeatureRef.of(ref) for ref in refs],
         [Mode(m) for m in modes],
         out_dir,
         subtype=subtype,
@@ -431,9 +423,9 @@ def export(
 
 def characterise(
     analyses: Sequence[Any],
-    refs: Sequence[Ref] | None,
+    refs: Sequence[FeatureRef] | None,
     *,
-    method: str = "deconvnet",
+    method: Method = Method.DECONVNET,
     progress: Callable[[int, int], None] | None = None,
     cancelled: Callable[[], bool] | None = None,
 ) -> Any:
@@ -446,11 +438,11 @@ def characterise(
 def write_report(
     out_dir: Path,
     analyses: Sequence[Any],
-    refs: Sequence[Ref] | None,
+    refs: Sequence[FeatureRef] | None,
     session: Any,
     *,
     title: str,
-    method: str,
+    method: Method,
     progress: Callable[[int, int], None] | None = None,
     cancelled: Callable[[], bool] | None = None,
 ) -> Any:

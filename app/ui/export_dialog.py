@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from itertools import groupby
 from pathlib import Path
@@ -10,55 +9,40 @@ from pathlib import Path
 from PySide6.QtWidgets import (
     QButtonGroup,
     QCheckBox,
-    QComboBox,
     QDialog,
-    QDialogButtonBox,
     QFileDialog,
     QFormLayout,
     QHBoxLayout,
     QLabel,
     QLineEdit,
-    QPushButton,
     QRadioButton,
     QVBoxLayout,
     QWidget,
 )
 
-from app.ui.compute import Ref
+from app.core.types import FeatureRef, Loudness, Method, Mode, export_name
+from app.ui.forms import accept_cancel, choice_box, chosen, vocabulary_box, with_browse
 
 FORMATS = (("float32", "32-bit float (exact)"), ("pcm24", "24-bit PCM"), ("pcm16", "16-bit PCM"))
-LOUDNESS = (
-    ("none", "None: raw level, as rendered"),
-    ("match", "Match the original's loudness (BS.1770 LUFS)"),
-    ("peak", "Peak-normalise (−0.1 dBFS)"),
-)
-MODE_TEXT = (("choi", "Choi  X·D"), ("magnitude", "Magnitude"), ("residual", "Residual  X − X·D"))
-
-
-METHOD_TEXT = (
-    ("deconvnet", "Deconvnet (Choi et al.)"),
-    ("guided-backprop", "Guided backprop"),
-    ("gradient", "Gradient"),
-)
 
 
 @dataclass(frozen=True)
 class ExportRequest:
-    refs: tuple[Ref, ...]
-    modes: tuple[str, ...]
+    refs: tuple[FeatureRef, ...]
+    modes: tuple[Mode, ...]
     subtype: str
-    loudness: str
+    loudness: Loudness
     folder: Path
-    method: str = "deconvnet"
+    method: Method = Method.DECONVNET
+
+    def __post_init__(self) -> None:  # the vocabulary's members, whether given members or their names
+        object.__setattr__(self, "refs", tuple(FeatureRef.of(r) for r in self.refs))
+        object.__setattr__(self, "modes", tuple(Mode(m) for m in self.modes))
+        object.__setattr__(self, "loudness", Loudness(self.loudness))
+        object.__setattr__(self, "method", Method(self.method))
 
 
-def export_name(clip_name: str, ref: Ref, mode: str, method: str) -> str:
-    """The exporter's file name (as `app.core.export` names it; imported lazily there, so repeated here)."""
-    suffix = "" if method == "deconvnet" else f"_{method}"
-    return f"{clip_name}_L{ref[0]}_F{ref[1]}_{mode}{suffix}.wav"
-
-
-def describe_refs(refs: list[Ref]) -> str:
+def describe_refs(refs: list[FeatureRef]) -> str:
     """``L1: F0, F3–F5 · L2: F9``."""
     parts = []
     for layer, group in groupby(sorted(refs), key=lambda r: r[0]):
@@ -72,51 +56,22 @@ def describe_refs(refs: list[Ref]) -> str:
     return " · ".join(parts)
 
 
-def choice_box(items: Sequence[tuple[str, str]], current: str) -> QComboBox:
-    """A combo of (key, text) items with ``current``'s key selected (the first if it is not there)."""
-    box = QComboBox()
-    for key, text in items:
-        box.addItem(text, key)
-    box.setCurrentIndex(max(0, box.findData(current)))
-    return box
-
-
-def with_browse(edit: QLineEdit, browse: Callable[[], None]) -> QHBoxLayout:
-    """``edit`` with a "Browse…" button after it that calls ``browse``."""
-    row = QHBoxLayout()
-    button = QPushButton("Browse…")
-    button.clicked.connect(browse)
-    row.addWidget(edit)
-    row.addWidget(button)
-    return row
-
-
-def accept_cancel(dialog: QDialog, layout: QVBoxLayout, accept_text: str) -> tuple[QDialogButtonBox, QPushButton]:
-    """Cancel and the dialog's own accept button (``accept_text``) at the bottom of ``layout``."""
-    buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
-    accept = buttons.addButton(accept_text, QDialogButtonBox.ButtonRole.AcceptRole)
-    buttons.accepted.connect(dialog.accept)
-    buttons.rejected.connect(dialog.reject)
-    layout.addWidget(buttons)
-    return buttons, accept
-
-
 class ExportDialog(QDialog):
     def __init__(
         self,
-        refs: list[Ref],
+        refs: list[FeatureRef],
         clip_name: str,
         *,
         folder: str,
-        modes: list[str],
+        modes: list[Mode],
         subtype: str,
-        loudness: str,
-        method: str = "deconvnet",
+        loudness: Loudness,
+        method: Method = Method.DECONVNET,
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
         self.setWindowTitle("Export feature maps as WAV")
-        self.refs = sorted(refs)
+        self.refs = sorted(FeatureRef.of(r) for r in refs)
         self.clip_name = clip_name
         layout = QVBoxLayout(self)
         summary = QLabel(f"<b>{len(self.refs)} map(s)</b> of '{clip_name}': {describe_refs(self.refs)}")
@@ -128,15 +83,16 @@ class ExportDialog(QDialog):
 
         form = QFormLayout()
         mode_row = QHBoxLayout()
-        self.mode_boxes: dict[str, QCheckBox] = {}
-        for key, text in MODE_TEXT:
-            box = QCheckBox(text)
-            box.setChecked(key in modes)
+        self.mode_boxes: dict[Mode, QCheckBox] = {}
+        for mode in Mode:
+            box = QCheckBox(mode.label)
+            box.setToolTip(mode.description)
+            box.setChecked(mode in modes)
             box.toggled.connect(self._update)
-            self.mode_boxes[key] = box
+            self.mode_boxes[mode] = box
             mode_row.addWidget(box)
         form.addRow("Modes", mode_row)
-        self.method = choice_box(METHOD_TEXT, method)
+        self.method = vocabulary_box(Method, method)
         self.method.setToolTip("File names carry the method unless it is the deconvnet")
         self.method.currentIndexChanged.connect(self._update)
         form.addRow("Method", self.method)
@@ -144,10 +100,10 @@ class ExportDialog(QDialog):
         form.addRow("Format", self.format)
         loud_col = QVBoxLayout()
         self.loudness = QButtonGroup(self)
-        for i, (key, text) in enumerate(LOUDNESS):
-            radio = QRadioButton(text)
-            radio.setProperty("key", key)
-            radio.setChecked(key == loudness)
+        for i, choice in enumerate(Loudness):
+            radio = QRadioButton(choice.label)
+            radio.setProperty("key", choice.value)
+            radio.setChecked(choice == loudness)
             self.loudness.addButton(radio, i)
             loud_col.addWidget(radio)
         if self.loudness.checkedButton() is None:
@@ -169,9 +125,9 @@ class ExportDialog(QDialog):
             refs=tuple(self.refs),
             modes=tuple(k for k, box in self.mode_boxes.items() if box.isChecked()),
             subtype=self.format.currentData(),
-            loudness=checked.property("key") if checked is not None else "none",
+            loudness=Loudness(checked.property("key")) if checked is not None else Loudness.NONE,
             folder=Path(self.folder.text().strip()).expanduser(),
-            method=self.method.currentData(),
+            method=chosen(self.method, Method),
         )
 
     def _update(self) -> None:
@@ -179,7 +135,7 @@ class ExportDialog(QDialog):
         n = len(req.refs) * len(req.modes)
         ok = n > 0 and bool(self.folder.text().strip())
         self.export_button.setEnabled(ok)
-        example = export_name(self.clip_name, req.refs[0], req.modes[0], req.method) if n else "–"
+        example = export_name(self.clip_name, req.refs[0], req.modes[0], method=req.method) if n else "–"
         self.files.setText(f"{n} WAV file(s) + {n} JSON sidecar(s), e.g. {example}")
 
     def _browse(self) -> None:

@@ -19,7 +19,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.ui.compute import THUMB_COLS, THUMB_ROWS, ModelSummary, Ref
+from app.core.types import FeatureRef
+from app.ui.compute import THUMB_COLS, THUMB_ROWS, ModelSummary
 
 REF_ROLE = Qt.ItemDataRole.UserRole + 1
 SORT_ROLE = Qt.ItemDataRole.UserRole + 2
@@ -28,7 +29,7 @@ LABEL_ROLE = Qt.ItemDataRole.UserRole + 4
 FEATURE_COLUMN, ENERGY_COLUMN = 0, 1
 
 
-def ref_text(ref: Ref) -> str:
+def ref_text(ref: FeatureRef) -> str:
     return f"L{ref[0]} F{ref[1]}"
 
 
@@ -60,9 +61,9 @@ class FeatureSortProxy(QSortFilterProxyModel):
 
 
 class FeatureTree(QWidget):
-    currentChanged = Signal(object)  # Ref | None
+    currentChanged = Signal(object)  # FeatureRef | None
     selectionChanged = Signal()
-    activated = Signal(object)  # Ref (double-click or Enter): play it
+    activated = Signal(object)  # FeatureRef (double-click or Enter): play it
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -103,10 +104,10 @@ class FeatureTree(QWidget):
         layout.setSpacing(4)
         layout.addWidget(self.filter)
         layout.addWidget(self.view)
-        self._items: dict[Ref, QStandardItem] = {}
-        self._energy_items: dict[Ref, QStandardItem] = {}
+        self._items: dict[FeatureRef, QStandardItem] = {}
+        self._energy_items: dict[FeatureRef, QStandardItem] = {}
         self._layers: dict[int, QStandardItem] = {}
-        self._labels: dict[Ref, str] = {}
+        self._labels: dict[FeatureRef, str] = {}
         self.filter.textChanged.connect(self._filter)
         self.view.selectionModel().currentChanged.connect(self._current_changed)
         self.view.selectionModel().selectionChanged.connect(lambda *_: self.selectionChanged.emit())
@@ -114,7 +115,7 @@ class FeatureTree(QWidget):
         self.sort_by_index()
 
     # --- content ------------------------------------------------------------------------------------
-    def set_model(self, summary: ModelSummary, labels: dict[Ref, str]) -> None:
+    def set_model(self, summary: ModelSummary, labels: dict[FeatureRef, str]) -> None:
         self.model.removeRows(0, self.model.rowCount())
         self._items.clear()
         self._energy_items.clear()
@@ -128,7 +129,7 @@ class FeatureTree(QWidget):
             energy.setData((layer.number, -1), REF_ROLE)
             energy.setData(layer.number, SORT_ROLE)
             for k in range(layer.n_maps):
-                ref = (layer.number, k)
+                ref = FeatureRef(layer.number, k)
                 item = QStandardItem()
                 item.setData(ref, REF_ROLE)
                 item.setData(k, SORT_ROLE)
@@ -170,17 +171,17 @@ class FeatureTree(QWidget):
         for item in self._items.values():
             item.setData(_blank_thumbnail(), Qt.ItemDataRole.DecorationRole)
 
-    def set_thumbnails(self, pixmaps: dict[Ref, QPixmap]) -> None:
+    def set_thumbnails(self, pixmaps: dict[FeatureRef, QPixmap]) -> None:
         for ref, pixmap in pixmaps.items():
             item = self._items.get(ref)
             if item is not None:
                 item.setData(pixmap, Qt.ItemDataRole.DecorationRole)
 
-    def set_label(self, ref: Ref, label: str) -> None:
+    def set_label(self, ref: FeatureRef, label: str) -> None:
         self._labels[ref] = label
         self._set_text(ref)
 
-    def _set_text(self, ref: Ref) -> None:
+    def _set_text(self, ref: FeatureRef) -> None:
         label = self._labels.get(ref, "")
         item = self._items[ref]
         item.setText(f"F{ref[1]}  {label}" if label else f"F{ref[1]}")
@@ -204,11 +205,11 @@ class FeatureTree(QWidget):
             self.view.expandAll()
 
     # --- selection -------------------------------------------------------------------------------------
-    def current_ref(self) -> Ref | None:
+    def current_ref(self) -> FeatureRef | None:
         ref = self.view.currentIndex().data(REF_ROLE)
-        return tuple(ref) if ref is not None and ref[1] >= 0 else None
+        return FeatureRef.of(ref) if ref is not None and ref[1] >= 0 else None
 
-    def select(self, ref: Ref) -> bool:
+    def select(self, ref: FeatureRef) -> bool:
         """Make ``ref`` the current map (expanding its layer); False if it is not shown."""
         index = self._proxy_index(ref)
         if not index.isValid():
@@ -220,7 +221,7 @@ class FeatureTree(QWidget):
         self.view.scrollTo(index)
         return True
 
-    def select_many(self, refs: Iterable[Ref]) -> None:
+    def select_many(self, refs: Iterable[FeatureRef]) -> None:
         selection = self.view.selectionModel()
         selection.clearSelection()
         for ref in refs:
@@ -231,30 +232,30 @@ class FeatureTree(QWidget):
                     index, QItemSelectionModel.SelectionFlag.Select | QItemSelectionModel.SelectionFlag.Rows
                 )
 
-    def selected_refs(self) -> list[Ref]:
+    def selected_refs(self) -> list[FeatureRef]:
         """Selected maps in layer/index order; a selected layer row stands for all its maps."""
-        refs: set[Ref] = set()
+        refs: set[FeatureRef] = set()
         for index in self.view.selectionModel().selectedRows(FEATURE_COLUMN):
             layer, k = index.data(REF_ROLE)
             if k >= 0:
-                refs.add((layer, k))
+                refs.add(FeatureRef(layer, k))
             else:
                 item = self._layers[layer]
-                refs.update((layer, j) for j in range(item.rowCount()))
+                refs.update(FeatureRef(layer, j) for j in range(item.rowCount()))
         return sorted(refs)
 
-    def step_map(self, step: int) -> Ref | None:
+    def step_map(self, step: int) -> FeatureRef | None:
         """The map ``step`` rows away in the current sort order, within the current layer (clamped)."""
         index = self.view.currentIndex()
         if not index.isValid():
             return None
         if not index.parent().isValid():  # on a layer row: go into it
             child = self.proxy.index(0, 0, index)
-            return tuple(child.data(REF_ROLE)) if child.isValid() else None
+            return FeatureRef.of(child.data(REF_ROLE)) if child.isValid() else None
         row = min(max(0, index.row() + step), self.proxy.rowCount(index.parent()) - 1)
-        return tuple(self.proxy.index(row, 0, index.parent()).data(REF_ROLE))
+        return FeatureRef.of(self.proxy.index(row, 0, index.parent()).data(REF_ROLE))
 
-    def step_layer(self, step: int) -> Ref | None:
+    def step_layer(self, step: int) -> FeatureRef | None:
         """The same map number in the layer ``step`` away (clamped to that layer's maps)."""
         ref = self.view.currentIndex().data(REF_ROLE)
         if ref is None or not self._layers:
@@ -262,9 +263,9 @@ class FeatureTree(QWidget):
         layer, k = ref
         target = min(max(1, layer + step), len(self._layers))
         n = self._layers[target].rowCount()
-        return (target, min(max(k, 0), n - 1))
+        return FeatureRef(target, min(max(k, 0), n - 1))
 
-    def visual_rect(self, ref: Ref) -> QRect | None:
+    def visual_rect(self, ref: FeatureRef) -> QRect | None:
         """Where ``ref``'s row is drawn, in the view's viewport coordinates (None if hidden)."""
         index = self._proxy_index(ref)
         if not index.isValid():
@@ -272,20 +273,20 @@ class FeatureTree(QWidget):
         rect = self.view.visualRect(index)
         return rect if rect.isValid() else None
 
-    def _proxy_index(self, ref: Ref) -> QModelIndex:
-        item = self._items.get(tuple(ref))
+    def _proxy_index(self, ref: FeatureRef) -> QModelIndex:
+        item = self._items.get(FeatureRef.of(ref))
         if item is None:
             return QModelIndex()
         return self.proxy.mapFromSource(self.model.indexFromItem(item))
 
     def _current_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
         ref = current.data(REF_ROLE)
-        self.currentChanged.emit(tuple(ref) if ref is not None and ref[1] >= 0 else None)
+        self.currentChanged.emit(FeatureRef.of(ref) if ref is not None and ref[1] >= 0 else None)
 
     def _double_clicked(self, index: QModelIndex) -> None:
         ref = index.data(REF_ROLE)
         if ref is not None and ref[1] >= 0:
-            self.activated.emit(tuple(ref))
+            self.activated.emit(FeatureRef.of(ref))
 
 
 _BLANK: QPixmap | None = None

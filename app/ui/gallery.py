@@ -41,7 +41,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.ui.compute import Ref
+from app.core.types import FeatureRef
 from app.ui.feature_tree import LABEL_ROLE, REF_ROLE, SHARE_ROLE, ref_text
 
 ENERGY_ROLE = Qt.ItemDataRole.UserRole + 10
@@ -85,12 +85,12 @@ class GalleryModel(QAbstractListModel):
         super().__init__(parent)
         self.counts: list[int] = []
         self.layer = 0
-        self.thumbnails: dict[Ref, QPixmap] = {}
-        self.labels: dict[Ref, str] = {}
+        self.thumbnails: dict[FeatureRef, QPixmap] = {}
+        self.labels: dict[FeatureRef, str] = {}
         self.energies: dict[int, np.ndarray] = {}
         self._tops: dict[int, float] = {}
-        self.selected: Ref | None = None
-        self.compare: Ref | None = None
+        self.selected: FeatureRef | None = None
+        self.compare: FeatureRef | None = None
         self.by_energy = False
         self.filter_text = ""
         self._maps: list[int] = []  # map index per row
@@ -106,7 +106,7 @@ class GalleryModel(QAbstractListModel):
     def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> object:
         if not index.isValid() or not 0 <= index.row() < len(self._maps):
             return None
-        ref = (self.layer, self._maps[index.row()])
+        ref = FeatureRef(self.layer, self._maps[index.row()])
         if role == REF_ROLE:
             return ref
         if role == Qt.ItemDataRole.DisplayRole:
@@ -128,11 +128,11 @@ class GalleryModel(QAbstractListModel):
         return None
 
     # --- values ------------------------------------------------------------------------------------------
-    def energy(self, ref: Ref) -> float | None:
+    def energy(self, ref: FeatureRef) -> float | None:
         values = self.energies.get(ref[0])
         return float(values[ref[1]]) if values is not None and ref[1] < len(values) else None
 
-    def share(self, ref: Ref) -> float | None:
+    def share(self, ref: FeatureRef) -> float | None:
         """The map's energy as a share of its layer's largest (0..1), None without energies."""
         value = self.energy(ref)
         if value is None:
@@ -144,7 +144,7 @@ class GalleryModel(QAbstractListModel):
         self.energies = {layer: np.asarray(v, dtype=np.float64).ravel() for layer, v in energies.items()}
         self._tops = {layer: float(np.max(v)) if v.size else 0.0 for layer, v in self.energies.items()}
 
-    def _tooltip(self, ref: Ref) -> str:
+    def _tooltip(self, ref: FeatureRef) -> str:
         label = self.labels.get(ref, "")
         lines = [ref_text(ref) + (f": {label}" if label else "")]
         value, share = self.energy(ref), self.share(ref)
@@ -176,19 +176,19 @@ class GalleryModel(QAbstractListModel):
         match = _NAME.fullmatch(text)
         return match is not None and int(match[2]) == k and (match[1] is None or int(match[1]) == self.layer)
 
-    def index_of(self, ref: Ref | None) -> QModelIndex:
+    def index_of(self, ref: FeatureRef | None) -> QModelIndex:
         """The row showing ``ref`` (invalid if it is in another layer or filtered out)."""
         if ref is None or ref[0] != self.layer or ref[1] not in self._rows:
             return QModelIndex()
         return self.index(self._rows[ref[1]], 0)
 
-    def shown_refs(self) -> list[Ref]:
+    def shown_refs(self) -> list[FeatureRef]:
         return [(self.layer, k) for k in self._maps]
 
     def total(self) -> int:
         return self.counts[self.layer - 1] if 1 <= self.layer <= len(self.counts) else 0
 
-    def refresh(self, refs: Iterable[Ref | None], roles: list[int] | None = None) -> None:
+    def refresh(self, refs: Iterable[FeatureRef | None], roles: list[int] | None = None) -> None:
         """Repaint the cells of ``refs`` that are shown: one ``dataChanged`` per run of adjacent rows."""
         rows = sorted({self._rows[r[1]] for r in refs if r is not None and r[0] == self.layer and r[1] in self._rows})
         start = 0
@@ -336,9 +336,9 @@ _MOVES = {
 class GalleryView(QListView):
     """The grid of cells. Clicks and keys become its own signals; Qt's current index only follows the selection."""
 
-    chosen = Signal(object)  # Ref: clicked, or reached with the arrow keys
-    compareChosen = Signal(object)  # Ref: Shift-clicked
-    opened = Signal(object)  # Ref: double-clicked, or Enter on the selected map
+    chosen = Signal(object)  # FeatureRef: clicked, or reached with the arrow keys
+    compareChosen = Signal(object)  # FeatureRef: Shift-clicked
+    opened = Signal(object)  # FeatureRef: double-clicked, or Enter on the selected map
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -362,14 +362,14 @@ class GalleryView(QListView):
         if event.button() != Qt.MouseButton.LeftButton or not index.isValid():
             return
         if event.modifiers() & Qt.KeyboardModifier.ShiftModifier:
-            self.compareChosen.emit(index.data(REF_ROLE))
+            self.compareChosen.emit(FeatureRef.of(index.data(REF_ROLE)))
         else:
-            self.chosen.emit(index.data(REF_ROLE))
+            self.chosen.emit(FeatureRef.of(index.data(REF_ROLE)))
 
     def mouseDoubleClickEvent(self, event: QMouseEvent) -> None:
         index = self.indexAt(event.position().toPoint())
         if event.button() == Qt.MouseButton.LeftButton and index.isValid():
-            self.opened.emit(index.data(REF_ROLE))
+            self.opened.emit(FeatureRef.of(index.data(REF_ROLE)))
 
     def event(self, event: QEvent) -> bool:
         # the window's arrow and Home shortcuts step through the tree; in the grid the keys move the selection
@@ -390,7 +390,7 @@ class GalleryView(QListView):
             self.selectionModel().setCurrentIndex(QModelIndex(), QItemSelectionModel.SelectionFlag.NoUpdate)
         if key in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
             if self.currentIndex().isValid():
-                self.opened.emit(self.currentIndex().data(REF_ROLE))
+                self.opened.emit(FeatureRef.of(self.currentIndex().data(REF_ROLE)))
             event.accept()
             return
         action = _MOVES.get(key)
@@ -399,7 +399,7 @@ class GalleryView(QListView):
             return
         index = self.moveCursor(action, event.modifiers())
         if index.isValid() and index != self.currentIndex():
-            self.chosen.emit(index.data(REF_ROLE))
+            self.chosen.emit(FeatureRef.of(index.data(REF_ROLE)))
         event.accept()
 
     def keyboardSearch(self, search: str) -> None:
@@ -409,9 +409,9 @@ class GalleryView(QListView):
 class LayerGallery(QWidget):
     """Every feature map of one layer as a grid of cells, with a layer chooser, a sort chooser and a filter."""
 
-    mapClicked = Signal(object)  # Ref: plain click (or arrow key) -> select and hear
-    compareRequested = Signal(object)  # Ref: Shift-click -> compare with the selected map
-    activated = Signal(object)  # Ref: double-click / Enter
+    mapClicked = Signal(object)  # FeatureRef: plain click (or arrow key) -> select and hear
+    compareRequested = Signal(object)  # FeatureRef: Shift-click -> compare with the selected map
+    activated = Signal(object)  # FeatureRef: double-click / Enter
     layerChanged = Signal(int)  # the user chose another layer
 
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -495,11 +495,11 @@ class LayerGallery(QWidget):
         self.layerChanged.emit(row + 1)
 
     # --- content ----------------------------------------------------------------------------------------------
-    def set_thumbnails(self, pixmaps: dict[Ref, QPixmap]) -> None:
+    def set_thumbnails(self, pixmaps: dict[FeatureRef, QPixmap]) -> None:
         """Thumbnails of any layers' maps; repaints only the shown cells whose picture changed."""
         changed = []
         for ref, pixmap in pixmaps.items():
-            ref = (int(ref[0]), int(ref[1]))
+            ref = FeatureRef.of(ref)
             old = self.model.thumbnails.get(ref)
             if old is not None and old.cacheKey() == pixmap.cacheKey():
                 continue
@@ -521,21 +521,21 @@ class LayerGallery(QWidget):
         else:
             self.model.refresh_all()
 
-    def set_labels(self, labels: dict[Ref, str]) -> None:
+    def set_labels(self, labels: dict[FeatureRef, str]) -> None:
         """The user's labels, replacing all."""
-        self.model.labels = {(int(r[0]), int(r[1])): text for r, text in labels.items() if text}
+        self.model.labels = {FeatureRef.of(r): text for r, text in labels.items() if text}
         self._labels_changed(None)
 
-    def set_label(self, ref: Ref, label: str) -> None:
+    def set_label(self, ref: FeatureRef, label: str) -> None:
         """One map's label (``""`` removes it)."""
-        ref = (int(ref[0]), int(ref[1]))
+        ref = FeatureRef.of(ref)
         if label:
             self.model.labels[ref] = label
         else:
             self.model.labels.pop(ref, None)
         self._labels_changed(ref)
 
-    def _labels_changed(self, ref: Ref | None) -> None:
+    def _labels_changed(self, ref: FeatureRef | None) -> None:
         if self.model.filter_text:  # the filter matches labels, so which maps are shown may have changed
             self.model.rebuild()
             self._rebuilt()
@@ -545,35 +545,35 @@ class LayerGallery(QWidget):
             self.model.refresh([ref])
 
     # --- selection ---------------------------------------------------------------------------------------------
-    def set_selected(self, ref: Ref | None) -> None:
+    def set_selected(self, ref: FeatureRef | None) -> None:
         """Highlight ``ref`` (accent border), showing its layer if needed; emits nothing."""
         ref = self._checked(ref)
         if ref is not None and ref[0] != self.model.layer:
             self.show_layer(ref[0])
         self._select(ref)
 
-    def set_compare(self, ref: Ref | None) -> None:
+    def set_compare(self, ref: FeatureRef | None) -> None:
         """Highlight ``ref`` as the map compared A/B with the selected one (orange border, "A/B"); emits nothing."""
         ref = self._checked(ref)
         old, self.model.compare = self.model.compare, ref
         self.model.refresh([old, ref], [COMPARE_ROLE])
 
-    def selected_ref(self) -> Ref | None:
+    def selected_ref(self) -> FeatureRef | None:
         return self.model.selected
 
-    def compare_ref(self) -> Ref | None:
+    def compare_ref(self) -> FeatureRef | None:
         return self.model.compare
 
-    def _select(self, ref: Ref | None) -> None:
+    def _select(self, ref: FeatureRef | None) -> None:
         old, self.model.selected = self.model.selected, ref
         self.model.refresh([old, ref], [SELECTED_ROLE])
         self._sync_current()
 
-    def _choose(self, ref: Ref) -> None:
+    def _choose(self, ref: FeatureRef) -> None:
         self._select(ref)
         self.mapClicked.emit(ref)
 
-    def _checked(self, ref: Ref | None) -> Ref | None:
+    def _checked(self, ref: FeatureRef | None) -> FeatureRef | None:
         if ref is None:
             return None
         layer, k = int(ref[0]), int(ref[1])
@@ -616,13 +616,13 @@ class LayerGallery(QWidget):
         self.count.setText(f"{total} maps" if shown == total else f"{shown} of {total} maps")
 
     # --- geometry -------------------------------------------------------------------------------------------
-    def shown_refs(self) -> list[Ref]:
+    def shown_refs(self) -> list[FeatureRef]:
         """The maps shown, in their order in the grid (the shown layer, filtered and sorted)."""
         return self.model.shown_refs()
 
-    def cell_rect(self, ref: Ref) -> QRect | None:
+    def cell_rect(self, ref: FeatureRef) -> QRect | None:
         """Where ``ref``'s cell is, in the view's viewport coordinates (None if it is not shown)."""
-        index = self.model.index_of((int(ref[0]), int(ref[1])))
+        index = self.model.index_of(FeatureRef.of(ref))
         if not index.isValid():
             return None
         rect = self._view.visualRect(index)

@@ -18,7 +18,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.ui.compute import Auralisation, LayerSummary, Ref
+from app.core.types import FeatureRef
+from app.ui.compute import Auralisation, LayerSummary
 from app.ui.display import format_hz
 from app.ui.images import kernel_mosaic
 
@@ -41,7 +42,7 @@ class Inspector(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setMinimumWidth(280)
-        self._ref: Ref | None = None
+        self._ref: FeatureRef | None = None
         self.heading = QLabel("No feature selected")
         self.heading.setStyleSheet("font-size: 13pt; font-weight: 600;")
         self.subheading = QLabel("")
@@ -149,7 +150,7 @@ class Inspector(QWidget):
     # --- content -----------------------------------------------------------------------------------------
     def show_feature(
         self,
-        ref: Ref | None,
+        ref: FeatureRef | None,
         layer: LayerSummary | None,
         label: str,
         notes: str,

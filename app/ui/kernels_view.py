@@ -12,7 +12,7 @@ from PySide6.QtGui import QColor, QFont, QFontMetrics, QMouseEvent, QPainter, QP
 from PySide6.QtWidgets import QFrame, QLabel, QScrollArea, QSizePolicy, QToolTip, QVBoxLayout, QWidget
 
 from app.core.kernels import KernelShape, kernel_shapes, sort_by_orientation
-from app.ui.compute import Ref
+from app.core.types import FeatureRef
 from app.ui.images import kernel_mosaic
 
 IMAGE = 48  # px: a 3x3 kernel drawn 16 px a weight, big enough to read the sign pattern at a glance
@@ -244,7 +244,7 @@ class KernelsView(QWidget):
         layout.addWidget(self.caption)
         layout.addWidget(self._scroll, 1)
         layout.addWidget(self.message, 1)
-        self._labels: dict[Ref, str] = {}
+        self._labels: dict[FeatureRef, str] = {}
         self.set_kernels(None)
 
     def set_kernels(self, kernels: np.ndarray | None) -> None:
@@ -266,7 +266,7 @@ class KernelsView(QWidget):
         self._scroll.setVisible(bool(cells))
         self.message.setVisible(not cells)
 
-    def set_labels(self, labels: dict[Ref, str]) -> None:
+    def set_labels(self, labels: dict[FeatureRef, str]) -> None:
         """The user's labels by ``(layer, map)``; only layer 1's are shown."""
         self._labels = dict(labels)
         self._grid.labels = self._layer_labels()
@@ -301,4 +301,4 @@ class KernelsView(QWidget):
 
     def _clicked(self, index: int) -> None:
         self.set_selected(index)
-        self.mapClicked.emit((1, index))
+        self.mapClicked.emit(FeatureRef(1, index))

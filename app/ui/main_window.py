@@ -49,12 +49,13 @@ from app.core.loudness import Level, common_gains
 from app.core.session import SUFFIX as SESSION_SUFFIX
 from app.core.session import FileStatus
 from app.core.session import Session as ListeningSession
+from app.core.types import FeatureRef, Loudness, Method, Mode, member_or
 from app.playback import AudioDeviceError, PlaybackEngine, Slot
 from app.ui import compute
 from app.ui import settings as keys
 from app.ui.abx_dialog import AbxDialog
 from app.ui.clip_list import ClipEntry, ClipList
-from app.ui.compute import Auralisation, ClipSummary, ModelSource, ModelSummary, Ref, Session
+from app.ui.compute import Auralisation, ClipSummary, ModelSource, ModelSummary, Session
 from app.ui.display import format_time, is_silent
 from app.ui.export_dialog import ExportDialog, ExportRequest
 from app.ui.feature_tree import FeatureTree, ref_text
@@ -148,10 +149,10 @@ class MainWindow(QMainWindow):
         self.analyses: OrderedDict[str, tuple[object, ClipSummary]] = OrderedDict()  # sha256 -> analysed clip
         self.clip_entries: dict[str, ClipEntry] = {}
         self.pending_audio: Path | None = None
-        self.selected: Ref | None = None
+        self.selected: FeatureRef | None = None
         self.feature: Auralisation | None = None
         self.residual: Auralisation | None = None
-        self.compare: Ref | None = None
+        self.compare: FeatureRef | None = None
         self.compared: Auralisation | None = None
         self._a_level: tuple[object, Level] | None = None  # slot A's buffer (an array) and its measured level
         self._shown: Auralisation | None = None
@@ -167,14 +168,14 @@ class MainWindow(QMainWindow):
         self.last_ready_seconds = math.nan
         self.shown_at: float | None = None  # wall-clock time of the first show, and of the first map ready
         self.first_ready_at: float | None = None
-        self._thumb_queue: deque[Ref] = deque()
+        self._thumb_queue: deque[FeatureRef] = deque()
         self._thumb_analysis = None  # the analysis (and method) the queued thumbnails belong to
-        self._thumb_method = "deconvnet"
+        self._thumb_method = Method.DECONVNET
         self._thumb_per_map: dict[int, float] = {}  # seconds per map, measured per layer
         self._thumb_done = 0
         self._thumb_total = 0
         #: (clip sha256, method) -> map -> (tree pixmap, gallery pixmap): a clip seen again shows them at once
-        self._thumb_cache: dict[tuple[str, str], dict[Ref, tuple[QPixmap, QPixmap]]] = {}
+        self._thumb_cache: dict[tuple[str, str], dict[FeatureRef, tuple[QPixmap, QPixmap]]] = {}
         self._device_ok = False
         self._was_playing = False
         self._shown_playing = False
@@ -1171,10 +1172,10 @@ class MainWindow(QMainWindow):
         self._set_entry(replace(entry, path=found, status="ready", detail=""))
         self.show_clip(key)
 
-    def _default_ref(self) -> Ref:
+    def _default_ref(self) -> FeatureRef:
         return (2, 0) if self.summary and len(self.summary.layers) >= 2 else (1, 0)
 
-    def _valid(self, ref: Ref) -> bool:
+    def _valid(self, ref: FeatureRef) -> bool:
         return (
             self.summary is not None
             and 1 <= ref[0] <= len(self.summary.layers)
@@ -1185,13 +1186,13 @@ class MainWindow(QMainWindow):
         return self.summary.hop_length / self.summary.sample_rate if self.summary else 0.0
 
     # ==== rendering =======================================================================================
-    def _tree_current_changed(self, ref: Ref | None) -> None:
+    def _tree_current_changed(self, ref: FeatureRef | None) -> None:
         if ref is not None and ref != self.selected:
             self.request_render(ref)
             self.gallery.set_selected(ref)
             self.kernels_view.set_selected(ref[1] if ref[0] == 1 else None)
 
-    def _map_clicked(self, ref: Ref) -> None:
+    def _map_clicked(self, ref: FeatureRef) -> None:
         """A click in the gallery or the kernels view: select the map and hear it from the playhead."""
         if ref != self.selected:
             self.tree.select(ref)
@@ -1203,14 +1204,14 @@ class MainWindow(QMainWindow):
             ahead = [r for r in self._thumb_queue if r[0] == layer]
             self._thumb_queue = deque(ahead + [r for r in self._thumb_queue if r[0] != layer])
 
-    def _tree_activated(self, ref: Ref) -> None:
+    def _tree_activated(self, ref: FeatureRef) -> None:
         if ref != self.selected:
             self.request_render(ref)
         self.select_slot(Slot.B)
         self.seek(0.0)
         self.play()
 
-    def request_render(self, ref: Ref) -> None:
+    def request_render(self, ref: FeatureRef) -> None:
         """Select map ``ref``: the inspector at once, the rendering from the worker (newest request wins)."""
         self.selected = ref
         if self._thumb_queue and self._thumb_queue[0][0] != ref[0]:  # the layer being looked at goes first
@@ -1228,7 +1229,7 @@ class MainWindow(QMainWindow):
             self._edited()
         if self.analysis is None:
             return
-        mode, method = self.options.mode.currentData(), self.options.method.currentData()
+        mode, method = self.options.current_mode(), self.options.current_method()
         summary, analysis, rate = self.summary, self.analysis, self.engine.sample_rate
         self.stack.set_busy(True, f"Rendering {ref_text(ref)} ({mode}, {method})…")
         self.render_requested_at = time.perf_counter()
@@ -1252,7 +1253,7 @@ class MainWindow(QMainWindow):
             on_error=lambda err: self.show_error(f"Cannot render {ref_text(ref)}", f"{type(err).__name__}: {err}"),
         )
 
-    def _energy_of(self, ref: Ref) -> tuple[float | None, str]:
+    def _energy_of(self, ref: FeatureRef) -> tuple[float | None, str]:
         if self.clip is None or ref[0] not in self.clip.energies:
             return None, ""
         values = self.clip.energies[ref[0]]
@@ -1262,8 +1263,8 @@ class MainWindow(QMainWindow):
     def _feature_rendered(self, result: Auralisation) -> None:
         if (result.ref, result.mode, result.method) != (
             self.selected,
-            self.options.mode.currentData(),
-            self.options.method.currentData(),
+            self.options.current_mode(),
+            self.options.current_method(),
         ):
             return  # a stale result: the user has moved on
         self.feature = result
@@ -1287,8 +1288,8 @@ class MainWindow(QMainWindow):
     def _residual_rendered(self, result: Auralisation | None) -> None:
         if result is None or (result.ref, result.mode, result.method) != (
             self.selected,
-            "residual",
-            self.options.method.currentData(),
+            Mode.RESIDUAL,
+            self.options.current_method(),
         ):
             return
         self.residual = result
@@ -1305,8 +1306,8 @@ class MainWindow(QMainWindow):
         self._shown = shown
         frame = self._frame_seconds()
         label = self.session.notes_for(shown.ref).label
-        how = shown.mode if shown.method == "deconvnet" else f"{shown.mode}, {shown.method}"
-        what = "Residual (original − feature)" if shown.mode == "residual" else f"Auralised feature ({how})"
+        how = shown.mode if shown.method is Method.DECONVNET else f"{shown.mode}, {shown.method}"
+        what = "Residual (original − feature)" if shown.mode is Mode.RESIDUAL else f"Auralised feature ({how})"
         title = f"{what} · {ref_text(shown.ref)}" + (f" · {label}" if label else "")
         if is_silent(shown.display_db):
             title += " · silent: this map does not fire on this clip"
@@ -1327,7 +1328,7 @@ class MainWindow(QMainWindow):
             return
         self.set_compare(None if self.compare == self.selected else self.selected)
 
-    def set_compare(self, ref: Ref | None) -> None:
+    def set_compare(self, ref: FeatureRef | None) -> None:
         """Shift-click in the gallery: compare ``ref`` (slot C) with the selected map (slot B); B toggles them."""
         if ref is not None and ref == self.compare:
             ref = None
@@ -1338,7 +1339,7 @@ class MainWindow(QMainWindow):
         if ref is not None:
             self.statusBar().showMessage(f"Comparing with {ref_text(ref)}: B toggles between the two maps", 6000)
 
-    def _set_compare(self, ref: Ref | None) -> None:
+    def _set_compare(self, ref: FeatureRef | None) -> None:
         self.compare = ref
         self.compared = None
         self.engine.unload(Slot.C)
@@ -1353,7 +1354,7 @@ class MainWindow(QMainWindow):
             return
         if self.analysis is None:
             return
-        mode, method = self.options.mode.currentData(), self.options.method.currentData()
+        mode, method = self.options.current_mode(), self.options.current_method()
         summary, analysis, rate = self.summary, self.analysis, self.engine.sample_rate
 
         def run(job):
@@ -1362,8 +1363,8 @@ class MainWindow(QMainWindow):
         def done(result: Auralisation | None) -> None:
             if result is None or (result.ref, result.mode, result.method) != (
                 self.compare,
-                self.options.mode.currentData(),
-                self.options.method.currentData(),
+                self.options.current_mode(),
+                self.options.current_method(),
             ):
                 return
             self.compared = result
@@ -1378,7 +1379,7 @@ class MainWindow(QMainWindow):
         )
 
     # ==== what the session says about a map ====================================================================
-    def _show_session_notes(self, ref: Ref) -> None:
+    def _show_session_notes(self, ref: FeatureRef) -> None:
         tags = self.session.suggestions_for(ref)
         self.inspector.show_suggestions([(t.tag, t.text().split(": ", 1)[-1]) for t in tags])
         runs = self.session.abx_for(ref)
@@ -1411,11 +1412,11 @@ class MainWindow(QMainWindow):
             self._thumb_queue.extend((number, k) for k in range(n_maps) if (number, k) not in cached)
         self._thumb_total, self._thumb_done = len(self._thumb_queue), 0
         self._thumb_analysis = self.analysis
-        self._thumb_method = self.options.method.currentData()
+        self._thumb_method = self.options.current_method()
         self._next_thumbnails()
 
     def _thumb_key(self) -> tuple[str, str]:
-        return (self.clip.sha256 if self.clip else "", self.options.method.currentData())
+        return (self.clip.sha256 if self.clip else "", self.options.current_method())
 
     def _worker_drained(self) -> None:
         if self._open_device_when_idle:
@@ -1454,7 +1455,7 @@ class MainWindow(QMainWindow):
             self._thumb_per_map[layer] = per_map
             self._thumb_done += len(images)
             made = {ref: (thumbnail_pixmap(small), thumbnail_pixmap(large)) for ref, (small, large) in images.items()}
-            if method == self.options.method.currentData():
+            if method == self.options.current_method():
                 self._thumb_cache.setdefault(self._thumb_key(), {}).update(made)
             self.tree.set_thumbnails({ref: small for ref, (small, _) in made.items()})
             self.gallery.set_thumbnails({ref: large for ref, (_, large) in made.items()})
@@ -1658,17 +1659,17 @@ class MainWindow(QMainWindow):
         self.settings.set(keys.VOLUME, volume)
         self._playback_edited(volume=round(volume, 3))
 
-    def _mode_changed(self, mode: str) -> None:
-        self.settings.set(keys.MODE, mode)
-        self._playback_edited(mode=mode)
+    def _mode_changed(self, mode: Mode) -> None:
+        self.settings.set(keys.MODE, mode.value)
+        self._playback_edited(mode=mode.value)
         if self.selected is not None:
             ref, self.selected = self.selected, None
             self.request_render(ref)
         if self.compare is not None:
             self._set_compare(self.compare)
 
-    def _method_changed(self, method: str) -> None:
-        self.settings.set(keys.METHOD, method)
+    def _method_changed(self, method: Method) -> None:
+        self.settings.set(keys.METHOD, method.value)
         if self.selected is not None:
             ref, self.selected = self.selected, None
             self.request_render(ref)
@@ -1742,7 +1743,7 @@ class MainWindow(QMainWindow):
             self.stack.original.setRange(xRange=(0, self.clip.duration), yRange=(grid.y_min, grid.y_max), padding=0)
 
     # ==== annotations =====================================================================================
-    def _annotation_changed(self, ref: Ref, label: str, notes: str) -> None:
+    def _annotation_changed(self, ref: FeatureRef, label: str, notes: str) -> None:
         before = self.session.notes_for(ref)
         if (before.label, before.notes) == (label, notes):
             return
@@ -1755,7 +1756,7 @@ class MainWindow(QMainWindow):
         if self.feature is not None and self.feature.ref == ref:
             self._show_rendering(force=True)
 
-    def _rating_changed(self, ref: Ref, rating: int | None) -> None:
+    def _rating_changed(self, ref: FeatureRef, rating: int | None) -> None:
         self.session.set_rating(ref, rating)
         self._edited()
 
@@ -1773,10 +1774,10 @@ class MainWindow(QMainWindow):
             refs,
             self.clip.name,
             folder=s.get(keys.EXPORT_DIR),
-            modes=s.get(keys.EXPORT_MODES),
+            modes=[m for m in Mode if m.value in s.get(keys.EXPORT_MODES)],
             subtype=s.get(keys.EXPORT_FORMAT),
-            loudness=s.get(keys.EXPORT_LOUDNESS),
-            method=self.options.method.currentData(),
+            loudness=member_or(Loudness, s.get(keys.EXPORT_LOUDNESS), Loudness.NONE),
+            method=self.options.current_method(),
             parent=self,
         )
         if dialog.exec() != ExportDialog.DialogCode.Accepted:
@@ -1787,9 +1788,9 @@ class MainWindow(QMainWindow):
         """Write the request's files on the worker, with a progress dialog that can cancel."""
         s = self.settings
         s.set(keys.EXPORT_DIR, str(request.folder))
-        s.set(keys.EXPORT_MODES, list(request.modes))
+        s.set(keys.EXPORT_MODES, [m.value for m in request.modes])
         s.set(keys.EXPORT_FORMAT, request.subtype)
-        s.set(keys.EXPORT_LOUDNESS, request.loudness)
+        s.set(keys.EXPORT_LOUDNESS, request.loudness.value)
         total = len(request.refs) * len(request.modes)
         progress, stop = self._progress("Export", f"Exporting {total} file(s) to {request.folder}…", total)
         self.export_progress = progress
@@ -1864,7 +1865,7 @@ class MainWindow(QMainWindow):
         text = f"Characterising {n_maps} map(s) on {n_clips} clip(s)…"
         progress, stop = self._progress("Characterise maps", text, n_maps * n_clips)
         self.characterise_progress = progress
-        method, model = self.options.method.currentData(), self.model_handle
+        method, model = self.options.current_method(), self.model_handle
 
         def run(job):
             return compute.characterise(
@@ -1912,7 +1913,7 @@ class MainWindow(QMainWindow):
             layer_sizes=[layer.n_maps for layer in self.summary.layers],
             clips=clips,
             current_clip=self.clip.sha256,
-            method=self.options.method.currentData(),
+            method=self.options.current_method(),
             folder=s.get(keys.REPORT_DIR) or str(Path(self._last_dir()) / "aurascope-report"),
             title=f"Listening report — {self.summary.name}",
             parent=self,

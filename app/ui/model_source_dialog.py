@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.ui.export_dialog import accept_cancel
+from app.ui.forms import accept_cancel
 
 #: What ``load_state_dict`` reads: safetensors, or a checkpoint torch's ``weights_only`` loader accepts.
 WEIGHT_SUFFIXES = (".safetensors", ".pt", ".pth", ".bin")

@@ -24,8 +24,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.ui.compute import Ref
-from app.ui.export_dialog import METHOD_TEXT, accept_cancel, choice_box, describe_refs, with_browse
+from app.core.types import FeatureRef, Method
+from app.ui.export_dialog import describe_refs
+from app.ui.forms import accept_cancel, chosen, vocabulary_box, with_browse
 
 SCOPES = ("selected", "layer", "all")
 ERROR_STYLE = "color: #ff6b6b;"
@@ -49,10 +50,15 @@ class ReportRequest:
     folder: Path
     title: str  # empty: the report's own default ("Listening report: <model name>")
     scope: str  # "selected" | "layer" | "all"
-    refs: tuple[Ref, ...] | None
+    refs: tuple[FeatureRef, ...] | None
     clips: tuple[str, ...]  # sha256 keys, in the listed order
-    method: str  # "deconvnet" | "guided-backprop" | "gradient"
+    method: Method
     open_when_done: bool
+
+    def __post_init__(self) -> None:  # the vocabulary's members, whether given members or their names
+        if self.refs is not None:
+            object.__setattr__(self, "refs", tuple(FeatureRef.of(r) for r in self.refs))
+        object.__setattr__(self, "method", Method(self.method))
 
 
 def _plural(n: int, word: str) -> str:
@@ -83,19 +89,19 @@ class ReportDialog(QDialog):
     def __init__(
         self,
         *,
-        selected: list[Ref],
+        selected: list[FeatureRef],
         current_layer: int,
         layer_sizes: list[int],
         clips: list[ClipChoice],
         current_clip: str | None,
-        method: str,
+        method: Method,
         folder: str = "",
         title: str = "",
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
         self.setWindowTitle("Export listening report")
-        self.selected = tuple(sorted(set(selected)))
+        self.selected = tuple(sorted({FeatureRef.of(r) for r in selected}))
         self.layer_sizes = list(layer_sizes)
         layout = QVBoxLayout(self)
         intro = QLabel(
@@ -168,7 +174,7 @@ class ReportDialog(QDialog):
         self.clips.itemChanged.connect(self._update)
         form.addRow("Clips", self.clips)
 
-        self.method = choice_box(METHOD_TEXT, method)
+        self.method = vocabulary_box(Method, method)
         form.addRow("Method", self.method)
 
         self.folder = QLineEdit(folder)
@@ -194,14 +200,14 @@ class ReportDialog(QDialog):
         checked = self.scope.checkedButton()
         return checked.property("key") if checked is not None else "layer"
 
-    def refs(self) -> tuple[Ref, ...] | None:
+    def refs(self) -> tuple[FeatureRef, ...] | None:
         """The maps of the chosen scope (layer from 1, map from 0); None for all layers."""
         scope = self.scope_key()
         if scope == "selected":
             return self.selected
         if scope == "layer":
             number = self.layer.currentData()
-            return tuple((number, k) for k in range(self.layer_sizes[number - 1])) if number else ()
+            return tuple(FeatureRef(number, k) for k in range(self.layer_sizes[number - 1])) if number else ()
         return None
 
     def checked_clips(self) -> tuple[str, ...]:
@@ -238,7 +244,7 @@ class ReportDialog(QDialog):
             scope=self.scope_key(),
             refs=self.refs(),
             clips=self.checked_clips(),
-            method=self.method.currentData(),
+            method=chosen(self.method, Method),
             open_when_done=self.open_when_done.isChecked(),
         )
 

@@ -20,7 +20,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.core.types import Method, Mode
 from app.ui.display import format_time
+from app.ui.forms import chosen, select_value, vocabulary_box
 
 
 def _separator() -> QFrame:
@@ -157,48 +159,32 @@ class TransportBar(QWidget):
 class RenderOptions(QWidget):
     """How a map becomes sound: the attribution method and the resynthesis of B (above the views)."""
 
-    modeChanged = Signal(str)
-    methodChanged = Signal(str)
+    modeChanged = Signal(object)  # Mode
+    methodChanged = Signal(object)  # Method
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(6)
-        self.mode = QComboBox()
-        self.mode.addItem("Choi X·D", "choi")
-        self.mode.addItem("Magnitude", "magnitude")
-        self.mode.setItemData(
-            0, "ISTFT(X·D): D as a mask on the clip's STFT (Choi et al.)", Qt.ItemDataRole.ToolTipRole
-        )
-        self.mode.setItemData(
-            1, "ISTFT(max(D, 0)·e^{i∠X}): D as a magnitude, the clip's phase", Qt.ItemDataRole.ToolTipRole
-        )
+        # B plays a mode chosen here; the residual has its own slot (R), so it is not offered
+        self.mode = vocabulary_box((Mode.CHOI, Mode.MAGNITUDE), Mode.CHOI)
         self.mode.setToolTip("How B is resynthesised from the projected map D (the residual is always X − X·D)")
-        self.mode.currentIndexChanged.connect(lambda _: self.modeChanged.emit(self.mode.currentData()))
-        self.method = QComboBox()
-        for key, text, tip in (
-            (
-                "deconvnet",
-                "Deconvnet",
-                "each ReLU rectifies the signal coming down (Zeiler & Fergus; Choi et al. 2015)",
-            ),
-            ("guided-backprop", "Guided backprop", "rectified, and kept only where the forward ReLU was on"),
-            ("gradient", "Gradient", "the plain gradient (saliency): gated by the forward ReLU, not rectified"),
-        ):
-            self.method.addItem(text, key)
-            self.method.setItemData(self.method.count() - 1, tip, Qt.ItemDataRole.ToolTipRole)
+        self.mode.currentIndexChanged.connect(lambda _: self.modeChanged.emit(chosen(self.mode, Mode)))
+        self.method = vocabulary_box(Method, Method.DECONVNET)
         self.method.setToolTip("How a map is projected back to the spectrogram (the deconvnet is the paper's)")
-        self.method.currentIndexChanged.connect(lambda _: self.methodChanged.emit(self.method.currentData()))
+        self.method.currentIndexChanged.connect(lambda _: self.methodChanged.emit(chosen(self.method, Method)))
         for widget in (QLabel("Method"), self.method, QLabel("Resynthesis"), self.mode):
             layout.addWidget(widget)
 
-    def set_mode(self, mode: str) -> None:
-        index = self.mode.findData(mode)
-        if index >= 0:
-            self.mode.setCurrentIndex(index)
+    def set_mode(self, mode: Mode | str) -> None:
+        select_value(self.mode, mode)
 
-    def set_method(self, method: str) -> None:
-        index = self.method.findData(method)
-        if index >= 0:
-            self.method.setCurrentIndex(index)
+    def set_method(self, method: Method | str) -> None:
+        select_value(self.method, method)
+
+    def current_mode(self) -> Mode:
+        return chosen(self.mode, Mode)
+
+    def current_method(self) -> Method:
+        return chosen(self.method, Method)

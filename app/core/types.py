@@ -1,0 +1,298 @@
+"""The words every layer shares: which feature map, how it is rendered and exported, and the records a session keeps.
+
+Imports no torch, numpy or Qt (import-linter holds it to that), so the window, the CLI and the session file read
+these names on any thread, at start-up, for free. The core's modules that compute with them re-export them.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import asdict, dataclass
+from enum import StrEnum
+from fractions import Fraction
+from typing import Any, NamedTuple, TypeVar
+
+E = TypeVar("E", bound=StrEnum)
+_MAP_NAME = re.compile(r"^L(\d+)F(\d+)$")
+
+
+# --- which feature ------------------------------------------------------------------------------------------------
+class FeatureRef(NamedTuple):
+    """Feature map ``index`` (from 0) of ``layer`` (from 1): ``L2F17``.
+
+    A named pair rather than a dataclass on purpose: it is the same value as the ``(layer, index)`` tuple Qt
+    signals, dict keys and sorted lists carry, so a feature stays one value from the click to the file name.
+    """
+
+    layer: int
+    index: int
+
+    def __str__(self) -> str:
+        return f"L{self.layer}F{self.index}"
+
+    @classmethod
+    def of(cls, value: FeatureRef | tuple[int, int] | str) -> FeatureRef:
+        """A ref from a pair or a name (``"L2F17"``, as session files and the CLI write it)."""
+        if isinstance(value, str):
+            return cls.parse(value)
+        layer, index = value
+        return cls(int(layer), int(index))
+
+    @classmethod
+    def parse(cls, text: str) -> FeatureRef:
+        """``"L2F17"`` -> ``FeatureRef(2, 17)``; ValueError naming the text otherwise."""
+        m = _MAP_NAME.match(text)
+        if not m:
+            raise ValueError(f"not a map name: {text!r}")
+        return cls(int(m.group(1)), int(m.group(2)))
+
+
+# --- how it is rendered -------------------------------------------------------------------------------------------
+class Mode(StrEnum):
+    """``choi``: ISTFT(X * D); ``magnitude``: ISTFT(max(D, 0) * e^{i angle X}); ``residual``: y - choi."""
+
+    CHOI = "choi"
+    MAGNITUDE = "magnitude"
+    RESIDUAL = "residual"
+
+    @property
+    def label(self) -> str:
+        """What a menu or a combo box shows."""
+        return _MODE_WORDS[self][0]
+
+    @property
+    def description(self) -> str:
+        """One line saying what is played (a tooltip, ``--help``)."""
+        return _MODE_WORDS[self][1]
+
+
+_MODE_WORDS = {
+    Mode.CHOI: ("Choi X·D", "ISTFT(X·D): D as a mask on the clip's STFT (Choi et al.)"),
+    Mode.MAGNITUDE: ("Magnitude", "ISTFT(max(D, 0)·e^{i∠X}): D as a magnitude, the clip's phase"),
+    Mode.RESIDUAL: ("Residual X − X·D", "X − X·D: what the feature leaves out of the clip"),
+}
+
+
+class Method(StrEnum):
+    """How the signal passes a ReLU on its way down to the input (`app.core.methods` applies it)."""
+
+    DECONVNET = "deconvnet"
+    GUIDED_BACKPROP = "guided-backprop"
+    GRADIENT = "gradient"
+
+    @property
+    def label(self) -> str:
+        return _METHOD_WORDS[self][0]
+
+    @property
+    def description(self) -> str:
+        return f"{self.label.lower()}: {_METHOD_WORDS[self][1]}"
+
+    @property
+    def hint(self) -> str:
+        """The description without the name in front (a tooltip beside the label)."""
+        return _METHOD_WORDS[self][1]
+
+
+_METHOD_WORDS = {
+    Method.DECONVNET: ("Deconvnet", "each ReLU rectifies the signal coming down (Zeiler & Fergus; Choi et al. 2015)"),
+    Method.GUIDED_BACKPROP: (
+        "Guided backprop",
+        "the signal is rectified and kept only where the forward ReLU was on",
+    ),
+    Method.GRADIENT: ("Gradient", "the plain gradient of the map (saliency): gated by the forward ReLU, not rectified"),
+}
+
+
+class Loudness(StrEnum):
+    """Level of exported files: raw (as rendered), matched to the original's LUFS, or peak-normalised."""
+
+    NONE = "none"
+    MATCH = "match"
+    PEAK = "peak"
+
+    @property
+    def label(self) -> str:
+        return _LOUDNESS_WORDS[self]
+
+
+_LOUDNESS_WORDS = {
+    Loudness.NONE: "None: raw level, as rendered",
+    Loudness.MATCH: "Match the original's loudness (BS.1770 LUFS)",
+    Loudness.PEAK: "Peak-normalise (−0.1 dBFS)",
+}
+
+
+def member_or(kind: type[E], value: object, default: E) -> E:
+    """``value`` as a member of ``kind``, or ``default`` when it names none (a stale setting, a hand-edited file)."""
+    try:
+        return kind(value)
+    except ValueError:
+        return default
+
+
+def export_name(clip_name: str, ref: FeatureRef, mode: Mode | str, *, method: Method | str = Method.DECONVNET) -> str:
+    """``clip_L3_F6_choi.wav``; a method other than the deconvnet is added: ``clip_L3_F6_choi_gradient.wav``."""
+    suffix = "" if Method(method) is Method.DECONVNET else f"_{Method(method).value}"
+    return f"{clip_name}_L{ref.layer}_F{ref.index}_{Mode(mode).value}{suffix}.wav"
+
+
+# --- suggested tags (app.core.characterise measures them) --------------------------------------------------------
+#: The figures a tag rule reads, in words: ``"change.<field>"`` of the clip-vs-map changes, ``"map.<field>"`` of
+#: the map's own figures.
+FIGURE_WORDS: dict[str, str] = {
+    "change.onset_corr": "onset correlation change",
+    "change.attack_sustain_db": "attack/sustain change",
+    "change.low_emphasis_db": "low-frequency emphasis (< 200 Hz)",
+    "change.percussive_emphasis_db": "percussive emphasis (HPSS)",
+    "change.pitch_salience": "pitch salience change",
+    "map.low_share": "low-frequency share (< 200 Hz)",
+    "stem.share": "share of the auralisation from the stem",
+}
+
+
+def format_figure(value: float, figure: str) -> str:
+    """A figure as the tag text shows it: dB with a sign, changes with a sign, shares plain; n/a for NaN."""
+    if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
+        return "n/a" if math.isnan(value) else ("∞" if value > 0 else "-∞")
+    if figure.endswith("_db"):
+        return f"{value:+.1f} dB"
+    if figure.startswith("change."):
+        return f"{value:+.2f}"
+    return f"{value:.2f}"
+
+
+def json_number(value: float) -> float | None:
+    """JSON has no NaN or infinity: they become null."""
+    return None if isinstance(value, float) and not math.isfinite(value) else round(float(value), 6)
+
+
+@dataclass(frozen=True)
+class SuggestedTag:
+    """A tag suggested by a rule, with the figure that triggered it (its value and threshold) and the clip.
+
+    ``support`` of ``of`` clips met the rule; ``value`` and ``clip_name`` are from the clip where it held best.
+    """
+
+    tag: str
+    figure: str
+    value: float
+    threshold: float
+    op: str
+    detail: str
+    clip_sha256: str = ""
+    clip_name: str = ""
+    support: int = 1
+    of: int = 1
+
+    def text(self) -> str:
+        where = f" on {self.clip_name}" if self.clip_name else ""
+        count = f" ({self.support} of {self.of} clips)" if self.of > 1 else ""
+        sign = "≥" if self.op == ">=" else "≤"
+        return (
+            f"{self.tag}: {FIGURE_WORDS.get(self.figure, self.figure)} {format_figure(self.value, self.figure)} "
+            f"{sign} {format_figure(self.threshold, self.figure)}{where}{count}"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["value"] = json_number(self.value)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SuggestedTag:
+        return cls(**{**data, "value": float("nan") if data.get("value") is None else data["value"]})
+
+
+# --- A/B/X records (app.core.abx runs the trials) ----------------------------------------------------------------
+class Choice(StrEnum):
+    """A = the original, B = the feature (as on the transport)."""
+
+    A = "A"
+    B = "B"
+
+
+def binomial_p_value(correct: int, trials: int, chance: float = 0.5) -> float:
+    """One-sided exact p-value ``P(K >= correct)`` for ``K ~ Binomial(trials, chance)``.
+
+    Summed in exact rational arithmetic, so e.g. 9 of 10 gives 11/1024 = 0.0107421875 exactly.
+    """
+    if trials < 0 or not 0 <= correct <= trials:
+        raise ValueError(f"need 0 <= correct <= trials, got {correct} of {trials}")
+    if not 0.0 < chance < 1.0:
+        raise ValueError(f"chance must lie strictly between 0 and 1, got {chance}")
+    p = Fraction(chance)
+    q = 1 - p
+    tail = sum(math.comb(trials, k) * p**k * q ** (trials - k) for k in range(correct, trials + 1))
+    return float(tail)
+
+
+@dataclass(frozen=True)
+class AbxAnswer:
+    """One answered trial: what X was, what the listener said, and how long they took (s, or None)."""
+
+    x_is: Choice
+    answer: Choice
+    seconds: float | None = None
+
+    @property
+    def correct(self) -> bool:
+        return self.x_is is self.answer
+
+
+@dataclass(frozen=True)
+class AbxResult:
+    """A finished (or abandoned) A/B/X run on one map of one clip, as saved in the session."""
+
+    layer: int
+    index: int
+    clip_sha256: str
+    clip_name: str
+    seed: int
+    planned_trials: int
+    gain_db: float
+    mode: str = "choi"
+    loop: tuple[float, float] | None = None
+    answers: tuple[AbxAnswer, ...] = ()
+    finished_at: str = ""
+    #: A's gain in dB (A is turned down when B cannot be raised to it without clipping)
+    gain_a_db: float = 0.0
+    #: measured |loudness(A as played) - loudness(B as played)| in LU; None in runs saved before it was measured
+    level_difference_lu: float | None = None
+
+    @property
+    def ref(self) -> FeatureRef:
+        return FeatureRef(self.layer, self.index)
+
+    @property
+    def trials(self) -> int:
+        return len(self.answers)
+
+    @property
+    def correct(self) -> int:
+        return sum(a.correct for a in self.answers)
+
+    @property
+    def p_value(self) -> float:
+        return binomial_p_value(self.correct, self.trials) if self.trials else 1.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "layer": self.layer,
+            "index": self.index,
+            "clip": self.clip_sha256,
+            "clip_name": self.clip_name,
+            "seed": self.seed,
+            "planned_trials": self.planned_trials,
+            "gain_db": self.gain_db,
+            "gain_a_db": self.gain_a_db,
+            "level_difference_lu": self.level_difference_lu,
+            "mode": self.mode,
+            "loop": list(self.loop) if self.loop else None,
+            "answers": [{"x": a.x_is.value, "answer": a.answer.value, "seconds": a.seconds} for a in self.answers],
+            "correct": self.correct,
+            "trials": self.trials,
+            "p_value": self.p_value,
+            "finished_at": self.finished_at,
+        }
