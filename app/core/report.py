@@ -35,7 +35,6 @@ from app.core.characterise import (
     Baseline,
     Characterisation,
     MapCharacter,
-    _json_number,
     baseline_of,
     characterise_renderings,
 )
@@ -44,6 +43,7 @@ from app.core.files import write_bytes, write_text
 from app.core.formats.jsonio import dump_bytes
 from app.core.png import spectrogram_rgb, write_png
 from app.core.resynth import Mode, apply_gain, peak_gain_db
+from app.core.types import json_number
 
 if TYPE_CHECKING:
     from app.core.analysis import Analysis, FeatureRef, Rendering
@@ -242,7 +242,7 @@ def _character_doc(m: MapCharacter) -> dict[str, Any]:
         "figures": m.figures.to_dict(),
         "changes": m.changes.to_dict(),
         "tags": [t.to_dict() for t in m.tags],
-        "sources": {k: _json_number(v) for k, v in m.sources.items()},
+        "sources": {k: json_number(v) for k, v in m.sources.items()},
         "seconds": round(m.seconds, 4),
     }
 
