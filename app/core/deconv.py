@@ -171,13 +171,18 @@ def _deconvolve_chunk(
     x = _transposed_conv(x.reshape(1, k, *x.shape[-2:]), weight, conv, record.input_sizes[first_op], groups=k)
     x = x.reshape(k, conv.in_channels, *x.shape[-2:])
     # full-channel phase: every layer below, switches shared by the batch
+    scaled_before_unpool = -1
     for i in range(first_op - 1, -1, -1):
         block = body[i]
         if isinstance(block, MaxPool2d):
+            if i > 0 and isinstance(body[i - 1], Affine):
+                # unpooling is linear, so an affine's scale can go first, on the pooled (4x smaller) signal
+                x = x * model.weights[f"body.{i - 1}.weight"].view(1, -1, 1, 1)
+                scaled_before_unpool = i - 1
             x = _unpool(x, record.switches[i], record.input_sizes[i])
         elif isinstance(block, ReLU):
             x.clamp_(min=0)
-        elif isinstance(block, Affine):
+        elif isinstance(block, Affine) and i != scaled_before_unpool:
             x = x * model.weights[f"body.{i}.weight"].view(1, -1, 1, 1)
         elif isinstance(block, Conv2d):
             x = _transposed_conv(x, model.conv_weight(i), block, record.input_sizes[i])
