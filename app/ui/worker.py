@@ -38,6 +38,7 @@ class ComputeWorker(QObject):
         self._busy: dict[Job, str] = {}
         self._latest: dict[str, Job] = {}
         self._background = 0
+        self._closed = False
         self._finished.connect(self._deliver)
         self._message.connect(self._deliver_message)
         self._executor = LatestWins(self._finished.emit)
@@ -52,7 +53,15 @@ class ComputeWorker(QObject):
         busy_text: str | None = None,
         replace: bool = True,
     ) -> Job:
-        """Run ``fn(job)`` on the worker; ``on_result(value)`` / ``on_error(exc)`` on the GUI thread."""
+        """Run ``fn(job)`` on the worker; ``on_result(value)`` / ``on_error(exc)`` on the GUI thread.
+
+        After `shutdown` (the window is closing) nothing runs: the job comes back cancelled and no handler is
+        called, so a timer or a late result that asks for more work on the way out is simply ignored.
+        """
+        if self._closed:
+            job = Job(lane, fn, PRIORITY.get(lane, 3), state=CANCELLED)
+            job.cancel()
+            return job
         job = self._executor.submit(lane, fn, priority=PRIORITY.get(lane, 3), replace=replace)
         self._handlers[job] = (on_result, on_error)
         if replace:
@@ -96,17 +105,21 @@ class ComputeWorker(QObject):
         return not self._handlers
 
     def shutdown(self) -> None:
+        """Stop: cancel everything, wait for the running job, and deliver nothing more (no handler runs after)."""
+        self._closed = True
         self._executor.shutdown(wait=True, timeout=10.0)
 
     def _deliver(self, job: Job) -> None:
         try:
             self._deliver_job(job)
         finally:
-            if not self._handlers:
+            if not self._handlers and not self._closed:
                 self.drained.emit()
 
     def _deliver_job(self, job: Job) -> None:
         on_result, on_error = self._handlers.pop(job, (None, None))
+        if self._closed:
+            return  # the window is gone or going: its handlers must not run (or ask for more work)
         if job.lane == THUMBNAILS and job not in self._busy:
             self._background = max(0, self._background - 1)
             self.backgroundChanged.emit(self._background)

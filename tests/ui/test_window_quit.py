@@ -1,0 +1,26 @@
+"""Quitting is quiet: closing the window while background work (thumbnails) computes raises nothing, and nothing
+is submitted to the stopped worker afterwards."""
+
+from __future__ import annotations
+
+import sys
+
+from app.core.jobs import CANCELLED
+
+
+def test_quitting_while_thumbnails_compute_raises_nothing(make_window, qtbot, wav_file, model_file) -> None:
+    errors: list[BaseException] = []
+    hook = sys.excepthook
+    sys.excepthook = lambda kind, value, tb: errors.append(value)  # what Qt would print from a slot
+    try:
+        for attempt in range(3):  # the issue saw it 3 times in 3 tries
+            window = make_window(wav_file, model_file, thumbnails=True)
+            qtbot.waitUntil(lambda w=window: w.worker._background > 0, timeout=30000)  # a thumbnail job is out
+            window.close()
+            qtbot.wait(1500)  # queued results, the drained signal and the thumbnail timer all get their turn
+            assert window.worker.idle, f"try {attempt + 1}: handlers left behind"
+            late = window.worker.submit("thumbnails", lambda job: None)  # as a late timer or handler would
+            assert late.state == CANCELLED and late.cancelled
+    finally:
+        sys.excepthook = hook
+    assert errors == []
