@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
-from app.playback.errors import AudioDeviceError
+from app.playback.errors import AudioDeviceError, portaudio_words
 
 #: Module name imported by `load_sounddevice`; tests point it at a stand-in to simulate a broken install.
 SOUNDDEVICE_MODULE = "sounddevice"
@@ -82,7 +82,7 @@ def list_output_devices() -> list[OutputDevice]:
     try:
         infos = sd.query_devices()
     except sd.PortAudioError as exc:
-        raise AudioDeviceError(f"cannot list devices: {exc}") from exc
+        raise AudioDeviceError(f"cannot list devices: {portaudio_words(exc)}") from exc
     default_index = _default_output_index(sd)
     return [_to_device(sd, info, default_index) for info in infos if info["max_output_channels"] > 0]
 
@@ -97,11 +97,12 @@ def resolve_output_device(name_or_index: str | int | None) -> OutputDevice:
     try:
         info = sd.query_devices(name_or_index, kind="output")
     except (ValueError, sd.PortAudioError) as exc:
+        words = portaudio_words(exc) if isinstance(exc, sd.PortAudioError) else str(exc)
         if name_or_index is None:
-            reason = f"there is no default output device ({exc})"
+            reason = f"there is no default output device ({words})"
         else:
             names = ", ".join(repr(d.name) for d in _safe_list(sd)) or "none"
-            reason = f"no such output device ({exc}); output devices: {names}"
+            reason = f"no such output device ({words}); output devices: {names}"
         raise AudioDeviceError(reason, name_or_index) from exc
     if int(info["max_output_channels"]) < 1:
         raise AudioDeviceError("the device has no output channels", name_or_index)

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from app.playback.devices import OutputDevice, list_output_devices, load_sounddevice, resolve_output_device
-from app.playback.errors import AudioDeviceError
+from app.playback.errors import AudioDeviceError, portaudio_words
 from app.playback.mixer import N_SLOTS, Mixer, MixSettings, Slot
 from app.playback.progressive import READY_BLOCK, ProgressiveBuffer
 
@@ -414,7 +414,8 @@ class PlaybackEngine:
             self._stream = None
             if stream is not None:
                 stream.close(ignore_errors=True)
-            self._error = AudioDeviceError(f"cannot open an output stream: {exc}", device.name)
+            words = portaudio_words(exc) if isinstance(exc, sd.PortAudioError) else str(exc)
+            self._error = AudioDeviceError(f"cannot open an output stream: {words}", device.name)
             raise self._error from exc
         self._error = None
 
@@ -484,7 +485,7 @@ class PlaybackEngine:
                 now = stream.time
             except self._sd.PortAudioError as exc:
                 active, now = False, math.nan
-                reason = f"the output stream failed: {exc}"
+                reason = f"the output stream failed: {portaudio_words(exc)}"
             if reason is None and active:
                 last = self._mixer.last_callback_time
                 if math.isnan(last):

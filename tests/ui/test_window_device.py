@@ -1,0 +1,30 @@
+"""A lost audio device, as the listener meets it: Space afterwards says what happened in words (never a raw
+PortAudio error code), and the status bar stops showing the lost device's rate."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from ui_fakes import RealTimeStream
+
+VANISHED = "Error opening OutputStream: Illegal combination of I/O devices [PaErrorCode -9993]"
+
+
+def test_space_after_the_device_is_lost_explains_in_words(make_window, qtbot, fake_device, wav_file, model_file):
+    window = make_window(wav_file, model_file)
+    qtbot.waitUntil(lambda: bool(RealTimeStream.instances) and RealTimeStream.instances[-1].active, timeout=5000)
+    assert "device" in window.rate_label.text() and "Hz" in window.rate_label.text()
+    qtbot.keyClick(window.tree.view, Qt.Key.Key_Space)
+    assert window.engine.is_playing
+
+    def vanished(**kwargs):  # the device's number now names something else, as after unplugging it
+        raise fake_device.PortAudioError(VANISHED)
+
+    fake_device.OutputStream = vanished
+    RealTimeStream.instances[-1].close()  # the stream ends by itself
+    qtbot.waitUntil(lambda: window.banner.isVisible(), timeout=5000)
+    assert "The audio device was lost" in window.banner.text.text()
+    qtbot.keyClick(window.tree.view, Qt.Key.Key_Space)  # play again: the reopen fails
+    text = window.banner.text.text()
+    assert "No audio output" in text and "the device is not there any more" in text, text
+    assert "PaErrorCode" not in text and "-9993" not in text
+    assert not window.engine.is_playing
