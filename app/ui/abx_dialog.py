@@ -80,6 +80,10 @@ def measure_match(engine: PlaybackEngine, loop: tuple[float, float] | None = Non
     a, b = engine.source(Slot.A), engine.source(Slot.B)
     if a is None or b is None:
         raise LevelMismatchError("the original (A) and a rendered map (B) must both be loaded")
+    for slot, name in ((Slot.A, "A (the original)"), (Slot.B, "B (the feature)")):
+        filling = engine.progressive(slot)
+        if filling is not None and not filling.complete:  # its loudness would be measured on silence
+            raise LevelMismatchError(f"{name} is still being rendered: start the test once it is complete")
     if loop is not None:
         rate = engine.sample_rate
         start, end = round(loop[0] * rate), round(loop[1] * rate)

@@ -468,3 +468,10 @@ def test_a_b_that_cannot_be_matched_refuses_to_start_and_leaves_the_engine_alone
     assert engine.selected is Slot.B and engine.slot_gain_db(Slot.B) == -2.0 and not engine.looping
     assert engine.loop_region is None and rate == engine.sample_rate
     assert not [w for w in QApplication.topLevelWidgets() if isinstance(w, AbxDialog) and w.isVisible()]
+
+
+def test_a_b_still_being_rendered_refuses_to_start(engine) -> None:
+    buffer = engine.load_progressive(Slot.B, 3 * RATE, RATE)  # nothing written yet: B is silence so far
+    assert not buffer.complete
+    with pytest.raises(LevelMismatchError, match="B .the feature. is still being rendered"):
+        AbxDialog(engine, layer=2, index=7, clip_sha256="ab" * 32, clip_name="c.wav", map_name="L2 F7")
