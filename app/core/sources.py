@@ -22,9 +22,10 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import torch
-from torch import nn
+from torch import fx, nn
 
 from app.core import limits
+from app.core.architecture import Block
 from app.core.audio import file_sha256
 from app.core.errors import FidelityWarning, ModelFormatError, UnsupportedModelError, first_line
 from app.core.formats import jsonio
@@ -38,6 +39,17 @@ from app.core.traced.recorder import Recorder
 _SIDECAR_KEYS = ("front_end", "labels", "output", "task", "name", "head_input_frames")
 
 
+class NetworkLayer(Protocol):
+    """What every kind of layer tells (:class:`~app.core.architecture.LayerInfo`, :class:`TracedLayer`)."""
+
+    @property
+    def number(self) -> int: ...  # counted from 1
+    @property
+    def name(self) -> str: ...
+    @property
+    def n_maps(self) -> int: ...
+
+
 class Network(Protocol):
     """What :class:`~app.core.analysis.Analysis`, the CLI and the window need from a model, of either kind."""
 
@@ -49,7 +61,7 @@ class Network(Protocol):
     @property
     def name(self) -> str: ...
     @property
-    def layers(self) -> Sequence[Any]: ...  # .number, .name, .n_maps
+    def layers(self) -> Sequence[NetworkLayer]: ...
     @property
     def labels(self) -> tuple[str, ...]: ...
     @property
@@ -63,7 +75,7 @@ class Network(Protocol):
     @property
     def kind(self) -> str: ...  # "safetensors" (explicit route) | "traced"
 
-    def layer(self, number: int) -> Any: ...
+    def layer(self, number: int) -> NetworkLayer: ...
     def to(self, device: torch.device | str) -> Network: ...
     def min_input_frames(self) -> int: ...
     def forward_record(self, x: torch.Tensor) -> Any: ...
@@ -400,8 +412,6 @@ class _Chain:
     """A module's fx graph read as a chain of blocks of our format."""
 
     def __init__(self, module: nn.Module, fe: FrontEnd, source: str, head_input_frames: int | None) -> None:
-        from torch import fx
-
         self.module = module.eval()
         self.source = source
         frames = head_input_frames or fe.n_frames(int(4.0 * fe.sample_rate))
@@ -422,7 +432,7 @@ class _Chain:
                 "head_input_frames",
             ) from None
 
-    def refuse(self, node: Any, what: str) -> UnsupportedModelError:
+    def refuse(self, node: fx.Node, what: str) -> UnsupportedModelError:
         return UnsupportedModelError(
             self.source,
             f"{what} cannot be written to an Aurascope .safetensors file, which holds conv2d / batchnorm2d / relu / "
@@ -431,17 +441,17 @@ class _Chain:
             node=str(node.target) if node.op == "call_module" else node.name,
         )
 
-    def blocks(self) -> tuple[list[Any], list[Any], dict[str, torch.Tensor], str]:
+    def blocks(self) -> tuple[list[Block], list[Block], dict[str, torch.Tensor], str]:
         import torch.nn.functional as F
 
         from app.core.model import BatchNorm2d, Conv2d, Flatten, GlobalPool, Linear, MaxPool2d, ReLU
 
-        body: list[Any] = []
-        head: list[Any] = []
+        body: list[Block] = []
+        head: list[Block] = []
         weights: dict[str, torch.Tensor] = {}
         output = "none"
         previous = None
-        alias: dict[Any, Any] = {}  # a tensor an in-place ReLU changed -> that ReLU (later readers read it)
+        alias: dict[fx.Node, fx.Node] = {}  # a tensor an in-place ReLU changed -> that ReLU (later readers read it)
         for node in self.gm.graph.nodes:
             if node.op == "placeholder" and previous is None:
                 previous = node
@@ -533,15 +543,15 @@ class _Chain:
         return body, head, weights, output
 
 
-def _name_of(target: Any) -> str:
+def _name_of(target: object) -> str:
     return getattr(target, "__name__", str(target))
 
 
-def _pair(value: Any) -> tuple[int, int]:
+def _pair(value: int | Sequence[int]) -> tuple[int, int]:
     return (int(value), int(value)) if isinstance(value, int) else (int(value[0]), int(value[1]))
 
 
-def _is_relu(module: nn.Module | None, node: Any) -> bool:
+def _is_relu(module: nn.Module | None, node: fx.Node) -> bool:
     import torch.nn.functional as F
 
     if module is not None:
@@ -549,7 +559,7 @@ def _is_relu(module: nn.Module | None, node: Any) -> bool:
     return node.target in (F.relu, torch.relu, torch.relu_, "relu", "relu_")
 
 
-def _pool_args(module: nn.Module | None, node: Any) -> tuple[Any, Any, Any, Any, bool]:
+def _pool_args(module: nn.Module | None, node: fx.Node) -> tuple[Any, Any, Any, Any, bool]:
     if module is not None:
         return module.kernel_size, module.stride, module.padding, module.dilation, bool(module.ceil_mode)
     args = list(node.args) + [None] * 6
@@ -563,7 +573,7 @@ def _pool_args(module: nn.Module | None, node: Any) -> tuple[Any, Any, Any, Any,
     )
 
 
-def _global_pool_mode(module: nn.Module | None, node: Any, shape: tuple[int, ...]) -> str | None:
+def _global_pool_mode(module: nn.Module | None, node: fx.Node, shape: tuple[int, ...]) -> str | None:
     import torch.nn.functional as F
 
     if isinstance(module, nn.AdaptiveMaxPool2d) and module.output_size in (1, (1, 1)):
@@ -580,7 +590,7 @@ def _global_pool_mode(module: nn.Module | None, node: Any, shape: tuple[int, ...
     return None
 
 
-def _is_flatten(module: nn.Module | None, node: Any) -> bool:
+def _is_flatten(module: nn.Module | None, node: fx.Node) -> bool:
     if isinstance(module, nn.Flatten):
         return module.start_dim == 1
     if node.target in ("flatten", torch.flatten):

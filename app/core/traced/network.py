@@ -8,7 +8,6 @@ import threading
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
 import torch
 from torch import fx, nn
@@ -17,7 +16,7 @@ from app.core.batchnorm import BatchNormStatistics, fold_into_conv
 from app.core.errors import ModelFormatError, SelectionError, UnsupportedModelError, first_line
 from app.core.frontend import FrontEnd
 from app.core.methods import Method, ReluRule, RuleReLU, batched_backward
-from app.core.model import OUTPUT_ACTIVATIONS
+from app.core.model import OUTPUT_ACTIVATIONS, Model
 from app.core.traced.notes import FidelityNote, NoteKind, note
 from app.core.traced.operations import (
     BN_MODULES,
@@ -190,7 +189,7 @@ class TracedNetwork:
 
     # --- construction steps ---------------------------------------------------------------------------
     @classmethod
-    def from_model(cls, model: Any) -> TracedNetwork:
+    def from_model(cls, model: Model) -> TracedNetwork:
         """The autograd twin of an explicit-route :class:`~app.core.model.Model` (same weights, same layers)."""
         from app.core.model import to_torch_module
 

@@ -7,7 +7,6 @@ asked of one ``torch.fx`` node: which kind, how a ReLU is written, its stride, h
 from __future__ import annotations
 
 import operator
-from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -223,7 +222,8 @@ def operation_kind(gm: fx.GraphModule, node: fx.Node) -> str:
     return "other"
 
 
-def pair(value: Any) -> tuple[int, int]:
+def pair(value: object) -> tuple[int, int]:
+    """An int or a pair of ints as (frequency, time); anything else (a string padding, None) as (1, 1)."""
     if isinstance(value, int):
         return value, value
     if isinstance(value, tuple | list) and len(value) == 2 and all(isinstance(v, int) for v in value):
