@@ -26,6 +26,12 @@ if TYPE_CHECKING:
 DEFAULT_CACHE_BYTES = 1 << 30
 #: Forward passes over window crops kept (each is the size of a window plus its context, whatever the clip length).
 WINDOW_RECORDS = 3
+#: Clips with more input frames than this never run the whole-clip forward pass (its record is ~12 bytes per
+#: activation of every layer: 4 GB for a 10-minute clip on choi2015): whole-clip results are assembled from
+#: exact chunks of this many frames instead (~47 s on choi2015, ~48 s on mel-tagger).
+CHUNK_FRAMES = 2048
+#: Head windows per batch in :meth:`Analysis.predict` (bounds its memory on long clips).
+PREDICT_BATCH = 8
 
 
 def default_device() -> torch.device:
@@ -134,6 +140,7 @@ class Analysis:
         self._graphs: dict[int, TimeGraph | None] = {}
         # forward passes over crops, newest last: (network, start, end, layers run, record)
         self._windows: list[tuple[Any, int, int, int, Any]] = []
+        self._chunk_frames = CHUNK_FRAMES
 
     # --- cached passes ------------------------------------------------------------------------
     @property
@@ -175,12 +182,49 @@ class Analysis:
         """``[shape=(n_freq, n_frames)]`` |X| in dB."""
         return to_db(self.spectrum.abs())
 
+    @property
+    def chunked(self) -> bool:
+        """Whether whole-clip results come in exact chunks (a long clip whose every layer is local in time)
+        instead of from one forward pass over the whole clip."""
+        if self.n_frames <= self._chunk_frames:
+            return False
+        return all(self.windowable(layer.number) for layer in self.model.layers)
+
+    def _chunks(self, layer: int) -> list[Interval]:
+        """Input-frame chunks that tile the clip, each starting on layer ``layer``'s pooling grid."""
+        graph = self.time_graph(layer)
+        align = graph.alignment if graph is not None else 1
+        size = max(align, self._chunk_frames // align * align)
+        return [(a, min(a + size, self.n_frames)) for a in range(0, self.n_frames, size)]
+
+    def _layer_output_chunks(self, layer: int) -> Iterator[torch.Tensor]:
+        """Layer ``layer``'s output ``(1, C, h, w_chunk)`` chunk by chunk along time, exactly as the whole-clip
+        pass gives it (each chunk's positions are ones whose footprint lies in its input frames)."""
+        graph = self.time_graph(layer)
+        assert graph is not None
+        stride = graph.strides()[graph.output]
+        width = graph.lengths(self.n_frames)[graph.output]
+        for a, b in self._chunks(layer):
+            _, record, (start, _) = self._crop_record(Method.DECONVNET, layer, (a, b))
+            out = self.model.layer_output(record, layer)
+            lo, hi = a // stride, (width if b == self.n_frames else b // stride)
+            yield out[..., lo - start // stride : hi - start // stride]
+
     def activation(self, ref: FeatureRef) -> torch.Tensor:
         """Map ``ref``'s activation at its layer ``[shape=(h, w)]``."""
+        if self.chunked:
+            return torch.cat([out[0, ref.index] for out in self._layer_output_chunks(ref.layer)], dim=-1)
         return self.model.layer_output(self.record, ref.layer)[0, ref.index]
 
     def layer_activation_energy(self, layer: int) -> np.ndarray:
         """Mean squared activation per map of a layer ``[shape=(n_maps,)]``: cheap, from the forward pass."""
+        if self.chunked:
+            total, count = None, 0
+            for out in self._layer_output_chunks(layer):
+                part = out[0].double().square().sum(dim=(-2, -1))
+                total = part if total is None else total + part
+                count += out.shape[-2] * out.shape[-1]
+            return (total / count).float().cpu().numpy()
         out = self.model.layer_output(self.record, layer)[0]
         return out.square().mean(dim=(-2, -1)).cpu().numpy()
 
@@ -198,6 +242,13 @@ class Analysis:
                     self._deconv_cache.move_to_end(key)
                     found[k] = self._deconv_cache[key]
             missing = [k for k in dict.fromkeys(features) if k not in found]
+            if missing and self.chunked:  # exact chunks, never the whole clip's forward pass
+                parts = [self.deconv_frames(layer, missing, chunk, method=method) for chunk in self._chunks(layer)]
+                whole = torch.cat(parts, dim=-1)
+                for k, dk in zip(missing, whole, strict=True):
+                    found[k] = dk.clone()
+                    self._remember(_cache_key(FeatureRef(layer, k), method), found[k])
+                missing = []
             if missing:
                 network, record = self._route(method)
                 for part, d in network.iter_attribute(record, layer, missing, method=method):
@@ -388,8 +439,14 @@ class Analysis:
             starts = list(range(0, frames - win + 1, win))
             if starts[-1] + win < frames:
                 starts.append(frames - win)
-            x = torch.cat([x[..., s : s + win] for s in starts], dim=0)
-        scores = self.model.activate(self.model.logits(x)).mean(dim=0).cpu().numpy()
+            batches = [
+                torch.cat([x[..., s : s + win] for s in starts[i : i + PREDICT_BATCH]], dim=0)
+                for i in range(0, len(starts), PREDICT_BATCH)
+            ]
+            scores = torch.cat([self.model.activate(self.model.logits(b)) for b in batches]).mean(dim=0)
+        else:
+            scores = self.model.activate(self.model.logits(x)).mean(dim=0)
+        scores = scores.cpu().numpy()
         labels = network.labels or tuple(f"output {i}" for i in range(len(scores)))
         ranked = sorted(zip(labels, scores.tolist(), strict=True), key=lambda p: -p[1])
         return ranked[:top] if top else ranked

@@ -187,3 +187,31 @@ def test_requirements_follow_both_paths_of_a_residual_sum() -> None:
     assert backward[1] == (49, 52) and backward[2] == (47, 54)  # the 5-wide branch reaches further
     assert backward[3] == (47, 54)  # the sum needs both
     assert forward[1] == (45, 56) and forward[0] == (44, 57)  # and what those forward values read
+
+
+def test_long_clips_assemble_whole_clip_results_from_exact_chunks(
+    small_model: Model, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past CHUNK_FRAMES a clip never runs the whole-clip forward pass: deconv, activations and energies come
+    from chunks, and equal the whole-clip pass's."""
+    import app.core.analysis as analysis_module
+
+    clip = _clip(seed=8)
+    whole = Analysis(clip, small_model, device="cpu")
+    monkeypatch.setattr(analysis_module, "CHUNK_FRAMES", 70)  # five chunks of this clip's 216 frames
+    chunked = Analysis(clip, small_model, device="cpu")
+    assert chunked.chunked and not whole.chunked
+    for layer in (1, 3, 5):
+        d_whole, d_chunked = whole.deconv(layer, [0, 6]), chunked.deconv(layer, [0, 6])
+        assert d_whole.shape == d_chunked.shape
+        scale = max(1.0, float(d_whole.abs().max()))
+        assert float((d_whole - d_chunked).abs().max()) / scale < 1e-5
+        from app.core.analysis import FeatureRef
+
+        a_whole, a_chunked = whole.activation(FeatureRef(layer, 6)), chunked.activation(FeatureRef(layer, 6))
+        assert a_whole.shape == a_chunked.shape
+        torch.testing.assert_close(a_chunked, a_whole, rtol=1e-5, atol=1e-5 * float(a_whole.abs().max()))
+        np.testing.assert_allclose(
+            chunked.layer_activation_energy(layer), whole.layer_activation_energy(layer), rtol=1e-5
+        )
+    assert chunked._record is None  # the whole clip's forward pass never ran
