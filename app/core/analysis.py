@@ -282,6 +282,19 @@ class Analysis:
         """Whether ``layer`` can be rendered exactly on a window without the whole clip's forward pass."""
         return self.time_graph(layer) is not None
 
+    def loudest_window(self, seconds: float) -> Interval:
+        """Samples ``[first, last)`` of the ``seconds`` of the clip with the most energy (the whole clip when it
+        is not longer), starting on a hop boundary."""
+        n = int(self.samples.shape[-1])
+        width = round(seconds * self.clip.sample_rate)
+        if n <= width:
+            return (0, n)
+        hop = self.model.front_end.hop_length
+        power = np.concatenate([[0.0], np.cumsum(np.square(self.clip.samples, dtype=np.float64))])
+        starts = np.arange(0, n - width + 1, hop)
+        best = int(starts[np.argmax(power[starts + width] - power[starts])])
+        return (best, best + width)
+
     def frames_for_samples(self, first: int, last: int) -> Interval:
         """The STFT frames an exact resynthesis of samples ``[first, last)`` reads."""
         fe = self.model.front_end

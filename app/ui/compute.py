@@ -24,6 +24,8 @@ THUMB_ROWS = 18
 THUMB_COLS = 64
 GALLERY_ROWS = 40
 GALLERY_COLS = 140
+#: Longer clips show this many seconds in thumbnails: their loudest stretch (said in the tree's tooltip).
+THUMB_SECONDS = 10.0
 
 
 @dataclass(frozen=True)
@@ -368,6 +370,8 @@ def thumbnails(
 
     ``|X * D|`` in dB is the Choi rendering's spectrogram, so no inverse STFT is needed here. Per map two uint8
     images: the tree's ``[shape=(THUMB_ROWS, THUMB_COLS)]`` and the gallery's ``[shape=(GALLERY_ROWS, GALLERY_COLS)]``.
+    A clip longer than THUMB_SECONDS shows its loudest THUMB_SECONDS (`thumbnail_span`; the same stretch for
+    every map, so the thumbnails compare maps), computed exactly on that window alone.
     """
     import torch
 
@@ -382,8 +386,14 @@ def thumbnails(
     torch.set_num_threads(1)  # background work leaves a core to the audio callback, PulseAudio and the GUI
     try:
         with torch.no_grad():
-            d = analysis.deconv(layer, list(indices), method=Method(method))
-            magnitude = analysis.spectrum.abs()
+            first, last = thumbnail_span(analysis)
+            if (first, last) == (0, analysis.clip.samples.shape[0]) or not analysis.windowable(layer):
+                d = analysis.deconv(layer, list(indices), method=Method(method))
+                magnitude = analysis.spectrum.abs()
+            else:
+                frames = analysis.frames_for_samples(first, last)
+                d = analysis.deconv_frames(layer, list(indices), frames, method=Method(method))
+                magnitude = analysis.spectrum[:, frames[0] : frames[1]].abs()
             for k, dk in zip(indices, d, strict=True):
                 db = to_db(magnitude * fe.mask_to_linear(dk).abs())
                 small, big = thumbnail(db, grid, bin_hz, THUMB_COLS), thumbnail(db, large, bin_hz, GALLERY_COLS)
@@ -391,6 +401,11 @@ def thumbnails(
     finally:
         torch.set_num_threads(threads)
     return out
+
+
+def thumbnail_span(analysis: Any) -> tuple[int, int]:
+    """Samples ``[first, last)`` the thumbnails show: the whole clip, or its loudest THUMB_SECONDS."""
+    return analysis.loudest_window(THUMB_SECONDS)
 
 
 def export(

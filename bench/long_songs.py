@@ -1,0 +1,241 @@
+"""Whole songs at the speed of a click: click to sound, fill rate, thumbnails, peak memory and launch (issue 13).
+
+    python bench/long_songs.py                  # 30, 180 and 600 s clips, both bundled models (< 10 min, 2 cores)
+    python bench/long_songs.py --quick          # 30 s clips only, no launch runs: proves the script works
+
+Prints JSON lines ``{"figure": ..., "value": ..., "unit": ...}``. Clips are real songs from ../shared/real/songs
+(five recordings, concatenated and looped to the length asked for), at the model's rate.
+
+- ``click_to_sound_ms_L<layer>_<seconds>s`` (after): from a click on a map of a layer not clicked before (its
+  window's forward pass not yet run) until the first FIRST_WINDOW_SECONDS from the playhead are rendered exactly
+  and written, resampled, into a progressive playback slot (`app.playback.progressive`): the sound can start.
+  ``..._cached_...``: a second map of the same layer and window (forward pass reused).
+  ``click_to_sound_whole_ms_...`` (before, same run): the whole-clip render of the same map, as the window did
+  before (forward pass already run, as it was then); at 600 s only with ``--whole-600`` (it needs ~4 GB).
+- ``fill_rate_x_realtime_L<layer>_180s``: seconds of audio the background fill makes per second of compute,
+  over the chunks after the window (``--fill-chunks`` of them).
+- ``thumbnails_all_maps_s_180s``: every map's tree and gallery thumbnail (`app.ui.compute.thumbnails`, the
+  clip's loudest 10 s) for all layers; ``thumbnails_all_maps_whole_s_<s>s`` (before) on the 30 s clip.
+- ``peak_rss_mb_<s>s``: a fresh process opens the clip and clicks one map on every layer (windowed), for each
+  length, so the growth with length shows; ``peak_rss_whole_mb_30s``: the same with whole-clip renders.
+- ``launch_to_painted_s`` / ``launch_to_playable_s``: `bench/gui_launch.py`'s runs of ``main.py``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+SONGS = next(
+    (
+        p / "songs"
+        for p in (Path(os.environ.get("AURASCOPE_REAL", "/nonexistent")), ROOT.parent / "shared" / "real")
+        if (p / "songs").is_dir()
+    ),
+    ROOT.parent.parent / "shared" / "real" / "songs",
+)
+MODELS = ("choi2015-genre", "mel-tagger")
+
+
+def emit(figure: str, value: float, unit: str, **extra: object) -> None:
+    print(json.dumps({"figure": figure, "value": round(float(value), 4), "unit": unit, **extra}), flush=True)
+
+
+def song_clip(seconds: float, sample_rate: int):
+    """The five real songs one after another, looped to ``seconds``, mono at ``sample_rate`` (a Clip)."""
+    from app.core.audio import Clip, load_audio
+
+    parts = [load_audio(path, sample_rate).samples for path in sorted(SONGS.glob("*.ogg"))]
+    joined = np.concatenate(parts)
+    n = round(seconds * sample_rate)
+    samples = np.ascontiguousarray(np.resize(joined, n), dtype=np.float32)
+    return Clip(SONGS / f"songs_{seconds:g}s", "0" * 64, samples, sample_rate, samples[None], sample_rate)
+
+
+def click_to_sound(analysis, layer: int, index: int, playhead: int, device_rate: int = 48000) -> float:
+    """Seconds from a click to the first window rendered and written into a progressive playback slot."""
+    from app.core.progressive import FIRST_WINDOW_SECONDS, ProgressiveRendering
+    from app.playback.progressive import ProgressiveBuffer
+
+    sr = analysis.clip.sample_rate
+    n = analysis.clip.samples.shape[0]
+    t0 = time.perf_counter()
+    fill = ProgressiveRendering(layer, index, n, sr, (playhead, min(n, playhead + round(FIRST_WINDOW_SECONDS * sr))))
+    buffer = ProgressiveBuffer(n, sr, device_rate)
+    chunk = fill.fill_next(analysis)
+    buffer.write(chunk.first, chunk.last, chunk.audio, chunk.padded_first)
+    return time.perf_counter() - t0
+
+
+def measure_model(name: str, lengths: list[float], args: argparse.Namespace) -> None:
+    import torch
+
+    from app.core.analysis import Analysis, FeatureRef
+    from app.core.model import load_model
+    from app.core.progressive import ProgressiveRendering
+
+    model = load_model(ROOT / "models" / f"{name}.safetensors")
+    sr = model.front_end.sample_rate
+    for seconds in lengths:
+        clip = song_clip(seconds, sr)
+        t0 = time.perf_counter()
+        analysis = Analysis(clip, model)
+        emit(f"open_clip_ms_{seconds:g}s", 1000 * (time.perf_counter() - t0), "ms", model=name)
+        playhead = clip.samples.shape[0] // 3
+        for layer in range(1, len(model.layers) + 1):
+            ms = 1000 * click_to_sound(analysis, layer, 0, playhead)
+            emit(f"click_to_sound_ms_L{layer}_{seconds:g}s", ms, "ms", model=name, route="windowed")
+            ms = 1000 * click_to_sound(analysis, layer, 1, playhead)
+            emit(f"click_to_sound_cached_ms_L{layer}_{seconds:g}s", ms, "ms", model=name, route="windowed")
+        if seconds <= 180 or args.whole_600:
+            whole = Analysis(clip, model)
+            whole._chunk_frames = 10**9  # the whole-clip pass, as before (even past CHUNK_FRAMES)
+            t0 = time.perf_counter()
+            _ = whole.record
+            emit(f"whole_forward_ms_{seconds:g}s", 1000 * (time.perf_counter() - t0), "ms", model=name)
+            for layer in range(1, len(model.layers) + 1):
+                t0 = time.perf_counter()
+                whole.render(FeatureRef(layer, 0))
+                ms = 1000 * (time.perf_counter() - t0)
+                emit(f"click_to_sound_whole_ms_L{layer}_{seconds:g}s", ms, "ms", model=name, route="whole clip")
+            del whole
+        if seconds == 180:
+            for layer in range(1, len(model.layers) + 1):
+                n = clip.samples.shape[0]
+                fill = ProgressiveRendering(layer, 2, n, sr, (playhead, playhead + 5 * sr))
+                fill.fill_next(analysis)
+                t0 = time.perf_counter()
+                made = 0
+                for _ in range(args.fill_chunks):
+                    chunk = fill.fill_next(analysis)
+                    if chunk is None:
+                        break
+                    made += chunk.last - chunk.first
+                rate = made / sr / (time.perf_counter() - t0)
+                emit(f"fill_rate_x_realtime_L{layer}_180s", rate, "x", model=name, threads=torch.get_num_threads())
+            if name == "choi2015-genre":
+                emit_thumbnails(analysis, model, "thumbnails_all_maps_s_180s")
+        if seconds == 30 and name == "choi2015-genre" and args.thumbs_whole:
+            whole = Analysis(clip, model)
+            emit_thumbnails(whole, model, "thumbnails_all_maps_whole_s_30s", whole_clip=True)
+        del analysis
+
+
+def emit_thumbnails(analysis, model, figure: str, whole_clip: bool = False) -> None:
+    from app.ui import compute
+
+    summary = compute.summarise_model(model)
+    span = compute.thumbnail_span(analysis)
+    if whole_clip:
+        span = (0, analysis.clip.samples.shape[0])
+        compute.thumbnail_span, saved = (lambda a: (0, a.clip.samples.shape[0])), compute.thumbnail_span
+    t0 = time.perf_counter()
+    try:
+        for layer in model.layers:
+            compute.thumbnails(analysis, summary, layer.number, range(layer.n_maps))
+    finally:
+        if whole_clip:
+            compute.thumbnail_span = saved
+    seconds = time.perf_counter() - t0
+    shown = [round(x / analysis.clip.sample_rate, 1) for x in span]
+    emit(figure, seconds, "s", maps=sum(layer.n_maps for layer in model.layers), shows_seconds=shown)
+
+
+def rss_child(name: str, samples_file: str, whole: bool) -> None:
+    """Runs in a fresh process: open the clip (samples made by the parent, so decoding the songs is not
+    counted), one map per layer; prints the peak RSS in MB."""
+    from app.core.analysis import Analysis, FeatureRef
+    from app.core.audio import Clip
+    from app.core.model import load_model
+
+    model = load_model(ROOT / "models" / f"{name}.safetensors")
+    samples = np.load(samples_file)
+    sr = model.front_end.sample_rate
+    clip = Clip(Path(samples_file), "0" * 64, samples, sr, samples[None], sr)
+    analysis = Analysis(clip, model)
+    playhead = clip.samples.shape[0] // 3
+    for layer in range(1, len(model.layers) + 1):
+        if whole:
+            analysis._chunk_frames = 10**9
+            analysis.render(FeatureRef(layer, 0))
+        else:
+            click_to_sound(analysis, layer, 0, playhead)
+    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+
+
+def peak_rss(name: str, seconds: float, whole: bool = False) -> float:
+    import tempfile
+
+    from app.core.model import load_model
+
+    sr = load_model(ROOT / "models" / f"{name}.safetensors").front_end.sample_rate
+    path = Path(tempfile.gettempdir()) / f"aurascope-long-songs-{sr}-{seconds:g}.npy"
+    if not path.is_file():
+        np.save(path, song_clip(seconds, sr).samples)
+    out = subprocess.run(
+        [sys.executable, __file__, "--rss-child", name, str(path)] + (["--whole"] if whole else []),
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+    )
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="30 s clips only, no launch runs")
+    parser.add_argument("--models", default=",".join(MODELS))
+    parser.add_argument("--fill-chunks", type=int, default=3)
+    parser.add_argument("--whole-600", action="store_true", help="also the whole-clip path at 600 s (~4 GB)")
+    parser.add_argument("--thumbs-whole", action="store_true", help="also whole-clip thumbnails at 30 s (slow)")
+    parser.add_argument("--launch-runs", type=int, default=3)
+    parser.add_argument("--rss-child", nargs=2, metavar=("MODEL", "SAMPLES"), help=argparse.SUPPRESS)
+    parser.add_argument("--whole", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.rss_child:
+        rss_child(args.rss_child[0], args.rss_child[1], args.whole)
+        return 0
+
+    import torch
+
+    from app.core.analysis import default_device
+
+    device = default_device()
+    emit("device", 0, str(device), torch=torch.__version__, threads=torch.get_num_threads(), cpus=os.cpu_count())
+    lengths = [30.0] if args.quick else [30.0, 180.0, 600.0]
+    for name in args.models.split(","):
+        measure_model(name, lengths, args)
+    for seconds in lengths:
+        emit(f"peak_rss_mb_{seconds:g}s", peak_rss("choi2015-genre", seconds), "MB", model="choi2015-genre")
+    for seconds in [30.0] if args.quick else [30.0, 180.0]:
+        rss = peak_rss("choi2015-genre", seconds, whole=True)
+        emit(f"peak_rss_whole_mb_{seconds:g}s", rss, "MB", model="choi2015-genre", route="whole clip")
+    if not args.quick:
+        import statistics
+        import tempfile
+
+        from gui_launch import one_run
+
+        work = Path(tempfile.mkdtemp(prefix="aurascope-bench-"))
+        model = ROOT / "models" / "choi2015-genre.safetensors"
+        runs = [one_run(model, work, i) for i in range(args.launch_runs + 1)][1:]
+        emit("launch_to_painted_s", statistics.median(r[0] for r in runs), "s", runs=args.launch_runs)
+        emit("launch_to_playable_s", statistics.median(r[1] for r in runs), "s", runs=args.launch_runs)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
