@@ -36,6 +36,8 @@ from app.core.deconv import ForwardRecord, iter_deconvolve
 from app.core.errors import ModelFormatError, first_line
 from app.core.files import write_bytes
 from app.core.formats import jsonio
+from app.core.formats.model import ModelMetadata
+from app.core.formats.schema import validate
 from app.core.frontend import FrontEnd
 from app.core.windowing import TimeGraph, TimeOp
 
@@ -385,6 +387,7 @@ def spec_from_json(text: str) -> ModelSpec:
             f"written by a newer Aurascope (format {version}; this one reads {FORMAT_VERSION})",
             field="format_version",
         )
+    validate(ModelMetadata, data, fail)  # the declared format (docs/formats/model-metadata.schema.json)
     front_end = FrontEnd.from_dict(data.get("front_end"))
     arch = data.get("architecture")
     if not isinstance(arch, dict):

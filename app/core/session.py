@@ -1,8 +1,10 @@
 """Listening sessions: the clips, the model, what is selected, what the listener wrote about each map, and what
 the machine suggested, in one ``.aurascope`` JSON file. No Qt, no torch (the window reads it on its GUI thread).
 
-Schema, version 1 (keys in this order; unknown keys are ignored, so a version-1 reader reads later additions
-that keep the version number)::
+This module is the session DOCUMENT (what the window edits in memory). Its FILE FORMAT (the declaration, reading,
+validation and writing) is :mod:`app.core.formats.session`, published as ``docs/formats/session.schema.json``.
+Version 1 (keys in this order; unknown keys are ignored, so a version-1 reader reads later additions that keep
+the version number)::
 
     {"format": "aurascope-session", "version": 1, "saved_by": "aurascope 0.1.0", "saved_at": ISO-8601 UTC,
      "autosave_of": null | "<name of the session file this autosave belongs to>",
@@ -36,7 +38,6 @@ from __future__ import annotations
 import contextlib
 import math
 import os
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -45,22 +46,23 @@ from pathlib import Path
 from typing import Any
 
 from app import __version__
-from app.core import limits
 from app.core.errors import SessionError
-from app.core.files import write_text
-from app.core.formats import jsonio
-from app.core.formats.jsonio import dumps
-from app.core.module_names import MODULE_SOURCE
+from app.core.formats.session import (
+    FORMAT,
+    VERSION,
+    AbxEntry,
+    FileEntry,
+    SessionFile,
+    read_session_file,
+    write_session_file,
+)
 from app.core.types import AbxAnswer, AbxResult, Choice, FeatureRef, SuggestedTag
 
-FORMAT = "aurascope-session"
-VERSION = 1
 SUFFIX = ".aurascope"
 AUTOSAVE_SUFFIX = ".autosave"
 UNTITLED_AUTOSAVE = "untitled.aurascope.autosave"
 MAX_RECENT = 8
 SEARCH_LIMIT = 20000  # files looked at when searching the session's folder tree for a moved file
-_SHA = re.compile(r"^[0-9a-f]{64}$")
 
 
 # --- values ----------------------------------------------------------------------------------------------
@@ -420,8 +422,7 @@ class Session:
         if target is None:
             raise ValueError("an untitled session needs a path to be saved to")
         target = target.absolute()
-        text = _dumps(target, self.to_dict(target.parent))
-        _atomic_write_text(target, text)
+        write_session_file(target, self.to_dict(target.parent))
         old_autosave = autosave_path(self.path) if self.path is not None else None
         self.path = target
         self.saved_revision = self.revision
@@ -441,8 +442,7 @@ class Session:
             of = None
         else:
             raise ValueError("an untitled session autosaves into a state folder: pass state_dir")
-        text = _dumps(target, self.to_dict(target.parent, autosave_of=of))
-        _atomic_write_text(target, text)
+        write_session_file(target, self.to_dict(target.parent, autosave_of=of))
         return target
 
     def discard_autosave(self, state_dir: str | Path | None = None) -> None:
@@ -460,29 +460,31 @@ class Session:
         wrongly-typed file, or one written by a newer version of the format.
         """
         path = Path(path).absolute()
-        data = _read_json(path)
-        session = _parse(path, data)
+        doc = read_session_file(path)
+        session = _from_file(path, doc)
         session.path = path
-        session.located = session._relocate(path.parent, data, search=search)
+        session.located = session._relocate(path.parent, doc, search=search)
         return session
 
-    def _relocate(self, base: Path, data: dict[str, Any], *, search: bool) -> tuple[Located, ...]:
+    def _relocate(self, base: Path, doc: SessionFile, *, search: bool) -> tuple[Located, ...]:
         finder = _Finder(base, search)
         found: list[Located] = []
         if self.model is not None:
-            self.model, loc = finder.locate(self.model, data["model"], "model")
+            assert doc.model is not None
+            self.model, loc = finder.locate(self.model, doc.model, "model")
             found.append(loc)
         if self.model_module is not None:
-            raw = data["model_module"]
-            front_end, loc = finder.locate(self.model_module.front_end, raw["front_end"], "front end")
+            raw = doc.model_module
+            assert raw is not None
+            front_end, loc = finder.locate(self.model_module.front_end, raw.front_end, "front end")
             found.append(loc)
             weights = self.model_module.weights
-            if weights is not None:
-                weights, loc = finder.locate(weights, raw["weights"], "weights")
+            if weights is not None and raw.weights is not None:
+                weights, loc = finder.locate(weights, raw.weights, "weights")
                 found.append(loc)
             self.model_module = replace(self.model_module, front_end=front_end, weights=weights)
         clips = []
-        for ref, raw in zip(self.clips, data.get("clips") or [], strict=True):
+        for ref, raw in zip(self.clips, doc.clips or [], strict=True):
             ref, loc = finder.locate(ref, raw, "clip")
             clips.append(ref)
             found.append(loc)
@@ -522,8 +524,8 @@ def restore_autosave(autosave: str | Path, *, search: bool = True) -> Session:
     marked unsaved. Raises :class:`SessionError` if the autosave itself is damaged."""
     autosave = Path(autosave).absolute()
     session = Session.load(autosave, search=search)
-    of = _read_json(autosave).get("autosave_of")
-    session.path = autosave.parent / of if isinstance(of, str) and of else None
+    of = read_session_file(autosave).autosave_of
+    session.path = autosave.parent / of if of else None
     session.revision = session.saved_revision + 1
     return session
 
@@ -534,280 +536,88 @@ def push_recent(recent: Iterable[str | Path], path: str | Path, limit: int = MAX
     return [first, *[str(p) for p in recent if str(p) != first]][:limit]
 
 
-# --- reading -------------------------------------------------------------------------------------------------
-def _read_json(path: Path) -> dict[str, Any]:
-    def fail(reason: str, field: str | None) -> SessionError:
-        return SessionError(path, reason, field=field)
-
-    data = jsonio.read_json(path, fail, limit=limits.MAX_SESSION_BYTES, what="the session file")
-    if not isinstance(data, dict):
-        raise SessionError(path, "not an Aurascope session (the top level is not a JSON object)")
-    if data.get("format") != FORMAT:
-        raise SessionError(path, f"not an Aurascope session (format is {data.get('format')!r})", field="format")
-    version = data.get("version")
-    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-        raise SessionError(path, f"expected a whole number >= 1, got {version!r}", field="version")
-    if version > VERSION:
-        raise SessionError(
-            path,
-            f"written by a newer Aurascope (session format version {version}; this version reads up to {VERSION})",
-            field="version",
-        )
-    return data
-
-
-class _Fields:
-    """Typed access to a parsed document; every failure names the file and the field."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def fail(self, where: str, reason: str) -> SessionError:
-        return SessionError(self.path, reason, field=where)
-
-    def obj(self, value: Any, where: str, optional: bool = False) -> dict[str, Any] | None:
-        if value is None and optional:
-            return None
-        if not isinstance(value, dict):
-            raise self.fail(where, f"expected an object, got {_kind(value)}")
-        return value
-
-    def list(self, value: Any, where: str) -> list[Any]:
-        if value is None:
-            return []
-        if not isinstance(value, list):
-            raise self.fail(where, f"expected a list, got {_kind(value)}")
-        return value
-
-    def text(self, value: Any, where: str, optional: bool = False) -> str | None:
-        if value is None and optional:
-            return None
-        if not isinstance(value, str):
-            raise self.fail(where, f"expected text, got {_kind(value)}")
-        return value
-
-    def sha(self, value: Any, where: str) -> str:
-        text = self.text(value, where)
-        assert text is not None
-        if not _SHA.match(text):
-            raise self.fail(where, "expected a SHA-256 (64 lowercase hex digits)")
-        return text
-
-    def integer(self, value: Any, where: str, lo: int | None = None, hi: int | None = None, optional: bool = False):
-        if value is None and optional:
-            return None
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise self.fail(where, f"expected a whole number, got {_kind(value)}")
-        if (lo is not None and value < lo) or (hi is not None and value > hi):
-            span = f"{lo}-{hi}" if hi is not None else f">= {lo}"
-            raise self.fail(where, f"expected {span}, got {value}")
-        return value
-
-    def number(self, value: Any, where: str, lo: float | None = None, hi: float | None = None) -> float:
-        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-            raise self.fail(where, f"expected a finite number, got {_kind(value)}")
-        if (lo is not None and value < lo) or (hi is not None and value > hi):
-            raise self.fail(where, f"expected a number in [{lo}, {hi}], got {value}")
-        return float(value)
-
-    def number_or_nan(self, value: Any, where: str) -> float:
-        return float("nan") if value is None else self.number(value, where)
-
-    def flag(self, value: Any, where: str) -> bool:
-        if not isinstance(value, bool):
-            raise self.fail(where, f"expected true or false, got {_kind(value)}")
-        return value
-
-    def choice(self, value: Any, where: str, options: Iterable[str]) -> str:
-        options = tuple(options)
-        text = self.text(value, where)
-        if text not in options:
-            raise self.fail(where, f"expected one of {', '.join(options)}, got {text!r}")
-        return text
-
-
-def _parse(path: Path, data: dict[str, Any]) -> Session:
-    f = _Fields(path)
+# --- from the file format -----------------------------------------------------------------------------------
+def _from_file(path: Path, doc: SessionFile) -> Session:
+    """The document from a validated :class:`SessionFile` (paths relative to the session's folder resolved)."""
     base = path.parent
-    model_raw = f.obj(data.get("model"), "model", optional=True)
-    model = _parse_file(f, model_raw, "model", base) if model_raw is not None else None
-    clips = [
-        _parse_file(f, f.obj(c, f"clips[{i}]"), f"clips[{i}]", base)
-        for i, c in enumerate(f.list(data.get("clips"), "clips"))
-    ]
-
-    sel = f.obj(data.get("selection", {}), "selection")
-    assert sel is not None
-    compare_raw = f.obj(sel.get("compare"), "selection.compare", optional=True)
-    compare = None
-    if compare_raw is not None:
-        compare = FeatureRef(
-            f.integer(compare_raw.get("layer"), "selection.compare.layer", 1),
-            f.integer(compare_raw.get("index"), "selection.compare.index", 0),
-        )
-    selection = Selection(
-        clip=None if sel.get("clip") is None else f.sha(sel.get("clip"), "selection.clip"),
-        layer=f.integer(sel.get("layer"), "selection.layer", 1, optional=True),
-        index=f.integer(sel.get("index"), "selection.index", 0, optional=True),
-        compare=compare,
-        playhead_s=f.number(sel.get("playhead_s", 0.0), "selection.playhead_s", 0.0),
-    )
-
-    maps: dict[FeatureRef, MapNotes] = {}
-    for key, raw in (f.obj(data.get("maps", {}), "maps") or {}).items():
-        where = f"maps.{key}"
-        k = _parse_key(f, key, where)
-        entry = f.obj(raw, where)
-        assert entry is not None
-        notes = MapNotes(
-            label=f.text(entry.get("label", ""), f"{where}.label") or "",
-            notes=f.text(entry.get("notes", ""), f"{where}.notes") or "",
-            rating=f.integer(entry.get("rating"), f"{where}.rating", 1, 5, optional=True),
-        )
+    sel = doc.selection
+    maps = {}
+    for key, entry in doc.maps.items():
+        notes = MapNotes(entry.label, entry.notes, entry.rating)
         if not notes.empty:
-            maps[k] = notes
-
-    suggestions: dict[FeatureRef, tuple[SuggestedTag, ...]] = {}
-    for key, raw in (f.obj(data.get("suggested_tags", {}), "suggested_tags") or {}).items():
-        where = f"suggested_tags.{key}"
-        k = _parse_key(f, key, where)
-        tags = []
-        for j, t in enumerate(f.list(raw, where)):
-            w = f"{where}[{j}]"
-            t = f.obj(t, w)
-            assert t is not None
-            tags.append(
-                SuggestedTag(
-                    tag=f.text(t.get("tag"), f"{w}.tag") or "",
-                    figure=f.text(t.get("figure"), f"{w}.figure") or "",
-                    value=f.number_or_nan(t.get("value"), f"{w}.value"),
-                    threshold=f.number(t.get("threshold"), f"{w}.threshold"),
-                    op=f.choice(t.get("op"), f"{w}.op", (">=", "<=")),
-                    detail=f.text(t.get("detail", ""), f"{w}.detail") or "",
-                    clip_sha256=f.text(t.get("clip_sha256", ""), f"{w}.clip_sha256") or "",
-                    clip_name=f.text(t.get("clip_name", ""), f"{w}.clip_name") or "",
-                    support=f.integer(t.get("support", 1), f"{w}.support", 0),
-                    of=f.integer(t.get("of", 1), f"{w}.of", 0),
-                )
-            )
+            maps[FeatureRef.parse(key)] = notes
+    suggestions = {}
+    for key, tags in doc.suggested_tags.items():
         if tags:
-            suggestions[k] = tuple(tags)
-
-    pb = f.obj(data.get("playback", {}), "playback")
-    assert pb is not None
-    default = PlaybackSettings()
-    playback = PlaybackSettings(
-        slot=f.choice(pb.get("slot", default.slot), "playback.slot", ("A", "B", "R")),
-        mode=f.choice(pb.get("mode", default.mode), "playback.mode", ("choi", "magnitude")),
-        loudness_match=f.flag(pb.get("loudness_match", default.loudness_match), "playback.loudness_match"),
-        volume=f.number(pb.get("volume", default.volume), "playback.volume", 0.0, 1.0),
-        loop=f.flag(pb.get("loop", default.loop), "playback.loop"),
-        full_quality_a=f.flag(pb.get("full_quality_a", default.full_quality_a), "playback.full_quality_a"),
-    )
-
-    loops: dict[str, LoopRegion] = {}
-    for i, raw in enumerate(f.list(data.get("loops"), "loops")):
-        where = f"loops[{i}]"
-        entry = f.obj(raw, where)
-        assert entry is not None
-        start = f.number(entry.get("start_s"), f"{where}.start_s", 0.0)
-        end = f.number(entry.get("end_s"), f"{where}.end_s", 0.0)
-        if end <= start:
-            raise f.fail(f"{where}.end_s", f"a loop must end after it starts ({start} .. {end})")
-        loops[f.sha(entry.get("clip"), f"{where}.clip")] = LoopRegion(start, end)
-
-    abx = [_parse_abx(f, raw, f"abx[{i}]") for i, raw in enumerate(f.list(data.get("abx"), "abx"))]
+            suggestions[FeatureRef.parse(key)] = tuple(
+                SuggestedTag(
+                    tag=t.tag,
+                    figure=t.figure,
+                    value=float("nan") if t.value is None else t.value,
+                    threshold=t.threshold,
+                    op=t.op,
+                    detail=t.detail,
+                    clip_sha256=t.clip_sha256,
+                    clip_name=t.clip_name,
+                    support=t.support,
+                    of=t.of,
+                )
+                for t in tags
+            )
+    pb = doc.playback
     module = None
-    module_raw = f.obj(data.get("model_module"), "model_module", optional=True)
-    if module_raw is not None:
-        source = f.text(module_raw.get("source"), "model_module.source") or ""
-        if not MODULE_SOURCE.match(source):
-            raise f.fail("model_module.source", f"expected 'package.module:callable', got {source!r}")
-        folder = f.text(module_raw.get("search_folder"), "model_module.search_folder", optional=True)
-        weights_raw = f.obj(module_raw.get("weights"), "model_module.weights", optional=True)
-        fe_where = "model_module.front_end"
+    if doc.model_module is not None:
+        m = doc.model_module
         module = ModuleModel(
-            source,
-            _parse_file(f, f.obj(module_raw.get("front_end"), fe_where), fe_where, base),
-            _parse_file(f, weights_raw, "model_module.weights", base) if weights_raw is not None else None,
-            Path(os.path.normpath(base / folder)) if folder else None,
+            m.source,
+            _file_ref(m.front_end, base),
+            _file_ref(m.weights, base) if m.weights is not None else None,
+            Path(os.path.normpath(base / m.search_folder)) if m.search_folder else None,
         )
     return Session(
-        model=model,
+        model=_file_ref(doc.model, base) if doc.model is not None else None,
         model_module=module,
-        clips=clips,
-        selection=selection,
+        clips=[_file_ref(c, base) for c in doc.clips or []],
+        selection=Selection(
+            clip=sel.clip,
+            layer=sel.layer,
+            index=sel.index,
+            compare=FeatureRef(sel.compare.layer, sel.compare.index) if sel.compare is not None else None,
+            playhead_s=float(sel.playhead_s),
+        ),
         maps=maps,
         suggestions=suggestions,
-        playback=playback,
-        loops=loops,
-        abx=abx,
+        playback=PlaybackSettings(pb.slot, pb.mode, pb.loudness_match, float(pb.volume), pb.loop, pb.full_quality_a),
+        loops={loop.clip: LoopRegion(float(loop.start_s), float(loop.end_s)) for loop in doc.loops or []},
+        abx=[_abx(entry) for entry in doc.abx or []],
     )
 
 
-def _parse_file(f: _Fields, raw: dict[str, Any] | None, where: str, base: Path) -> FileRef:
-    assert raw is not None
-    stored = f.text(raw.get("path"), f"{where}.path")
-    assert stored is not None
-    if not stored:
-        raise f.fail(f"{where}.path", "empty path")
-    absolute = f.text(raw.get("absolute"), f"{where}.absolute", optional=True)
-    sha = f.sha(raw.get("sha256"), f"{where}.sha256")
-    size = f.integer(raw.get("size"), f"{where}.size", 0, optional=True)
-    del absolute  # checked here; the finder tries it when the stored path fails
-    p = Path(stored)
-    return FileRef(Path(os.path.normpath(p if p.is_absolute() else base / p)), sha, size)
+def _file_ref(entry: FileEntry, base: Path) -> FileRef:
+    p = Path(entry.path)
+    return FileRef(Path(os.path.normpath(p if p.is_absolute() else base / p)), entry.sha256, entry.size)
 
 
-def _parse_abx(f: _Fields, raw: Any, where: str) -> AbxResult:
-    entry = f.obj(raw, where)
-    assert entry is not None
-    answers = []
-    for j, a in enumerate(f.list(entry.get("answers"), f"{where}.answers")):
-        w = f"{where}.answers[{j}]"
-        a = f.obj(a, w)
-        assert a is not None
-        seconds = a.get("seconds")
-        answers.append(
-            AbxAnswer(
-                x_is=Choice(f.choice(a.get("x"), f"{w}.x", ("A", "B"))),
-                answer=Choice(f.choice(a.get("answer"), f"{w}.answer", ("A", "B"))),
-                seconds=None if seconds is None else f.number(seconds, f"{w}.seconds", 0.0),
-            )
-        )
-    difference = entry.get("level_difference_lu")
-    loop_raw = entry.get("loop")
-    loop = None
-    if loop_raw is not None:
-        items = f.list(loop_raw, f"{where}.loop")
-        if len(items) != 2:
-            raise f.fail(f"{where}.loop", "expected [start_s, end_s]")
-        loop = (f.number(items[0], f"{where}.loop[0]", 0.0), f.number(items[1], f"{where}.loop[1]", 0.0))
+def _abx(entry: AbxEntry) -> AbxResult:
+    answers = tuple(
+        AbxAnswer(x_is=Choice(a.x), answer=Choice(a.answer), seconds=None if a.seconds is None else float(a.seconds))
+        for a in entry.answers or []
+    )
     return AbxResult(
-        layer=f.integer(entry.get("layer"), f"{where}.layer", 1),
-        index=f.integer(entry.get("index"), f"{where}.index", 0),
-        clip_sha256=f.sha(entry.get("clip"), f"{where}.clip"),
-        clip_name=f.text(entry.get("clip_name", ""), f"{where}.clip_name") or "",
-        seed=f.integer(entry.get("seed"), f"{where}.seed", 0),
-        planned_trials=f.integer(entry.get("planned_trials", len(answers)), f"{where}.planned_trials", 0),
-        gain_db=f.number(entry.get("gain_db", 0.0), f"{where}.gain_db"),
-        gain_a_db=f.number(entry.get("gain_a_db", 0.0), f"{where}.gain_a_db"),
-        level_difference_lu=None if difference is None else f.number(difference, f"{where}.level_difference_lu", 0.0),
-        mode=f.text(entry.get("mode", "choi"), f"{where}.mode") or "choi",
-        loop=loop,
-        answers=tuple(answers),
-        finished_at=f.text(entry.get("finished_at", ""), f"{where}.finished_at") or "",
+        layer=entry.layer,
+        index=entry.index,
+        clip_sha256=entry.clip,
+        clip_name=entry.clip_name,
+        seed=entry.seed,
+        planned_trials=entry.planned_trials if entry.planned_trials is not None else len(answers),
+        gain_db=float(entry.gain_db),
+        gain_a_db=float(entry.gain_a_db),
+        level_difference_lu=None if entry.level_difference_lu is None else float(entry.level_difference_lu),
+        mode=entry.mode,
+        loop=(float(entry.loop[0]), float(entry.loop[1])) if entry.loop is not None else None,
+        answers=answers,
+        finished_at=entry.finished_at,
     )
-
-
-def _parse_key(f: _Fields, key: str, where: str) -> FeatureRef:
-    try:
-        ref = FeatureRef.parse(key)
-    except ValueError:
-        ref = None
-    if ref is None or ref.layer < 1:
-        raise f.fail(where, "expected a map name like 'L2F17' (layer from 1, feature from 0)")
-    return ref
 
 
 # --- finding files -------------------------------------------------------------------------------------------
@@ -827,11 +637,11 @@ class _Finder:
             self._hashes[path] = file_sha256(path)
         return self._hashes[path]
 
-    def locate(self, ref: FileRef, raw: dict[str, Any], kind: str) -> tuple[FileRef, Located]:
-        stored = str(raw.get("path"))
+    def locate(self, ref: FileRef, raw: FileEntry, kind: str) -> tuple[FileRef, Located]:
+        stored = raw.path
         candidates = [ref.path]
-        absolute = raw.get("absolute")
-        if isinstance(absolute, str) and absolute:
+        absolute = raw.absolute
+        if absolute:
             candidates.append(Path(absolute))
         changed: Path | None = None
         for cand in dict.fromkeys(candidates):
@@ -901,34 +711,3 @@ def _module_dict(module: ModuleModel, base: Path | None) -> dict[str, Any]:
         "front_end": _file_dict(module.front_end, base),
         "weights": _file_dict(module.weights, base) if module.weights is not None else None,
     }
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    """Through the one atomic writer (temp file beside it, fsync, rename, fsync the folder); OSError -> SessionError."""
-    try:
-        write_text(path, text)
-    except OSError as err:
-        raise SessionError(path, f"cannot write it ({err.strerror or err})") from None
-
-
-def _dumps(path: Path, doc: dict[str, Any]) -> str:
-    """Strict JSON (non-finite figures as null); a text that is not Unicode (a lone surrogate) -> SessionError."""
-    try:
-        return dumps(doc, indent=2) + "\n"
-    except (ValueError, UnicodeEncodeError) as err:
-        raise SessionError(path, f"cannot write it: {err}") from None
-
-
-# --- small helpers -----------------------------------------------------------------------------------------------
-
-
-def _kind(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true/false"
-    if isinstance(value, int | float):
-        return f"the number {value}"
-    if isinstance(value, str):
-        return f"the text {value[:40]!r}"
-    return {"list": "a list", "dict": "an object"}.get(type(value).__name__, type(value).__name__)

@@ -5,6 +5,7 @@ Real processes are killed with real signals at random moments; a real small file
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import signal
@@ -17,7 +18,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 from cli_process import ROOT, TESTS
+from jsonschema import Draft202012Validator
 from needs import missing
+from safetensors import safe_open
 
 from app.core import files
 from app.core.audio import sidecar_path, write_wav
@@ -38,6 +41,13 @@ def strict(path: Path) -> dict:
         return AssertionError(f"{path}: {reason} (field {field})")
 
     return loads(path.read_bytes(), fail)
+
+
+def assert_meets_schema(doc: dict, kind: str) -> None:
+    """``doc`` is valid under the committed ``docs/formats/<kind>.schema.json`` (a JSON Schema validator)."""
+    schema = json.loads((ROOT / "docs" / "formats" / f"{kind}.schema.json").read_text())
+    errors = [f"{list(e.absolute_path)}: {e.message}" for e in Draft202012Validator(schema).iter_errors(doc)]
+    assert errors == [], (kind, errors[:5])
 
 
 def check_pairs(folder: Path) -> int:
@@ -125,6 +135,13 @@ def test_every_file_of_real_runs_is_0644_under_umask_022_and_strict_json(tmp_pat
     side = docs["silent_L1_F0_choi.json"]
     assert side["rendering_lufs"] is None and side["original_lufs"] is None  # -inf LUFS of silence: null
     assert check_pairs(tmp_path / "x") == 2
+    # every document meets its published schema (docs/formats), the model's metadata too
+    for p in jsons:
+        kind = "report" if p.name == "report.json" else "wav-sidecar" if p.suffix == ".json" else "session"
+        assert_meets_schema(docs[p.name], kind)
+    with safe_open(str(model), "pt") as reader:
+        assert_meets_schema(json.loads(reader.metadata()["aurascope"]), "model-metadata")
+    assert sorted({p.suffix for p in jsons}) == [".aurascope", ".autosave", ".json"]
 
 
 # --- one file, and a group of files ---------------------------------------------------------------------------------

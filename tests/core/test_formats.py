@@ -3,14 +3,17 @@ numbers, deep nesting, lone surrogates, FIFOs and oversized files give our error
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 import time
 from dataclasses import fields, replace
 from pathlib import Path
 
 import pytest
 import torch
-from cli_process import run
+from cli_process import ROOT, run
 from safetensors.torch import save
 
 from app.core.errors import ModelFormatError, SessionError
@@ -159,3 +162,56 @@ def test_the_cli_refuses_hostile_sessions_in_one_line_with_status_2(tmp_path: Pa
         assert "Traceback" not in done.stderr and path.name in done.stderr
         assert len(done.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "r").exists()
+
+
+# --- the published schemas ---------------------------------------------------------------------------------------
+def test_the_committed_schemas_are_the_generated_ones() -> None:
+    from app.core.formats.__main__ import schema_texts
+
+    folder = ROOT / "docs" / "formats"
+    texts = schema_texts()
+    assert sorted(texts) == sorted(p.name for p in folder.glob("*.schema.json"))
+    for name, text in texts.items():
+        assert (folder / name).read_text(encoding="utf-8") == text, f"{name}: run python -m app.core.formats"
+    check = subprocess.run([sys.executable, "-m", "app.core.formats", "--check", str(folder)], cwd=ROOT)
+    assert check.returncode == 0
+
+
+def test_the_check_names_a_stale_schema(tmp_path: Path) -> None:
+    written = subprocess.run(
+        [sys.executable, "-m", "app.core.formats", "--write-schemas", str(tmp_path)], cwd=ROOT, capture_output=True
+    )
+    assert written.returncode == 0 and len(list(tmp_path.glob("*.schema.json"))) == 5
+    (tmp_path / "session.schema.json").write_text("{}")
+    check = subprocess.run(
+        [sys.executable, "-m", "app.core.formats", "--check", str(tmp_path)], cwd=ROOT, capture_output=True, text=True
+    )
+    assert check.returncode == 1 and "session.schema.json is out of date" in check.stdout
+
+
+def test_a_full_session_and_the_bundled_models_meet_their_schemas(tmp_path: Path) -> None:
+    from jsonschema import Draft202012Validator
+    from safetensors import safe_open
+
+    def errors(doc: dict, kind: str) -> list[str]:
+        schema = json.loads((ROOT / "docs" / "formats" / f"{kind}.schema.json").read_text())
+        return [e.message for e in Draft202012Validator(schema).iter_errors(doc)]
+
+    clip = tmp_path / "a.wav"
+    clip.write_bytes(b"RIFF")
+    s = Session()
+    s.add_clip(clip)
+    s.set_label((2, 17), "hi-hat")
+    s.set_rating((2, 17), 4)
+    s.select(layer=2, index=17, compare=(1, 3), playhead_s=1.5)
+    s.set_loop(s.clips[0].sha256, 0.5, 1.25)
+    s.set_playback(slot="A", volume=0.5)
+    saved = s.save(tmp_path / "s.aurascope")
+    doc = json.loads(saved.read_text())
+    assert errors(doc, "session") == []
+    assert Session.load(saved).maps == s.maps
+    doc["maps"]["L2F17"]["rating"] = 9  # the schema and the reader refuse the same thing
+    assert errors(doc, "session") != []
+    for model in sorted((ROOT / "models").glob("*.safetensors")):
+        with safe_open(str(model), "pt") as reader:
+            assert errors(json.loads(reader.metadata()["aurascope"]), "model-metadata") == [], model.name

@@ -9,9 +9,10 @@ numbers and surrogates, see :mod:`app.core.formats.jsonio`).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError
+from pydantic import Strict as StrictFlag
 
 from app.core.formats.jsonio import Fail
 
@@ -30,6 +31,10 @@ class Open(BaseModel):
     model_config = ConfigDict(extra="ignore", strict=True, frozen=True)
 
 
+# a JSON list of two whole numbers (JSON has no tuples: a list is what a pair arrives as)
+Pair = Annotated[tuple[Annotated[StrictInt, Field(ge=0)], Annotated[StrictInt, Field(ge=0)]], StrictFlag(False)]
+
+
 def validate(model: type[M], data: Any, fail: Fail, *, prefix: str | None = None) -> M:
     """``model`` from parsed JSON; the first problem raises ``fail(reason, field)`` in our words."""
     try:
@@ -42,13 +47,18 @@ def validate(model: type[M], data: Any, fail: Fail, *, prefix: str | None = None
             where = field_path(_without_union_tags(first["loc"][:-1], data), prefix)
             keys = sorted(str(p["loc"][-1]) for p in extra if p["loc"][:-1] == first["loc"][:-1])
             raise fail(f"unknown key(s) {keys}", where) from None
-        raise fail(reason(first), field_path(_without_union_tags(first["loc"], data), prefix)) from None
+        loc = _without_union_tags(first["loc"], data)
+        if first["type"] == "missing" and loc and isinstance(loc[-1], int):  # a pair given one item: the pair
+            raise fail(f"too few items: item {loc[-1]} is missing", field_path(loc[:-1], prefix)) from None
+        raise fail(reason(first), field_path(loc, prefix)) from None
 
 
 def field_path(loc: tuple[Any, ...], prefix: str | None = None) -> str | None:
     """``("clips", 0, "sha256")`` -> ``"clips[0].sha256"`` (after ``prefix``); ``()`` -> ``prefix``."""
     out = prefix or ""
     for part in loc:
+        if part == "[key]":  # the key of a mapping itself was refused: the field is that entry
+            continue
         if isinstance(part, int):
             out += f"[{part}]"
         else:
@@ -73,7 +83,7 @@ def reason(problem: dict[str, Any]) -> str:
         "model_type": lambda: f"expected an object, got {kind_of(value)}",
         "model_attributes_type": lambda: f"expected an object, got {kind_of(value)}",
         "dataclass_type": lambda: f"expected an object, got {kind_of(value)}",
-        "literal_error": lambda: f"expected one of {ctx.get('expected', '')}, got {value!r}",
+        "literal_error": lambda: f"expected one of {_choices(ctx.get('expected', ''))}, got {value!r}",
         "enum": lambda: f"expected one of {ctx.get('expected', '')}, got {value!r}",
         "union_tag_invalid": lambda: f"unknown type {ctx.get('tag')!r}, expected one of {ctx.get('expected_tags')}",
         "union_tag_not_found": lambda: f"missing key '{ctx.get('discriminator', 'type').strip(chr(39))}'",
@@ -90,6 +100,11 @@ def reason(problem: dict[str, Any]) -> str:
     if kind in ("value_error", "assertion_error"):
         return str(ctx.get("error", problem["msg"]))
     return str(problem["msg"])
+
+
+def _choices(expected: str) -> str:
+    """pydantic's ``"'A', 'B' or 'R'"`` as ``A, B, R``."""
+    return ", ".join(part.strip().strip("'") for part in expected.replace(" or ", ", ").split(","))
 
 
 def kind_of(value: Any) -> str:
@@ -123,4 +138,4 @@ def _without_union_tags(loc: tuple[Any, ...], data: Any) -> tuple[Any, ...]:
     return tuple(out)
 
 
-__all__ = ["Closed", "Open", "field_path", "kind_of", "reason", "validate"]
+__all__ = ["Closed", "Open", "Pair", "field_path", "kind_of", "reason", "validate"]
