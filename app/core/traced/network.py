@@ -21,18 +21,10 @@ from app.core.traced.notes import FidelityNote, NoteKind, note
 from app.core.traced.operations import (
     BN_MODULES,
     CONV_MODULES,
-    LINEAR_FUNCTIONS,
-    LINEAR_METHODS,
     LINEAR_MODULES,
-    MUL_FUNCTIONS,
-    MUL_METHODS,
-    NORM_FUNCTIONS,
     NORM_MODULES,
-    PRODUCT_FUNCTIONS,
-    PRODUCT_METHODS,
     PRODUCT_MODULES,
-    SUM_FUNCTIONS,
-    SUM_METHODS,
+    TARGETS,
     describe_target,
     operation_kind,
     own_stride,
@@ -420,37 +412,27 @@ class TracedNetwork:
             if isinstance(module, NORM_MODULES):
                 return note(NoteKind.NORMALISATION, label, what=what)
             return note(NoteKind.UNKNOWN, label, what=what)
-        if node.op == "call_function":
-            if target in SUM_FUNCTIONS and len(dependent_args) > 1:
-                return note(NoteKind.RESIDUAL, label)
-            if target in MUL_FUNCTIONS:
-                return note(NoteKind.PRODUCT, label, what="a product") if len(dependent_args) > 1 else None
-            if target in PRODUCT_FUNCTIONS:
-                return note(NoteKind.PRODUCT, label, what=what)
-            if target in NORM_FUNCTIONS:
-                return note(NoteKind.NORMALISATION, label, what=what)
-            if target in SUM_FUNCTIONS or target in LINEAR_FUNCTIONS:
-                return None
-            if target in (torch.cat, torch.concat):
-                return None
-            return note(NoteKind.UNKNOWN, label, what=what)
-        if node.op == "call_method":
-            if target in SUM_METHODS and len(dependent_args) > 1:
-                return note(NoteKind.RESIDUAL, label)
-            if target in MUL_METHODS:
-                return note(NoteKind.PRODUCT, label, what="a product") if len(dependent_args) > 1 else None
-            if target in PRODUCT_METHODS:
-                return note(NoteKind.PRODUCT, label, what=what)
-            if target in SUM_METHODS or target in LINEAR_METHODS:
-                return None
-            return note(NoteKind.UNKNOWN, label, what=what)
-        return None
+        targets = TARGETS.get(str(node.op))
+        if targets is None:
+            return None
+        joins = len(dependent_args) > 1  # two paths that depend on the input meet here
+        if target in targets.sums and joins:
+            return note(NoteKind.RESIDUAL, label)
+        if target in targets.scalings:
+            return note(NoteKind.PRODUCT, label, what="a product") if joins else None
+        if target in targets.products:
+            return note(NoteKind.PRODUCT, label, what=what)
+        if target in targets.norms:
+            return note(NoteKind.NORMALISATION, label, what=what)
+        if target in targets.sums or target in targets.linear:
+            return None
+        return note(NoteKind.UNKNOWN, label, what=what)
 
-    def _with_layers(self, note: FidelityNote, ancestors: dict[int, set[str]]) -> FidelityNote:
-        name = note.graph_node or note.node
+    def _with_layers(self, fidelity: FidelityNote, ancestors: dict[int, set[str]]) -> FidelityNote:
+        name = fidelity.graph_node or fidelity.node
         affected = tuple(n for n, anc in ancestors.items() if name in anc | {self.layers[n - 1].node})
-        if not affected or note.kind == NoteKind.HEAD:
-            return replace(note, layers=affected)
+        if not affected or fidelity.kind == NoteKind.HEAD:
+            return replace(fidelity, layers=affected)
         span = (
             f"layer {affected[0]} ({self.layers[affected[0] - 1].name})"
             if len(affected) == 1
@@ -458,7 +440,7 @@ class TracedNetwork:
             if affected == tuple(range(affected[0], affected[-1] + 1))
             else f"layers {', '.join(map(str, affected))}"
         )
-        return replace(note, layers=affected, message=f"{note.message}. Affects {span}")
+        return replace(fidelity, layers=affected, message=f"{fidelity.message}. Affects {span}")
 
     def _guess_output(self, gm: fx.GraphModule) -> str:
         out = next(n for n in gm.graph.nodes if n.op == "output")

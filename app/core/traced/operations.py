@@ -7,6 +7,8 @@ asked of one ``torch.fx`` node: which kind, how a ReLU is written, its stride, h
 from __future__ import annotations
 
 import operator
+from collections.abc import Collection
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -173,6 +175,23 @@ LINEAR_MODULES = (
     nn.ConvTranspose1d,
     nn.ConvTranspose2d,
 )
+
+
+@dataclass(frozen=True)
+class Targets:
+    """The functions (or tensor-method names) of one kind of graph call, by what they do on the way down."""
+
+    sums: Collection[object]  # a residual where two input-dependent paths meet, else linear
+    scalings: Collection[object]  # a product of activations where two input-dependent paths meet, else linear
+    products: Collection[object]  # attention, softmax: always a product of activations
+    norms: Collection[object]  # normalisation by the input's own statistics
+    linear: Collection[object]  # linear or shape-only: their backward is their adjoint
+
+
+TARGETS = {
+    "call_function": Targets(SUM_FUNCTIONS, MUL_FUNCTIONS, PRODUCT_FUNCTIONS, NORM_FUNCTIONS, LINEAR_FUNCTIONS),
+    "call_method": Targets(SUM_METHODS, MUL_METHODS, PRODUCT_METHODS, frozenset(), LINEAR_METHODS),
+}
 
 
 def relu_form(gm: fx.GraphModule, node: fx.Node) -> tuple[str, bool] | None:
