@@ -85,6 +85,9 @@ class ProgressiveRendering:
         self._filled: list[Interval] = []
         self._lock = threading.Lock()
         self.seconds = 0.0  # compute time spent so far
+        # the display arrays, frame by frame as chunks come (allocated at the first chunk)
+        self.deconv: np.ndarray | None = None  # (n_bins, n_frames)
+        self.spectrogram_db: np.ndarray | None = None  # (n_freq, n_frames)
 
     @property
     def n_samples(self) -> int:
@@ -129,11 +132,44 @@ class ProgressiveRendering:
             self.layer, [self.index], a, b, (self.mode,), method=self.method
         )
         self.audio[first:last] = rendering.audio[first - a : last - a]
+        if self.deconv is None:
+            n_frames = analysis.n_frames  # type: ignore[attr-defined]
+            self.deconv = np.zeros((rendering.deconv.shape[0], n_frames), dtype=np.float32)
+            self.spectrogram_db = np.full((rendering.spectrogram_db.shape[0], n_frames), -120.0, dtype=np.float32)
+        cols = slice(rendering.first_frame, rendering.first_frame + rendering.deconv.shape[1])
+        self.deconv[:, cols] = rendering.deconv  # every frame of a window is exact: overlaps agree
+        self.spectrogram_db[:, cols] = rendering.spectrogram_db
         with self._lock:
             self._filled = _merge(self._filled, (first, last))
             self._next += 1
         self.seconds += rendering.seconds
         return Chunk(first, last, rendering.audio, first - a, rendering.seconds)
+
+
+def whole_rendering(fill: ProgressiveRendering, analysis: object):
+    """The complete fill as the whole clip's :class:`~app.core.analysis.Rendering` (its activation map from
+    the chunked forward pass, its loudness measured on the whole audio)."""
+    from app.core.analysis import Rendering
+    from app.core.resynth import loudness_lufs
+    from app.core.types import FeatureRef
+
+    if not fill.complete or fill.deconv is None or fill.spectrogram_db is None:
+        raise ValueError("the rendering is not complete yet")
+    ref = FeatureRef(fill.layer, fill.index)
+    activation = analysis.activation(ref).cpu().numpy()  # type: ignore[attr-defined]
+    return Rendering(
+        ref=ref,
+        mode=fill.mode,
+        audio=fill.audio,
+        sample_rate=fill.sample_rate,
+        spectrogram_db=fill.spectrogram_db,
+        deconv=fill.deconv,
+        activation=activation,
+        loudness_lufs=loudness_lufs(fill.audio, fill.sample_rate),
+        reference_lufs=analysis.reference_lufs,  # type: ignore[attr-defined]
+        seconds=fill.seconds,
+        method=fill.method,
+    )
 
 
 def _merge(intervals: list[Interval], new: Interval) -> list[Interval]:

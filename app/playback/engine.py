@@ -127,6 +127,16 @@ class PlaybackEngine:
         self._push_settings(resampled={slot: buffer.audio})
         return buffer
 
+    def attach_progressive(self, slot: Slot, buffer: ProgressiveBuffer) -> None:
+        """Play ``buffer`` (made and filled elsewhere, e.g. on the compute worker) in ``slot``, as
+        `load_progressive` does. Raises ValueError if it is not at the device rate (the device changed)."""
+        self._ensure_rate()
+        if buffer.device_rate != self.sample_rate:
+            raise ValueError(f"the buffer is at {buffer.device_rate} Hz, the device at {self.sample_rate} Hz")
+        self._originals.pop(slot, None)
+        self._progressive[slot] = buffer
+        self._push_settings(resampled={slot: buffer.audio})
+
     def progressive(self, slot: Slot) -> ProgressiveBuffer | None:
         """The filling buffer of ``slot``, or None when the slot holds whole audio (or nothing)."""
         return self._progressive.get(slot)

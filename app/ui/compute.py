@@ -24,6 +24,8 @@ THUMB_ROWS = 18
 THUMB_COLS = 64
 GALLERY_ROWS = 40
 GALLERY_COLS = 140
+#: Longer clips render progressively: the window the listener hears first, then the rest of the clip.
+PROGRESSIVE_SECONDS = 20.0
 #: Longer clips show this many seconds in thumbnails: their loudest stretch (said in the tree's tooltip).
 THUMB_SECONDS = 10.0
 
@@ -311,8 +313,107 @@ def render_feature(
     return result
 
 
-def auralise(rendering: Any, analysis: Any, summary: ModelSummary, device_rate: int, seconds: float) -> Auralisation:
-    """A core Rendering as display arrays, figures, and audio at the device rate."""
+@dataclass(frozen=True)
+class FirstWindow:
+    """The first window of a progressive rendering (clips over PROGRESSIVE_SECONDS): slot B can play ``buffer``
+    (an ``app.playback.ProgressiveBuffer`` at ``device_rate``, still filling) from ``first_s`` now."""
+
+    ref: FeatureRef
+    mode: Mode
+    method: Method
+    buffer: Any
+    device_rate: int
+    first_s: float
+    last_s: float
+    seconds: float
+
+
+def progressive_wanted(analysis: Any, layer: int) -> bool:
+    """Whether a map of ``layer`` renders progressively: a long clip, and a layer that is local in time."""
+    return analysis.clip.duration > PROGRESSIVE_SECONDS and analysis.windowable(layer)
+
+
+def render_feature_progressive(
+    analysis: Any,
+    summary: ModelSummary,
+    ref: FeatureRef,
+    mode: Mode,
+    device_rate: int,
+    start_s: float,
+    end_s: float | None = None,
+    *,
+    method: Method = Method.DECONVNET,
+    on_window: Callable[[FirstWindow], None],
+    on_first: Callable[[Auralisation], None] | None = None,
+    cancelled: Callable[[], bool] = lambda: False,
+) -> Auralisation | None:
+    """Render map ``ref`` window first: FIRST_WINDOW_SECONDS from ``start_s`` (or ``[start_s, end_s)``, a loop
+    region) go to ``on_window`` in a playback buffer at once, then the rest of the clip fills that buffer chunk
+    by chunk (stopping if ``cancelled``). When complete, ``on_first`` gets the whole B rendering (its audio is
+    the buffer's) and the residual (slot R; original minus the Choi rendering, from the same deconv) is
+    returned, as :func:`render_feature` does. None when cancelled."""
+    from app.core.progressive import FIRST_WINDOW_SECONDS, ProgressiveRendering, whole_rendering
+    from app.playback.progressive import ProgressiveBuffer
+
+    started = time.perf_counter()
+    sr, n = analysis.clip.sample_rate, analysis.clip.samples.shape[0]
+    first = min(max(0, round(start_s * sr)), max(0, n - sr))
+    last = round(end_s * sr) if end_s is not None else first + round(FIRST_WINDOW_SECONDS * sr)
+    last = min(n, max(last, first + sr // 2))
+    layer, index = ref
+    fill = ProgressiveRendering(layer, index, n, sr, (first, last), mode=Mode(mode), method=Method(method))
+    buffer = ProgressiveBuffer(n, sr, device_rate)
+    chunk = fill.fill_next(analysis)
+    buffer.write(chunk.first, chunk.last, chunk.audio, chunk.padded_first)
+    seconds = time.perf_counter() - started
+    ref = FeatureRef.of(ref)
+    on_window(FirstWindow(ref, Mode(mode), Method(method), buffer, device_rate, first / sr, last / sr, seconds))
+    while not fill.complete:
+        if cancelled():
+            return None
+        chunk = fill.fill_next(analysis)
+        buffer.write(chunk.first, chunk.last, chunk.audio, chunk.padded_first)
+    rendering = whole_rendering(fill, analysis)
+    feature = auralise(rendering, analysis, summary, device_rate, time.perf_counter() - started, buffer.audio)
+    if on_first is not None:
+        on_first(feature)
+    if cancelled():
+        return None
+    return auralise(_residual_of(rendering, analysis), analysis, summary, device_rate, 0.0)
+
+
+def _residual_of(rendering: Any, analysis: Any) -> Any:
+    """The residual rendering (original minus Choi, in the STFT domain) from a rendering's deconv."""
+    import dataclasses
+
+    import torch
+
+    from app.core.resynth import loudness_lufs, masked_spectrum, to_db
+
+    fe = analysis.model.front_end
+    with torch.no_grad():
+        d = torch.from_numpy(rendering.deconv).to(analysis.spectrum.device)
+        spectrum = masked_spectrum(analysis.spectrum, fe.mask_to_linear(d), Mode.RESIDUAL)
+        audio = fe.istft(spectrum, analysis.clip.samples.shape[0]).cpu().numpy().astype(np.float32)
+    return dataclasses.replace(
+        rendering,
+        mode=Mode.RESIDUAL,
+        audio=audio,
+        spectrogram_db=to_db(spectrum.abs()),
+        loudness_lufs=loudness_lufs(audio, rendering.sample_rate),
+    )
+
+
+def auralise(
+    rendering: Any,
+    analysis: Any,
+    summary: ModelSummary,
+    device_rate: int,
+    seconds: float,
+    device_audio: np.ndarray | None = None,
+) -> Auralisation:
+    """A core Rendering as display arrays, figures, and audio at the device rate (``device_audio`` when it is
+    already resampled, e.g. a filled progressive buffer)."""
     from app.playback import resample
 
     grid = summary.grid
@@ -332,7 +433,8 @@ def auralise(rendering: Any, analysis: Any, summary: ModelSummary, device_rate: 
     peak = float(np.max(np.abs(audio))) if audio.size else 0.0
     deconv = rendering.deconv
     t0 = time.perf_counter()
-    device_audio = resample(audio, rendering.sample_rate, device_rate)
+    if device_audio is None:
+        device_audio = resample(audio, rendering.sample_rate, device_rate)
     return Auralisation(
         ref=FeatureRef.of(rendering.ref),
         mode=Mode(rendering.mode),

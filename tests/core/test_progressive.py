@@ -8,7 +8,7 @@ from test_windowing import RATE, _clip
 
 from app.core.analysis import Analysis
 from app.core.model import Model
-from app.core.progressive import ProgressiveRendering, chunk_order
+from app.core.progressive import ProgressiveRendering, chunk_order, whole_rendering
 
 
 def test_chunk_order_is_window_then_onwards_then_the_wrap() -> None:
@@ -39,3 +39,11 @@ def test_filled_rendering_equals_the_whole_clip(small_model: Model, layer: int) 
     assert fill.filled == [(0, n)] and fill.filled_fraction() == 1.0
     scale = max(1.0, float(np.max(np.abs(whole))))
     assert float(np.max(np.abs(fill.audio - whole))) / scale < 1e-5
+    # the display arrays and figures of the whole clip's rendering, from the chunks
+    reference = next(analysis.render_many(layer, [3]))
+    assembled = whole_rendering(fill, analysis)
+    d_scale = max(1.0, float(np.max(np.abs(reference.deconv))))
+    assert float(np.max(np.abs(assembled.deconv - reference.deconv))) / d_scale < 1e-5
+    np.testing.assert_allclose(assembled.spectrogram_db, reference.spectrogram_db, atol=1e-3)
+    np.testing.assert_array_equal(assembled.activation, reference.activation)
+    assert assembled.loudness_lufs == pytest.approx(reference.loudness_lufs, abs=1e-3)
