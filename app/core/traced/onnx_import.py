@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -24,6 +24,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from app.core.errors import ModelFormatError, first_line
+
+if TYPE_CHECKING:  # onnx is optional: imported when a file is read
+    from onnx import NodeProto
 
 SUPPORTED_OPS = (
     "Add",
@@ -250,7 +253,7 @@ class _Builder:
         self.module._steps.append((run, module, names, list(self.node.output)))
 
     # --- nodes ----------------------------------------------------------------------------------------
-    def add(self, index: int, node: Any) -> None:
+    def add(self, index: int, node: NodeProto) -> None:
         self.index, self.node = index, node
         handler = getattr(self, f"op_{node.op_type}", None)
         if handler is None:
@@ -353,7 +356,7 @@ class _Builder:
         if kind == "max":
             if list(a.get("dilations", [1] * dims)) != [1] * dims:
                 raise self.fail("dilated max-pooling is not supported")
-            cls: Any = nn.MaxPool2d if dims == 2 else nn.MaxPool1d
+            cls: Callable[..., nn.Module] = nn.MaxPool2d if dims == 2 else nn.MaxPool1d
             pool = cls(tuple(kernel), stride, tuple(pads[:dims]), ceil_mode=ceil)
         else:
             cls = nn.AvgPool2d if dims == 2 else nn.AvgPool1d
@@ -631,7 +634,7 @@ def _torch_pad(begin: Sequence[int], end: Sequence[int]) -> tuple[int, ...]:
     return tuple(out)
 
 
-def _as_value(c: _Const) -> Any:
+def _as_value(c: _Const) -> torch.Tensor:
     if c.value.dtype.kind in "iu" and c.value.ndim <= 1:
         return torch.from_numpy(c.value.astype(np.int64))
     return torch.from_numpy(np.ascontiguousarray(c.value))
