@@ -9,10 +9,9 @@ import warnings
 from dataclasses import asdict, dataclass
 from enum import StrEnum
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
 from app.core import limits
 from app.core.errors import ModelFormatError
@@ -36,6 +35,9 @@ _ENUMS: dict[str, type[StrEnum]] = {
     "compression": Compression,
     "db_reference": DbReference,
 }
+
+if TYPE_CHECKING:  # the description imports without torch (app.core.model_spec); the transform needs it
+    import torch
 
 
 @dataclass(frozen=True)
@@ -168,9 +170,11 @@ class FrontEnd:
         return (self.sample_rate, self.n_fft, self.n_mels, self.fmin, self._fmax, self.mel_scale, self.mel_norm)
 
     # --- the transform ---------------------------------------------------------------------------
-    def window_tensor(self, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32) -> torch.Tensor:
-        """The analysis window ``[shape=(n_fft,)]``."""
-        return _window(self.n_fft, self.window, dtype).to(device)
+    def window_tensor(self, device: torch.device | str = "cpu", dtype: torch.dtype | None = None) -> torch.Tensor:
+        """The analysis window ``[shape=(n_fft,)]`` (float32 unless ``dtype``)."""
+        import torch
+
+        return _window(self.n_fft, self.window, dtype or torch.float32).to(device)
 
     def stft(self, y: torch.Tensor) -> torch.Tensor:
         """Complex STFT ``[shape=(..., n_freq, n_frames)]`` of audio ``[shape=(..., n_samples)]``.
@@ -179,6 +183,8 @@ class FrontEnd:
         length first (reflection of a few samples is no better defined), the frames then cropped to the count
         of the real length.
         """
+        import torch
+
         n = y.shape[-1]
         if self.center and self.pad_mode is PadMode.REFLECT and n <= self.n_fft // 2:
             y = torch.nn.functional.pad(y, (0, self.n_fft // 2 + 1 - n))
@@ -195,6 +201,8 @@ class FrontEnd:
 
     def istft(self, spec: torch.Tensor, length: int) -> torch.Tensor:
         """Inverse of :meth:`stft`: audio ``[shape=(..., length)]``."""
+        import torch
+
         return torch.istft(
             spec,
             self.n_fft,
@@ -207,6 +215,8 @@ class FrontEnd:
     def input_from_stft(self, spec: torch.Tensor) -> torch.Tensor:
         """The network's input ``[shape=(..., n_bins, n_frames)]``, float32, from a complex STFT (computed in the
         STFT's precision)."""
+        import torch
+
         v = spec.abs()
         if self.power != 1.0:
             v = v**self.power
@@ -223,6 +233,8 @@ class FrontEnd:
         return v.float()
 
     def _db(self, v: torch.Tensor) -> torch.Tensor:
+        import torch
+
         if self.db_reference is DbReference.AMPLITUDE:
             v = 20.0 * torch.log10(torch.clamp(v, min=self.db_amin))
         elif self.db_reference is DbReference.POWER:
@@ -237,6 +249,8 @@ class FrontEnd:
 
     def mel_basis(self, device: torch.device | str = "cpu") -> torch.Tensor:
         """The mel filterbank ``[shape=(n_mels, n_freq)]`` (``mel_scale``, ``mel_norm``)."""
+        import torch
+
         return torch.from_numpy(_mel_basis(*self._mel_key)).to(device)
 
     def mask_to_linear(self, mask: torch.Tensor) -> torch.Tensor:
@@ -247,6 +261,8 @@ class FrontEnd:
         constant mel mask maps to the same constant on every linear bin whatever the mel scale and filter
         norm; bins no filter covers (DC, above fmax) take the weights of the nearest covered bin.
         """
+        import torch
+
         if self.scale is Scale.LINEAR:
             return mask
         back = torch.from_numpy(_mel_to_linear(*self._mel_key)).to(device=mask.device, dtype=mask.dtype)
@@ -254,6 +270,8 @@ class FrontEnd:
 
     def linear_to_input_scale(self, linear: torch.Tensor) -> torch.Tensor:
         """Average linear bins into the input's bins (mel filters normalised to sum 1); for round trips."""
+        import torch
+
         if self.scale is Scale.LINEAR:
             return linear
         basis = self.mel_basis(linear.device).to(linear.dtype)
@@ -331,6 +349,8 @@ PRESETS: dict[str, FrontEnd] = {
 
 @cache
 def _window(n_fft: int, window: Window, dtype: torch.dtype) -> torch.Tensor:
+    import torch
+
     # computed in the precision asked for: torch's float32 window is the one torchaudio stores in checkpoints
     return torch.hann_window(n_fft, periodic=window is Window.HANN, dtype=dtype)
 

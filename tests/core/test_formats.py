@@ -215,3 +215,24 @@ def test_a_full_session_and_the_bundled_models_meet_their_schemas(tmp_path: Path
     for model in sorted((ROOT / "models").glob("*.safetensors")):
         with safe_open(str(model), "pt") as reader:
             assert errors(json.loads(reader.metadata()["aurascope"]), "model-metadata") == [], model.name
+
+
+TORCH_BLOCKED = """
+import sys
+class NoTorch:
+    def find_spec(self, name, path=None, target=None):
+        if name == "torch" or name.startswith("torch."):
+            raise ImportError("torch is blocked in this test")
+sys.meta_path.insert(0, NoTorch())
+import app.core.files, app.core.formats.__main__, app.core.session
+from app.core.model_spec import choi2015_spec, spec_from_json
+spec = choi2015_spec(n_maps=4, n_layers=2, labels=("a", "b"))
+assert spec_from_json(spec.to_json()) == spec
+print("torch" in sys.modules)
+"""
+
+
+def test_the_spec_the_formats_and_the_session_import_without_torch() -> None:
+    done = subprocess.run([sys.executable, "-c", TORCH_BLOCKED], cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "False"

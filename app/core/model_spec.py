@@ -1,0 +1,356 @@
+"""The model SPEC: everything a model is but its weights and its torch code, as plain values (DESIGN 2): the front
+end, the body and head blocks (:mod:`app.core.architecture`), labels and provenance; its JSON text for a model
+file's metadata; the shape checks across blocks. No torch is imported here.
+
+The model FILE (safetensors read and write) is :mod:`app.core.model`, the model RUNTIME (the forward pass in
+torch) :mod:`app.core.model_runtime`; the metadata's declared format is :mod:`app.core.formats.model`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from app.core import limits
+from app.core.architecture import (
+    Affine,
+    BatchNorm2d,
+    Block,
+    Conv2d,
+    Flatten,
+    GlobalPool,
+    Linear,
+    MaxPool2d,
+    ReLU,
+)
+from app.core.errors import ModelFormatError
+from app.core.formats import jsonio
+from app.core.formats.model import ModelMetadata
+from app.core.formats.schema import validate
+from app.core.frontend import FrontEnd
+
+FORMAT_NAME = "aurascope-model"
+FORMAT_VERSION = 1
+OUTPUT_ACTIVATIONS = ("softmax", "sigmoid", "none")
+
+
+_BODY_TYPES: dict[str, type] = {
+    "conv2d": Conv2d,
+    "relu": ReLU,
+    "maxpool2d": MaxPool2d,
+    "batchnorm2d": BatchNorm2d,
+    "affine": Affine,
+}
+_HEAD_TYPES: dict[str, type] = {"global_pool": GlobalPool, "flatten": Flatten, "linear": Linear, "relu": ReLU}
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Everything but the weights; ``body`` holds no batch-norm (folded)."""
+
+    front_end: FrontEnd
+    body: tuple[Block, ...]
+    head: tuple[Block, ...] = ()
+    head_input_frames: int | None = None
+    output: str = "softmax"
+    labels: tuple[str, ...] = ()
+    task: str = ""
+    name: str = ""
+    provenance: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "format": FORMAT_NAME,
+                "format_version": FORMAT_VERSION,
+                "name": self.name,
+                "task": self.task,
+                "labels": list(self.labels),
+                "front_end": self.front_end.to_dict(),
+                "architecture": {
+                    "body": [_block_dict(b) for b in self.body],
+                    "head": [_block_dict(b) for b in self.head],
+                    "head_input_frames": self.head_input_frames,
+                    "output": self.output,
+                },
+                "provenance": dict(self.provenance),
+            },
+            sort_keys=True,
+        )
+
+
+def _block_dict(block: Block) -> dict[str, Any]:
+    out: dict[str, Any] = {"type": block.type}
+    for key, value in block.__dict__.items():
+        if key != "type":
+            out[key] = list(value) if isinstance(value, tuple) else value
+    return out
+
+
+# --- validation ----------------------------------------------------------------------------------
+def _int_pair(value: Any, field_name: str) -> tuple[int, int]:
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = [value, value]
+    if (
+        not isinstance(value, list | tuple)
+        or len(value) != 2
+        or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in value)
+    ):
+        raise ModelFormatError(None, f"expected two non-negative integers, got {value!r}", field=field_name)
+    return int(value[0]), int(value[1])
+
+
+def _block_from_dict(data: Any, where: str, types: Mapping[str, type]) -> Block:
+    if not isinstance(data, dict) or "type" not in data:
+        raise ModelFormatError(None, "each block must be an object with a 'type'", field=where)
+    kind = data["type"]
+    if kind not in types:
+        raise ModelFormatError(None, f"unknown block type {kind!r} (known: {sorted(types)})", field=where)
+    params = {k: v for k, v in data.items() if k != "type"}
+    try:
+        if kind == "conv2d":
+            block: Block = Conv2d(
+                in_channels=_positive_int(params.pop("in_channels"), f"{where}.in_channels"),
+                out_channels=_positive_int(params.pop("out_channels"), f"{where}.out_channels"),
+                kernel_size=_int_pair(params.pop("kernel_size"), f"{where}.kernel_size"),
+                stride=_int_pair(params.pop("stride", [1, 1]), f"{where}.stride"),
+                padding=_int_pair(params.pop("padding", [0, 0]), f"{where}.padding"),
+            )
+            if min(block.kernel_size) < 1 or min(block.stride) < 1:
+                raise ModelFormatError(None, "kernel and stride must be at least 1", field=where)
+            _within(limits.MAX_MAPS, block.out_channels, f"{where}.out_channels", "its maps")
+            _within(limits.MAX_MAPS, block.in_channels, f"{where}.in_channels", "its input channels")
+            _within(limits.MAX_KERNEL, max(block.kernel_size), f"{where}.kernel_size", "its kernel")
+            _within(limits.MAX_KERNEL, max(block.padding), f"{where}.padding", "its padding")
+            _within(limits.MAX_KERNEL, max(block.stride), f"{where}.stride", "its stride")
+        elif kind == "maxpool2d":
+            kernel = _int_pair(params.pop("kernel_size"), f"{where}.kernel_size")
+            stride = _int_pair(params.pop("stride", list(kernel)), f"{where}.stride")
+            if min(kernel) < 1 or min(stride) < 1:
+                raise ModelFormatError(None, "kernel and stride must be at least 1", field=where)
+            _within(limits.MAX_KERNEL, max(kernel), f"{where}.kernel_size", "its kernel")
+            _within(limits.MAX_KERNEL, max(stride), f"{where}.stride", "its stride")
+            block = MaxPool2d(kernel, stride)
+        elif kind == "batchnorm2d":
+            block = BatchNorm2d(_positive_int(params.pop("num_features"), f"{where}.num_features"))
+        elif kind == "affine":
+            block = Affine(_positive_int(params.pop("num_features"), f"{where}.num_features"))
+        elif kind == "global_pool":
+            mode = params.pop("mode", "max")
+            if mode not in ("max", "avg", "avgmax"):
+                raise ModelFormatError(None, f"mode must be max, avg or avgmax, got {mode!r}", field=where)
+            block = GlobalPool(mode)
+        elif kind == "linear":
+            block = Linear(
+                _positive_int(params.pop("in_features"), f"{where}.in_features"),
+                _positive_int(params.pop("out_features"), f"{where}.out_features"),
+            )
+            _within(limits.MAX_FEATURES, block.in_features, f"{where}.in_features", "its input")
+            _within(limits.MAX_FEATURES, block.out_features, f"{where}.out_features", "its output")
+        else:
+            block = types[kind]()
+    except KeyError as missing:
+        raise ModelFormatError(None, f"missing key {missing}", field=where) from None
+    if params:
+        raise ModelFormatError(None, f"unknown key(s) {sorted(params)}", field=where)
+    return block
+
+
+def _within(limit: limits.Limit, value: int, field_name: str, what: str) -> None:
+    """A declared size checked against a stated limit before anything is built from it."""
+    reason = limit.problem(value, what)
+    if reason is not None:
+        raise ModelFormatError(None, reason, field=field_name)
+
+
+def _positive_int(value: Any, field_name: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ModelFormatError(None, f"expected a positive integer, got {value!r}", field=field_name)
+    return value
+
+
+def spec_from_json(text: str) -> ModelSpec:
+    """Parse and validate the metadata JSON; errors name the field."""
+
+    def fail(reason: str, where: str | None) -> ModelFormatError:
+        return ModelFormatError(None, reason, field=where or "aurascope")
+
+    # strict JSON from someone else: no NaN, no 5000-digit numbers, no 5000-deep nesting, no lone surrogates
+    data = jsonio.loads(text, fail, damaged="metadata is not valid JSON")
+    if not isinstance(data, dict):
+        raise ModelFormatError(None, "metadata must be a JSON object", field="aurascope")
+    if data.get("format") != FORMAT_NAME:
+        raise ModelFormatError(None, f"expected {FORMAT_NAME!r}, got {data.get('format')!r}", field="format")
+    version = data.get("format_version")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise ModelFormatError(None, f"expected a positive integer, got {version!r}", field="format_version")
+    if version > FORMAT_VERSION:
+        raise ModelFormatError(
+            None,
+            f"written by a newer Aurascope (format {version}; this one reads {FORMAT_VERSION})",
+            field="format_version",
+        )
+    validate(ModelMetadata, data, fail)  # the declared format (docs/formats/model-metadata.schema.json)
+    front_end = FrontEnd.from_dict(data.get("front_end"))
+    arch = data.get("architecture")
+    if not isinstance(arch, dict):
+        raise ModelFormatError(None, "must be a JSON object", field="architecture")
+    body_data, head_data = arch.get("body"), arch.get("head", [])
+    if not isinstance(body_data, list) or not body_data:
+        raise ModelFormatError(None, "must be a non-empty list", field="architecture.body")
+    if not isinstance(head_data, list):
+        raise ModelFormatError(None, "must be a list", field="architecture.head")
+    _within(limits.MAX_BLOCKS, len(body_data), "architecture.body", "the body")
+    _within(limits.MAX_BLOCKS, len(head_data), "architecture.head", "the head")
+    body = tuple(_block_from_dict(b, f"architecture.body[{i}]", _BODY_TYPES) for i, b in enumerate(body_data))
+    if any(isinstance(b, BatchNorm2d) for b in body):
+        raise ModelFormatError(None, "batch-norm must be folded into the conv", field="architecture.body")
+    if not isinstance(body[0], Conv2d):
+        raise ModelFormatError(None, "the body must start with a conv2d", field="architecture.body[0]")
+    head = tuple(_block_from_dict(b, f"architecture.head[{i}]", _HEAD_TYPES) for i, b in enumerate(head_data))
+    frames = arch.get("head_input_frames")
+    if frames is not None:
+        frames = _positive_int(frames, "architecture.head_input_frames")
+    output = arch.get("output", "softmax")
+    if output not in OUTPUT_ACTIVATIONS:
+        raise ModelFormatError(
+            None, f"expected one of {OUTPUT_ACTIVATIONS}, got {output!r}", field="architecture.output"
+        )
+    labels = data.get("labels", [])
+    if not isinstance(labels, list) or not all(isinstance(s, str) for s in labels):
+        raise ModelFormatError(None, "must be a list of strings", field="labels")
+    provenance = data.get("provenance", {})
+    if not isinstance(provenance, dict):
+        raise ModelFormatError(None, "must be a JSON object", field="provenance")
+    for key in ("task", "name"):
+        if not isinstance(data.get(key, ""), str):
+            raise ModelFormatError(None, "must be a string", field=key)
+    spec = ModelSpec(
+        front_end=front_end,
+        body=body,
+        head=head,
+        head_input_frames=frames,
+        output=output,
+        labels=tuple(labels),
+        task=data.get("task", ""),
+        name=data.get("name", ""),
+        provenance=provenance,
+    )
+    check_shapes(spec)
+    return spec
+
+
+def body_output_shape(spec: ModelSpec, n_frames: int) -> tuple[int, int, int]:
+    """(C, H, W) after the body for an input of ``n_frames``; raises if the input is too small."""
+    c, h, w = 1, spec.front_end.n_bins, n_frames
+    for i, block in enumerate(spec.body):
+        if isinstance(block, Conv2d):
+            if block.in_channels != c:
+                raise ModelFormatError(
+                    None,
+                    f"expects {block.in_channels} input channels, the block before gives {c}",
+                    field=f"architecture.body[{i}].in_channels",
+                )
+            kh, kw = block.kernel_size
+            h = (h + 2 * block.padding[0] - kh) // block.stride[0] + 1
+            w = (w + 2 * block.padding[1] - kw) // block.stride[1] + 1
+            c = block.out_channels
+        elif isinstance(block, Affine) and block.num_features != c:
+            raise ModelFormatError(
+                None,
+                f"has {block.num_features} channels, the block before gives {c}",
+                field=f"architecture.body[{i}].num_features",
+            )
+        elif isinstance(block, MaxPool2d):
+            h = (h - block.kernel_size[0]) // block.stride[0] + 1
+            w = (w - block.kernel_size[1]) // block.stride[1] + 1
+        if h < 1 or w < 1:
+            raise ModelFormatError(
+                None,
+                f"the input ({spec.front_end.n_bins} bins x {n_frames} frames) shrinks to nothing here",
+                field=f"architecture.body[{i}]",
+            )
+    return c, h, w
+
+
+def min_input_frames(spec: ModelSpec) -> int:
+    """Fewest input frames the body can take (shorter inputs shrink to nothing in some layer)."""
+    for frames in range(1, 4097):
+        try:
+            body_output_shape(spec, frames)
+            return frames
+        except ModelFormatError:
+            continue
+    return 4096
+
+
+def check_shapes(spec: ModelSpec) -> None:
+    """Check channel counts through body and head; errors name the block."""
+    c, h, w = body_output_shape(spec, spec.head_input_frames or min_input_frames(spec))
+    features: int | None = None
+    for j, block in enumerate(spec.head):
+        where = f"architecture.head[{j}]"
+        if isinstance(block, GlobalPool):
+            features = c * (2 if block.mode == "avgmax" else 1)
+        elif isinstance(block, Flatten):
+            if spec.head_input_frames is None:
+                raise ModelFormatError(None, "a flatten head needs head_input_frames", field=where)
+            features = c * h * w
+        elif isinstance(block, Linear):
+            if features is None:
+                raise ModelFormatError(None, "a linear block needs a global_pool or flatten before it", field=where)
+            if block.in_features != features:
+                raise ModelFormatError(
+                    None,
+                    f"in_features is {block.in_features}, the block before gives {features}",
+                    field=f"{where}.in_features",
+                )
+            features = block.out_features
+    if spec.labels and features is not None and len(spec.labels) != features:
+        raise ModelFormatError(None, f"{len(spec.labels)} labels for {features} outputs", field="labels")
+
+
+def expected_tensors(spec: ModelSpec) -> dict[str, tuple[int, ...]]:
+    """Every tensor name the file must hold, with its shape."""
+    shapes: dict[str, tuple[int, ...]] = {}
+    for i, block in enumerate(spec.body):
+        if isinstance(block, Conv2d):
+            shapes[f"body.{i}.weight"] = (block.out_channels, block.in_channels, *block.kernel_size)
+            shapes[f"body.{i}.bias"] = (block.out_channels,)
+        elif isinstance(block, Affine):
+            shapes[f"body.{i}.weight"] = shapes[f"body.{i}.bias"] = (block.num_features,)
+    for j, block in enumerate(spec.head):
+        if isinstance(block, Linear):
+            shapes[f"head.{j}.weight"] = (block.out_features, block.in_features)
+            shapes[f"head.{j}.bias"] = (block.out_features,)
+    return shapes
+
+
+def choi2015_spec(
+    n_maps: int = 64,
+    n_layers: int = 5,
+    labels: Sequence[str] = (),
+    head_input_frames: int | None = 173,
+    batchnorm: bool = False,
+    front_end: FrontEnd | None = None,
+) -> ModelSpec:
+    """The 2015 "vggnet5" body: n_layers x [3x3 conv 'same' -> (BN) -> ReLU -> 2x2 max-pool], global-max head."""
+    body: list[Block] = []
+    channels = 1
+    for _ in range(n_layers):
+        body.append(Conv2d(channels, n_maps, (3, 3), (1, 1), (1, 1)))
+        if batchnorm:
+            body.append(BatchNorm2d(n_maps))
+        body += [ReLU(), MaxPool2d((2, 2), (2, 2))]
+        channels = n_maps
+    head: tuple[Block, ...] = (GlobalPool("max"), Linear(n_maps, len(labels))) if labels else ()
+    return ModelSpec(
+        front_end=front_end or FrontEnd(),
+        body=tuple(body),
+        head=head,
+        head_input_frames=head_input_frames,
+        labels=tuple(labels),
+        name="vggnet5",
+    )
