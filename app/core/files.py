@@ -25,13 +25,18 @@ import re
 import secrets
 import signal
 import threading
-from collections.abc import Callable, Iterator, Sequence
+import time
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
 
 PART = "aurascope-part"
 COMMIT = "aurascope-commit"
 _STALE = re.compile(r"^\..*\.(\d+)-[0-9a-f]{8}\.(aurascope-part|aurascope-commit)$")
+# what writers before this one left (mkstemp: ".x.wav.k2j4_9ab.part", sessions ".x.aurascope.abcd1234.tmp"); they
+# carry no pid, so one is taken for abandoned only when untouched for LEGACY_AGE_S
+_LEGACY = re.compile(r"^\..+\.(wav|json|png|html|aurascope|autosave|safetensors)\.[a-z0-9_]{8}\.(part|tmp)$")
+LEGACY_AGE_S = 3600
 _NAME_KEEP = 100  # characters of the target's name kept in a temporary's name (the name limit is 255 bytes)
 _MARKER_LIMIT = 1 << 16  # a commit marker is a few hundred bytes; a bigger one is not ours
 _SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
@@ -56,13 +61,6 @@ def write_bytes(path: str | Path, data: bytes) -> Path:
 def write_text(path: str | Path, text: str) -> Path:
     """Write ``text`` as UTF-8 to ``path`` atomically."""
     return write_bytes(path, text.encode("utf-8"))
-
-
-def write_with(path: str | Path, write: Callable[[BinaryIO], object]) -> Path:
-    """Call ``write(handle)`` on a binary handle of a temporary, then rename it over ``path``."""
-    with atomic_files([path]) as (handle,):
-        write(handle)
-    return Path(path)
 
 
 @contextlib.contextmanager
@@ -171,7 +169,8 @@ def clear_stale(folder: str | Path, *, again: bool = False) -> list[Path]:
     A stale commit marker is completed: its temporaries that still exist are renamed over their targets (they
     were complete and fsynced before the marker was written), then the marker is removed; a damaged marker
     (killed while writing it, before any rename) is removed with its temporaries. Other stale temporaries are
-    deleted. Returns the paths removed or renamed into place; never raises for a file it cannot touch.
+    deleted, and so are the hidden ``.part``/``.tmp`` files of writers before this one once an hour old.
+    Returns the paths removed or renamed into place; never raises for a file it cannot touch.
     """
     folder = Path(folder).absolute()
     with _lock:
@@ -183,10 +182,13 @@ def clear_stale(folder: str | Path, *, again: bool = False) -> list[Path]:
     except OSError:
         return []
     stale = []
+    now = time.time()
     for name in names:
         m = _STALE.match(name)
         if m and _dead(int(m.group(1)), folder / name):
             stale.append((name, m.group(2)))
+        elif not m and _LEGACY.match(name) and _age(folder / name, now) > LEGACY_AGE_S:
+            stale.append((name, PART))
     touched: list[Path] = []
     for name, kind in stale:
         if kind == COMMIT:
@@ -224,6 +226,13 @@ def _finish_commit(folder: Path, name: str) -> list[Path]:
         marker.unlink()
         done.append(marker)
     return done
+
+
+def _age(path: Path, now: float) -> float:
+    try:
+        return now - path.stat().st_mtime
+    except OSError:
+        return 0.0
 
 
 def _dead(pid: int, path: Path) -> bool:
@@ -339,4 +348,4 @@ def _fsync_dir(folder: Path) -> None:
         os.close(dfd)
 
 
-__all__ = ["atomic_files", "clear_stale", "is_temporary", "write_all", "write_bytes", "write_text", "write_with"]
+__all__ = ["atomic_files", "clear_stale", "is_temporary", "write_all", "write_bytes", "write_text"]

@@ -165,11 +165,19 @@ def test_stale_temporaries_of_dead_processes_are_cleared_and_live_ones_kept(tmp_
     live = tmp_path / f".y.wav.{os.getppid()}-0123abcd.aurascope-part"  # our parent is alive
     mine = tmp_path / f".z.wav.{os.getpid()}-0123abcd.aurascope-part"  # this process, not writing it
     other = tmp_path / ".hidden-but-not-ours.part"
+    users = tmp_path / ".notes.txt.abcd1234.tmp"  # a hidden file of the user's: not a name our writers made
     for p in (stale, live, mine, other):
         p.write_bytes(b"half")
+    legacy_old = tmp_path / ".x.wav.k2j4_9ab.part"  # what mkstemp-based writers left, an hour and more ago
+    legacy_new = tmp_path / ".y.aurascope.abcd1234.tmp"  # ... and one that may still be being written
+    for p in (legacy_old, legacy_new, users):
+        p.write_bytes(b"half")
+    for p in (legacy_old, users):
+        os.utime(p, (time.time() - files.LEGACY_AGE_S - 5,) * 2)
     removed = clear_stale(tmp_path)
-    assert sorted(p.name for p in removed) == sorted([stale.name, mine.name])
-    assert live.exists() and other.exists() and not stale.exists() and not mine.exists()
+    assert sorted(p.name for p in removed) == sorted([stale.name, mine.name, legacy_old.name])
+    assert live.exists() and other.exists() and legacy_new.exists() and users.exists()
+    assert not stale.exists() and not mine.exists() and not legacy_old.exists()
 
 
 KILL_BETWEEN_RENAMES = """
