@@ -93,6 +93,7 @@ class ClipSummary:
     energies: dict[int, np.ndarray]
     reference_lufs: float
     analysis_seconds: float
+    thumbnail_span_s: tuple[float, float] | None = None  # what the thumbnails show (seconds), None: the whole clip
 
 
 @dataclass(frozen=True)
@@ -254,7 +255,8 @@ def open_session(
 def summarise_clip(analysis: Any, summary: ModelSummary, started: float | None = None) -> ClipSummary:
     started = time.perf_counter() if started is None else started
     clip = analysis.clip
-    _ = analysis.record  # the forward pass with switches, cached for every later render
+    if not analysis.chunked:  # a long clip never runs the whole-clip pass (windows and exact chunks instead)
+        _ = analysis.record  # the forward pass with switches, cached for every later render
     grid = summary.grid
     db = analysis.original_spectrogram_db()
     original_db = grid.remap_linear(db, linear_bin_hz(summary.sample_rate, summary.n_fft))
@@ -276,6 +278,7 @@ def summarise_clip(analysis: Any, summary: ModelSummary, started: float | None =
         energies=energies,
         reference_lufs=float(analysis.reference_lufs),
         analysis_seconds=time.perf_counter() - started,
+        thumbnail_span_s=tuple(x / clip.sample_rate for x in thumbnail_span(analysis)),
     )
 
 

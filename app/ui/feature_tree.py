@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
 
 from app.core.types import FeatureRef
 from app.ui.compute import THUMB_COLS, THUMB_ROWS, ModelSummary
+from app.ui.display import format_time
 
 REF_ROLE = Qt.ItemDataRole.UserRole + 1
 SORT_ROLE = Qt.ItemDataRole.UserRole + 2
@@ -31,6 +32,12 @@ FEATURE_COLUMN, ENERGY_COLUMN = 0, 1
 
 def ref_text(ref: FeatureRef) -> str:
     return f"L{ref[0]} F{ref[1]}"
+
+
+_VIEW_TIP = (
+    "Click a map to render it; Ctrl/Shift+click to select several (across layers) for export.\n"
+    "Double-click plays it. A layer row selects all its maps for export."
+)
 
 
 class EnergyDelegate(QStyledItemDelegate):
@@ -95,10 +102,7 @@ class FeatureTree(QWidget):
         header.setStretchLastSection(False)
         header.resizeSection(ENERGY_COLUMN, 74)
         header.setToolTip("Click a header to sort; Energy sorts each layer's maps by activation energy on this clip")
-        self.view.setToolTip(
-            "Click a map to render it; Ctrl/Shift+click to select several (across layers) for export.\n"
-            "Double-click plays it. A layer row selects all its maps for export."
-        )
+        self.view.setToolTip(_VIEW_TIP)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(4)
@@ -166,6 +170,18 @@ class FeatureTree(QWidget):
             e.setData(0.0, SORT_ROLE)
             e.setData(None, SHARE_ROLE)
             self._items[ref].setData(_blank_thumbnail(), Qt.ItemDataRole.DecorationRole)
+
+    def set_thumbnail_span(self, span_s: tuple[float, float] | None, duration_s: float) -> None:
+        """Say in the tooltip what the thumbnails show: the whole clip, or (a long clip) one stretch of it."""
+        if span_s is None or (span_s[0] <= 0.0 and span_s[1] >= duration_s - 1e-3):
+            what = "Thumbnails: each map's auralised spectrogram over the whole clip."
+        else:
+            what = (
+                f"Thumbnails: each map's auralised spectrogram over the clip's loudest {span_s[1] - span_s[0]:.0f} s "
+                f"({format_time(span_s[0])} – {format_time(span_s[1])}), the same stretch for every map so they "
+                "compare; the rendering itself covers the whole clip."
+            )
+        self.view.setToolTip(f"{_VIEW_TIP}\n{what}")
 
     def clear_thumbnails(self) -> None:
         for item in self._items.values():

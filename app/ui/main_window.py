@@ -168,6 +168,8 @@ class MainWindow(QMainWindow):
         self.last_ready_seconds = math.nan
         self.shown_at: float | None = None  # wall-clock time of the first show, and of the first map ready
         self.first_ready_at: float | None = None
+        self._play_queued = False  # Space before anything is playable: play as soon as a map is
+        self._holding_shown = False
         self._thumb_queue: deque[FeatureRef] = deque()
         self._thumb_analysis = None  # the analysis (and method) the queued thumbnails belong to
         self._thumb_method = Method.DECONVNET
@@ -1110,6 +1112,7 @@ class MainWindow(QMainWindow):
         self.engine.seek(position if position < clip.duration - 0.05 else 0.0)
         self._resume_after_render = was_playing
         self.tree.set_energies(clip.energies)
+        self.tree.set_thumbnail_span(clip.thumbnail_span_s, clip.duration)
         self.gallery.set_energies(clip.energies)
         self.predictions.set_predictions(list(clip.predictions), summary.output, summary.task)
         channels = "mono" if clip.channels == 1 else f"{clip.channels} ch"
@@ -1234,7 +1237,26 @@ class MainWindow(QMainWindow):
         self.stack.set_busy(True, f"Rendering {ref_text(ref)} ({mode}, {method})…")
         self.render_requested_at = time.perf_counter()
 
+        start_s, end_s = self.engine.position(), None
+        loop = self.engine.loop_region if self.engine.looping else None
+        if loop is not None and (loop[1] - loop[0]) / self.engine.sample_rate <= 30.0:
+            start_s, end_s = loop[0] / self.engine.sample_rate, loop[1] / self.engine.sample_rate
+
         def run(job):
+            if compute.progressive_wanted(analysis, ref[0]):  # a long clip: the window heard first, then the rest
+                return compute.render_feature_progressive(
+                    analysis,
+                    summary,
+                    ref,
+                    mode,
+                    rate,
+                    start_s,
+                    end_s,
+                    method=method,
+                    on_window=lambda window: self.worker.post(job, self._feature_window, window),
+                    on_first=lambda result: self.worker.post(job, self._feature_rendered, result),
+                    cancelled=lambda: job.cancelled,
+                )
             return compute.render_feature(
                 analysis,
                 summary,
@@ -1260,6 +1282,31 @@ class MainWindow(QMainWindow):
         rank = 1 + int((values > values[ref[1]]).sum())
         return float(values[ref[1]]), f"{rank} of {len(values)}"
 
+    def _feature_window(self, window: compute.FirstWindow) -> None:
+        """A long clip's first window is rendered: slot B plays it now while the rest fills in."""
+        if (window.ref, window.mode, window.method) != (
+            self.selected,
+            self.options.current_mode(),
+            self.options.current_method(),
+        ):
+            return
+        try:
+            self.engine.attach_progressive(Slot.B, window.buffer)
+        except ValueError:
+            return  # the device rate changed meanwhile: the complete rendering loads normally
+        self.last_ready_seconds = time.perf_counter() - self.render_requested_at
+        self.render_label.setText(f"window {1000 * window.seconds:.0f} ms")
+        self.render_label.setToolTip(
+            f"{ref_text(window.ref)}: {format_time(window.first_s)} – {format_time(window.last_s)} rendered first "
+            f"({1000 * window.seconds:.0f} ms on the worker); the rest of the clip fills in behind the playhead, "
+            "which waits (silent, 'preparing…') if it ever catches up"
+        )
+        if self.first_ready_at is None:
+            self.first_ready_at = time.time()
+        if self._resume_after_render or self._play_queued:
+            self._resume_after_render = self._play_queued = False
+            self.play()
+
     def _feature_rendered(self, result: Auralisation) -> None:
         if (result.ref, result.mode, result.method) != (
             self.selected,
@@ -1268,20 +1315,27 @@ class MainWindow(QMainWindow):
         ):
             return  # a stale result: the user has moved on
         self.feature = result
-        self.engine.load(Slot.B, result.audio, result.device_rate)
+        filled = self.engine.progressive(Slot.B)
+        progressive = filled is not None and filled.audio is result.audio  # the filled buffer is this audio
+        if not progressive:
+            self.engine.load(Slot.B, result.audio, result.device_rate)
+            self.last_ready_seconds = time.perf_counter() - self.render_requested_at
         self._apply_gains()
-        self.last_ready_seconds = time.perf_counter() - self.render_requested_at
         self._show_rendering()
         self.inspector.show_rendering(result)
-        self.render_label.setText(f"render {1000 * result.seconds:.0f} ms")
+        if progressive:
+            self.render_label.setText(f"{self.render_label.text()} · whole clip {result.seconds:.1f} s")
+        else:
+            self.render_label.setText(f"render {1000 * result.seconds:.0f} ms")
         self.render_label.setToolTip(
             f"{ref_text(result.ref)}: {1000 * result.seconds:.0f} ms on the worker, "
             f"{1000 * self.last_ready_seconds:.0f} ms from the click to audio in slot B"
+            + (" (its first window; the rest filled in behind the playhead)" if progressive else "")
         )
         if self.first_ready_at is None:
             self.first_ready_at = time.time()
-        if self._resume_after_render:
-            self._resume_after_render = False
+        if self._resume_after_render or self._play_queued:
+            self._resume_after_render = self._play_queued = False
             self.play()
         self.featureReady.emit(result.ref)
 
@@ -1537,7 +1591,10 @@ class MainWindow(QMainWindow):
             self.play()
 
     def play(self) -> None:
-        if self.clip is None:
+        ready = self.engine.loaded(Slot.B) or self.engine.progressive(Slot.B) is not None
+        if self.clip is None or (self.analysis is not None and not ready):  # opening: play once a map is ready
+            self._play_queued = True
+            self.statusBar().showMessage("preparing… (playback starts when the first map is ready)")
             return
         try:
             self.engine.play()
@@ -1549,6 +1606,7 @@ class MainWindow(QMainWindow):
         self.banner.hide()
 
     def pause(self) -> None:
+        self._play_queued = False
         self.engine.pause()
         self._was_playing = False
 
@@ -1716,6 +1774,13 @@ class MainWindow(QMainWindow):
             self._underflows_seen = count
             self.transport.set_underflows(self.underflows_playing, self.underflows_idle)
         self._shown_playing_before = playing
+        holding = engine.waiting_for_fill
+        if holding != self._holding_shown:
+            self._holding_shown = holding
+            if holding:
+                self.statusBar().showMessage("preparing… (the rendering is catching up with the playhead)")
+            else:
+                self.statusBar().clearMessage()
 
     # ==== navigation ======================================================================================
     def step_map(self, step: int) -> None:
