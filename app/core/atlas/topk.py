@@ -1,0 +1,119 @@
+"""The atlas's reduction: per feature map, the k strongest windows of a corpus, mergeable in any order.
+
+A :class:`TopK` is the k best :class:`Hit` per map under one total order (peak, then clip hash, then start frame),
+so merging parts is taking the top k of their union: associative, commutative and idempotent, whatever the order
+the clips were seen in, and its size is at most ``k`` hits per map whatever the size of the corpus.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from app.core.types import FeatureRef
+
+DEFAULT_K = 16
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One window of one clip as seen by one map.
+
+    ``start_frame``/``n_frames``: the window in input frames; ``start``/``end`` the same in seconds (``end`` clamped
+    to the clip); ``peak`` the map's largest activation in the window, at ``peak_time`` seconds of the clip and
+    ``peak_frequency`` Hz (centre of the peak cell's span); ``mean`` the map's mean activation over the window.
+    """
+
+    layer: int
+    map: int
+    clip: str  # the clip's SHA-256
+    start_frame: int
+    n_frames: int
+    start: float
+    end: float
+    peak: float
+    peak_time: float
+    peak_frequency: float
+    mean: float
+
+    @property
+    def ref(self) -> FeatureRef:
+        return FeatureRef(self.layer, self.map)
+
+    @property
+    def order(self) -> tuple[float, str, int]:
+        """Sort key, best first: a total order, so the top k of any union is one answer."""
+        return (-self.peak, self.clip, self.start_frame)
+
+
+class TopK:
+    """Per map, the ``k`` best hits seen so far (a mergeable summary of a corpus under a model)."""
+
+    def __init__(self, k: int = DEFAULT_K) -> None:
+        if k < 1:
+            raise ValueError(f"k must be at least 1, not {k}")
+        self.k = k
+        self._maps: dict[tuple[int, int], list[Hit]] = {}
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, TopK) and self.k == other.k and self._maps == other._maps
+
+    def __repr__(self) -> str:
+        return f"TopK(k={self.k}, maps={len(self._maps)}, hits={self.n_hits})"
+
+    @property
+    def n_hits(self) -> int:
+        return sum(len(hits) for hits in self._maps.values())
+
+    def maps(self) -> list[tuple[int, int]]:
+        """The ``(layer, map)`` pairs with at least one hit, sorted."""
+        return sorted(self._maps)
+
+    def hits(self, layer: int, index: int) -> list[Hit]:
+        """Map ``(layer, index)``'s hits, best first."""
+        return list(self._maps.get((layer, index), []))
+
+    def __iter__(self) -> Iterator[Hit]:
+        for key in sorted(self._maps):
+            yield from self._maps[key]
+
+    def threshold(self, layer: int, n_maps: int) -> np.ndarray:
+        """``[shape=(n_maps,)]`` the peak a new window of each map of ``layer`` must reach to enter (-inf while a
+        map holds fewer than k hits): the scan skips the rest without building a Hit."""
+        out = np.full(n_maps, -np.inf)
+        for index in range(n_maps):
+            hits = self._maps.get((layer, index))
+            if hits is not None and len(hits) >= self.k:
+                out[index] = hits[-1].peak
+        return out
+
+    def add(self, hits: Iterable[Hit]) -> set[tuple[int, int]]:
+        """Offer hits; returns the maps whose top k changed."""
+        by_map: dict[tuple[int, int], list[Hit]] = {}
+        for hit in hits:
+            by_map.setdefault((hit.layer, hit.map), []).append(hit)
+        changed = set()
+        for key, new in by_map.items():
+            old = self._maps.get(key, [])
+            # one hit per (clip, window): the same window offered twice (a clip in two parts) counts once
+            merged = {(h.clip, h.start_frame): h for h in old}
+            for h in new:
+                merged.setdefault((h.clip, h.start_frame), h)
+            best = sorted(merged.values(), key=lambda h: h.order)[: self.k]
+            if best != old:
+                self._maps[key] = best
+                changed.add(key)
+        return changed
+
+    def merge(self, other: TopK) -> TopK:
+        """A new summary of both parts (neither is changed); ``k`` is the smaller of the two."""
+        out = TopK(min(self.k, other.k))
+        out.add(self)
+        out.add(other)
+        return out
+
+    def update(self, other: TopK) -> set[tuple[int, int]]:
+        """Merge ``other`` into this one in place; returns the maps whose top k changed."""
+        return self.add(other)
