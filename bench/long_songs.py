@@ -18,6 +18,8 @@ Prints JSON lines ``{"figure": ..., "value": ..., "unit": ...}``. Clips are real
   clip's loudest 10 s) for all layers; ``thumbnails_all_maps_whole_s_<s>s`` (before) on the 30 s clip.
 - ``peak_rss_mb_<s>s``: a fresh process opens the clip and clicks one map on every layer (windowed), for each
   length, so the growth with length shows; ``peak_rss_whole_mb_30s``: the same with whole-clip renders.
+- ``startup_<step>_s``: where the time to the first playable map goes, in a fresh process (torch import, app
+  import, model load, clip load + STFT, the clip's summary, the first map's window).
 - ``launch_to_painted_s`` / ``launch_to_playable_s``: `bench/gui_launch.py`'s runs of ``main.py``.
 """
 
@@ -175,6 +177,37 @@ def rss_child(name: str, samples_file: str, whole: bool) -> None:
     print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 
 
+def startup_child() -> None:
+    """Runs in a fresh process: where the time to the first playable map goes, step by step (the window's own
+    order: model, clip, its summary with energies and predictions, then the first map's window)."""
+    marks: dict[str, float] = {}
+    t0 = time.perf_counter()
+
+    def mark(step: str) -> None:
+        marks[step] = time.perf_counter() - t0 - sum(marks.values())
+
+    import torch  # noqa: F401
+
+    mark("import_torch")
+    from app.ui import compute
+
+    mark("import_app")
+    from app.ui.app import DEFAULT_AUDIO, DEFAULT_MODEL
+
+    model, summary = compute.load_model(DEFAULT_MODEL)
+    mark("load_model")
+    from app.core.analysis import Analysis
+    from app.core.audio import load_audio
+
+    analysis = Analysis(load_audio(DEFAULT_AUDIO, summary.sample_rate), model)
+    mark("open_clip_stft")
+    compute.summarise_clip(analysis, summary)
+    mark("clip_summary_forward_energies_predictions")
+    click_to_sound(analysis, 2, 0, 0)
+    mark("first_window_layer2")
+    print(json.dumps(marks))
+
+
 def peak_rss(name: str, seconds: float, whole: bool = False) -> float:
     import tempfile
 
@@ -204,7 +237,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--launch-runs", type=int, default=3)
     parser.add_argument("--rss-child", nargs=2, metavar=("MODEL", "SAMPLES"), help=argparse.SUPPRESS)
     parser.add_argument("--whole", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--startup-child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.startup_child:
+        startup_child()
+        return 0
     if args.rss_child:
         rss_child(args.rss_child[0], args.rss_child[1], args.whole)
         return 0
@@ -223,6 +260,11 @@ def main(argv: list[str] | None = None) -> int:
     for seconds in [30.0] if args.quick else [30.0, 180.0]:
         rss = peak_rss("choi2015-genre", seconds, whole=True)
         emit(f"peak_rss_whole_mb_{seconds:g}s", rss, "MB", model="choi2015-genre", route="whole clip")
+    out = subprocess.run(
+        [sys.executable, __file__, "--startup-child"], capture_output=True, text=True, check=True, cwd=ROOT
+    )
+    for step, seconds in json.loads(out.stdout.strip().splitlines()[-1]).items():
+        emit(f"startup_{step}_s", seconds, "s", note="fresh process, the window's default model and clip")
     if not args.quick:
         import statistics
         import tempfile

@@ -25,8 +25,10 @@ from app.core.windowing import Interval
 #: Seconds per background chunk: long enough that its crop's context (a few seconds at layer 5) is small beside
 #: it, short enough that a new click waits for at most one chunk.
 CHUNK_SECONDS = 8.0
-#: Seconds of the first window (from the playhead) when there is no loop region.
-FIRST_WINDOW_SECONDS = 5.0
+#: Seconds of the first window (from the playhead) when there is no loop region: its cost is the click-to-sound
+#: time (~370 ms of CPU at 5 s on choi2015 layer 3, so 3 s to stay near 150 ms on 2 cores); the next chunk
+#: is made while these play.
+FIRST_WINDOW_SECONDS = 3.0
 #: Exact samples computed beyond each chunk's edges for a chunk-by-chunk resampler (see app.playback).
 RESAMPLE_MARGIN = 512
 

@@ -14,6 +14,7 @@ from test_windowing import RATE, _clip
 
 from app.core.analysis import Analysis
 from app.core.model import Model
+from app.core.progressive import FIRST_WINDOW_SECONDS
 from app.core.types import FeatureRef, Method, Mode
 from app.ui import compute
 
@@ -35,7 +36,7 @@ def test_progressive_render_plays_the_window_first_and_ends_equal_to_the_whole_r
         analysis, summary, ref, Mode.CHOI, 48000, 2.0, on_window=on_window, on_first=firsts.append
     )
     assert len(windows) == 1 and windows[0].first_s == pytest.approx(2.0)
-    assert windows[0].last_s == pytest.approx(min(7.0, analysis.clip.duration))
+    assert windows[0].last_s == pytest.approx(min(2.0 + FIRST_WINDOW_SECONDS, analysis.clip.duration))
     (feature,) = firsts
     whole_r = compute.render_feature(analysis, summary, ref, Mode.CHOI, 48000)
     whole_b = compute.render_feature(analysis, summary, ref, Mode.CHOI, 48000, residual=False)
