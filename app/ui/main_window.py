@@ -11,16 +11,14 @@ from __future__ import annotations
 import copy
 import gc
 import json
-import math
 import os
 import threading
 import time
-from collections import OrderedDict, deque
 from dataclasses import replace
 from pathlib import Path
 
 from PySide6.QtCore import QEvent, QSignalBlocker, Qt, QTimer, QUrl, Signal
-from PySide6.QtGui import QAction, QActionGroup, QDesktopServices, QKeySequence, QPixmap
+from PySide6.QtGui import QAction, QActionGroup, QDesktopServices, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
     QFileDialog,
@@ -55,12 +53,12 @@ from app.ui import compute
 from app.ui import settings as keys
 from app.ui.abx_dialog import AbxDialog
 from app.ui.clip_list import ClipEntry, ClipList
-from app.ui.compute import Auralisation, ClipSummary, ModelSource, ModelSummary, Session
+from app.ui.compute import Auralisation, ClipSummary, ModelSource, Session
+from app.ui.controller import Controller, Thumbnails
 from app.ui.display import format_time, is_silent
 from app.ui.export_dialog import ExportDialog, ExportRequest
 from app.ui.feature_tree import FeatureTree, ref_text
 from app.ui.gallery import LayerGallery
-from app.ui.images import thumbnail_pixmap
 from app.ui.inspector import Inspector
 from app.ui.kernels_view import KernelsView
 from app.ui.model_source_dialog import ModelSourceDialog, ModuleSourceRequest
@@ -70,14 +68,11 @@ from app.ui.session_files import SessionKeeper
 from app.ui.settings import Settings
 from app.ui.transport import RenderOptions, TransportBar
 from app.ui.views import SpectrogramStack
-from app.ui.worker import CHARACTERISE, CLIP, COMPARE, EXPORT, OPEN, RENDER, REPORT, THUMBNAILS, ComputeWorker
+from app.ui.worker import CHARACTERISE, CLIP, EXPORT, OPEN, REPORT, THUMBNAILS
 
 MODEL_EXTENSIONS = (".safetensors", ".onnx")
-MAX_ANALYSES = 4  # clips kept analysed at once (each holds its STFT, forward pass and rendered maps)
 TAB_VIEWS, TAB_GALLERY, TAB_KERNELS = 0, 1, 2
 POLL_MS = 33
-THUMBNAIL_TARGET_S = 0.12  # one background job's length: a click waits at most about this long
-THUMBNAIL_PAUSE_S = 1.5  # no background job starts this soon after a click: browsing comes in bursts
 STATE_FILE_ENV = "AURASCOPE_STATE_FILE"
 
 
@@ -111,6 +106,15 @@ class Banner(QFrame):
         self.hide()
 
 
+def _controlled(name: str) -> property:
+    """A window attribute that is the controller's (`Controller` owns the state; the window shows it)."""
+    return property(
+        lambda self: getattr(self.controller, name),
+        lambda self, value: setattr(self.controller, name, value),
+        doc=f"The controller's ``{name}``.",
+    )
+
+
 class MainWindow(QMainWindow):
     """``featureReady(ref)`` is emitted when slot B holds the selected map's rendering (audio ready)."""
 
@@ -118,6 +122,24 @@ class MainWindow(QMainWindow):
     sessionReady = Signal()
     exportFinished = Signal(object)  # list of written paths
     errorShown = Signal(str)
+
+    # the state the window shows lives in its controller; these read and write it there
+    worker = _controlled("worker")
+    model_handle = _controlled("model_handle")
+    model_source = _controlled("model_source")
+    summary = _controlled("summary")
+    analysis = _controlled("analysis")
+    clip = _controlled("clip")
+    analyses = _controlled("analyses")
+    selected = _controlled("selected")
+    feature = _controlled("feature")
+    residual = _controlled("residual")
+    compare = _controlled("compare")
+    compared = _controlled("compared")
+    thumbnails_enabled = _controlled("thumbnails_enabled")
+    render_requested_at = _controlled("render_requested_at")
+    last_ready_seconds = _controlled("last_ready_seconds")
+    first_ready_at = _controlled("first_ready_at")
 
     def __init__(
         self,
@@ -134,26 +156,14 @@ class MainWindow(QMainWindow):
         device = self.settings.get(keys.DEVICE)
         # a starved callback (a long GIL hold) is not a lost device: give it 3 s before saying so
         self.engine = engine if engine is not None else PlaybackEngine(device or None, stall_timeout_s=3.0)
-        self.worker = ComputeWorker(self)
-        self.thumbnails_enabled = thumbnails
+        self.controller = Controller(self, thumbnails=thumbnails)
 
         self.ask_to_save = ask_to_save
         self.keeper = SessionKeeper(self.settings, parent=self)
         self.keeper.changed.connect(self._session_changed)
         self.keeper.autosaveFailed.connect(lambda reason: self.statusBar().showMessage(f"Autosave failed: {reason}"))
-        self.model_handle = None
-        self.model_source: ModelSource | None = None
-        self.summary: ModelSummary | None = None
-        self.analysis = None
-        self.clip: ClipSummary | None = None
-        self.analyses: OrderedDict[str, tuple[object, ClipSummary]] = OrderedDict()  # sha256 -> analysed clip
         self.clip_entries: dict[str, ClipEntry] = {}
         self.pending_audio: Path | None = None
-        self.selected: FeatureRef | None = None
-        self.feature: Auralisation | None = None
-        self.residual: Auralisation | None = None
-        self.compare: FeatureRef | None = None
-        self.compared: Auralisation | None = None
         self._a_level: tuple[object, Level] | None = None  # slot A's buffer (an array) and its measured level
         self._shown: Auralisation | None = None
         self._resume_after_render = False
@@ -164,20 +174,9 @@ class MainWindow(QMainWindow):
         self.restore_box: QMessageBox | None = None
         self.error_box: QMessageBox | None = None
         self.last_error: str = ""
-        self.render_requested_at = 0.0
-        self.last_ready_seconds = math.nan
-        self.shown_at: float | None = None  # wall-clock time of the first show, and of the first map ready
-        self.first_ready_at: float | None = None
+        self.shown_at: float | None = None  # wall-clock time of the first show
         self._play_queued = False  # Space before anything is playable: play as soon as a map is
         self._holding_shown = False
-        self._thumb_queue: deque[FeatureRef] = deque()
-        self._thumb_analysis = None  # the analysis (and method) the queued thumbnails belong to
-        self._thumb_method = Method.DECONVNET
-        self._thumb_per_map: dict[int, float] = {}  # seconds per map, measured per layer
-        self._thumb_done = 0
-        self._thumb_total = 0
-        #: (clip sha256, method) -> map -> (tree pixmap, gallery pixmap): a clip seen again shows them at once
-        self._thumb_cache: dict[tuple[str, str], dict[FeatureRef, tuple[QPixmap, QPixmap]]] = {}
         self._device_ok = False
         self._was_playing = False
         self._shown_playing = False
@@ -188,9 +187,17 @@ class MainWindow(QMainWindow):
         self._open_device_when_idle = False
         self._closing = False
 
-        self._thumb_timer = QTimer(self)
-        self._thumb_timer.setSingleShot(True)
-        self._thumb_timer.timeout.connect(self._next_thumbnails)
+        c = self.controller
+        c.featureWindowReady.connect(self._feature_window)
+        c.featureRendered.connect(self._feature_rendered)
+        c.residualRendered.connect(self._residual_rendered)
+        c.comparedRendered.connect(self._compared_rendered)
+        c.renderFailed.connect(lambda ref, reason: self.show_error(f"Cannot render {ref_text(ref)}", reason))
+        c.thumbnailsMade.connect(self._show_thumbnails)
+        c.thumbnailProgress.connect(
+            lambda done, total: self.thumb_label.setText(f"thumbnails {done}/{total}" if total else "")
+        )
+        c.thumbnailsFailed.connect(self._thumbnails_failed)
 
         self._build_actions()
         self._build_widgets()
@@ -408,7 +415,7 @@ class MainWindow(QMainWindow):
             bar.addPermanentWidget(widget)
         self.stack.hoverText.connect(self.hover_label.setText)
         self.worker.busyChanged.connect(self._busy_changed)
-        self.worker.drained.connect(self._worker_drained)
+        self.controller.workerIdle.connect(self._worker_drained)
 
     def _build_menus(self) -> None:
         menu = self.menuBar().addMenu("&File")
@@ -659,7 +666,7 @@ class MainWindow(QMainWindow):
         if problems:
             self.show_error("Some of the session's files moved or are missing", "\n".join(problems), session.path)
         self.analyses.clear()
-        self._thumb_cache.clear()
+        self.controller.forget_thumbnails()
         self.clip_entries = {}
         missing = {loc.path for loc in session.located if loc.status is FileStatus.MISSING}
         for ref in session.clips:
@@ -674,7 +681,7 @@ class MainWindow(QMainWindow):
         available = [c for c in session.clips if c.path not in missing]
         clip = next((c for c in available if c.sha256 == current), available[0] if available else None)
         self._pending_selection = {
-            "ref": (session.selection.layer, session.selection.index) if session.selection.layer else None,
+            "ref": FeatureRef(session.selection.layer, session.selection.index) if session.selection.layer else None,
             "compare": session.selection.compare,
             "playhead": session.selection.playhead_s,
         }
@@ -952,7 +959,7 @@ class MainWindow(QMainWindow):
         summary = opened.summary
         self.model_source = source
         self.analyses.clear()  # analysed with the previous model
-        self._thumb_cache.clear()
+        self.controller.forget_thumbnails()
         self.clip = self.analysis = None
         self._set_compare(None)
         if self._record_model(self.session, source, summary.sha256):
@@ -1009,12 +1016,7 @@ class MainWindow(QMainWindow):
 
     def _keep_analysis(self, analysis, clip: ClipSummary) -> None:
         """Remember an analysed clip (least recently shown ones are dropped beyond MAX_ANALYSES)."""
-        self.analyses[clip.sha256] = (analysis, clip)
-        self.analyses.move_to_end(clip.sha256)
-        while len(self.analyses) > MAX_ANALYSES:
-            old, _ = self.analyses.popitem(last=False)
-            if self.clip is not None and old == self.clip.sha256:
-                self.analyses[old] = (self.analysis, self.clip)
+        self.controller.keep_analysis(analysis, clip)
         if clip.sha256 not in {c.sha256 for c in self.session.clips}:
             self.session.add_clip(clip.path, clip.sha256)
             self._edited()
@@ -1036,7 +1038,7 @@ class MainWindow(QMainWindow):
 
     def _clear_clips(self) -> None:
         self.analyses.clear()
-        self._thumb_cache.clear()
+        self.controller.forget_thumbnails()
         self.clip_entries = {}
         self.clip_list.set_clips([])
 
@@ -1097,7 +1099,7 @@ class MainWindow(QMainWindow):
         self.feature = self.residual = self.compared = None
         self._shown = None
         self._load_slot_a()
-        self.stack.set_clip(summary.grid, clip.duration, self._frame_seconds(), clip.original_db)
+        self.stack.set_clip(summary.grid, clip.duration, self.controller.frame_seconds(), clip.original_db)
         loop = self.session.loops.get(key)
         if loop is not None and loop.end_s <= clip.duration:
             self.stack.set_loop((loop.start_s, loop.end_s))
@@ -1126,13 +1128,13 @@ class MainWindow(QMainWindow):
             self._edited()
         self._session_changed(self.session.dirty)
         wanted = pending["ref"] if pending and pending["ref"] else self.selected
-        ref = wanted if wanted is not None and self._valid(wanted) else self._default_ref()
+        ref = wanted if wanted is not None and self.controller.valid(wanted) else self.controller.default_ref()
         self.selected = None  # render again: same map, new clip
         self.request_render(ref)
         self.tree.select(ref)  # already selected: the tree's signal is ignored
         self.gallery.set_selected(ref)
         compare = pending["compare"] if pending else self.compare
-        self._set_compare(compare if compare is not None and self._valid(compare) else None)
+        self._set_compare(compare if compare is not None and self.controller.valid(compare) else None)
         self._start_thumbnails(ref[0])
 
     def step_clip(self, step: int) -> None:
@@ -1175,19 +1177,6 @@ class MainWindow(QMainWindow):
         self._set_entry(replace(entry, path=found, status="ready", detail=""))
         self.show_clip(key)
 
-    def _default_ref(self) -> FeatureRef:
-        return (2, 0) if self.summary and len(self.summary.layers) >= 2 else (1, 0)
-
-    def _valid(self, ref: FeatureRef) -> bool:
-        return (
-            self.summary is not None
-            and 1 <= ref[0] <= len(self.summary.layers)
-            and (0 <= ref[1] < self.summary.layers[ref[0] - 1].n_maps)
-        )
-
-    def _frame_seconds(self) -> float:
-        return self.summary.hop_length / self.summary.sample_rate if self.summary else 0.0
-
     # ==== rendering =======================================================================================
     def _tree_current_changed(self, ref: FeatureRef | None) -> None:
         if ref is not None and ref != self.selected:
@@ -1203,9 +1192,7 @@ class MainWindow(QMainWindow):
         self.play()
 
     def _gallery_layer_changed(self, layer: int) -> None:
-        if self._thumb_queue:  # the layer on screen gets its thumbnails first
-            ahead = [r for r in self._thumb_queue if r[0] == layer]
-            self._thumb_queue = deque(ahead + [r for r in self._thumb_queue if r[0] != layer])
+        self.controller.thumbnails_first(layer)  # the layer on screen gets its thumbnails first
 
     def _tree_activated(self, ref: FeatureRef) -> None:
         if ref != self.selected:
@@ -1216,105 +1203,46 @@ class MainWindow(QMainWindow):
 
     def request_render(self, ref: FeatureRef) -> None:
         """Select map ``ref``: the inspector at once, the rendering from the worker (newest request wins)."""
-        self.selected = ref
-        if self._thumb_queue and self._thumb_queue[0][0] != ref[0]:  # the layer being looked at goes first
-            ahead = [r for r in self._thumb_queue if r[0] == ref[0]]
-            rest = [r for r in self._thumb_queue if r[0] != ref[0]]
-            self._thumb_queue = deque(ahead + rest)
-        layer = self.summary.layers[ref[0] - 1] if self.summary else None
-        energy, rank = self._energy_of(ref)
+        ref = FeatureRef.of(ref)
+        mode, method, rate = self.options.current_mode(), self.options.current_method(), self.engine.sample_rate
+        # a long clip is heard first where the playhead is (or over a loop region of up to 30 s)
+        start_s, end_s = self.engine.position(), None
+        loop = self.engine.loop_region if self.engine.looping else None
+        if loop is not None and (loop[1] - loop[0]) / rate <= 30.0:
+            start_s, end_s = loop[0] / rate, loop[1] / rate
+        rendering = self.controller.render(ref, mode, method, rate, start_s=start_s, end_s=end_s)
+        self._show_selection(ref)
+        if rendering:
+            self.stack.set_busy(True, f"Rendering {ref_text(ref)} ({mode}, {method})…")
+
+    def _show_selection(self, ref: FeatureRef) -> None:
+        layer = self.summary.layers[ref.layer - 1] if self.summary else None
+        energy, rank = self.controller.energy_of(ref)
         note = self.session.notes_for(ref)
         self.inspector.show_feature(ref, layer, note.label, note.notes, energy, rank, note.rating)
         self._show_session_notes(ref)
         sel = self.session.selection
         if (sel.layer, sel.index) != ref:
-            self.session.select(layer=ref[0], index=ref[1])
+            self.session.select(layer=ref.layer, index=ref.index)
             self._edited()
-        if self.analysis is None:
-            return
-        mode, method = self.options.current_mode(), self.options.current_method()
-        summary, analysis, rate = self.summary, self.analysis, self.engine.sample_rate
-        self.stack.set_busy(True, f"Rendering {ref_text(ref)} ({mode}, {method})…")
-        self.render_requested_at = time.perf_counter()
-
-        start_s, end_s = self.engine.position(), None
-        loop = self.engine.loop_region if self.engine.looping else None
-        if loop is not None and (loop[1] - loop[0]) / self.engine.sample_rate <= 30.0:
-            start_s, end_s = loop[0] / self.engine.sample_rate, loop[1] / self.engine.sample_rate
-
-        def run(job):
-            if compute.progressive_wanted(analysis, ref[0]):  # a long clip: the window heard first, then the rest
-                return compute.render_feature_progressive(
-                    analysis,
-                    summary,
-                    ref,
-                    mode,
-                    rate,
-                    start_s,
-                    end_s,
-                    method=method,
-                    on_window=lambda window: self.worker.post(job, self._feature_window, window),
-                    on_first=lambda result: self.worker.post(job, self._feature_rendered, result),
-                    cancelled=lambda: job.cancelled,
-                )
-            return compute.render_feature(
-                analysis,
-                summary,
-                ref,
-                mode,
-                rate,
-                method=method,
-                on_first=lambda result: self.worker.post(job, self._feature_rendered, result),
-                cancelled=lambda: job.cancelled,
-            )
-
-        self.worker.submit(
-            RENDER,
-            run,
-            on_result=self._residual_rendered,
-            on_error=lambda err: self.show_error(f"Cannot render {ref_text(ref)}", f"{type(err).__name__}: {err}"),
-        )
-
-    def _energy_of(self, ref: FeatureRef) -> tuple[float | None, str]:
-        if self.clip is None or ref[0] not in self.clip.energies:
-            return None, ""
-        values = self.clip.energies[ref[0]]
-        rank = 1 + int((values > values[ref[1]]).sum())
-        return float(values[ref[1]]), f"{rank} of {len(values)}"
 
     def _feature_window(self, window: compute.FirstWindow) -> None:
         """A long clip's first window is rendered: slot B plays it now while the rest fills in."""
-        if (window.ref, window.mode, window.method) != (
-            self.selected,
-            self.options.current_mode(),
-            self.options.current_method(),
-        ):
-            return
         try:
             self.engine.attach_progressive(Slot.B, window.buffer)
         except ValueError:
             return  # the device rate changed meanwhile: the complete rendering loads normally
-        self.last_ready_seconds = time.perf_counter() - self.render_requested_at
         self.render_label.setText(f"window {1000 * window.seconds:.0f} ms")
         self.render_label.setToolTip(
             f"{ref_text(window.ref)}: {format_time(window.first_s)} – {format_time(window.last_s)} rendered first "
             f"({1000 * window.seconds:.0f} ms on the worker); the rest of the clip fills in behind the playhead, "
             "which waits (silent, 'preparing…') if it ever catches up"
         )
-        if self.first_ready_at is None:
-            self.first_ready_at = time.time()
         if self._resume_after_render or self._play_queued:
             self._resume_after_render = self._play_queued = False
             self.play()
 
     def _feature_rendered(self, result: Auralisation) -> None:
-        if (result.ref, result.mode, result.method) != (
-            self.selected,
-            self.options.current_mode(),
-            self.options.current_method(),
-        ):
-            return  # a stale result: the user has moved on
-        self.feature = result
         filled = self.engine.progressive(Slot.B)
         progressive = filled is not None and filled.audio is result.audio  # the filled buffer is this audio
         if not progressive:
@@ -1332,21 +1260,12 @@ class MainWindow(QMainWindow):
             f"{1000 * self.last_ready_seconds:.0f} ms from the click to audio in slot B"
             + (" (its first window; the rest filled in behind the playhead)" if progressive else "")
         )
-        if self.first_ready_at is None:
-            self.first_ready_at = time.time()
         if self._resume_after_render or self._play_queued:
             self._resume_after_render = self._play_queued = False
             self.play()
         self.featureReady.emit(result.ref)
 
-    def _residual_rendered(self, result: Auralisation | None) -> None:
-        if result is None or (result.ref, result.mode, result.method) != (
-            self.selected,
-            Mode.RESIDUAL,
-            self.options.current_method(),
-        ):
-            return
-        self.residual = result
+    def _residual_rendered(self, result: Auralisation) -> None:
         self.engine.load(Slot.R, result.audio, result.device_rate)
         self._apply_gains()
         if self.engine.selected is Slot.R:
@@ -1358,7 +1277,7 @@ class MainWindow(QMainWindow):
         if shown is None or (shown is self._shown and not force):
             return  # A/B toggles do not redraw what is already there
         self._shown = shown
-        frame = self._frame_seconds()
+        frame = self.controller.frame_seconds()
         label = self.session.notes_for(shown.ref).label
         how = shown.mode if shown.method is Method.DECONVNET else f"{shown.mode}, {shown.method}"
         what = "Residual (original − feature)" if shown.mode is Mode.RESIDUAL else f"Auralised feature ({how})"
@@ -1394,9 +1313,10 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(f"Comparing with {ref_text(ref)}: B toggles between the two maps", 6000)
 
     def _set_compare(self, ref: FeatureRef | None) -> None:
-        self.compare = ref
-        self.compared = None
         self.engine.unload(Slot.C)
+        self.controller.set_compare(
+            ref, self.options.current_mode(), self.options.current_method(), self.engine.sample_rate
+        )
         self.gallery.set_compare(ref)
         button = self.transport.slot_c
         button.setVisible(ref is not None)
@@ -1405,32 +1325,10 @@ class MainWindow(QMainWindow):
             if self.engine.selected is Slot.C:
                 self.select_slot(Slot.B)
             self._apply_gains()
-            return
-        if self.analysis is None:
-            return
-        mode, method = self.options.current_mode(), self.options.current_method()
-        summary, analysis, rate = self.summary, self.analysis, self.engine.sample_rate
 
-        def run(job):
-            return compute.render_feature(analysis, summary, ref, mode, rate, method=method, residual=False)
-
-        def done(result: Auralisation | None) -> None:
-            if result is None or (result.ref, result.mode, result.method) != (
-                self.compare,
-                self.options.current_mode(),
-                self.options.current_method(),
-            ):
-                return
-            self.compared = result
-            self.engine.load(Slot.C, result.audio, result.device_rate)
-            self._apply_gains()
-
-        self.worker.submit(
-            COMPARE,
-            run,
-            on_result=done,
-            on_error=lambda err: self.show_error(f"Cannot render {ref_text(ref)}", f"{type(err).__name__}: {err}"),
-        )
+    def _compared_rendered(self, result: Auralisation) -> None:
+        self.engine.load(Slot.C, result.audio, result.device_rate)
+        self._apply_gains()
 
     # ==== what the session says about a map ====================================================================
     def _show_session_notes(self, ref: FeatureRef) -> None:
@@ -1446,81 +1344,26 @@ class MainWindow(QMainWindow):
 
     # ==== thumbnails (background, one short job at a time) ====================================================
     def _start_thumbnails(self, first_layer: int) -> None:
-        self.worker.cancel(THUMBNAILS)
-        self._thumb_queue.clear()
-        self._thumb_per_map.clear()
-        if not self.thumbnails_enabled or self.summary is None:
-            return
         if self.centre.currentIndex() == TAB_GALLERY:
             first_layer = self.gallery.layer() or first_layer
-        for stale in [k for k in self._thumb_cache if k[0] not in self.analyses]:
-            del self._thumb_cache[stale]  # memory follows the analysed clips
-        cached = self._thumb_cache.setdefault(self._thumb_key(), {})
+        cached = self.controller.start_thumbnails(first_layer, self.options.current_method())
         self.tree.clear_thumbnails()
         self.gallery.clear_thumbnails()
-        self.tree.set_thumbnails({ref: small for ref, (small, _) in cached.items()})
-        self.gallery.set_thumbnails({ref: large for ref, (_, large) in cached.items()})
-        order = [first_layer] + [layer.number for layer in self.summary.layers if layer.number != first_layer]
-        for number in order:
-            n_maps = self.summary.layers[number - 1].n_maps
-            self._thumb_queue.extend((number, k) for k in range(n_maps) if (number, k) not in cached)
-        self._thumb_total, self._thumb_done = len(self._thumb_queue), 0
-        self._thumb_analysis = self.analysis
-        self._thumb_method = self.options.current_method()
-        self._next_thumbnails()
+        self._show_thumbnails(cached)
 
-    def _thumb_key(self) -> tuple[str, str]:
-        return (self.clip.sha256 if self.clip else "", self.options.current_method())
+    def _show_thumbnails(self, made: Thumbnails) -> None:
+        self.tree.set_thumbnails({ref: small for ref, (small, _) in made.items()})
+        self.gallery.set_thumbnails({ref: large for ref, (_, large) in made.items()})
+
+    def _thumbnails_failed(self, reason: str) -> None:
+        self.thumb_label.setText("thumbnails stopped")
+        self.thumb_label.setToolTip(reason)
 
     def _worker_drained(self) -> None:
         if self._open_device_when_idle:
             self._open_device_when_idle = False
             settle_garbage()
             self.open_device()
-        self._next_thumbnails()
-
-    def _next_thumbnails(self) -> None:
-        if not self._thumb_queue or self.analysis is None or self._thumb_analysis is not self.analysis:
-            self.thumb_label.setText("")
-            return
-        if not self.worker.idle:
-            return  # resumed when the worker has drained (interactive work goes first)
-        quiet = time.perf_counter() - self.render_requested_at
-        if quiet < THUMBNAIL_PAUSE_S:
-            self._thumb_timer.start(int(1000 * (THUMBNAIL_PAUSE_S - quiet)) + 20)
-            return
-        layer = self._thumb_queue[0][0]
-        per_map = self._thumb_per_map.get(layer)
-        size = 1 if per_map is None else max(1, min(16, int(THUMBNAIL_TARGET_S / max(per_map, 1e-3))))
-        chunk: list[int] = []
-        while self._thumb_queue and self._thumb_queue[0][0] == layer and len(chunk) < size:
-            chunk.append(self._thumb_queue.popleft()[1])
-        analysis, summary, method = self.analysis, self.summary, self._thumb_method
-
-        def run(job):
-            started = time.perf_counter()
-            images = compute.thumbnails(analysis, summary, layer, chunk, method)
-            return analysis, images, (time.perf_counter() - started) / len(chunk)
-
-        def done(value) -> None:
-            owner, images, per_map = value
-            if owner is not self.analysis:
-                return
-            self._thumb_per_map[layer] = per_map
-            self._thumb_done += len(images)
-            made = {ref: (thumbnail_pixmap(small), thumbnail_pixmap(large)) for ref, (small, large) in images.items()}
-            if method == self.options.current_method():
-                self._thumb_cache.setdefault(self._thumb_key(), {}).update(made)
-            self.tree.set_thumbnails({ref: small for ref, (small, _) in made.items()})
-            self.gallery.set_thumbnails({ref: large for ref, (_, large) in made.items()})
-            self.thumb_label.setText(f"thumbnails {self._thumb_done}/{self._thumb_total}" if self._thumb_queue else "")
-
-        def failed(err: BaseException) -> None:
-            self._thumb_queue.clear()
-            self.thumb_label.setText("thumbnails stopped")
-            self.thumb_label.setToolTip(f"{type(err).__name__}: {err}")
-
-        self.worker.submit(THUMBNAILS, run, on_result=done, on_error=failed, replace=False)
 
     # ==== playback ========================================================================================
     def _load_slot_a(self) -> None:
@@ -1721,7 +1564,7 @@ class MainWindow(QMainWindow):
         self.settings.set(keys.MODE, mode.value)
         self._playback_edited(mode=mode.value)
         if self.selected is not None:
-            ref, self.selected = self.selected, None
+            ref = self.controller.forget_selection()
             self.request_render(ref)
         if self.compare is not None:
             self._set_compare(self.compare)
@@ -1729,7 +1572,7 @@ class MainWindow(QMainWindow):
     def _method_changed(self, method: Method) -> None:
         self.settings.set(keys.METHOD, method.value)
         if self.selected is not None:
-            ref, self.selected = self.selected, None
+            ref = self.controller.forget_selection()
             self.request_render(ref)
             if self.analysis is not None:
                 self._start_thumbnails(ref[0])  # the thumbnails show the method in use
@@ -1923,7 +1766,7 @@ class MainWindow(QMainWindow):
         if self.analysis is None or self.summary is None:
             self.show_error("Nothing to characterise", "Open a model and an audio clip first.")
             return
-        layer = (self.selected or self._default_ref())[0]
+        layer = (self.selected or self.controller.default_ref())[0]
         refs = [(layer, k) for k in range(self.summary.layers[layer - 1].n_maps)] if layer_only else None
         analyses, n_clips = self._session_analyses()
         n_maps = len(refs) if refs is not None else sum(x.n_maps for x in self.summary.layers)
@@ -1974,7 +1817,7 @@ class MainWindow(QMainWindow):
         s = self.settings
         dialog = ReportDialog(
             selected=self.tree.selected_refs() or ([self.selected] if self.selected else []),
-            current_layer=(self.selected or self._default_ref())[0],
+            current_layer=(self.selected or self.controller.default_ref())[0],
             layer_sizes=[layer.n_maps for layer in self.summary.layers],
             clips=clips,
             current_clip=self.clip.sha256,
@@ -2096,7 +1939,7 @@ class MainWindow(QMainWindow):
     def cancel_work(self) -> None:
         self.worker.cancel(OPEN)
         self.worker.cancel(THUMBNAILS)
-        self._thumb_queue.clear()
+        self.controller.stop_thumbnails()
         self.thumb_label.setText("")
         self.statusBar().showMessage("Cancelled; what was loaded stays loaded", 4000)
 
@@ -2254,9 +2097,9 @@ class MainWindow(QMainWindow):
         s.set(keys.LEFT_SPLITTER, self.left.saveState())
         s.sync()
         self.poll.stop()
-        self.worker.cancel_all()
+        self.controller.cancel_all()
         self.engine.close()
-        self.worker.shutdown()
+        self.controller.shutdown()
         super().closeEvent(event)
 
     def changeEvent(self, event) -> None:

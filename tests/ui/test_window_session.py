@@ -385,16 +385,16 @@ def test_a_residual_network_opens_with_its_warning_shown(make_window, qtbot, tmp
 def test_thumbnails_are_kept_per_clip(make_window, qtbot, tmp_path, wav_file, model_file) -> None:
     """Back on a clip seen before, its tree and gallery thumbnails are there at once, with no job queued."""
     window = make_window(wav_file, model_file, thumbnails=True)
-    qtbot.waitUntil(lambda: not window._thumb_queue and window.worker.idle, timeout=120000)
+    qtbot.waitUntil(lambda: not window.controller.thumb_queue and window.worker.idle, timeout=120000)
     first = {ref: window.gallery.model.thumbnails[ref].cacheKey() for ref in window.gallery.model.thumbnails}
     assert len(first) >= 8  # the shown layer's maps at least
     with qtbot.waitSignal(window.featureReady, timeout=60000):
         window.open_audio(_second_clip(tmp_path))
-    qtbot.waitUntil(lambda: not window._thumb_queue and window.worker.idle, timeout=120000)
+    qtbot.waitUntil(lambda: not window.controller.thumb_queue and window.worker.idle, timeout=120000)
     with qtbot.waitSignal(window.featureReady, timeout=60000):
         window.act_prev_clip.trigger()
     assert window.clip.path == wav_file.resolve()
-    assert window._thumb_total == 0 and not window._thumb_queue  # nothing to compute again
+    assert window.controller.thumb_total == 0 and not window.controller.thumb_queue  # nothing to compute again
     again = {ref: window.gallery.model.thumbnails[ref].cacheKey() for ref in first}
     assert again == first
 
