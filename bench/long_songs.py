@@ -127,12 +127,34 @@ def measure_model(name: str, lengths: list[float], args: argparse.Namespace) -> 
                     made += chunk.last - chunk.first
                 rate = made / sr / (time.perf_counter() - t0)
                 emit(f"fill_rate_x_realtime_L{layer}_180s", rate, "x", model=name, threads=torch.get_num_threads())
+                emit(f"fill_min_slack_s_L{layer}_180s", fill_slack(analysis, layer, playhead), "s", model=name)
             if name == "choi2015-genre":
                 emit_thumbnails(analysis, model, "thumbnails_all_maps_s_180s")
         if seconds == 30 and name == "choi2015-genre" and args.thumbs_whole:
             whole = Analysis(clip, model)
             emit_thumbnails(whole, model, "thumbnails_all_maps_whole_s_30s", whole_clip=True)
         del analysis
+
+
+def fill_slack(analysis, layer: int, playhead: int, chunks: int = 4) -> float:
+    """Least time (s) by which a chunk was ready before a real-time playhead started on the window reached it,
+    over the window and the next ``chunks`` chunks, with the compute times measured here: negative = a hold."""
+    from app.core.progressive import FIRST_WINDOW_SECONDS, ProgressiveRendering
+
+    sr = analysis.clip.sample_rate
+    n = analysis.clip.samples.shape[0]
+    fill = ProgressiveRendering(layer, 3, n, sr, (playhead, playhead + round(FIRST_WINDOW_SECONDS * sr)))
+    window = fill.fill_next(analysis)
+    started = time.perf_counter()  # playback starts on the window
+    audio_ahead = (window.last - window.first) / sr
+    slack = float("inf")
+    for _ in range(chunks):
+        chunk = fill.fill_next(analysis)
+        if chunk is None:
+            break
+        slack = min(slack, audio_ahead - (time.perf_counter() - started))
+        audio_ahead += (chunk.last - chunk.first) / sr
+    return slack
 
 
 def emit_thumbnails(analysis, model, figure: str, whole_clip: bool = False) -> None:

@@ -50,13 +50,17 @@ class Chunk:
 
 
 def chunk_order(n_samples: int, window: Interval, chunk: int) -> list[Interval]:
-    """The order a clip of ``n_samples`` is filled in: ``window`` first, then chunks of ``chunk`` samples to the
-    end, then from 0 up to the window."""
+    """The order a clip of ``n_samples`` is filled in: ``window`` first, then chunks to the end, then from 0 up
+    to the window. The chunks after the window start as long as the window and double up to ``chunk`` samples:
+    each must be made while the audio before it plays, so the first ones are short."""
     first, last = max(0, window[0]), min(n_samples, window[1])
     if last <= first:
         raise ValueError(f"empty first window {window} in a clip of {n_samples} samples")
     order = [(first, last)]
-    order += [(a, min(a + chunk, n_samples)) for a in range(last, n_samples, chunk)]
+    size, a = min(chunk, last - first), last
+    while a < n_samples:
+        order.append((a, min(a + size, n_samples)))
+        a, size = a + size, min(chunk, 2 * size)
     order += [(a, min(a + chunk, first)) for a in range(0, first, chunk)]
     return order
 
