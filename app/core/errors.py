@@ -81,3 +81,12 @@ class ReportError(AurascopeError):
         self.path = Path(path)
         self.reason = reason
         super().__init__(f"cannot write the report in '{self.path}': {reason}")
+
+
+class AtlasError(AurascopeError):
+    """An atlas file that cannot be opened, is not an atlas, or was built with another model or settings."""
+
+    def __init__(self, path: str | Path, reason: str) -> None:
+        self.path = Path(path)
+        self.reason = reason
+        super().__init__(f"cannot use atlas '{self.path}': {reason}")
