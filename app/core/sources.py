@@ -29,14 +29,13 @@ from app.core.architecture import Block
 from app.core.audio import file_sha256
 from app.core.errors import FidelityWarning, ModelFormatError, UnsupportedModelError, first_line
 from app.core.formats import jsonio
+from app.core.formats.frontend import parse_front_end_file
 from app.core.frontend import FrontEnd
 from app.core.methods import Method
 from app.core.model import OUTPUT_ACTIVATIONS, Model, load_model, require_floating
 from app.core.module_names import MODULE_SOURCE
 from app.core.traced import TracedNetwork
 from app.core.traced.recorder import Recorder
-
-_SIDECAR_KEYS = ("front_end", "labels", "output", "task", "name", "head_input_frames")
 
 
 class NetworkLayer(Protocol):
@@ -102,30 +101,13 @@ class Sidecar:
     @classmethod
     def from_dict(cls, data: Any, path: Path | None = None) -> Sidecar:
         """Validate a parsed sidecar; raises :class:`ModelFormatError` naming the file and the field."""
-        if not isinstance(data, dict):
-            raise ModelFormatError(path, "the sidecar must be a JSON object with a 'front_end' block")
-        unknown = sorted(set(data) - set(_SIDECAR_KEYS))
-        if unknown:
-            raise ModelFormatError(path, f"unknown key(s) {unknown} (known: {list(_SIDECAR_KEYS)})", field=unknown[0])
-        if "front_end" not in data:
-            raise ModelFormatError(path, "missing: the front end the network was trained with", field="front_end")
+        doc = parse_front_end_file(data, path=path)  # declared once: app/core/formats/frontend.py (FrontEndFile)
         try:
             front_end = FrontEnd.from_dict(data["front_end"])
         except ModelFormatError as err:
             raise ModelFormatError(path, err.reason, field=err.field) from None
-        labels = data.get("labels", [])
-        if not isinstance(labels, list) or not all(isinstance(v, str) for v in labels):
-            raise ModelFormatError(path, "must be a list of strings", field="labels")
-        output = data.get("output")
-        if output is not None and output not in OUTPUT_ACTIVATIONS:
-            raise ModelFormatError(path, f"expected one of {OUTPUT_ACTIVATIONS}, got {output!r}", field="output")
-        for key in ("task", "name"):
-            if not isinstance(data.get(key, ""), str):
-                raise ModelFormatError(path, "must be a string", field=key)
-        frames = data.get("head_input_frames")
-        if frames is not None and (not isinstance(frames, int) or isinstance(frames, bool) or frames < 1):
-            raise ModelFormatError(path, f"expected a positive integer, got {frames!r}", field="head_input_frames")
-        return cls(front_end, tuple(labels), output, data.get("task", ""), data.get("name", ""), frames, path=path)
+        labels = tuple(doc.labels)
+        return cls(front_end, labels, doc.output, doc.task, doc.name, doc.head_input_frames, path=path)
 
 
 def read_sidecar(path: str | Path) -> Sidecar:

@@ -49,7 +49,7 @@ def test_the_front_end_block_declares_every_field_of_the_front_end_with_its_defa
         ({"db_reference": "volts"}, "front_end.db_reference", "'volts'"),
         ({"scale": "bark"}, "front_end.scale", "'bark'"),
         ({"norm_std": 0}, "front_end.norm_std", "invalid value 0"),
-        ({"colour": 1, "size": 2}, "front_end", "unknown key(s) ['colour', 'size']"),
+        ({"colour": 1, "size": 2}, "front_end.colour", "unknown key(s) ['colour', 'size']"),
         ([], "front_end", "must be a JSON object"),
     ],
 )
@@ -181,7 +181,7 @@ def test_the_check_names_a_stale_schema(tmp_path: Path) -> None:
     written = subprocess.run(
         [sys.executable, "-m", "app.core.formats", "--write-schemas", str(tmp_path)], cwd=ROOT, capture_output=True
     )
-    assert written.returncode == 0 and len(list(tmp_path.glob("*.schema.json"))) == 5
+    assert written.returncode == 0 and len(list(tmp_path.glob("*.schema.json"))) == 6
     (tmp_path / "session.schema.json").write_text("{}")
     check = subprocess.run(
         [sys.executable, "-m", "app.core.formats", "--check", str(tmp_path)], cwd=ROOT, capture_output=True, text=True

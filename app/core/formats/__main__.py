@@ -13,7 +13,7 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from app.core.files import write_text
-from app.core.formats.frontend import FrontEndBlock
+from app.core.formats.frontend import FrontEndBlock, FrontEndFile
 from app.core.formats.jsonio import dumps
 from app.core.formats.model import ModelMetadata
 from app.core.formats.report import ReportJson
@@ -22,6 +22,7 @@ from app.core.formats.sidecar import WavSidecar
 
 SCHEMAS: dict[str, type[BaseModel]] = {
     "front-end": FrontEndBlock,
+    "front-end-file": FrontEndFile,
     "model-metadata": ModelMetadata,
     "session": SessionFile,
     "wav-sidecar": WavSidecar,

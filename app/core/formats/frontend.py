@@ -141,14 +141,55 @@ def parse_front_end(data: Any, *, path: Any = None, field: str = "front_end") ->
     return block.preset, given
 
 
+# --- the front-end file beside a module or ONNX network -------------------------------------------------------
+def _labels(value: Any) -> Any:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ValueError("must be a list of strings")
+    return value
+
+
+def _positive(value: Any) -> Any:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"expected a positive integer, got {value!r}")
+    return value
+
+
+class FrontEndFile(Closed):
+    """``fe.json`` beside a ``package.module:callable`` or ``.onnx`` network: the front end it was trained with,
+    and how to read its output (labels, activation), which such files cannot say themselves."""
+
+    front_end: FrontEndBlock
+    labels: Annotated[list[str], BeforeValidator(_labels)] = Field(default_factory=list)
+    output: Literal["softmax", "sigmoid", "none"] | None = Field(None, description="null: guessed from the graph")
+    task: str = ""
+    name: str = ""
+    head_input_frames: Annotated[int, BeforeValidator(_positive), Field(ge=1)] | None = None
+
+
+def parse_front_end_file(data: Any, *, path: Any = None) -> FrontEndFile:
+    """A parsed ``fe.json``; raises :class:`ModelFormatError` naming ``path`` and the field. The ``front_end``
+    block is then read by :meth:`app.core.frontend.FrontEnd.from_dict` (from the dict: a preset and the keys given)."""
+
+    def fail(reason: str, where: str | None) -> ModelFormatError:
+        return ModelFormatError(path, reason, field=where)
+
+    if not isinstance(data, dict):
+        raise fail("the sidecar must be a JSON object with a 'front_end' block", None)
+    if "front_end" not in data and set(data) <= set(FrontEndFile.model_fields):  # unknown keys are told first
+        raise fail("missing: the front end the network was trained with", "front_end")
+    return validate(FrontEndFile, data, fail)
+
+
 __all__ = [
     "Compression",
     "DbReference",
     "FrontEndBlock",
+    "FrontEndFile",
     "MelNorm",
     "MelScale",
     "PadMode",
     "Scale",
     "Window",
     "parse_front_end",
+    "parse_front_end_file",
 ]

@@ -43,9 +43,9 @@ def validate(model: type[M], data: Any, fail: Fail, *, prefix: str | None = None
         problems = err.errors(include_url=False)
         extra = [p for p in problems if p["type"] == "extra_forbidden"]
         first = extra[0] if extra else problems[0]
-        if first["type"] == "extra_forbidden":
-            where = field_path(_without_union_tags(first["loc"][:-1], data), prefix)
+        if first["type"] == "extra_forbidden":  # the field named is the first unknown key
             keys = sorted(str(p["loc"][-1]) for p in extra if p["loc"][:-1] == first["loc"][:-1])
+            where = field_path((*_without_union_tags(first["loc"][:-1], data), keys[0]), prefix)
             raise fail(f"unknown key(s) {keys}", where) from None
         loc = _without_union_tags(first["loc"], data)
         if first["type"] == "missing" and loc and isinstance(loc[-1], int):  # a pair given one item: the pair
