@@ -549,10 +549,19 @@ def characterise(
     progress: Callable[[int, int], None] | None = None,
     cancelled: Callable[[], bool] | None = None,
 ) -> Any:
-    """`app.core.characterise.characterise` over the session's clips (the CLI's ``aurascope characterise``)."""
+    """`app.core.characterise.characterise` over the session's clips (the CLI's ``aurascope characterise``), with
+    each clip's stems where they lie beside it (``song.wav`` -> ``song.drums.wav``...), as the CLI finds them."""
     from app.core.characterise import characterise as run
 
-    return run(list(analyses), refs, method=method, progress=progress, cancelled=cancelled)
+    analyses = list(analyses)
+    return run(analyses, refs, method=method, progress=progress, cancelled=cancelled, stems=stems_of(analyses))
+
+
+def stems_of(analyses: Sequence[Any]) -> list[Any]:
+    """Per analysis, the stems beside its clip that add up to it, else None (unusable ones are left out)."""
+    from app.core.stems import stems_beside
+
+    return [stems_beside(a.clip.path, a.clip.samples, a.clip.sample_rate)[0] for a in analyses]
 
 
 def write_report(
@@ -569,8 +578,17 @@ def write_report(
     """`app.core.report.write_report` (the CLI's ``aurascope report``): the same folder, page and JSON."""
     from app.core.report import write_report as run
 
+    analyses = list(analyses)
     return run(
-        out_dir, list(analyses), refs, session, title=title, method=method, progress=progress, cancelled=cancelled
+        out_dir,
+        analyses,
+        refs,
+        session,
+        title=title,
+        method=method,
+        progress=progress,
+        cancelled=cancelled,
+        stems=stems_of(analyses),
     )
 
 
