@@ -62,6 +62,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     apply_style(app)
     window = MainWindow(thumbnails=not args.no_thumbnails)
     window.show()
+    # the first frame is the real window: painted now, before the worker starts importing torch (whose libraries
+    # hold the GIL for about a second, which would leave a mapped but unpainted, black window meanwhile)
+    app.processEvents()
+    window.repaint()
     audio, model = choose_files(args)
     session = next((p for p in reversed(args.files) if p.suffix.lower() == ".aurascope"), None)
     if model is None and session is None:
