@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from app import __version__
+from app.cli_atlas import add_atlas_commands
 from app.core.types import FeatureRef, Loudness, Method, Mode
 
 EXIT_BAD_INPUT = 2
@@ -460,6 +461,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", "-o", type=Path, default=Path("aurascope-report"))
     p.add_argument("--quiet", "-q", action="store_true")
     p.set_defaults(run=cmd_report)
+
+    add_atlas_commands(sub)
 
     p = sub.add_parser("install-desktop", help="add Aurascope to the desktop's menu and 'Open with' for audio files")
     p.add_argument(

@@ -1,0 +1,117 @@
+"""``aurascope atlas build | top | export`` in a subprocess on real files: the atlas written, progress with an ETA,
+the top excerpts as JSON, the exported audio equal to the excerpt, and one-line errors with exit 2."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+from cli_process import run
+from signals import chord_clip
+
+from app.core.atlas.store import AtlasFile
+
+RATE = 11025
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("corpus")
+    for i in range(5):
+        sf.write(folder / f"song{i}.wav", chord_clip(RATE, 2.0 + i * 0.6, seed=i) * 0.5, RATE, subtype="FLOAT")
+    (folder / "corrupt.flac").write_bytes(b"fLaC" + bytes(range(200)))
+    (folder / "labels.csv").write_text("file,labels\nsong0.wav,piano\nsong3.wav,piano;slow\n")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory, corpus: Path, model_file: Path) -> tuple[Path, str]:
+    out = tmp_path_factory.mktemp("atlas") / "corpus.atlas"
+    result = run(
+        "atlas", "build", "-m", str(model_file), str(corpus), "-o", str(out), "--k", "3", "--batch", "2",
+        "--labels", str(corpus / "labels.csv"),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    return out, result.stderr + result.stdout
+
+
+def test_build_writes_the_atlas_with_progress_and_eta(built: tuple[Path, str]) -> None:
+    out, text = built
+    assert "atlas: 6/6 clips, 1 skipped" in text and "ETA 0:00:00" in text
+    assert "atlas: 2/6 clips" in text and "ETA " in text  # one line per committed batch of 2
+    assert "5 clip(s) scanned, 1 skipped, 0 already in the atlas" in text
+    with AtlasFile(out) as atlas:
+        clips = {Path(c.path).name: c for c in atlas.clips()}
+        assert clips["corrupt.flac"].status == "skipped" and "corrupt.flac" in clips["corrupt.flac"].reason
+        assert clips["song3.wav"].labels == ("piano", "slow")
+        assert len(atlas.contents()["hits"]) == 40 * 3
+
+
+def test_build_again_skips_what_is_there(built: tuple[Path, str], corpus: Path, model_file: Path) -> None:
+    out, _ = built
+    result = run("atlas", "build", "-m", str(model_file), str(corpus), "-o", str(out), "--k", "3", "-q")
+    assert result.returncode == 0, result.stderr
+    assert "0 clip(s) scanned, 0 skipped, 6 already in the atlas" in result.stdout and result.stderr == ""
+
+
+def test_top_json(built: tuple[Path, str]) -> None:
+    out, _ = built
+    result = run("atlas", "top", "-a", str(out), "--layer", "3", "--feature", "5", "--json")
+    assert result.returncode == 0, result.stderr
+    doc = json.loads(result.stdout)
+    top = doc["top"]
+    assert (doc["layer"], doc["feature"], len(top)) == (3, 5, 3)
+    assert [t["rank"] for t in top] == [1, 2, 3]
+    assert top[0]["peak"] >= top[1]["peak"] >= top[2]["peak"] > 0
+    for t in top:
+        assert t["start_s"] <= t["peak_time_s"] <= t["end_s"] + 0.05 and Path(t["clip"]).name.startswith("song")
+    text = run("atlas", "top", "-a", str(out), "--layer", "3", "--feature", "5")
+    assert text.returncode == 0 and len(text.stdout.splitlines()) == 3 and "song" in text.stdout
+
+
+def test_export_writes_original_and_auralised_excerpts(tmp_path: Path, built: tuple[Path, str]) -> None:
+    out, _ = built
+    dest = tmp_path / "excerpts"
+    result = run("atlas", "export", "-a", str(out), "--layer", "2", "--feature", "1", "-o", str(dest), "--mode",
+                 "choi", "--mode", "residual")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    top = json.loads(run("atlas", "top", "-a", str(out), "-l", "2", "-f", "1", "--json").stdout)["top"]
+    for rank, hit in enumerate(top, start=1):
+        stem = dest / f"L2-F001-rank{rank:02d}"
+        original, rate = sf.read(f"{stem}-original.wav", dtype="float32")
+        choi, _ = sf.read(f"{stem}-choi.wav", dtype="float32")
+        residual, _ = sf.read(f"{stem}-residual.wav", dtype="float32")
+        source, _ = sf.read(hit["clip"], dtype="float32")
+        first = round(hit["start_s"] * rate)
+        assert rate == RATE and original.shape == choi.shape == residual.shape
+        assert len(original) == min(len(source), round(hit["end_s"] * rate)) - first
+        np.testing.assert_array_equal(original, source[first : first + len(original)])
+        np.testing.assert_allclose(choi + residual, original, atol=2e-4)  # residual is y - choi on the excerpt
+        assert 0.0 < np.sqrt(np.mean(choi**2)) < np.sqrt(np.mean(original**2)) * 4
+        side = json.loads(Path(f"{stem}-choi.json").read_text())
+        assert side["rank"] == rank and side["peak"] == hit["peak"] and side["context_frames"] > 0
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("atlas", "top", "-a", "{tmp}/missing.atlas", "-l", "1", "-f", "0"), "missing.atlas': no such file"),
+        (("atlas", "top", "-a", "{tmp}/junk.atlas", "-l", "1", "-f", "0"), "junk.atlas': not an atlas"),
+        (("atlas", "top", "-a", "{atlas}", "-l", "9", "-f", "0"), "layer 9 is out of range"),
+        (("atlas", "top", "-a", "{atlas}", "-l", "1", "-f", "8"), "feature 8 is out of range"),
+        (("atlas", "build", "-m", "{model}", "{tmp}/nowhere", "-o", "{tmp}/x.atlas"), "nowhere': no such file"),
+        (("atlas", "build", "-m", "{model}", "{corpus}", "-o", "{atlas}", "--k", "5"), "built with k 3"),
+    ],
+)
+def test_errors_are_one_line_exit_2(
+    tmp_path: Path, built: tuple[Path, str], corpus: Path, model_file: Path, args: tuple[str, ...], message: str
+) -> None:
+    (tmp_path / "junk.atlas").write_bytes(b"x" * 4096)
+    values = {"tmp": tmp_path, "atlas": built[0], "model": model_file, "corpus": corpus}
+    result = run(*(a.format(**values) for a in args))
+    assert result.returncode == 2, result.stderr
+    assert message in result.stderr and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
