@@ -26,7 +26,6 @@ from app.core import files
 from app.core.audio import sidecar_path, write_wav
 from app.core.errors import SessionError
 from app.core.files import atomic_files, clear_stale, is_temporary, write_bytes
-from app.core.formats.jsonio import loads
 from app.core.session import Session
 
 PY = sys.executable
@@ -35,12 +34,16 @@ SUBTYPE_OF = {"float32": "FLOAT", "pcm16": "PCM_16", "pcm24": "PCM_24"}
 
 
 def strict(path: Path) -> dict:
-    """Parse with the strict reader (no NaN/Infinity, no lone surrogates); fails the test otherwise."""
+    """Parse as strict JSON with the standard library alone (not the app's reader): NaN/Infinity raise, the
+    text is UTF-8 and re-encodes (no lone surrogate)."""
 
-    def fail(reason: str, field: str | None) -> AssertionError:
-        return AssertionError(f"{path}: {reason} (field {field})")
+    def refuse(name: str) -> float:
+        raise AssertionError(f"{path.name}: {name} is not JSON")
 
-    return loads(path.read_bytes(), fail)
+    text = path.read_bytes().decode("utf-8")
+    doc = json.loads(text, parse_constant=refuse)
+    json.dumps(doc, ensure_ascii=False, allow_nan=False).encode("utf-8")
+    return doc
 
 
 def assert_meets_schema(doc: dict, kind: str) -> None:
