@@ -5,11 +5,11 @@ renamed over the target, and the folder is fsynced. Several files that belong to
 sidecar) land together or not at all, see :func:`atomic_files`.
 
 Temporaries are hidden and recognisable: ``.<name>.<pid>-<8 hex>.aurascope-part``. Every catchable signal
-that would end the process (SIGINT, SIGTERM, SIGHUP) removes this process's temporaries first (handlers are
-installed only while writing, only from the main thread, and the previous handlers are restored and the signal
-re-raised); an exception removes them too. What a SIGKILL or a power cut leaves is cleared by the next write
-into the same folder (from any process): a temporary whose process is gone is deleted, and an interrupted
-group commit is completed (see :func:`clear_stale`).
+that would end the process (SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1/2, SIGALRM, SIGXCPU, SIGXFSZ) removes this
+process's temporaries first (handlers are installed only while writing, only from the main thread, and the
+previous handlers are restored and the signal re-raised); an exception removes them too. What a SIGKILL or a
+power cut leaves is cleared by the next write into the same folder (from any process): a temporary whose
+process is gone is deleted, and an interrupted group commit is completed (see :func:`clear_stale`).
 
 Mode: temporaries are created with ``0o666`` through ``os.open``, so the kernel applies the umask (and any
 default ACL of the folder) exactly as for a plain ``open(path, "w")``: umask 022 gives 0644. ``mkstemp``'s
@@ -39,7 +39,9 @@ _LEGACY = re.compile(r"^\..+\.(wav|json|png|html|aurascope|autosave|safetensors)
 LEGACY_AGE_S = 3600
 _NAME_KEEP = 100  # characters of the target's name kept in a temporary's name (the name limit is 255 bytes)
 _MARKER_LIMIT = 1 << 16  # a commit marker is a few hundred bytes; a bigger one is not ours
-_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
+# every catchable signal whose default action ends the process (SIGXFSZ: a file grew past the size limit)
+_SIGNAL_NAMES = ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGALRM", "SIGXCPU", "SIGXFSZ")
+_SIGNALS = tuple(getattr(signal, name) for name in _SIGNAL_NAMES if hasattr(signal, name))
 
 _lock = threading.RLock()
 _active: set[Path] = set()  # temporaries this process is writing now

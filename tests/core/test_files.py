@@ -230,7 +230,7 @@ while True:
 """
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL])
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1, signal.SIGKILL])
 def test_a_writer_killed_at_random_moments_leaves_no_wav_without_its_sidecar(tmp_path: Path, sig: int) -> None:
     rng = random.Random(sig)
     for attempt in range(4):
