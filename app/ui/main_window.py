@@ -65,7 +65,7 @@ from app.ui.model_source_dialog import ModelSourceDialog, ModuleSourceRequest
 from app.ui.predictions import PredictionStrip
 from app.ui.report_dialog import ClipChoice, ReportDialog, ReportRequest
 from app.ui.session_files import SessionKeeper
-from app.ui.settings import Settings
+from app.ui.settings import Key, Settings
 from app.ui.transport import RenderOptions, TransportBar
 from app.ui.views import SpectrogramStack
 from app.ui.worker import CHARACTERISE, CLIP, EXPORT, OPEN, REPORT, THUMBNAILS
@@ -180,7 +180,6 @@ class MainWindow(QMainWindow):
         self._device_ok = False
         self._was_playing = False
         self._shown_playing = False
-        self._shown_playing_before = False
         self._underflows_seen = 0
         self.underflows_playing = 0  # shown in the transport
         self.underflows_idle = 0
@@ -790,7 +789,8 @@ class MainWindow(QMainWindow):
     # ==== opening files ===================================================================================
     def choose_audio(self) -> None:
         exts = " ".join(f"*{e}" for e in AUDIO_EXTENSIONS)
-        paths, _ = QFileDialog.getOpenFileNames(self, "Add clips", self._last_dir(), f"Audio ({exts});;All files (*)")
+        start = self._last_dir(keys.RECENT_AUDIO)  # where the last clip came from, not the last model
+        paths, _ = QFileDialog.getOpenFileNames(self, "Add clips", start, f"Audio ({exts});;All files (*)")
         for path in paths:
             self.open_audio(Path(path))
 
@@ -798,7 +798,7 @@ class MainWindow(QMainWindow):
         path, _ = QFileDialog.getOpenFileName(
             self,
             "Open model",
-            self._last_dir(),
+            self._last_dir(keys.RECENT_MODELS),
             "Models (*.safetensors *.onnx);;Aurascope models (*.safetensors);;ONNX + <name>.json front end (*.onnx)",
         )
         if path:
@@ -838,7 +838,13 @@ class MainWindow(QMainWindow):
         )
         self.open_model(ModelSource(request.source, request.weights, request.front_end, request.search_folder))
 
-    def _last_dir(self) -> str:
+    def _last_dir(self, recent: Key | None = None) -> str:
+        """The folder of the newest file in the ``recent`` list (audio, models) if it still exists, else the
+        folder of the last file dialog, else home."""
+        for entry in self.settings.get(recent) if recent is not None else []:
+            if Path(entry).parent.is_dir():
+                return str(Path(entry).parent)
+            break
         return self.settings.get(keys.LAST_DIR) or str(Path.home())
 
     def open_files(self, paths: list[Path]) -> None:
@@ -1389,6 +1395,7 @@ class MainWindow(QMainWindow):
 
     def _device_failed(self, err: AudioDeviceError, lost: bool = False) -> None:
         self._device_ok = False
+        self._update_rate_label()  # "no device", not the lost device's rate
         what = "The audio device was lost" if lost else "No audio output"
         self.banner.text.setText(
             f"<b>{what}</b>: {err.reason}<br>Everything else works, export included. Pick an output device at "
@@ -1609,14 +1616,11 @@ class MainWindow(QMainWindow):
             self.stack.set_playhead(position, playing)
             self.transport.set_time(position, self.clip.duration)
         count = engine.underflows
-        if count != self._underflows_seen:  # a gap is only heard while playing (or fading out of it)
-            if playing or self._shown_playing_before:
-                self.underflows_playing += count - self._underflows_seen
-            else:
-                self.underflows_idle += count - self._underflows_seen
+        if count != self._underflows_seen:  # the mixer knows which gaps interrupted sound (heard) and which not
             self._underflows_seen = count
+            self.underflows_playing = engine.heard_underflows
+            self.underflows_idle = count - self.underflows_playing
             self.transport.set_underflows(self.underflows_playing, self.underflows_idle)
-        self._shown_playing_before = playing
         holding = engine.waiting_for_fill
         if holding != self._holding_shown:
             self._holding_shown = holding

@@ -26,6 +26,7 @@ def test_space_after_the_device_is_lost_explains_in_words(make_window, qtbot, fa
     RealTimeStream.instances[-1].close()  # the stream ends by itself
     qtbot.waitUntil(lambda: window.banner.isVisible(), timeout=5000)
     assert "The audio device was lost" in window.banner.text.text()
+    assert window.rate_label.text().endswith("no device"), window.rate_label.text()  # not the lost one's rate
     qtbot.keyClick(window.tree.view, Qt.Key.Key_Space)  # play again: the reopen fails
     text = window.banner.text.text()
     assert "No audio output" in text and "the device is not there any more" in text, text
