@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import gc
 import json
+import math
 import os
 import threading
 import time
@@ -43,7 +44,7 @@ from app.core.abx import LevelMismatchError
 from app.core.audio import AUDIO_EXTENSIONS
 from app.core.errors import AudioLoadError, ClipTooShortError, ModelFormatError, SessionError, UnsupportedModelError
 from app.core.files import write_text
-from app.core.loudness import Level, common_gains
+from app.core.loudness import Level, common_gains, peak_dbfs
 from app.core.session import SUFFIX as SESSION_SUFFIX
 from app.core.session import FileStatus
 from app.core.session import Session as ListeningSession
@@ -68,12 +69,13 @@ from app.ui.session_files import SessionKeeper
 from app.ui.settings import Key, Settings
 from app.ui.transport import RenderOptions, TransportBar
 from app.ui.views import SpectrogramStack
-from app.ui.worker import CHARACTERISE, CLIP, EXPORT, OPEN, REPORT, THUMBNAILS
+from app.ui.worker import CHARACTERISE, CLIP, EXPORT, LOUDNESS, OPEN, REPORT, THUMBNAILS
 
 MODEL_EXTENSIONS = (".safetensors", ".onnx")
 TAB_VIEWS, TAB_GALLERY, TAB_KERNELS = 0, 1, 2
 POLL_MS = 33
 STATE_FILE_ENV = "AURASCOPE_STATE_FILE"
+A_MEASURE_INLINE_S = 60.0  # slot A longer than this is measured for loudness matching on the worker, not here
 
 
 def settle_garbage() -> None:
@@ -165,6 +167,7 @@ class MainWindow(QMainWindow):
         self.clip_entries: dict[str, ClipEntry] = {}
         self.pending_audio: Path | None = None
         self._a_level: tuple[object, Level] | None = None  # slot A's buffer (an array) and its measured level
+        self._a_level_pending: object = None  # slot A's buffer being measured on the worker
         self._shown: Auralisation | None = None
         self._resume_after_render = False
         self._replacing: dict[Path, str] = {}  # a file chosen for a missing clip -> that clip's key
@@ -1554,13 +1557,28 @@ class MainWindow(QMainWindow):
 
     def _slot_a_level(self) -> Level | None:
         """Loudness and peak of what slot A plays (measured once per buffer: a clip, the full-rate file, a device
-        rate change each load a new one)."""
+        rate change each load a new one). A buffer over `A_MEASURE_INLINE_S` is measured on the worker (about
+        0.15 s of CPU per minute of audio); until then only its peak is known, so nothing is matched to it yet
+        (nothing clips either), and the gains are applied again when the measurement arrives."""
         source = self.engine.source(Slot.A)
         if source is None:
             return None
-        if self._a_level is None or self._a_level[0] is not source:
-            self._a_level = (source, Level.of(source, self.engine.sample_rate))
-        return self._a_level[1]
+        if self._a_level is not None and self._a_level[0] is source:
+            return self._a_level[1]
+        rate = self.engine.sample_rate
+        if len(source) <= A_MEASURE_INLINE_S * rate:
+            self._a_level = (source, Level.of(source, rate))
+            return self._a_level[1]
+        if self._a_level_pending is not source:
+            self._a_level_pending = source
+
+            def measured(level: Level) -> None:
+                if self.engine.source(Slot.A) is source:
+                    self._a_level = (source, level)
+                    self._apply_gains()
+
+            self.worker.submit(LOUDNESS, lambda job: Level.of(source, rate), on_result=measured)
+        return Level(-math.inf, peak_dbfs(source))
 
     def _volume_changed(self, volume: float) -> None:
         self.engine.set_volume(volume)

@@ -19,7 +19,19 @@ from app.core.jobs import CANCELLED, FAILED, Job, LatestWins
 #: lanes and their priority (lower runs first); background lanes yield to interactive ones between chunks
 OPEN, RENDER, EXPORT, THUMBNAILS, WARM_UP = "open", "render", "export", "thumbnails", "warm-up"
 COMPARE, CLIP, CHARACTERISE, REPORT = "compare", "clip", "characterise", "report"
-PRIORITY = {OPEN: 0, CLIP: 0, RENDER: 1, COMPARE: 1, EXPORT: 2, CHARACTERISE: 2, REPORT: 2, WARM_UP: 5, THUMBNAILS: 10}
+LOUDNESS = "loudness"  # slot A's loudness for matching, when the clip is too long to measure on the GUI thread
+PRIORITY = {
+    OPEN: 0,
+    CLIP: 0,
+    RENDER: 1,
+    COMPARE: 1,
+    LOUDNESS: 1,
+    EXPORT: 2,
+    CHARACTERISE: 2,
+    REPORT: 2,
+    WARM_UP: 5,
+    THUMBNAILS: 10,
+}
 
 
 class ComputeWorker(QObject):
