@@ -19,7 +19,7 @@ if [ ! -x .venv/bin/python ]; then
   "$python" -m venv .venv
 fi
 
-extras=$([ "$profile" = test ] && echo "[test,train]" || echo "")
+extras=$([ "$profile" = test ] && echo "[test,train,ray]" || echo "")
 stamp=".venv/.aurascope-$profile-$(sha256sum pyproject.toml | cut -c1-16)"
 if [ ! -f "$stamp" ]; then
   echo "installing Python packages (torch==2.13.0 CPU and the rest) into .venv" >&2

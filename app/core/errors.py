@@ -90,3 +90,7 @@ class AtlasError(AurascopeError):
         self.path = Path(path)
         self.reason = reason
         super().__init__(f"cannot use atlas '{self.path}': {reason}")
+
+
+class EngineError(AurascopeError):
+    """An atlas engine that cannot run here (Ray not installed, no cluster at the address)."""

@@ -72,7 +72,8 @@ def _hash_or_none(path: str) -> str | None:
 
 
 class Engine(Protocol):
-    """Runs :func:`scan_file` over paths, anywhere; results may come in any order (the reduction does not care)."""
+    """Runs :func:`scan_file` over paths, anywhere, yielding each result as it comes; results may come in any order
+    (the reduction does not care)."""
 
     def scan(self, paths: Sequence[str]) -> Iterator[ClipResult]: ...
 
@@ -198,29 +199,24 @@ def build_atlas(
                 todo.append(str(path))
         already = len(files) - len(todo)
         done = skipped = 0
-        for i in range(0, len(todo), max(1, batch_size)):
-            entries, changed, batch_seen = [], set(), set()
-            for result in engine.scan(todo[i : i + batch_size]):
-                if result.sha256 is not None and (result.sha256 in known or result.sha256 in batch_seen):
-                    continue  # the same bytes under two names (a skipped file hashed only by its worker)
+        batch_size = max(1, batch_size)
+        entries: list[ClipEntry] = []
+        changed: set[tuple[int, int]] = set()
+        for result in engine.scan(todo):  # one stream for the whole build: an engine's workers load the model once
+            done += 1
+            if result.sha256 is None or result.sha256 not in known:  # the same bytes twice count once
                 if result.sha256 is not None:
-                    batch_seen.add(result.sha256)
+                    known.add(result.sha256)
                 status = "skipped" if result.reason else "done"
                 skipped += status == "skipped"
+                labels_here = _labels_of(result.path, labels)
                 entries.append(
-                    ClipEntry(
-                        result.path,
-                        result.sha256,
-                        result.duration,
-                        _labels_of(result.path, labels),
-                        status,
-                        result.reason,
-                    )
+                    ClipEntry(result.path, result.sha256, result.duration, labels_here, status, result.reason)
                 )
                 changed |= top.add(result.hits)
-            atlas.commit_batch(entries, top, changed)
-            known |= batch_seen
-            done += len(todo[i : i + batch_size])
-            if on_progress is not None:
-                on_progress(BuildProgress(done, len(todo), skipped, time.perf_counter() - started))
+            if len(entries) >= batch_size or done == len(todo):
+                atlas.commit_batch(entries, top, changed)
+                entries, changed = [], set()
+                if on_progress is not None:
+                    on_progress(BuildProgress(done, len(todo), skipped, time.perf_counter() - started))
     return BuildSummary(done - skipped, skipped, already, time.perf_counter() - started)

@@ -6,15 +6,11 @@ from typing import TYPE_CHECKING
 
 from app.core.atlas.build import Engine, LocalEngine, ModelSource
 from app.core.atlas.scan import ScanSettings
-from app.core.errors import AurascopeError
+from app.core.errors import EngineError
 
 if TYPE_CHECKING:
     from app.core.model_runtime import Model
     from app.core.sources import Network
-
-
-class EngineError(AurascopeError):
-    """An engine that cannot run here (Ray not installed, no cluster at the address)."""
 
 
 def make_engine(
