@@ -20,6 +20,7 @@ from needs import missing
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[1]
+WAIT = ROOT / "scripts" / "apt_wait.sh"
 
 
 def _pactl(env: dict[str, str], *args: str) -> str:
@@ -143,3 +144,44 @@ print("default=" + pactl_field("Default Sink"))
 print("display=" + os.environ["DISPLAY"])
 print("rms=%.4f" % float(np.sqrt(np.mean(np.square(y, dtype=np.float64)))) if y.size else "rms=0")
 """
+
+
+def test_apt_waits_for_a_held_lock_then_goes_on(tmp_path: Path) -> None:
+    """scripts/apt_wait.sh: while another process holds the lock it waits (bounded), says so, then goes on."""
+    lock = tmp_path / "lock-frontend"
+    lock.touch()
+    holder = subprocess.Popen(  # another "package manager": holds an fcntl lock on the file for 3 s
+        [
+            sys.executable,
+            "-c",
+            f"import fcntl, time; f = open({str(lock)!r}, 'w'); fcntl.lockf(f, fcntl.LOCK_EX); time.sleep(3)",
+        ]
+    )
+    try:
+        time.sleep(0.5)
+        script = (
+            f'. "{ROOT}/scripts/apt_wait.sh"; _aurascope_apt_locks="{lock}"; aurascope_wait_for_apt 30; echo went-on'
+        )
+        t0 = time.monotonic()
+        done = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=60)
+        waited = time.monotonic() - t0
+    finally:
+        holder.wait(timeout=10)
+    assert done.stdout.strip() == "went-on"
+    assert "waiting for another package manager" in done.stderr and "going on" in done.stderr
+    assert 1.5 <= waited < 10  # it waited for the holder (3 s), not for its 30 s limit
+
+    holder = subprocess.Popen([sys.executable, "-c", f"import time; f = open({str(lock)!r}); time.sleep(8)"])
+    try:
+        time.sleep(0.5)
+        script = (
+            f'. "{ROOT}/scripts/apt_wait.sh"; _aurascope_apt_locks="{lock}"; aurascope_wait_for_apt 2; echo went-on'
+        )
+        t0 = time.monotonic()
+        done = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=60)
+        waited = time.monotonic() - t0
+    finally:
+        holder.kill()
+        holder.wait(timeout=10)
+    assert done.stdout.strip() == "went-on" and "trying anyway" in done.stderr
+    assert 1.5 <= waited < 6  # bounded: it gave up after its limit and went on
