@@ -23,6 +23,11 @@ from app.core.windowing import Interval, TimeGraph, crop_is_exact, frames_for_sa
 if TYPE_CHECKING:
     from app.core.sources import Network
 
+#: Memory budget of an Analysis. Per clip, linear in its length and kept: the samples, the complex STFT and the
+#: network's input (~0.22 MB per second of clip on choi2015: ~130 MB for 10 minutes). Bounded: the forward passes
+#: of the last WINDOW_RECORDS window crops (a window plus its context, whatever the clip's length), and whole-clip
+#: deconvolutions cached per map up to DEFAULT_CACHE_BYTES, the least recently used evicted first (~27 MB per
+#: map for 10 minutes on choi2015: the last ~38 maps). Clips past CHUNK_FRAMES never keep a whole-clip forward pass.
 DEFAULT_CACHE_BYTES = 1 << 30
 #: Forward passes over window crops kept (each is the size of a window plus its context, whatever the clip length).
 WINDOW_RECORDS = 3

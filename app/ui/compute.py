@@ -329,6 +329,7 @@ class FirstWindow:
     first_s: float
     last_s: float
     seconds: float
+    residual: Any = None  # slot R's buffer, filling alongside (Choi mode: original minus B, chunk by chunk)
 
 
 def progressive_wanted(analysis: Any, layer: int) -> bool:
@@ -366,16 +367,27 @@ def render_feature_progressive(
     layer, index = ref
     fill = ProgressiveRendering(layer, index, n, sr, (first, last), mode=Mode(mode), method=Method(method))
     buffer = ProgressiveBuffer(n, sr, device_rate)
-    chunk = fill.fill_next(analysis)
-    buffer.write(chunk.first, chunk.last, chunk.audio, chunk.padded_first)
+    # the residual is linear in the mask: ISTFT(X - X*D) = original - ISTFT(X*D), so in Choi mode slot R fills
+    # from the same chunks (other modes' R comes with the complete rendering)
+    residual = ProgressiveBuffer(n, sr, device_rate) if Mode(mode) is Mode.CHOI else None
+    samples = analysis.clip.samples
+
+    def write(chunk: Any) -> None:
+        buffer.write(chunk.first, chunk.last, chunk.audio, chunk.padded_first)
+        if residual is not None:
+            span = slice(chunk.padded_first, chunk.padded_first + chunk.audio.shape[0])
+            residual.write(chunk.first, chunk.last, samples[span] - chunk.audio, chunk.padded_first)
+
+    write(fill.fill_next(analysis))
     seconds = time.perf_counter() - started
     ref = FeatureRef.of(ref)
-    on_window(FirstWindow(ref, Mode(mode), Method(method), buffer, device_rate, first / sr, last / sr, seconds))
+    on_window(
+        FirstWindow(ref, Mode(mode), Method(method), buffer, device_rate, first / sr, last / sr, seconds, residual)
+    )
     while not fill.complete:
         if cancelled():
             return None
-        chunk = fill.fill_next(analysis)
-        buffer.write(chunk.first, chunk.last, chunk.audio, chunk.padded_first)
+        write(fill.fill_next(analysis))
     rendering = whole_rendering(fill, analysis)
     feature = auralise(rendering, analysis, summary, device_rate, time.perf_counter() - started, buffer.audio)
     if on_first is not None:

@@ -1239,6 +1239,11 @@ class MainWindow(QMainWindow):
         """A long clip's first window is rendered: slot B plays it now while the rest fills in."""
         try:
             self.engine.attach_progressive(Slot.B, window.buffer)
+            self.residual = None  # the previous map's residual must not play as this one's
+            if window.residual is not None:
+                self.engine.attach_progressive(Slot.R, window.residual)
+            else:
+                self.engine.unload(Slot.R)  # R comes with the complete rendering (non-Choi modes)
         except ValueError:
             return  # the device rate changed meanwhile: the complete rendering loads normally
         self.render_label.setText(f"window {1000 * window.seconds:.0f} ms")

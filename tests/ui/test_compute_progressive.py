@@ -45,6 +45,9 @@ def test_progressive_render_plays_the_window_first_and_ends_equal_to_the_whole_r
     assert float(np.max(np.abs(feature.audio - whole_b.audio))) / scale < 1e-5
     assert residual is not None and residual.mode is Mode.RESIDUAL
     assert float(np.max(np.abs(residual.audio - whole_r.audio))) / scale < 1e-5
+    # slot R filled alongside B, chunk by chunk, as original minus B
+    assert windows[0].residual.complete
+    assert float(np.max(np.abs(windows[0].residual.audio - whole_r.audio))) / scale < 1e-5
     assert feature.loudness_lufs == pytest.approx(whole_b.loudness_lufs, abs=1e-3)
     assert feature.activation_peak == pytest.approx(whole_b.activation_peak, rel=1e-6)
 
