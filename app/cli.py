@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NoReturn
 
 from app import __version__
 from app.cli_atlas import add_atlas_commands
@@ -19,30 +21,45 @@ MODEL_HELP = "a .safetensors model, a .onnx file or package.module:callable (wit
 
 
 def parse_index_list(text: str, upper: int, what: str) -> list[int]:
-    """``"0,5,9-12"`` or ``"all"`` -> sorted unique indices, each checked against ``[first, upper)``."""
+    """``"0,5,9-12"`` or ``"all"`` -> sorted unique indices, each checked against ``[first, upper)``.
+
+    Every number is checked against the model's range before a list is built, so ``0-999999999`` is refused
+    at once instead of building a billion-element set.
+    """
     from app.core.errors import SelectionError
 
     first = 1 if what == "layer" else 0
     if text.strip().lower() == "all":
         return list(range(first, upper))
-    out: set[int] = set()
+    spans: list[tuple[int, int]] = []
     for part in text.split(","):
         part = part.strip()
         try:
-            if "-" in part:
-                lo_text, hi_text = part.split("-", 1)
-                lo, hi = int(lo_text), int(hi_text)
+            if "-" in part[1:]:
+                cut = part.index("-", 1)
+                lo, hi = int(part[:cut]), int(part[cut + 1 :])
                 if hi < lo:
                     raise ValueError
-                out.update(range(lo, hi + 1))
             else:
-                out.add(int(part))
+                lo = hi = int(part)
         except ValueError:
             raise SelectionError(f"cannot read {what} list {text!r}: use numbers, ranges like 9-12, or 'all'") from None
-    bad = sorted(i for i in out if not first <= i < upper)
-    if bad:
-        raise SelectionError(f"{what} {bad[0]} is out of range: the model has {what}s {first}-{upper - 1}")
-    return sorted(out)
+        for i in (lo, hi):
+            if not first <= i < upper:
+                raise SelectionError(f"{what} {i} is out of range: the model has {what}s {first}-{upper - 1}")
+        spans.append((lo, hi))
+    return sorted({i for lo, hi in spans for i in range(lo, hi + 1)})
+
+
+def _positive_int(text: str) -> int:
+    """An argparse type: a whole number from 1 (``--top 0`` or ``-1`` would drop labels without a word)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
 
 
 def _progress(done: int, total: int, started: float) -> None:
@@ -181,29 +198,26 @@ def cmd_layers(args: argparse.Namespace) -> int:
     return 0
 
 
-def _open(args: argparse.Namespace):
-    from app.core.analysis import Analysis
-    from app.core.audio import load_audio
+def cmd_predict(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from app.core.analysis import Analysis, rank_scores
 
     model = load_network(args)
-    clip = load_audio(args.audio, model.front_end.sample_rate)
-    return Analysis(clip, model)
-
-
-def cmd_predict(args: argparse.Namespace) -> int:
-    analysis = _open(args)
-    ranked = analysis.predict(top=args.top)
-    if not ranked:
-        print("this model has no classifier head", file=sys.stderr)
+    if not model.has_head:
+        print("aurascope: error: this model has no classifier head", file=sys.stderr)
         return EXIT_BAD_INPUT
+    rate = model.front_end.sample_rate
+    scores = np.concatenate([Analysis(clip, model).window_scores() for clip in _clip_windows(args.audio, rate)])
+    ranked = rank_scores(model, scores.mean(axis=0), args.top)
     if args.json:
         print(
             json.dumps(
                 {
-                    "audio": str(analysis.clip.path),
-                    "model": analysis.model.name,
-                    "task": analysis.model.task,
-                    "output": analysis.model.output,
+                    "audio": str(Path(args.audio).resolve()),
+                    "model": model.name,
+                    "task": model.task,
+                    "output": model.output,
                     "scores": [{"label": label, "score": score} for label, score in ranked],
                 },
                 indent=2,
@@ -215,34 +229,66 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+STREAM_WINDOW_S = 60.0  # predict and characterise read a longer clip in windows of this length
+
+
+def _clip_windows(path: Path, sample_rate: int):
+    """The clip whole, or for one longer than 1.5 windows, its windows streamed one at a time (bounded memory)."""
+    from app.core.audio import iter_windows, load_audio
+
+    if _is_long(path):
+        yield from iter_windows(path, sample_rate, STREAM_WINDOW_S)
+    else:
+        yield load_audio(path, sample_rate)
+
+
+def _is_long(path: Path) -> bool:
+    from app.core.audio import audio_header
+
+    header = audio_header(path)
+    return header is not None and header.duration > 1.5 * STREAM_WINDOW_S
+
+
 def cmd_export(args: argparse.Namespace) -> int:
+    from app.core.analysis import Analysis
+    from app.core.audio import load_audio
+    from app.core.errors import SelectionError
     from app.core.export import export_features
 
-    analysis = _open(args)
-    model = analysis.model
-    layer_texts = args.layer or ["all"]
-    layers: list[int] = []
-    for text in layer_texts:
-        layers += parse_index_list(text, len(model.layers) + 1, "layer")
-    refs = []
-    for layer in sorted(set(layers)):
-        for k in parse_index_list(args.features, model.layer(layer).n_maps, "feature"):
-            refs.append(FeatureRef(layer, k))
+    model = load_network(args)
+    refs = _selected_refs(model, args.layer, args.features)
+    names: dict[str, Path] = {}
+    for path in args.audio:  # several clips write into one folder: two of one name would overwrite each other
+        if Path(path).stem in names and Path(path).resolve() != names[Path(path).stem].resolve():
+            raise SelectionError(
+                f"clips '{names[Path(path).stem]}' and '{path}' would write files of the same names; rename one"
+            )
+        names[Path(path).stem] = Path(path)
+    paths = list(dict.fromkeys(Path(p).resolve() for p in args.audio))
     modes = [Mode(m) for m in dict.fromkeys(args.mode or ["choi"])]
     started = time.perf_counter()
     show = sys.stderr.isatty() and not args.quiet
-    written = export_features(
-        analysis,
-        refs,
-        modes,
-        args.out,
-        subtype=args.format,
-        loudness=Loudness(args.loudness),
-        progress=(lambda d, t: _progress(d, t, started)) if show else None,
-        method=args.method,
-    )
+    total = len(paths) * len(refs) * len(modes)
+    written: list[Path] = []
+    for path in paths:
+        analysis = Analysis(load_audio(path, model.front_end.sample_rate), model)
+        before = len(written)
+        written += export_features(
+            analysis,
+            refs,
+            modes,
+            args.out,
+            subtype=args.format,
+            loudness=Loudness(args.loudness),
+            progress=(lambda d, t, b=before: _progress(b + d, total, started)) if show else None,
+            method=args.method,
+        )
     if not args.quiet:
-        print(f"wrote {len(written)} file(s) to {Path(args.out).resolve()} in {time.perf_counter() - started:.1f} s")
+        clips = f" from {len(paths)} clips" if len(paths) > 1 else ""
+        print(
+            f"wrote {len(written)} file(s){clips} to {Path(args.out).resolve()} "
+            f"in {time.perf_counter() - started:.1f} s"
+        )
     return 0
 
 
@@ -258,9 +304,7 @@ def _selected_refs(model, layer_texts: list[str] | None, features: str) -> list[
 
 
 def _open_many(args: argparse.Namespace):
-    """The session (if any), the model and one analysis per clip: ``--model``/``--audio`` win over the session's."""
-    from app.core.analysis import Analysis
-    from app.core.audio import load_audio
+    """The session (if any), the model and the clips' paths: ``--model``/``--audio`` win over the session's."""
     from app.core.errors import AurascopeError
     from app.core.session import FileStatus, Session
 
@@ -269,7 +313,8 @@ def _open_many(args: argparse.Namespace):
         for line in session.problems():
             print(f"aurascope: warning: {line}", file=sys.stderr)
     model_path = args.model or (session.model.path if session is not None and session.model else None)
-    if model_path is None:
+    module = session.model_module if session is not None and not args.model else None
+    if model_path is None and module is None:
         raise AurascopeError("no model: pass --model, or --session with a session that names one")
     audio = list(args.audio or [])
     if not audio and session is not None:
@@ -277,9 +322,37 @@ def _open_many(args: argparse.Namespace):
         audio = [c.path for c in session.clips if c.path not in missing]
     if not audio:
         raise AurascopeError("no audio: pass --audio, or --session with a session that has clips")
-    model = load_network(args, model_path)
-    analyses = [Analysis(load_audio(path, model.front_end.sample_rate), model) for path in audio]
-    return session, model, analyses
+    model = _session_module(args, session, module) if module is not None else load_network(args, model_path)
+    return session, model, audio
+
+
+def _session_module(args: argparse.Namespace, session, module):
+    """A session's ``module:callable`` network, imported only with ``--trust-module`` (importing runs its code)."""
+    import warnings
+
+    from app.core.errors import FidelityWarning, UnsupportedModelError
+    from app.core.sources import open_model
+    from app.core.trust import describe_module
+
+    description = describe_module(module.source, module.search_folder)
+    if not args.trust_module:
+        raise UnsupportedModelError(
+            module.source,
+            f"session '{session.path}' names a module whose code would run: {description.text()}; pass "
+            "--trust-module to run it, or --model to use another model",
+        )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", FidelityWarning)
+        network = open_model(
+            module.source,
+            weights=module.weights.path if module.weights else None,
+            front_end=module.front_end.path,
+            search_folder=module.search_folder,
+            consented=description,
+        )
+    for warning in caught:
+        print(f"aurascope: warning: {warning.message}", file=sys.stderr)
+    return network
 
 
 def _stems_of(args: argparse.Namespace, analyses) -> list:
@@ -298,22 +371,35 @@ def _stems_of(args: argparse.Namespace, analyses) -> list:
 
 
 def cmd_characterise(args: argparse.Namespace) -> int:
-    from app.core.characterise import characterise
+    from app.core.analysis import Analysis
+    from app.core.characterise import characterise, combine_windows, join_clips
     from app.core.errors import AurascopeError
 
     if args.update_session and not args.session:
         raise AurascopeError("--update-session needs --session")
-    session, model, analyses = _open_many(args)
+    session, model, audio = _open_many(args)
     refs = _selected_refs(model, args.layer, args.features)
     started = time.perf_counter()
     show = sys.stderr.isatty() and not args.json
-    result = characterise(
-        analyses,
-        refs,
-        method=args.method,
-        progress=(lambda d, t: _progress(d, t, started)) if show else None,
-        stems=_stems_of(args, analyses),
-    )
+    per_clip = []
+    for number, path in enumerate(audio):
+        windows, seconds = [], []
+        streamed = _is_long(path)
+        for clip in _clip_windows(path, model.front_end.sample_rate):  # a long clip: one window in memory at once
+            done_before = number * len(refs)
+            analysis = Analysis(clip, model)
+            windows.append(
+                characterise(
+                    analysis,
+                    refs,
+                    method=args.method,
+                    progress=(lambda d, t, b=done_before: _progress(b + d, len(audio) * t, started)) if show else None,
+                    stems=None if streamed else _stems_of(args, [analysis]),  # stems are whole files
+                )
+            )
+            seconds.append(clip.duration)
+        per_clip.append(combine_windows(windows, seconds))
+    result = join_clips(per_clip)
     if args.update_session and session is not None:
         session.set_suggestions(result.suggestions())
         session.save()
@@ -333,10 +419,13 @@ def cmd_characterise(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    from app.core.analysis import Analysis
+    from app.core.audio import load_audio
     from app.core.report import write_report
 
-    session, model, analyses = _open_many(args)
+    session, model, audio = _open_many(args)
     refs = _selected_refs(model, args.layer, args.features)
+    analyses = [Analysis(load_audio(path, model.front_end.sample_rate), model) for path in audio]
     started = time.perf_counter()
     show = sys.stderr.isatty() and not args.quiet
     report = write_report(
@@ -364,8 +453,15 @@ def cmd_install_desktop(args: argparse.Namespace) -> int:
     return 0
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a usage mistake said in one line (exit status 2) like every other bad input."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_BAD_INPUT, f"aurascope: error: {message} (see '{self.prog} --help')\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="aurascope",
         description="Listen to the features a convolutional network has learned from music. "
         "With no command, opens the window.",
@@ -404,7 +500,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", "-m", required=True, help=MODEL_HELP)
     sources(p)
     p.add_argument("--audio", "-a", type=Path, required=True)
-    p.add_argument("--top", type=int, default=None, help="show only the best N labels")
+    p.add_argument("--top", type=_positive_int, default=None, help="show only the best N labels (N >= 1)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=cmd_predict)
 
@@ -412,7 +508,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", "-m", required=True, help=MODEL_HELP)
     sources(p)
     method_option(p)
-    p.add_argument("--audio", "-a", type=Path, required=True)
+    p.add_argument(
+        "--audio", "-a", type=Path, action="append", required=True, help="audio file; repeat for several clips"
+    )
     p.add_argument("--layer", "-l", action="append", help="layer(s) from 1: repeat, '1,3', '2-4' or 'all' (default)")
     p.add_argument("--features", "-f", default="all", help="maps from 0: '0,5,9-12' or 'all' (default)")
     p.add_argument(
@@ -437,6 +535,11 @@ def build_parser() -> argparse.ArgumentParser:
         sources(p)
         p.add_argument("--audio", "-a", type=Path, action="append", help="audio file; repeat for several clips")
         p.add_argument("--session", "-s", type=Path, help="a .aurascope session: its model, clips and labels")
+        p.add_argument(
+            "--trust-module",
+            action="store_true",
+            help="run the session's module:callable model (importing it runs its code; without this it is refused)",
+        )
         p.add_argument(
             "--layer", "-l", action="append", help="layer(s) from 1: repeat, '1,3', '2-4' or 'all' (default)"
         )
@@ -473,6 +576,25 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command. Every error a user can cause ends in one line on stderr and exit status 2: our own
+    errors, and every OS error (a path too long, a folder that is a file, a full disk, a read-only folder...),
+    named with its path. A closed pipe (``aurascope info m | head``) ends quietly."""
+    for stream in (sys.stdout, sys.stderr):  # a non-UTF-8 file name or label is printed escaped, never a crash
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
+    try:
+        code = _run(argv)
+        sys.stdout.flush()  # inside the try: a reader that closed the pipe is noticed here, not at exit
+        return code
+    except BrokenPipeError:
+        # as the Python docs advise (signal module, "Note on SIGPIPE"): point stdout at devnull so the flush at
+        # exit does not raise again, and exit quietly
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
+
+
+def _run(argv: Sequence[str] | None) -> int:
     from app.core.errors import AurascopeError
 
     parser = build_parser()
@@ -484,8 +606,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.run(args))
     except AurascopeError as err:
-        print(f"aurascope: error: {err}", file=sys.stderr)
+        print(f"aurascope: error: {_one_line(str(err))}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except BrokenPipeError:
+        raise
+    except OSError as err:
+        print(f"aurascope: error: {os_error_text(err)}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print("aurascope: interrupted", file=sys.stderr)
         return 130
+
+
+def os_error_text(err: OSError) -> str:
+    """One line for an OS error: the path(s) it names and the system's reason (``No space left on device``)."""
+    reason = err.strerror or _one_line(str(err)) or type(err).__name__
+    paths = [p for p in (err.filename, err.filename2) if p is not None]
+    shown = " -> ".join(f"'{os.fsdecode(p) if isinstance(p, bytes) else p}'" for p in paths)
+    return f"{shown}: {reason}" if shown else reason
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())

@@ -12,8 +12,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
+from app.core import limits
 from app.core.audio import Clip
-from app.core.errors import ClipTooShortError
+from app.core.errors import ClipTooShortError, NonFiniteError
+from app.core.limits import LimitError
 from app.core.methods import Method
 from app.core.model import Model
 from app.core.resynth import Mode, loudness_lufs, masked_spectrum, matching_gain_db, to_db
@@ -138,9 +140,22 @@ class Analysis:
         self._deconv_cache: OrderedDict[Any, torch.Tensor] = OrderedDict()
         self._cache_bytes = cache_bytes
         self._cached_bytes = 0
+        need_mb = analysis_bytes(model, clip.samples.shape[-1]) / 2**20
+        reason = limits.MAX_ANALYSIS_MB.problem(round(need_mb), "the whole-clip analysis")
+        if reason is not None:  # before the STFT and forward pass that would take it
+            raise LimitError(
+                f"clip '{clip.path}' ({clip.duration / 60:.1f} min) with model '{model.name}': {reason}; predict "
+                "and characterise stream long clips in bounded memory"
+            )
         self.samples = torch.from_numpy(clip.samples).to(self.device)
         self.spectrum = fe.stft(self.samples)  # complex (n_freq, n_frames), phase kept
         self.input = fe.input_from_stft(self.spectrum)[None, None]  # (1, 1, n_bins, n_frames)
+        if not (bool(torch.isfinite(self.input).all()) and bool(torch.isfinite(self.spectrum).all())):
+            peak = float(np.abs(clip.samples).max()) if clip.samples.size else 0.0
+            raise NonFiniteError(
+                f"clip '{clip.path}': its spectrogram overflows float32 (samples peak at {peak:.3g}; audio lies "
+                "within +-1)"
+            )
         self._reference_lufs: float | None = None
         self._graphs: dict[int, TimeGraph | None] = {}
         # forward passes over crops, newest last: (network, start, end, layers run, record)
@@ -152,8 +167,19 @@ class Analysis:
     def record(self) -> Any:
         with self._lock:
             if self._record is None:
-                self._record = self.model.forward_record(self.input)
+                record = self.model.forward_record(self.input)
+                for layer in self.model.layers:
+                    if not bool(torch.isfinite(self.model.layer_output(record, layer.number)).all()):
+                        raise NonFiniteError(self._overflow(f"layer {layer.number}'s activations"))
+                self._record = record
             return self._record
+
+    def _overflow(self, what: str) -> str:
+        return (
+            f"{what} overflowed to NaN or infinity on clip '{self.clip.path}' with model "
+            f"'{self.model.path or self.model.name}': its "
+            "weights or the clip's samples are too large for float32"
+        )
 
     def _route(self, method: Method) -> tuple[Any, Any]:
         """The network and recorded pass that compute ``method``: our files' explicit route does the deconvnet
@@ -233,9 +259,7 @@ class Analysis:
         out = self.model.layer_output(self.record, layer)[0]
         return out.square().mean(dim=(-2, -1)).cpu().numpy()
 
-    def deconv(
-        self, layer: int, features: Sequence[int], *, method: Method | str = Method.DECONVNET
-    ) -> torch.Tensor:
+    def deconv(self, layer: int, features: Sequence[int], *, method: Method | str = Method.DECONVNET) -> torch.Tensor:
         """Results of ``method`` (deconvnet by default) ``[shape=(K, n_bins, n_frames)]``; uncached maps are
         computed in one batch."""
         method = Method(method)
@@ -423,6 +447,8 @@ class Analysis:
                     spectrum = masked_spectrum(self.spectrum, mask[i], Mode(mode))
                     audio = fe.istft(spectrum, n).cpu().numpy()  # resynthesise(), without masking twice
                     audio = audio.astype(np.float32, copy=False)
+                    if not np.isfinite(audio).all():
+                        raise NonFiniteError(self._overflow(f"the {Mode(mode).value} rendering of {ref}"))
                     yield Rendering(
                         ref=ref,
                         mode=Mode(mode),
@@ -444,9 +470,14 @@ class Analysis:
         A fixed-length head is applied on consecutive windows (the last one aligned to the end) and averaged;
         a clip shorter than one window is padded with silence.
         """
-        network = self.model
-        if not network.has_head:
+        if not self.model.has_head:
             return []
+        return rank_scores(self.model, self.window_scores().mean(axis=0), top)
+
+    def window_scores(self) -> np.ndarray:
+        """The activated output of every head window ``[shape=(n_windows, n_outputs)]`` (one row for a head that
+        takes any length); a long clip streamed in parts averages these rows over all its parts."""
+        network = self.model
         x = self.input
         frames = x.shape[-1]
         win = network.head_input_frames
@@ -461,13 +492,34 @@ class Analysis:
                 torch.cat([x[..., s : s + win] for s in starts[i : i + PREDICT_BATCH]], dim=0)
                 for i in range(0, len(starts), PREDICT_BATCH)
             ]
-            scores = torch.cat([self.model.activate(self.model.logits(b)) for b in batches]).mean(dim=0)
+            scores = torch.cat([self.model.activate(self.model.logits(b)) for b in batches]).cpu().numpy()
         else:
-            scores = self.model.activate(self.model.logits(x)).mean(dim=0)
-        scores = scores.cpu().numpy()
-        labels = network.labels or tuple(f"output {i}" for i in range(len(scores)))
-        ranked = sorted(zip(labels, scores.tolist(), strict=True), key=lambda p: -p[1])
-        return ranked[:top] if top else ranked
+            scores = self.model.activate(self.model.logits(x)).cpu().numpy()
+        if not np.isfinite(scores).all():
+            raise NonFiniteError(self._overflow("the model's scores"))
+        return scores
+
+
+def analysis_bytes(model: Model | Network, n_samples: int) -> int:
+    """About how many bytes a whole-clip analysis of ``n_samples`` takes before any map is rendered: the complex
+    STFT, the input, and every layer's output three times over (the output, the max-pool switches, a temporary),
+    scaled from the layers' shapes on a short probe (no allocation at the clip's size)."""
+    import math
+
+    from app.core.sources import layer_table
+
+    fe = model.front_end
+    probe_frames = max(fe.n_frames(int(4.0 * fe.sample_rate)), model.min_input_frames())
+    rows = layer_table(model, seconds=(probe_frames - 1) * fe.hop_length / fe.sample_rate)
+    per_frame = sum(math.prod(row["output_shape_4s"]) for row in rows) / max(1, probe_frames)
+    return int(fe.n_frames(n_samples) * (fe.n_freq * 8 + fe.n_bins * 4 + 3 * 4 * per_frame))
+
+
+def rank_scores(model: Any, scores: np.ndarray, top: int | None = None) -> list[tuple[str, float]]:
+    """``(label, score)`` pairs for a score vector ``[shape=(n_outputs,)]``, best first, the best ``top`` only."""
+    labels = model.labels or tuple(f"output {i}" for i in range(len(scores)))
+    ranked = sorted(zip(labels, np.asarray(scores).tolist(), strict=True), key=lambda p: -p[1])
+    return ranked[:top] if top else ranked
 
 
 def _cache_key(ref: FeatureRef, method: Method) -> Any:

@@ -554,6 +554,68 @@ def characterise(
     return Characterisation(tuple(maps), tuple(baselines), time.perf_counter() - start)
 
 
+def combine_windows(parts: Sequence[Characterisation], seconds: Sequence[float]) -> Characterisation:
+    """One clip measured window by window (a long clip streamed in bounded memory), as one characterisation.
+
+    Each figure of a map, and of the original, is the mean over the windows weighted by their length in
+    seconds (windows where a figure is undefined, NaN, are left out of its mean); the changes and tags are
+    then derived from those means exactly as for a whole clip. Onsets are gathered with their window offsets.
+    """
+    if len(parts) == 1:
+        return parts[0]
+    weights = np.asarray(seconds, dtype=np.float64)
+    offsets = np.concatenate([[0.0], np.cumsum(weights)[:-1]])
+
+    def mean(figures: Sequence[Figures]) -> Figures:
+        values = np.array([[getattr(f, k) for k in Figures.__dataclass_fields__] for f in figures], dtype=np.float64)
+        known = np.isfinite(values)
+        w = weights[:, None] * known
+        total = w.sum(axis=0)
+        means = np.where(total > 0, (np.where(known, values, 0.0) * w).sum(axis=0) / np.maximum(total, 1e-300), np.nan)
+        return Figures(*map(float, means))
+
+    first = parts[0].baselines
+    baselines = []
+    for i, base in enumerate(first):
+        per_window = [p.baselines[i] for p in parts]
+        onsets = np.concatenate([b.onsets + off for b, off in zip(per_window, offsets, strict=True)])
+        figures = mean([b.figures for b in per_window])
+        baselines.append(replace(base, onsets=onsets, figures=figures, seconds=sum(b.seconds for b in per_window)))
+    maps = []
+    for m in parts[0].maps:
+        same = [
+            next(x for x in p.maps if (x.layer, x.index, x.clip_sha256) == (m.layer, m.index, m.clip_sha256))
+            for p in parts
+        ]
+        base = next(b for b in baselines if b.clip_sha256 == m.clip_sha256)
+        figures = mean([x.figures for x in same])
+        changes = Changes.between(figures, base.figures)
+        tags = suggest_tags(figures, changes, clip_sha256=m.clip_sha256, clip_name=m.clip_name)
+        maps.append(
+            replace(
+                m,
+                figures=figures,
+                original=base.figures,
+                changes=changes,
+                tags=tags,
+                seconds=sum(x.seconds for x in same),
+            )
+        )
+    return Characterisation(
+        tuple(maps), tuple(baselines), sum(p.seconds for p in parts), any(p.cancelled for p in parts)
+    )
+
+
+def join_clips(parts: Sequence[Characterisation]) -> Characterisation:
+    """Characterisations of different clips (same maps) as one, as :func:`characterise` of them all gives."""
+    return Characterisation(
+        tuple(m for p in parts for m in p.maps),
+        tuple(b for p in parts for b in p.baselines),
+        sum(p.seconds for p in parts),
+        any(p.cancelled for p in parts),
+    )
+
+
 # --- helpers ---------------------------------------------------------------------------------------------
 def _layer_groups(analysis: Analysis, refs: Iterable[FeatureRef] | None) -> dict[int, list[int]]:
     if refs is None:

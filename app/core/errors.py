@@ -94,3 +94,7 @@ class AtlasError(AurascopeError):
 
 class EngineError(AurascopeError):
     """An atlas engine that cannot run here (Ray not installed, no cluster at the address)."""
+
+
+class NonFiniteError(AurascopeError):
+    """A result that overflowed to NaN or infinity (samples or weights huge but finite): refused, never written."""

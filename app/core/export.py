@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from itertools import groupby
 from pathlib import Path
@@ -14,16 +15,21 @@ from app.core.resynth import Mode, apply_gain, peak_gain_db
 from app.core.types import Loudness, export_name
 
 
+def path_text(path: str | Path) -> str:
+    """A path as JSON text: a byte of the name that is not UTF-8 is written ``\\xff`` (JSON has no lone surrogates)."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
 def sidecar_for(
     analysis: Analysis, rendering: Rendering, gain_db: float, loudness: Loudness, peak_limited: bool = False
 ) -> dict:
     clip, model = analysis.clip, analysis.model
     return {
         "aurascope_version": __version__,
-        "source_file": str(clip.path),
+        "source_file": path_text(clip.path),
         "source_sha256": clip.sha256,
-        "model_file": str(model.path) if model.path else None,
-        "model_source": getattr(model, "source", None) or (str(model.path) if model.path else model.name),
+        "model_file": path_text(model.path) if model.path else None,
+        "model_source": getattr(model, "source", None) or (path_text(model.path) if model.path else model.name),
         "model_sha256": model.sha256,
         "model_name": model.name,
         "layer": rendering.ref.layer,

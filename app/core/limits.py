@@ -21,7 +21,7 @@ classifier outputs      a linear layer's in/out features       1000000          
 metadata size           a model's safetensors JSON header,     16 MB            AURASCOPE_MAX_METADATA_BYTES
                         a front-end sidecar file
 session size            a session or autosave file             32 MB            AURASCOPE_MAX_SESSION_BYTES
-analysis memory         the whole-clip analysis (STFT +        4096 MB          AURASCOPE_MAX_ANALYSIS_MB
+analysis memory         the whole-clip analysis (STFT +        8192 MB          AURASCOPE_MAX_ANALYSIS_MB
                         forward pass) of export/report/window
 ======================  =====================================  ===============  ==================================
 
@@ -116,7 +116,7 @@ MAX_N_MELS = Limit("mel band count", 1024, "bands", "AURASCOPE_MAX_N_MELS")
 MAX_FEATURES = Limit("classifier size", 1_000_000, "features", "AURASCOPE_MAX_FEATURES")
 MAX_METADATA_BYTES = Limit("metadata size", 16 * 1024 * 1024, "bytes", "AURASCOPE_MAX_METADATA_BYTES")
 MAX_SESSION_BYTES = Limit("session size", 32 * 1024 * 1024, "bytes", "AURASCOPE_MAX_SESSION_BYTES")
-MAX_ANALYSIS_MB = Limit("analysis memory", 4096, "MB", "AURASCOPE_MAX_ANALYSIS_MB")
+MAX_ANALYSIS_MB = Limit("analysis memory", 8192, "MB", "AURASCOPE_MAX_ANALYSIS_MB")
 
 
 def check_sample_rate(rate: float, what: str) -> None:

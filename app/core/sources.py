@@ -19,7 +19,7 @@ import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import torch
 from torch import fx, nn
@@ -27,7 +27,7 @@ from torch import fx, nn
 from app.core import limits
 from app.core.architecture import Block
 from app.core.audio import file_sha256
-from app.core.errors import FidelityWarning, ModelFormatError, UnsupportedModelError, first_line
+from app.core.errors import AurascopeError, FidelityWarning, ModelFormatError, UnsupportedModelError, first_line
 from app.core.formats import jsonio
 from app.core.formats.frontend import parse_front_end_file
 from app.core.frontend import FrontEnd
@@ -36,6 +36,9 @@ from app.core.model import OUTPUT_ACTIVATIONS, Model, load_model, require_floati
 from app.core.module_names import MODULE_SOURCE
 from app.core.traced import TracedNetwork
 from app.core.traced.recorder import Recorder
+
+if TYPE_CHECKING:
+    from app.core.trust import ModuleDescription
 
 
 class NetworkLayer(Protocol):
@@ -176,18 +179,49 @@ def load_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
 
 
 
-def build_module(spec: str) -> nn.Module:
-    """Import ``package.module:callable`` (the user's own code, trusted) and call it for the module."""
+def build_module(
+    spec: str, *, search_folder: str | Path | None = None, consented: ModuleDescription | None = None
+) -> nn.Module:
+    """Import ``package.module:callable`` (the user's own code) and call it for the module.
+
+    ``consented``: for a module a shared file (a session) names, the files the user agreed to run
+    (:mod:`app.core.trust`); they are described again right before the import, and any change is refused.
+    ``search_folder`` is put first on ``sys.path`` for the import only. Whatever the code raises, or a call
+    to ``exit()``, becomes :class:`UnsupportedModelError` naming the module.
+    """
+    import sys
+
     module_name, _, attr = spec.partition(":")
+    if consented is not None:
+        from app.core.trust import describe_module
+
+        now = describe_module(spec, search_folder)
+        if now.sha256 != consented.sha256 or now.path != consented.path:
+            raise UnsupportedModelError(spec, f"its files changed after you agreed to run them (now {now.text()})")
+    folder = str(Path(search_folder).resolve()) if search_folder is not None else None
+    added = folder is not None and folder not in sys.path
+    if added:
+        sys.path.insert(0, folder)
     try:
         target: Any = importlib.import_module(module_name)
+        for part in attr.split("."):
+            if not hasattr(target, part):
+                raise UnsupportedModelError(spec, f"'{module_name}' has no '{attr}'")
+            target = getattr(target, part)
+        built = target if isinstance(target, nn.Module) else target() if callable(target) else None
+    except AurascopeError:
+        raise
     except ImportError as err:
         raise UnsupportedModelError(spec, f"cannot import '{module_name}' ({first_line(err)})") from None
-    for part in attr.split("."):
-        if not hasattr(target, part):
-            raise UnsupportedModelError(spec, f"'{module_name}' has no '{attr}'")
-        target = getattr(target, part)
-    built = target if isinstance(target, nn.Module) else target() if callable(target) else None
+    except SystemExit as err:  # sys.exit in the user's code must not end the app (silently, with status 0)
+        raise UnsupportedModelError(spec, f"the module's code called exit({err.code!r}) while loading") from None
+    except Exception as err:
+        raise UnsupportedModelError(
+            spec, f"the module's code raised {type(err).__name__} while loading: {first_line(err)}"
+        ) from None
+    finally:
+        if added and folder in sys.path:
+            sys.path.remove(folder)
     if not isinstance(built, nn.Module):
         raise UnsupportedModelError(spec, f"'{attr}' gave {type(built).__name__}, not a torch.nn.Module")
     return built
@@ -258,11 +292,14 @@ def open_model(
     weights: str | Path | None = None,
     front_end: str | Path | Sidecar | FrontEnd | Mapping[str, Any] | None = None,
     strict: bool = False,
+    search_folder: str | Path | None = None,
+    consented: ModuleDescription | None = None,
 ) -> Model | TracedNetwork:
     """Open a model from ``path.safetensors``, ``path.onnx`` (+ sidecar) or ``module:callable`` (+ sidecar).
 
     ``weights`` (module sources only): a ``.safetensors`` file or a checkpoint torch's ``weights_only``
     loader accepts. ``front_end``: the sidecar JSON path (or a :class:`Sidecar`, a :class:`FrontEnd`, a dict).
+    ``search_folder`` and ``consented`` (module sources): see :func:`build_module`.
     Raises :class:`ModelFormatError` (a file or field) or :class:`UnsupportedModelError` (the network).
     """
     text = str(source)
@@ -277,7 +314,7 @@ def open_model(
         return _traced(module, sidecar, source=str(path), path=path.resolve(), sha256=file_sha256(path), strict=strict)
     if MODULE_SOURCE.match(text) and not path.exists():
         sidecar = _sidecar(front_end, text)
-        module = build_module(text)
+        module = build_module(text, search_folder=search_folder, consented=consented)
         path, sha = _load_weights(module, weights)
         return _traced(module, sidecar, source=text, path=path, sha256=sha, strict=strict)
     if weights is not None or front_end is not None:

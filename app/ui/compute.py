@@ -147,6 +147,7 @@ class ModelSource:
     weights: Path | None = None
     front_end: Path | None = None
     search_folder: Path | None = None
+    consented: Any = None  # a module a session names: the ModuleDescription the listener agreed to run
 
     @property
     def is_module(self) -> bool:
@@ -186,7 +187,13 @@ def load_model(path: str | Path | ModelSource) -> tuple[Any, ModelSummary]:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", FidelityWarning)
             target = source.source if source.is_module else Path(source.source)
-            model = open_model(target, weights=source.weights, front_end=sidecar)
+            model = open_model(
+                target,
+                weights=source.weights,
+                front_end=sidecar,
+                search_folder=source.search_folder if source.is_module else None,
+                consented=source.consented,
+            )
     finally:
         if added:
             sys.path.remove(folder)

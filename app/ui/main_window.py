@@ -175,6 +175,7 @@ class MainWindow(QMainWindow):
         self._quiet = False  # settings applied from the store or a session are not the listener's edits
         self._pending_selection: dict | None = None  # a session's selection, applied once its model is open
         self.restore_box: QMessageBox | None = None
+        self.consent_box: QMessageBox | None = None  # asking whether a session's module may run
         self.error_box: QMessageBox | None = None
         self.last_error: str = ""
         self.shown_at: float | None = None  # wall-clock time of the first show
@@ -694,7 +695,7 @@ class MainWindow(QMainWindow):
             if not gone:
                 weights = module.weights.path if module.weights else None
                 source = ModelSource(module.source, weights, module.front_end.path, module.search_folder)
-                self.open_model(source, clip_path, keep_clip=False)
+                self._open_session_module(source, clip.path if clip is not None else None)
                 return
         model = session.model
         if model is None or model.path in missing:
@@ -704,6 +705,28 @@ class MainWindow(QMainWindow):
                 self.open_audio(clip.path)
             return
         self.open_model(model.path, clip_path, keep_clip=False)
+
+    def _open_session_module(self, source: ModelSource, clip_path: Path | None) -> None:
+        """A session's ``module:callable`` runs only once the listener agrees: the files it would execute are shown
+        with their SHA-256 (open once, always trust them by hash, or open the session without its model)."""
+        from app.core.trust import Consent, describe_module
+        from app.ui.module_consent import ask_module_consent
+
+        try:
+            description = describe_module(source.source, source.search_folder)
+        except UnsupportedModelError as err:
+            self.show_error("Cannot open the session's model", err.reason, source.search_folder)
+            return
+
+        def answered(consent: Consent) -> None:
+            self.consent_box = None
+            if consent is Consent.WITHOUT_MODEL:
+                # nothing else is opened: another model would take the module's place in the session
+                self.statusBar().showMessage(f"Opened the session without its model: {source.source} did not run")
+                return
+            self.open_model(replace(source, consented=description), clip_path, keep_clip=False)
+
+        self.consent_box = ask_module_consent(self, description, answered)
 
     def _apply_session_settings(self, session: ListeningSession) -> None:
         """The session's transport settings on screen and in the engine, without counting them as edits."""

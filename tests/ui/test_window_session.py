@@ -326,8 +326,11 @@ def test_a_pytorch_module_opens_from_the_window(make_window, qtbot, tmp_path, wa
     assert window._save_to(session_file)
     assert json.loads(session_file.read_text())["model_module"]["source"] == "window_net:Net"
     again = make_window(None, None, wait=False)
+    again.open_session_file(session_file)
+    # a session's module runs only once the listener agrees (tests/ui/test_module_consent.py)
+    qtbot.waitUntil(lambda: again.consent_box is not None, timeout=60000)
     with qtbot.waitSignal(again.featureReady, timeout=60000):
-        again.open_session_file(session_file)
+        next(b for b in again.consent_box.buttons() if b.text() == "Open once").click()
     _wait_ready(again, qtbot)
     assert again.summary.kind == "traced" and again.summary.name == "window net"
     assert again.session.notes_for((2, 0)).label == "my module's map" and not again.session.dirty
