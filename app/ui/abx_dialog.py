@@ -138,7 +138,8 @@ class AbxDialog(QDialog):
 
     ``engine`` must hold the original in slot A and the feature's rendering in slot B; the dialog measures them
     (`measure_match`) and raises `LevelMismatchError` before touching the engine when they cannot be played
-    equally loud within `TOLERANCE_LU`.
+    equally loud within `TOLERANCE_LU`. ``match``, when given, is that measurement made already (on the
+    worker, for a long clip) by `measure_match` on the same buffers and loop.
     ``loop`` is the region to loop in seconds ``(start, end)`` or None for the whole clip
     as the engine has it. ``finishedRun(AbxResult)`` is emitted once, when the last trial is answered or when
     the listener stops (or closes the dialog) after at least one answer.
@@ -159,10 +160,12 @@ class AbxDialog(QDialog):
         loop: tuple[float, float] | None = None,
         trials: int = DEFAULT_TRIALS,
         seed: int | None = None,
+        match: PairMatch | None = None,
         parent: QWidget | None = None,
     ) -> None:
         region = (float(loop[0]), float(loop[1])) if loop is not None else None
-        match = measure_match(engine, region)
+        if match is None:
+            match = measure_match(engine, region)
         problem = match.problem()
         if problem is not None:
             raise LevelMismatchError(problem)

@@ -52,7 +52,7 @@ from app.core.types import FeatureRef, Loudness, Method, Mode, member_or
 from app.playback import AudioDeviceError, PlaybackEngine, Slot
 from app.ui import compute
 from app.ui import settings as keys
-from app.ui.abx_dialog import AbxDialog
+from app.ui.abx_dialog import AbxDialog, measure_match
 from app.ui.clip_list import ClipEntry, ClipList
 from app.ui.compute import Auralisation, ClipSummary, ModelSource, Session
 from app.ui.controller import Controller, Thumbnails
@@ -168,6 +168,7 @@ class MainWindow(QMainWindow):
         self.pending_audio: Path | None = None
         self._a_level: tuple[object, Level] | None = None  # slot A's buffer (an array) and its measured level
         self._a_level_pending: object = None  # slot A's buffer being measured on the worker
+        self.abx_dialog: AbxDialog | None = None
         self._shown: Auralisation | None = None
         self._resume_after_render = False
         self._replacing: dict[Path, str] = {}  # a file chosen for a missing clip -> that clip's key
@@ -1923,7 +1924,11 @@ class MainWindow(QMainWindow):
         self.worker.submit(REPORT, run, on_result=finished, on_error=failed, busy_text="Writing the report…")
 
     def start_abx(self) -> AbxDialog | None:
-        """A blind A/B/X test of the selected map against the original, loudness-matched; saved in the session."""
+        """A blind A/B/X test of the selected map against the original, loudness-matched; saved in the session.
+
+        A and B are measured as they will play (over the loop, or the whole clip) before the dialog opens; when
+        that is over `A_MEASURE_INLINE_S` of audio the measurement runs on the worker and the dialog opens when
+        it arrives (None is returned then), if the map and the buffers are still the same."""
         feature, clip = self.feature, self.clip
         if feature is None or clip is None or feature.ref != self.selected:
             self.show_error("No map ready", "Select a map and wait until it is rendered (it plays as B).")
@@ -1931,7 +1936,30 @@ class MainWindow(QMainWindow):
         region = self.engine.loop_region
         rate = self.engine.sample_rate
         loop = (region[0] / rate, region[1] / rate) if region is not None and self.engine.looping else None
-        try:  # measures A and B as they will play and refuses when they cannot be equally loud
+        measured = (region[1] - region[0]) if loop is not None and region is not None else self.engine.length
+        if measured <= A_MEASURE_INLINE_S * rate:
+            return self._open_abx(feature, clip, loop, None)
+        engine, sources = self.engine, (self.engine.source(Slot.A), self.engine.source(Slot.B))
+
+        def measure(job):
+            try:
+                return measure_match(engine, loop)
+            except LevelMismatchError as err:
+                return err
+
+        def measured_then_open(match) -> None:
+            now = (engine.source(Slot.A), engine.source(Slot.B))
+            if self.feature is not feature or now[0] is not sources[0] or now[1] is not sources[1]:
+                return  # the map or the clip changed meanwhile: the listener asks again
+            self._open_abx(feature, clip, loop, match)
+
+        self.worker.submit(LOUDNESS, measure, on_result=measured_then_open, busy_text="Matching A and B's loudness…")
+        return None
+
+    def _open_abx(self, feature, clip, loop, match) -> AbxDialog | None:
+        try:  # refuses when A and B cannot be equally loud (`match` measured already, or measured here)
+            if isinstance(match, LevelMismatchError):
+                raise match
             dialog = AbxDialog(
                 self.engine,
                 layer=feature.ref[0],
@@ -1941,6 +1969,7 @@ class MainWindow(QMainWindow):
                 map_name=" · ".join(x for x in (ref_text(feature.ref), self.session.notes_for(feature.ref).label) if x),
                 mode=feature.mode,
                 loop=loop,
+                match=match,
                 parent=self,
             )
         except LevelMismatchError as err:
