@@ -62,9 +62,10 @@ def main() -> None:
             for command in args.commands:
                 extra = ["--layer", "1", "--features", "0"] if command == "characterise" else []
                 started = time.perf_counter()
-                result, peak = run_measured(command, "-m", args.model, "-a", str(clip), *extra)
+                result, peak = run_measured(command, "-m", args.model, "-a", str(clip), *extra, timeout=4 * 3600)
                 if result.returncode != 0:
-                    raise SystemExit(f"{command} failed on {minutes} min: {result.stderr.strip()[-500:]}")
+                    reason = result.stderr.strip()[-500:] or f"exit status {result.returncode}"
+                    raise SystemExit(f"{command} failed on {minutes} min: {reason}")
                 print(
                     json.dumps(
                         {"figure": f"peak_rss_mb_{command}_{minutes:g}min_{name}", "value": round(peak), "unit": "MB"}

@@ -39,12 +39,15 @@ def run(
 
 
 def run_measured(
-    *args: str | os.PathLike[str] | bytes, cwd: Path = ROOT, env: Mapping[str, str] | None = None
+    *args: str | os.PathLike[str] | bytes,
+    cwd: Path = ROOT,
+    env: Mapping[str, str] | None = None,
+    timeout: float = 600,
 ) -> tuple[subprocess.CompletedProcess[str], float]:
     """Like :func:`run`, and the child's peak resident memory in MB (``os.wait4``'s rusage: that child only)."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         proc = subprocess.Popen([sys.executable, "-m", "app", *args], cwd=cwd, stdout=out, stderr=err, env=_env(env))
-        timer = threading.Timer(600, proc.kill)
+        timer = threading.Timer(timeout, proc.kill)
         timer.start()
         try:
             _, status, usage = os.wait4(proc.pid, 0)

@@ -449,3 +449,22 @@ def test_damaged_model_files_through_the_cli(tiny_model: Path, tmp_path_factory,
         assert_worked(result)
     else:
         assert_refused(result, "damaged.safetensors")
+
+
+@pytest.mark.slow
+def test_predict_memory_does_not_grow_with_the_clip(tmp_path: Path, tiny_model: Path) -> None:
+    """A long clip is streamed in 60 s windows: 20 minutes take about the memory of 5 (bench/bounded_memory.py
+    measured 352, 363 and 422 MB for 5, 20 and 120 minutes)."""
+    peaks = {}
+    for minutes in (5, 20):
+        path = tmp_path / f"long{minutes}.flac"
+        t = np.arange(60 * SR) / SR
+        minute = (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32)
+        with sf.SoundFile(path, "w", SR, 1, subtype="PCM_16", format="FLAC") as out:
+            for _ in range(minutes):
+                out.write(minute)
+        result, peaks[minutes] = run_measured("predict", "-m", tiny_model, "-a", path, timeout=1800)
+        assert_worked(result)
+        assert {line.split()[-1] for line in result.stdout.splitlines()} == {"calm", "busy"}
+    print(f"peak RSS of predict: {peaks}")
+    assert peaks[20] < 1500 and peaks[20] - peaks[5] < 100, peaks
