@@ -153,6 +153,39 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_tags(args: argparse.Namespace) -> int:
+    from app.core.atlas.store import AtlasFile
+    from app.core.atlas.tags import corpus_tags
+
+    with AtlasFile(args.atlas) as atlas:
+        tags = corpus_tags(atlas, alpha=args.alpha)
+    if args.json:
+        doc = [
+            {
+                "layer": t.layer,
+                "feature": t.map,
+                "label": t.label,
+                "hits": t.hits,
+                "top_clips": t.top,
+                "labelled": t.labelled,
+                "corpus": t.corpus,
+                "p_value": t.p_value,
+                "enrichment": t.enrichment,
+            }
+            for t in tags
+        ]
+        print(json.dumps({"atlas": str(args.atlas), "alpha": args.alpha, "tags": doc}, indent=2))
+        return 0
+    for t in tags:
+        print(
+            f"L{t.layer} F{t.map:<4d} {t.label}: {t.hits}/{t.top} top clips vs {t.labelled}/{t.corpus} in the corpus "
+            f"(x{t.enrichment:.1f}, p = {t.p_value:.2g})"
+        )
+    if not tags:
+        print(f"no label is over-represented at p <= {args.alpha}")
+    return 0
+
+
 def add_atlas_commands(sub: argparse._SubParsersAction) -> None:
     """``atlas build | top | export`` under the CLI's subcommands."""
     atlas = sub.add_parser("atlas", help="the corpus atlas: each map's strongest excerpts over a whole collection")
@@ -192,3 +225,9 @@ def add_atlas_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", "-o", type=Path, default=Path("aurascope-atlas-export"))
     p.add_argument("--quiet", "-q", action="store_true")
     p.set_defaults(run=cmd_export)
+
+    p = verbs.add_parser("tags", help="per map, the corpus labels over-represented among its top excerpts")
+    p.add_argument("--atlas", "-a", type=Path, required=True)
+    p.add_argument("--alpha", type=float, default=0.05, help="largest p-value shown (default 0.05)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=cmd_tags)

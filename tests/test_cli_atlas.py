@@ -95,6 +95,22 @@ def test_export_writes_original_and_auralised_excerpts(tmp_path: Path, built: tu
         assert side["rank"] == rank and side["peak"] == hit["peak"] and side["context_frames"] > 0
 
 
+def test_tags_json_counts_and_p_values(built: tuple[Path, str]) -> None:
+    from math import comb
+
+    out, _ = built
+    result = run("atlas", "tags", "-a", str(out), "--alpha", "1", "--json")
+    assert result.returncode == 0, result.stderr
+    tags = json.loads(result.stdout)["tags"]
+    assert tags and {t["label"] for t in tags} <= {"piano", "slow"}
+    for t in tags:
+        n, labelled = t["top_clips"], {"piano": 2, "slow": 1}[t["label"]]
+        assert (t["corpus"], t["labelled"]) == (5, labelled) and 1 <= t["hits"] <= min(n, labelled)
+        expected = sum(comb(labelled, x) * comb(5 - labelled, n - x) for x in range(t["hits"], n + 1)) / comb(5, n)
+        assert t["p_value"] == pytest.approx(expected, rel=1e-9)
+        assert t["hits"] / n > labelled / 5  # over-represented, never merely present
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
