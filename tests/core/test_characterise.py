@@ -300,3 +300,29 @@ def test_every_map_of_a_random_model_on_a_file(small_model, wav_file: Path) -> N
         assert 0 <= f.low_share <= 1 and 0 <= f.percussive_share <= 1 and 0 <= f.pitch_salience <= 1
         assert 0 <= f.sparsity <= 1 and -1 <= f.onset_corr <= 1 and f.centroid_hz >= 0 and m.seconds > 0
     json.dumps(result.to_dict(), allow_nan=False)
+
+
+def test_a_long_clip_measured_in_windows_is_their_length_weighted_mean(small_model: Model, wav_file: Path) -> None:
+    """combine_windows (how the CLI characterises a streamed clip): each figure is the mean over the windows
+    weighted by their seconds; changes and tags follow from those means; one window is returned as it is."""
+    from app.core.characterise import Changes, combine_windows
+
+    whole = load_audio(wav_file, small_model.front_end.sample_rate)
+    cut = int(0.6 * whole.samples.shape[-1])
+    parts = [whole.samples[:cut], whole.samples[cut:]]
+    windows = [Clip(whole.path, whole.sha256, p, whole.sample_rate, p[None], whole.sample_rate) for p in parts]
+    refs = [FeatureRef(1, 0), FeatureRef(2, 3)]
+    results = [characterise(Analysis(w, small_model), refs) for w in windows]
+    seconds = [w.duration for w in windows]
+    assert combine_windows(results[:1], seconds[:1]) is results[0]
+    combined = combine_windows(results, seconds)
+    assert combined.refs() == [(1, 0), (2, 3)] and len(combined.baselines) == 1
+    weights = np.array(seconds) / sum(seconds)
+    for m in combined.maps:
+        per = [next(x for x in r.maps if (x.layer, x.index) == (m.layer, m.index)) for r in results]
+        expected = weights[0] * per[0].figures.centroid_hz + weights[1] * per[1].figures.centroid_hz
+        assert m.figures.centroid_hz == pytest.approx(expected, rel=1e-9)
+        assert m.changes == Changes.between(m.figures, combined.baselines[0].figures)
+    onsets = combined.baselines[0].onsets
+    assert len(onsets) == sum(len(r.baselines[0].onsets) for r in results)
+    assert np.all(np.diff(onsets) >= 0) and onsets[-1] <= whole.duration
