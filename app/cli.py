@@ -87,33 +87,23 @@ def load_network(args: argparse.Namespace, source: str | Path | None = None):
             weights=getattr(args, "weights", None),
             front_end=getattr(args, "front_end", None),
         )
+    remarks = set(getattr(network, "remarks", ()))  # said, but harmless to the method
     for warning in caught:
-        print(f"aurascope: warning: {warning.message}", file=sys.stderr)
+        kind = "note" if str(warning.message) in remarks else "warning"
+        print(f"aurascope: {kind}: {warning.message}", file=sys.stderr)
     return network
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    from app.core.model import Model, body_output_shape
+    from app.core.model import Model
+    from app.core.sources import layer_table, table_frames
 
     model = load_network(args)
     if not isinstance(model, Model):
         return _info_traced(model, args.json)
     spec = model.spec
     fe = spec.front_end
-    frames = fe.n_frames(int(4 * fe.sample_rate))
-    layers = []
-    for layer in model.layers:
-        trimmed = type(spec)(**{**spec.__dict__, "body": spec.body[: layer.last_op + 1], "head": ()})
-        shapes = body_output_shape(trimmed, frames)
-        layers.append(
-            {
-                "layer": layer.number,
-                "name": layer.name,
-                "maps": layer.n_maps,
-                "kernel": list(layer.conv.kernel_size),
-                "output_shape_4s": list(shapes),
-            }
-        )
+    layers = layer_table(model)
     info = {
         "file": str(model.path),
         "sha256": model.sha256,
@@ -123,6 +113,7 @@ def cmd_info(args: argparse.Namespace) -> int:
         "output": spec.output,
         "head_input_frames": spec.head_input_frames,
         "front_end": fe.to_dict(),
+        "shape_clip_frames": table_frames(model),
         "layers": layers,
         "provenance": dict(spec.provenance),
     }
@@ -137,7 +128,7 @@ def cmd_info(args: argparse.Namespace) -> int:
         + (f" {fe.n_mels} bands" if fe.scale.value == "mel" else "")
         + f", compression {fe.compression.value}"
     )
-    cmd_layers_print(layers)
+    cmd_layers_print(layers, model)
     if spec.labels:
         print(f"labels ({len(spec.labels)}): {', '.join(spec.labels)}")
     for key, value in spec.provenance.items():
@@ -147,7 +138,7 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 def _info_traced(network, as_json: bool) -> int:
     """``info`` for a traced module or ONNX graph: its layers as found in the graph, ReLUs, warnings."""
-    from app.core.sources import layer_table
+    from app.core.sources import layer_table, table_frames
     from app.core.traced import describe_relus
 
     fe = network.front_end
@@ -162,6 +153,7 @@ def _info_traced(network, as_json: bool) -> int:
         "output": network.output if network.has_head else None,
         "head_input_frames": network.head_input_frames,
         "front_end": fe.to_dict(),
+        "shape_clip_frames": table_frames(network),
         "layers": layers,
         "relus": describe_relus(network.relus),
         "warnings": list(network.warnings),
@@ -175,18 +167,24 @@ def _info_traced(network, as_json: bool) -> int:
         + (f" {fe.n_mels} bands" if fe.scale.value == "mel" else "")
         + f", compression {fe.compression.value}"
     )
-    cmd_layers_print(layers)
+    cmd_layers_print(layers, network)
     print(info["relus"])
     if network.labels:
         print(f"labels ({len(network.labels)}): {', '.join(network.labels)}")
     return 0
 
 
-def cmd_layers_print(layers: list[dict]) -> None:
+def cmd_layers_print(layers: list[dict], network) -> None:
+    from app.core.sources import table_frames
+
+    fe = network.front_end
+    frames = table_frames(network)
+    seconds = (frames - 1) * fe.hop_length / fe.sample_rate if fe.center else 0.0
+    clip = "4 s clip" if layers and layers[0]["output_shape_4s"] is not None else f"{frames} frames, {seconds:.1f} s"
     width = max([6, *(len(row["name"]) for row in layers)])
-    print(f"layer  {'name':<{width}}  maps  kernel  output (C x H x W, 4 s clip)")
+    print(f"layer  {'name':<{width}}  maps  kernel  output (C x H x W, {clip})")
     for row in layers:
-        shape = " x ".join(map(str, row["output_shape_4s"]))
+        shape = " x ".join(map(str, row["output_shape"]))
         kernel = "x".join(map(str, row["kernel"])) if row.get("kernel") else "-"
         print(f"{row['layer']:>5}  {row['name']:<{width}}  {row['maps']:>4}  {kernel:<6}  {shape}")
 
@@ -201,15 +199,25 @@ def cmd_layers(args: argparse.Namespace) -> int:
 def cmd_predict(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from app.core.analysis import Analysis, rank_scores
+    from app.core.analysis import Analysis, pad_for_prediction, rank_scores
 
     model = load_network(args)
     if not model.has_head:
         print("aurascope: error: this model has no classifier head", file=sys.stderr)
         return EXIT_BAD_INPUT
     rate = model.front_end.sample_rate
-    scores = np.concatenate([Analysis(clip, model).window_scores() for clip in _clip_windows(args.audio, rate)])
-    ranked = rank_scores(model, scores.mean(axis=0), args.top)
+    parts = []
+    for clip in _clip_windows(args.audio, rate):
+        # a clip shorter than the model's window is a fair question (a 0.27 s kick): padded with silence
+        padded, added = pad_for_prediction(clip, model)
+        if added and not parts:
+            print(
+                f"aurascope: note: '{clip.path.name}' lasts {clip.duration:.2f} s, shorter than the model's "
+                f"window: padded with {added:.2f} s of silence",
+                file=sys.stderr,
+            )
+        parts.append(Analysis(padded, model).window_scores())
+    ranked = rank_scores(model, np.concatenate(parts).mean(axis=0), args.top)
     if args.json:
         print(
             json.dumps(

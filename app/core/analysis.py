@@ -6,7 +6,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -48,6 +48,24 @@ def default_device() -> torch.device:
     if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
         return torch.device("mps")
     return torch.device("cpu")
+
+
+def prediction_frames(model: Network) -> int:
+    """Frames a prediction needs: the frames the model's head takes, or the fewest its layers take."""
+    return max(model.min_input_frames(), model.head_input_frames or 0)
+
+
+def pad_for_prediction(clip: Clip, model: Network) -> tuple[Clip, float]:
+    """The clip with silence appended up to :func:`prediction_frames` (a 0.27 s kick is a fair question to a
+    tagger whose window is 3 s), and the seconds of silence added (0.0 for a long enough clip)."""
+    fe = model.front_end
+    need = prediction_frames(model)
+    if fe.n_frames(clip.samples.shape[-1]) >= need:
+        return clip, 0.0
+    samples = (need - 1) * fe.hop_length + (0 if fe.center else fe.n_fft)
+    padded = np.zeros(samples, dtype=clip.samples.dtype)
+    padded[: clip.samples.shape[-1]] = clip.samples
+    return replace(clip, samples=padded), (samples - clip.samples.shape[-1]) / fe.sample_rate
 
 
 @dataclass(frozen=True, eq=False)
@@ -468,7 +486,8 @@ class Analysis:
         """The model's output for the clip as ``(label, score)`` pairs, best first.
 
         A fixed-length head is applied on consecutive windows (the last one aligned to the end) and averaged;
-        a clip shorter than one window is padded with silence.
+        a clip shorter than one window is padded with silence (in the audio, so that the network hears what its
+        front end makes of silence).
         """
         if not self.model.has_head:
             return []
@@ -482,7 +501,10 @@ class Analysis:
         frames = x.shape[-1]
         win = network.head_input_frames
         if win and frames < win:
-            x = torch.nn.functional.pad(x, (0, win - frames))
+            fe = network.front_end
+            samples = (win - 1) * fe.hop_length + (0 if fe.center else fe.n_fft)
+            padded = torch.nn.functional.pad(self.samples, (0, samples - self.samples.shape[-1]))
+            x = fe.input_from_stft(fe.stft(padded))[None, None, :, :, :win]
             frames = win
         if win:
             starts = list(range(0, frames - win + 1, win))

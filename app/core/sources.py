@@ -243,15 +243,18 @@ def open_module(
     """
     source = source or type(module).__name__
     sidecar = _sidecar(front_end, source)
-    path, sha = _load_weights(module, weights)
+    path, sha = _load_weights(module, weights, sidecar.front_end)
     return _traced(module, sidecar, source=source, path=path, sha256=sha, strict=strict)
 
 
-def _load_weights(module: nn.Module, weights: str | Path | None) -> tuple[Path | None, str | None]:
+def _load_weights(
+    module: nn.Module, weights: str | Path | None, front_end: FrontEnd
+) -> tuple[Path | None, str | None]:
     if weights is None:
         return None, None
     path = Path(weights)
     state = load_state_dict(path)
+    state = _check_stored_front_end(state, module, front_end, path)
     own = module.state_dict()
     for name, tensor in state.items():  # load_state_dict would cast int8 or bool weights into float parameters
         if name in own and own[name].is_floating_point():
@@ -262,6 +265,52 @@ def _load_weights(module: nn.Module, weights: str | Path | None) -> tuple[Path |
         reason = "the weights do not fit the module: " + " ".join(str(err).split())[:400]
         raise ModelFormatError(path, reason, field="weights") from None
     return path.resolve(), file_sha256(path)
+
+
+# torchaudio's MelSpectrogram keeps its window and filterbank as buffers, so a checkpoint of a network that computed
+# its spectrogram saves them: ``<prefix>spectrogram.window`` [n_fft] and ``<prefix>mel_scale.fb`` [n_freq, n_mels].
+_STORED_WINDOW = "spectrogram.window"
+_STORED_FILTERBANK = "mel_scale.fb"
+# the stored filterbank is float32 arithmetic of the torchaudio of its day: 1.1e-5 from the exact one in Won et
+# al.'s FCN; a different front end (another scale, norm, range, band count) differs by 0.1 or more
+_STORED_TOLERANCE = 1e-4
+
+
+def _check_stored_front_end(
+    state: dict[str, torch.Tensor], module: nn.Module, front_end: FrontEnd, path: Path
+) -> dict[str, torch.Tensor]:
+    """Check front-end tensors a checkpoint carries but the module does not hold against the sidecar's front end,
+    and leave them out of the state dict: the spectrogram is the front end's job.
+
+    Raises :class:`ModelFormatError` naming the file and the tensor when they describe another spectrogram.
+    """
+    own = set(module.state_dict())
+    stored = {k: v for k, v in state.items() if k not in own and k.endswith((_STORED_WINDOW, _STORED_FILTERBANK))}
+    for key, tensor in stored.items():
+        if key.endswith(_STORED_WINDOW):
+            ours = front_end.window_tensor()
+            what = f"the window of the front end ({front_end.window.value}, n_fft {front_end.n_fft})"
+        else:
+            ours = front_end.mel_basis().T if front_end.scale.value == "mel" else torch.empty(0)
+            what = (
+                f"the mel filterbank of the front end ({front_end.n_freq} x {front_end.n_mels}, "
+                f"{front_end.mel_scale.value} scale, {front_end.mel_norm.value} norm, "
+                f"{front_end.fmin:g}-{front_end.fmax or front_end.sample_rate / 2:g} Hz)"
+                if front_end.scale.value == "mel"
+                else "a linear-frequency front end, which has no mel filterbank"
+            )
+        stored_shape = "x".join(map(str, tensor.shape))
+        if tuple(tensor.shape) != tuple(ours.shape):
+            reason = f"its '{key}' ({stored_shape}) is not {what}: the network was trained on another spectrogram"
+            raise ModelFormatError(path, reason, field="front_end")
+        error = float((tensor.double() - ours.double()).abs().max() / ours.abs().max().clamp_min(1e-12))
+        if error > _STORED_TOLERANCE:
+            reason = (
+                f"its '{key}' differs from {what} by {error:.2g} of its peak: the network was trained on another "
+                "spectrogram; check the sidecar's front end"
+            )
+            raise ModelFormatError(path, reason, field="front_end")
+    return {k: v for k, v in state.items() if k not in stored}
 
 
 def _traced(module: nn.Module, sidecar: Sidecar, **kwargs: Any) -> TracedNetwork:
@@ -315,7 +364,7 @@ def open_model(
     if MODULE_SOURCE.match(text) and not path.exists():
         sidecar = _sidecar(front_end, text)
         module = build_module(text, search_folder=search_folder, consented=consented)
-        path, sha = _load_weights(module, weights)
+        path, sha = _load_weights(module, weights, sidecar.front_end)
         return _traced(module, sidecar, source=text, path=path, sha256=sha, strict=strict)
     if weights is not None or front_end is not None:
         raise ModelFormatError(
@@ -327,10 +376,19 @@ def open_model(
 
 
 # --- describing -------------------------------------------------------------------------------------------
-def layer_table(network: Model | TracedNetwork, seconds: float = 4.0) -> list[dict[str, Any]]:
-    """Every layer with its maps and output shape for a clip of ``seconds`` (for ``aurascope info``)."""
+def table_frames(network: Model | TracedNetwork, seconds: float = 4.0) -> int:
+    """Frames of the clip ``aurascope info`` describes: ``seconds``, or the network's own window (the frames its
+    head takes, or the fewest its layers take) when that is longer."""
     fe = network.front_end
-    frames = fe.n_frames(int(seconds * fe.sample_rate))
+    return max(fe.n_frames(int(seconds * fe.sample_rate)), network.min_input_frames(), network.head_input_frames or 0)
+
+
+def layer_table(network: Model | TracedNetwork, seconds: float = 4.0) -> list[dict[str, Any]]:
+    """Every layer with its maps and output shape (``output_shape``) for a clip of :func:`table_frames` frames (for
+    ``aurascope info``); ``output_shape_4s`` is that shape when the clip is ``seconds`` long, else None."""
+    fe = network.front_end
+    frames = table_frames(network, seconds)
+    at_seconds = frames == fe.n_frames(int(seconds * fe.sample_rate))
     rows = []
     if isinstance(network, Model):
         from app.core.model import body_output_shape
@@ -344,7 +402,7 @@ def layer_table(network: Model | TracedNetwork, seconds: float = 4.0) -> list[di
                     "name": layer.name,
                     "maps": layer.n_maps,
                     "kernel": list(layer.conv.kernel_size),
-                    "output_shape_4s": list(body_output_shape(trimmed, frames)),
+                    "output_shape": list(body_output_shape(trimmed, frames)),
                 }
             )
         return rows
@@ -357,10 +415,12 @@ def layer_table(network: Model | TracedNetwork, seconds: float = 4.0) -> list[di
                 "name": layer.name,
                 "maps": layer.n_maps,
                 "kernel": list(kernels.shape[2:]) if kernels is not None and kernels.dim() == 4 else None,
-                "output_shape_4s": list(shape),
+                "output_shape": list(shape),
                 "ops": list(layer.ops),
             }
         )
+    for row in rows:
+        row["output_shape_4s"] = row["output_shape"] if at_seconds else None
     return rows
 
 

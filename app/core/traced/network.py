@@ -17,7 +17,7 @@ from app.core.errors import ModelFormatError, SelectionError, UnsupportedModelEr
 from app.core.frontend import FrontEnd
 from app.core.methods import Method, ReluRule, RuleReLU, batched_backward
 from app.core.model import OUTPUT_ACTIVATIONS, Model
-from app.core.traced.notes import FidelityNote, NoteKind, note
+from app.core.traced.notes import HARMLESS_NOTES, FidelityNote, NoteKind, note
 from app.core.traced.operations import (
     BN_MODULES,
     CONV_MODULES,
@@ -176,8 +176,9 @@ class TracedNetwork:
             raise ModelFormatError(None, f"expected one of {OUTPUT_ACTIVATIONS}, got {output!r}", field="output")
         self.output = output
         self.notes = tuple(notes)
-        if strict and self.warnings:
-            raise UnsupportedModelError(self.source, "; ".join(self.warnings))
+        changing = [n.message for n in self.notes if n.kind not in HARMLESS_NOTES]
+        if strict and changing:
+            raise UnsupportedModelError(self.source, "; ".join(dict.fromkeys(changing)))
 
     # --- construction steps ---------------------------------------------------------------------------
     @classmethod
@@ -268,6 +269,11 @@ class TracedNetwork:
                     node.replace_all_uses_with(prev)
                     graph.erase_node(node)
                     continue
+            on_input = isinstance(prev, fx.Node) and prev.op == "placeholder"
+            gain = _input_gain(gm.get_submodule(str(node.target))) if on_input else None
+            if gain is not None and gain > 0:
+                notes.append(note(NoteKind.INPUT_GAIN, self._label(node), gain=gain, graph_node=node.name))
+                continue
             if not after_conv:
                 before = self._label(prev) if isinstance(prev, fx.Node) else "?"
                 notes.append(note(NoteKind.BATCHNORM, self._label(node), before=before, graph_node=node.name))
@@ -462,6 +468,13 @@ class TracedNetwork:
         return tuple(dict.fromkeys(n.message for n in self.notes if n.kind != NoteKind.HEAD))
 
     @property
+    def remarks(self) -> tuple[str, ...]:
+        """The warnings that change no map (an input gain): said so the user knows, nothing to worry about."""
+        return tuple(
+            dict.fromkeys(n.message for n in self.notes if n.kind in HARMLESS_NOTES and n.kind != NoteKind.HEAD)
+        )
+
+    @property
     def kind(self) -> str:
         return "traced"
 
@@ -500,8 +513,21 @@ class TracedNetwork:
     def output_shapes(self, n_frames: int) -> list[tuple[int, ...]]:
         """(C, H, W) of every layer's output for an input of ``n_frames``."""
         with torch.no_grad():
-            outs = self._body(torch.zeros(1, 1, self.front_end.n_bins, n_frames, device=self.device))
+            outs = self._run_body(torch.zeros(1, 1, self.front_end.n_bins, n_frames, device=self.device))
         return [tuple(_as_maps(o).shape[1:]) for o in outs]
+
+    def _run_body(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """The layers on ``x``; the user's graph failing there is an :class:`UnsupportedModelError` naming the input
+        size, never a traceback."""
+        try:
+            return self._body(x)
+        except Exception as err:
+            fewest = self.min_input_frames()
+            need = f"; it needs at least {fewest} frames" if x.shape[-1] < fewest else ""
+            raise UnsupportedModelError(
+                self.source,
+                f"its layers fail on a {x.shape[-2]} x {x.shape[-1]} spectrogram ({first_line(err)}){need}",
+            ) from None
 
     def strides(self, number: int) -> tuple[int, int]:
         """(frequency, time) input bins per output cell of layer ``number``."""
@@ -520,7 +546,7 @@ class TracedNetwork:
         """Run the layers on ``x`` ``[shape=(1, 1, n_bins, n_frames)]`` keeping the autograd graph."""
         with torch.enable_grad():
             inp = x.detach().to(self.device).clone().requires_grad_(True)
-            outs = tuple(_as_maps(o) for o in self._body(inp))
+            outs = tuple(_as_maps(o) for o in self._run_body(inp))
         return GraphRecord(input=inp, outputs=outs)
 
     def time_graph(self, number: int) -> TimeGraph | None:
@@ -586,6 +612,14 @@ class TracedNetwork:
         if self.output == "sigmoid":
             return torch.sigmoid(logits)
         return logits
+
+
+def _input_gain(bn: nn.Module) -> float | None:
+    """The one gain a batch-norm with running statistics applies to a one-channel input, else None."""
+    if getattr(bn, "running_var", None) is None or bn.running_var.numel() != 1:
+        return None
+    weight = float(bn.weight) if getattr(bn, "weight", None) is not None else 1.0
+    return weight / math.sqrt(float(bn.running_var) + bn.eps)
 
 
 def _as_maps(t: torch.Tensor) -> torch.Tensor:

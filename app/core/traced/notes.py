@@ -19,10 +19,16 @@ class NoteKind(StrEnum):
     NORMALISATION = "normalisation"
     UNKNOWN = "unknown"
     HEAD = "head"
+    INPUT_GAIN = "input_gain"
+
+
+# kinds that change no map: said so the user knows, but no reason for ``strict=True`` to refuse a network
+HARMLESS_NOTES = frozenset({NoteKind.HEAD, NoteKind.INPUT_GAIN})
 
 
 # {label}: the operation as the model names it; {what}: what it is ("a GELU", "matmul()"); {before}: the
-# operation a batch-norm follows; {frames} and {reason}: the probe input the head failed on, and why.
+# operation a batch-norm follows; {gain}: an input batch-norm's gain; {frames} and {reason}: the probe input the
+# head failed on, and why.
 TEMPLATES: dict[NoteKind, str] = {
     NoteKind.RESIDUAL: (
         "'{label}' adds two paths (a residual or skip sum): on the way down the signal goes into both and the "
@@ -51,6 +57,11 @@ TEMPLATES: dict[NoteKind, str] = {
     NoteKind.UNKNOWN: (
         "'{label}' ({what}) is not an operation the deconvnet defines: on the way down it takes its plain "
         "gradient, so results of the layers above it are partly a gradient"
+    ),
+    NoteKind.INPUT_GAIN: (
+        "batch-norm '{label}' on the input spectrogram is a fixed gain (x{gain:.3g}) and offset on the whole input, "
+        "as trained; on the way down it multiplies every deconvolved map by the same positive gain, which changes "
+        "no map's shape, only its raw level (loudness matching takes it out): harmless to the method"
     ),
     NoteKind.HEAD: (
         "the network's output could not be computed on a {frames}-frame input at "
