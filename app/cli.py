@@ -453,6 +453,34 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_front_end(args: argparse.Namespace) -> int:
+    """Print a sidecar to start from: a preset's front end with fields overridden (``n_fft=512 fmax=8000``)."""
+    from app.core.errors import ModelFormatError
+    from app.core.frontend import PRESETS, FrontEnd
+
+    if args.preset is None:
+        for name, fe in PRESETS.items():
+            print(f"{name:<11} {json.dumps(fe.to_dict())}")
+        return 0
+    block: dict[str, object] = {"preset": args.preset}
+    for item in args.fields:
+        name, sep, text = item.partition("=")
+        if not sep or not name:
+            print(f"aurascope: error: expected FIELD=VALUE, got {item!r}", file=sys.stderr)
+            return EXIT_BAD_INPUT
+        try:
+            block[name] = json.loads(text)
+        except json.JSONDecodeError:
+            block[name] = text  # a word: htk, reflect, log10_1p
+    try:
+        fe = FrontEnd.from_dict(block)
+    except ModelFormatError as err:
+        print(f"aurascope: error: field '{err.field}': {err.reason}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    print(json.dumps({"front_end": fe.to_dict()}, indent=2))
+    return 0
+
+
 def cmd_install_desktop(args: argparse.Namespace) -> int:
     from app.ui.desktop import install_desktop
 
@@ -574,6 +602,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=cmd_report)
 
     add_atlas_commands(sub)
+
+    p = sub.add_parser(
+        "front-end",
+        help="print a front-end sidecar from a preset (librosa, torchaudio, musicnn, kapre) with fields overridden",
+    )
+    p.add_argument("preset", nargs="?", help="a preset's name; without one, every preset is listed")
+    p.add_argument("fields", nargs="*", metavar="FIELD=VALUE", help="e.g. n_fft=512 hop_length=256 fmax=8000")
+    p.set_defaults(run=cmd_front_end)
 
     p = sub.add_parser("install-desktop", help="add Aurascope to the desktop's menu and 'Open with' for audio files")
     p.add_argument(

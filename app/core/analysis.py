@@ -504,7 +504,7 @@ class Analysis:
             fe = network.front_end
             samples = (win - 1) * fe.hop_length + (0 if fe.center else fe.n_fft)
             padded = torch.nn.functional.pad(self.samples, (0, samples - self.samples.shape[-1]))
-            x = fe.input_from_stft(fe.stft(padded))[None, None, :, :, :win]
+            x = fe.input_from_stft(fe.stft(padded))[None, None][..., :win]
             frames = win
         if win:
             starts = list(range(0, frames - win + 1, win))

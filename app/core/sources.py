@@ -405,7 +405,14 @@ def layer_table(network: Model | TracedNetwork, seconds: float = 4.0) -> list[di
                     "output_shape": list(body_output_shape(trimmed, frames)),
                 }
             )
-        return rows
+    else:
+        _traced_rows(network, frames, rows)
+    for row in rows:
+        row["output_shape_4s"] = row["output_shape"] if at_seconds else None
+    return rows
+
+
+def _traced_rows(network: TracedNetwork, frames: int, rows: list[dict[str, Any]]) -> None:
     shapes = network.output_shapes(frames)
     for layer, shape in zip(network.layers, shapes, strict=True):
         kernels = network.kernels(layer.number)
@@ -419,9 +426,6 @@ def layer_table(network: Model | TracedNetwork, seconds: float = 4.0) -> list[di
                 "ops": list(layer.ops),
             }
         )
-    for row in rows:
-        row["output_shape_4s"] = row["output_shape"] if at_seconds else None
-    return rows
 
 
 # --- writing our format from a user's module -------------------------------------------------------------

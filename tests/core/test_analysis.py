@@ -10,7 +10,7 @@ import pytest
 import soundfile as sf
 import torch
 
-from app.core.analysis import Analysis, FeatureRef
+from app.core.analysis import Analysis, FeatureRef, pad_for_prediction, prediction_frames
 from app.core.audio import load_audio
 from app.core.errors import ClipTooShortError
 from app.core.export import Loudness, export_features
@@ -85,6 +85,41 @@ def test_clip_shorter_than_the_head_window_is_padded_for_prediction(tmp_path: Pa
     assert analysis.input.shape[-1] == 44 < 87
     assert sum(s for _, s in analysis.predict()) == pytest.approx(1.0, abs=1e-5)
     assert analysis.render(FeatureRef(5, 0)).audio.shape == (11025,)
+
+
+def kick(seconds: float = 0.27, rate: int = 22050) -> np.ndarray:
+    """A synthetic kick drum: a 150 -> 45 Hz sine sweep under a 60 ms decay, with a click at the start."""
+    t = np.arange(int(seconds * rate)) / rate
+    phase = 2 * np.pi * (45 * t + (150 - 45) * 0.04 * (1 - np.exp(-t / 0.04)))
+    y = 0.8 * np.sin(phase) * np.exp(-t / 0.06)
+    y[:40] += np.hanning(80)[:40] * 0.3
+    return y.astype(np.float32)
+
+
+def test_a_kick_shorter_than_the_window_is_padded_with_silence_for_prediction(tmp_path: Path) -> None:
+    """The bundled mel tagger (dB input, 80 dB floor) on a 0.27 s kick: padded in the audio, so the network hears
+    the kick then what its front end makes of silence (the dB floor, not the 0 dB the old input-domain zeros were)."""
+    model = load_model(Path(__file__).resolve().parents[2] / "models" / "mel-tagger.safetensors")
+    sf.write(tmp_path / "kick.wav", kick(), 22050, subtype="FLOAT")
+    clip = load_audio(tmp_path / "kick.wav", model.front_end.sample_rate)
+    with pytest.raises(ClipTooShortError):
+        Analysis(clip, model, device="cpu")
+    padded, added = pad_for_prediction(clip, model)
+    need = prediction_frames(model)
+    assert model.front_end.n_frames(padded.samples.size) == need and added == pytest.approx(padded.duration - clip.duration)
+    n = clip.samples.size
+    assert np.array_equal(padded.samples[:n], clip.samples) and not padded.samples[n:].any()
+    scores = dict(Analysis(padded, model, device="cpu").predict())
+    assert len(scores) == len(model.labels) and all(0.0 < v < 1.0 for v in scores.values())  # sigmoid tags
+    # a clip long enough for the layers but not the head: padding inside predict() is the same silence
+    fe = model.front_end
+    body_only = (model.min_input_frames() - 1) * fe.hop_length
+    if body_only < padded.samples.size:
+        part = type(clip)(clip.path, clip.sha256, padded.samples[:body_only].copy(), clip.sample_rate, clip.original,
+                          clip.original_rate)
+        inside = dict(Analysis(part, model, device="cpu").predict())
+        assert max(abs(inside[k] - scores[k]) for k in scores) < 1e-5
+    assert pad_for_prediction(padded, model) == (padded, 0.0)
 
 
 @pytest.mark.parametrize("loudness", list(Loudness))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from needs import real_material
 
 from app.core.errors import ModelFormatError
 from app.core.frontend import (
@@ -18,7 +19,6 @@ from app.core.frontend import (
     Window,
     front_end_preset,
 )
-from tests.needs import real_material
 
 MEL = FrontEnd(sample_rate=22050, n_fft=1024, hop_length=512, scale=Scale.MEL, n_mels=96, compression=Compression.DB)
 

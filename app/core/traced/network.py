@@ -36,6 +36,7 @@ from app.core.windowing import TimeGraph
 # Maps per chunk of results: the largest intermediate of a chunk (if batched) stays within this many float32s.
 DEFAULT_CHUNK_ELEMENTS = 8_000_000
 PROBE_SECONDS = 4.0
+MAX_PROBE_FRAMES = 8192  # the longest probe tried for a network whose layers need more than PROBE_SECONDS
 
 
 @dataclass(frozen=True)
@@ -135,13 +136,17 @@ class TracedNetwork:
         self._gm = gm
 
         probe_frames = head_input_frames or front_end.n_frames(int(PROBE_SECONDS * front_end.sample_rate))
+        recorder, result = self._probe(gm, probe_frames)
+        order = {n: i for i, n in enumerate(gm.graph.nodes)}
+        frames = probe_frames
+        # a network whose deeper layers need more than PROBE_SECONDS (Won et al.'s FCN: 1280 frames) would lose them
+        # from the layer list: lengthen the probe while that gets it further through the graph
+        while head_input_frames is None and recorder.failed is not None and frames < MAX_PROBE_FRAMES:
+            frames *= 2
+            longer, longer_result = self._probe(gm, frames)
+            if longer.failed is None or order[longer.failed[0]] > order[recorder.failed[0]]:
+                recorder, result, probe_frames = longer, longer_result, frames
         self._probe_frames = probe_frames
-        recorder = Recorder(gm)
-        with torch.no_grad():
-            try:
-                result = recorder.run(self._probe_input(probe_frames))
-            except Exception:
-                result = None
         self._shapes = recorder.shapes
         nodes = list(gm.graph.nodes)
         depends = self._input_dependent(nodes)
@@ -278,6 +283,16 @@ class TracedNetwork:
                 before = self._label(prev) if isinstance(prev, fx.Node) else "?"
                 notes.append(note(NoteKind.BATCHNORM, self._label(node), before=before, graph_node=node.name))
         return notes
+
+    def _probe(self, gm: fx.GraphModule, frames: int) -> tuple[Recorder, Any]:
+        """Run the graph once on ``frames`` frames of noise, recording shapes (and where it failed, if it did)."""
+        recorder = Recorder(gm)
+        with torch.no_grad():
+            try:
+                result = recorder.run(self._probe_input(frames))
+            except Exception:
+                result = None
+        return recorder, result
 
     def _probe_input(self, frames: int) -> torch.Tensor:
         gen = torch.Generator().manual_seed(0)
