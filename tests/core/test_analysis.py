@@ -106,7 +106,8 @@ def test_a_kick_shorter_than_the_window_is_padded_with_silence_for_prediction(tm
         Analysis(clip, model, device="cpu")
     padded, added = pad_for_prediction(clip, model)
     need = prediction_frames(model)
-    assert model.front_end.n_frames(padded.samples.size) == need and added == pytest.approx(padded.duration - clip.duration)
+    assert model.front_end.n_frames(padded.samples.size) == need
+    assert added == pytest.approx(padded.duration - clip.duration)
     n = clip.samples.size
     assert np.array_equal(padded.samples[:n], clip.samples) and not padded.samples[n:].any()
     scores = dict(Analysis(padded, model, device="cpu").predict())
