@@ -660,6 +660,16 @@ def _run(argv: Sequence[str] | None) -> int:
     except KeyboardInterrupt:
         print("aurascope: interrupted", file=sys.stderr)
         return 130
+    except Exception as err:  # a user's network (or a bug of ours) failing where nothing expected it: one line
+        if os.environ.get("AURASCOPE_TRACEBACK"):
+            raise
+        text = str(err).strip().splitlines()
+        print(
+            f"aurascope: error: {type(err).__name__}: {text[0] if text else ''} "
+            "(set AURASCOPE_TRACEBACK=1 to see where)",
+            file=sys.stderr,
+        )
+        return 1
 
 
 def os_error_text(err: OSError) -> str:

@@ -133,3 +133,17 @@ def test_predict_pads_a_short_kick_instead_of_refusing_it(tmp_path: Path, model:
     assert len(scores) == 8 and all(0 < s["score"] < 1 for s in scores)
     if model == "choi2015-genre":  # softmax over genres
         assert sum(s["score"] for s in scores) == pytest.approx(1.0, abs=1e-4)
+
+
+def test_front_end_prints_a_preset_with_fields_overridden_and_refuses_bad_ones() -> None:
+    result = run("front-end", "torchaudio", "n_fft=512", "hop_length=256", "n_mels=96", "fmax=8000")
+    assert result.returncode == 0, result.stderr
+    fe = json.loads(result.stdout)["front_end"]
+    assert (fe["n_fft"], fe["hop_length"], fe["n_mels"], fe["fmax"]) == (512, 256, 96, 8000.0)
+    assert (fe["mel_scale"], fe["mel_norm"], fe["pad_mode"], fe["db_top_db"]) == ("htk", "none", "reflect", None)
+    listed = run("front-end")
+    assert [line.split()[0] for line in listed.stdout.splitlines()] == ["librosa", "torchaudio", "musicnn", "kapre"]
+    bad = run("front-end", "musicnn", "mel_scale=bark")
+    assert bad.returncode == 2 and "field 'front_end.mel_scale'" in bad.stderr and "Traceback" not in bad.stderr
+    unknown = run("front-end", "essentia")
+    assert unknown.returncode == 2 and "front_end.preset" in unknown.stderr

@@ -104,3 +104,13 @@ def test_characterise_and_report_take_a_module_source_and_a_method(tmp_path: Pat
     result = run("report", *source, "-a", str(wav_file), "-l", "2", "-f", "3", "--method", "gradient", "-o", str(out))
     assert result.returncode == 0, result.stderr
     assert json.loads((out / "report.json").read_text())["method"] == "gradient"
+
+
+def test_a_users_builder_that_raises_is_one_line_not_a_traceback(tmp_path: Path) -> None:
+    for command in (["info"], ["layers"]):
+        result = run(*command, "user_models.nets:broken_builder", "--front-end", str(sidecar(tmp_path)))
+        assert result.returncode == 2 and "Traceback" not in result.stderr
+        assert result.stderr.strip().splitlines() == [
+            "aurascope: error: cannot use model 'user_models.nets:broken_builder': the module's code raised "
+            "ValueError while loading: weights folder not configured"
+        ]

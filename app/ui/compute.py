@@ -60,6 +60,7 @@ class ModelSummary:
     layers: tuple[LayerSummary, ...]
     kind: str = "safetensors"  # or "traced" (a PyTorch module or an ONNX graph)
     warnings: tuple[str, ...] = ()  # what the network's graph keeps a method from doing faithfully
+    remarks: tuple[str, ...] = ()  # what it does that changes no map (an input gain): said, not alarmed about
 
     @property
     def grid(self) -> LogFrequencyGrid:
@@ -211,6 +212,7 @@ def summarise_model(model: Any, notes: tuple[str, ...] = ()) -> ModelSummary:
         if kernels is not None:
             kernels = kernels.detach().cpu().numpy().astype(np.float32)
         layers.append(LayerSummary(layer.number, layer.name, layer.n_maps, kernels, int(f_stride), int(t_stride)))
+    remarks = tuple(getattr(model, "remarks", ()))
     return ModelSummary(
         path=Path(model.path) if model.path else Path(model.name),
         name=model.name,
@@ -226,7 +228,8 @@ def summarise_model(model: Any, notes: tuple[str, ...] = ()) -> ModelSummary:
         input_bin_hz=np.asarray(fe.bin_frequencies(), dtype=np.float64),
         layers=tuple(layers),
         kind=getattr(model, "kind", "safetensors"),
-        warnings=tuple(dict.fromkeys((*notes, *getattr(model, "warnings", ())))),
+        warnings=tuple(w for w in dict.fromkeys((*notes, *getattr(model, "warnings", ()))) if w not in remarks),
+        remarks=remarks,
     )
 
 

@@ -1003,16 +1003,17 @@ class MainWindow(QMainWindow):
         self.gallery.set_labels(labels)
         self.kernels_view.set_kernels(summary.layers[0].kernels if summary.layers else None)
         self.kernels_view.set_labels(labels)
-        notes = "".join(f"\n⚠ {text}" for text in summary.warnings)
+        lines = [f"⚠ {text}" for text in summary.warnings] + [f"ℹ {text}" for text in summary.remarks]
+        notes = "".join(f"\n{line}" for line in lines)
         kind = "" if summary.kind == "safetensors" else f" ({summary.kind}: autograd route)"
         self.model_label.setText(f"model {summary.name}{kind}" + (" ⚠" if summary.warnings else ""))
         self.model_label.setToolTip(f"{summary.path}\n{summary.front_end_text}{notes}")
-        self.model_banner.setVisible(bool(summary.warnings))
-        if summary.warnings:
+        self.model_banner.setVisible(bool(lines))
+        if lines:
             self.model_banner.text.setText(
-                f"<b>How faithful the attribution is on {summary.name}</b>:<br>"
-                + "<br>".join(f"⚠ {text}" for text in summary.warnings)
+                f"<b>How faithful the attribution is on {summary.name}</b>:<br>" + "<br>".join(lines)
             )
+        if summary.warnings:
             self.statusBar().showMessage(
                 f"{len(summary.warnings)} note(s) on how faithfully this network can be attributed", 10000
             )

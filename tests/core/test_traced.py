@@ -233,6 +233,6 @@ def test_a_fixed_length_head_on_another_length_is_a_clear_error() -> None:
 
 @pytest.mark.parametrize("kind", list(NoteKind))
 def test_every_fidelity_note_kind_has_wording_naming_its_operation(kind: NoteKind) -> None:
-    found = note(kind, "block.op", what="a Thing", before="block.prev", frames=173, reason="shape mismatch")
+    found = note(kind, "block.op", what="a Thing", before="block.prev", frames=173, reason="shape mismatch", gain=0.5)
     assert (found.node, found.kind, found.layers) == ("block.op", kind, ())
     assert "'block.op'" in found.message and "{" not in found.message and "}" not in found.message

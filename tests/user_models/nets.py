@@ -140,3 +140,8 @@ class WholeModel(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.body(x).amax(dim=(2, 3))
         return self.fc(h.view(h.size(0), -1))
+
+
+def broken_builder() -> nn.Module:
+    """A user's builder that fails before any network exists (a missing configuration, say)."""
+    raise ValueError("weights folder not configured")
