@@ -284,7 +284,7 @@ class TracedNetwork:
                 notes.append(note(NoteKind.BATCHNORM, self._label(node), before=before, graph_node=node.name))
         return notes
 
-    def _probe(self, gm: fx.GraphModule, frames: int) -> tuple[Recorder, Any]:
+    def _probe(self, gm: fx.GraphModule, frames: int) -> tuple[Recorder, object]:
         """Run the graph once on ``frames`` frames of noise, recording shapes (and where it failed, if it did)."""
         recorder = Recorder(gm)
         with torch.no_grad():
