@@ -528,12 +528,13 @@ def analysis_bytes(model: Model | Network, n_samples: int) -> int:
     scaled from the layers' shapes on a short probe (no allocation at the clip's size)."""
     import math
 
-    from app.core.sources import layer_table
+    from app.core.sources import layer_table, table_frames
 
     fe = model.front_end
     probe_frames = max(fe.n_frames(int(4.0 * fe.sample_rate)), model.min_input_frames())
-    rows = layer_table(model, seconds=(probe_frames - 1) * fe.hop_length / fe.sample_rate)
-    per_frame = sum(math.prod(row["output_shape_4s"]) for row in rows) / max(1, probe_frames)
+    seconds = (probe_frames - 1) * fe.hop_length / fe.sample_rate
+    rows = layer_table(model, seconds=seconds)  # shapes at table_frames: the head's window when that is longer
+    per_frame = sum(math.prod(row["output_shape"]) for row in rows) / max(1, table_frames(model, seconds))
     return int(fe.n_frames(n_samples) * (fe.n_freq * 8 + fe.n_bins * 4 + 3 * 4 * per_frame))
 
 
