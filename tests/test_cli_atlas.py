@@ -120,12 +120,17 @@ def test_tags_json_counts_and_p_values(built: tuple[Path, str]) -> None:
         (("atlas", "top", "-a", "{atlas}", "-l", "1", "-f", "8"), "feature 8 is out of range"),
         (("atlas", "build", "-m", "{model}", "{tmp}/nowhere", "-o", "{tmp}/x.atlas"), "nowhere': no such file"),
         (("atlas", "build", "-m", "{model}", "{corpus}", "-o", "{atlas}", "--k", "5"), "built with k 3"),
+        (("atlas", "build", "-m", "{model}", "{corpus}", "-o", "{tmp}/no/x.atlas"), "no' does not exist"),
+        (("atlas", "top", "-a", "{tmp}/cut.atlas", "-l", "1", "-f", "0"), "cut.atlas': "),
+        (("atlas", "export", "-a", "{tmp}/cut.atlas", "-l", "1", "-f", "0", "-m", "{model}"), "cut.atlas': "),
     ],
 )
 def test_errors_are_one_line_exit_2(
     tmp_path: Path, built: tuple[Path, str], corpus: Path, model_file: Path, args: tuple[str, ...], message: str
 ) -> None:
     (tmp_path / "junk.atlas").write_bytes(b"x" * 4096)
+    whole = built[0].read_bytes()  # a real atlas cut short: its header opens, its pages are gone
+    (tmp_path / "cut.atlas").write_bytes(whole[: len(whole) // 3])
     values = {"tmp": tmp_path, "atlas": built[0], "model": model_file, "corpus": corpus}
     result = run(*(a.format(**values) for a in args))
     assert result.returncode == 2, result.stderr

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -75,6 +76,8 @@ class AtlasFile:
         self.path = Path(path)
         if not create and not self.path.is_file():
             raise AtlasError(self.path, "no such file")
+        if create and not self.path.parent.is_dir():
+            raise AtlasError(self.path, f"the folder '{self.path.parent}' does not exist")
         try:
             self._db = sqlite3.connect(self.path, isolation_level=None)
             self._db.execute("PRAGMA foreign_keys = ON")
@@ -90,6 +93,14 @@ class AtlasFile:
     def close(self) -> None:
         self._db.close()
 
+    @contextmanager
+    def _sql(self, doing: str) -> Iterator[None]:
+        """A damaged file, a full disk or a locked database as an :class:`AtlasError` naming the file."""
+        try:
+            yield
+        except sqlite3.Error as err:
+            raise AtlasError(self.path, f"cannot {doing} (SQLite says: {err})") from None
+
     def __enter__(self) -> AtlasFile:
         return self
 
@@ -99,7 +110,8 @@ class AtlasFile:
     # --- what the atlas was built with --------------------------------------------------------
     @property
     def meta(self) -> dict[str, Any]:
-        return {key: json.loads(value) for key, value in self._db.execute("SELECT key, value FROM meta")}
+        with self._sql("read it"):
+            return {key: json.loads(value) for key, value in self._db.execute("SELECT key, value FROM meta")}
 
     def claim(self, meta: dict[str, Any], maps: Sequence[tuple[int, int, str]]) -> None:
         """Stamp a new atlas with ``meta`` and its maps, or check an existing one was built the same way."""
@@ -114,22 +126,25 @@ class AtlasFile:
                         "(use another output file)",
                     )
             return
-        with self._transaction():
+        with self._sql("write it"), self._transaction():
             self._db.executemany("INSERT INTO meta VALUES (?, ?)", [(k, json.dumps(v)) for k, v in meta.items()])
             self._db.executemany("INSERT INTO maps VALUES (?, ?, ?)", maps)
 
     # --- clips ---------------------------------------------------------------------------------
     def known_hashes(self) -> set[str]:
-        return {row[0] for row in self._db.execute("SELECT sha256 FROM clips WHERE sha256 IS NOT NULL")}
+        with self._sql("read its clips"):
+            return {row[0] for row in self._db.execute("SELECT sha256 FROM clips WHERE sha256 IS NOT NULL")}
 
     def clips(self) -> list[ClipEntry]:
-        rows = self._db.execute("SELECT path, sha256, duration, labels, status, reason FROM clips ORDER BY id")
-        return [ClipEntry(p, s, d, tuple(json.loads(lab)), st, r) for p, s, d, lab, st, r in rows]
+        with self._sql("read its clips"):
+            rows = self._db.execute("SELECT path, sha256, duration, labels, status, reason FROM clips ORDER BY id")
+            return [ClipEntry(p, s, d, tuple(json.loads(lab)), st, r) for p, s, d, lab, st, r in rows]
 
     def clip(self, sha256: str) -> ClipEntry:
-        row = self._db.execute(
-            "SELECT path, sha256, duration, labels, status, reason FROM clips WHERE sha256 = ?", (sha256,)
-        ).fetchone()
+        with self._sql("read its clips"):
+            row = self._db.execute(
+                "SELECT path, sha256, duration, labels, status, reason FROM clips WHERE sha256 = ?", (sha256,)
+            ).fetchone()
         if row is None:
             raise AtlasError(self.path, f"no clip with hash {sha256[:12]}")
         p, s, d, lab, st, r = row
@@ -139,22 +154,25 @@ class AtlasFile:
     def top(self) -> TopK:
         """The whole atlas as a :class:`TopK` (to continue a build)."""
         top = TopK(int(self.meta.get("k", 1)))
-        top.add(Hit(*row) for row in self._db.execute(f"SELECT {_HIT_COLUMNS} FROM hits"))
+        with self._sql("read its excerpts"):
+            top.add(Hit(*row) for row in self._db.execute(f"SELECT {_HIT_COLUMNS} FROM hits"))
         return top
 
     def hits(self, layer: int, index: int) -> list[Hit]:
         """Map ``(layer, index)``'s hits, best first."""
-        rows = self._db.execute(
-            f"SELECT {_HIT_COLUMNS} FROM hits WHERE layer = ? AND map = ? ORDER BY rank", (layer, index)
-        )
-        return [Hit(*row) for row in rows]
+        with self._sql("read its excerpts"):
+            rows = self._db.execute(
+                f"SELECT {_HIT_COLUMNS} FROM hits WHERE layer = ? AND map = ? ORDER BY rank", (layer, index)
+            )
+            return [Hit(*row) for row in rows]
 
     def maps(self) -> list[tuple[int, int, str]]:
-        return list(self._db.execute("SELECT layer, map, layer_name FROM maps ORDER BY layer, map"))
+        with self._sql("read its maps"):
+            return list(self._db.execute("SELECT layer, map, layer_name FROM maps ORDER BY layer, map"))
 
     def commit_batch(self, clips: Iterable[ClipEntry], top: TopK, changed: Iterable[tuple[int, int]]) -> None:
         """One batch, all or nothing: its clips, and the changed maps' hits rewritten from ``top``."""
-        with self._transaction():
+        with self._sql("write it"), self._transaction():
             self._db.executemany(
                 "INSERT INTO clips (path, sha256, duration, labels, status, reason) VALUES (?, ?, ?, ?, ?, ?)",
                 [(c.path, c.sha256, c.duration, json.dumps(list(c.labels)), c.status, c.reason) for c in clips],
