@@ -136,3 +136,18 @@ def test_errors_are_one_line_exit_2(
     assert result.returncode == 2, result.stderr
     assert message in result.stderr and "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_build_with_the_ray_engine_gives_the_same_atlas(
+    tmp_path: Path, built: tuple[Path, str], corpus: Path, model_file: Path
+) -> None:
+    pytest.importorskip("ray.data", reason="the ray extra (pip install 'aurascope[ray]') is not installed")
+    out = tmp_path / "ray.atlas"
+    result = run(
+        "atlas", "build", "-m", str(model_file), str(corpus), "-o", str(out), "--k", "3", "--batch", "2",
+        "--labels", str(corpus / "labels.csv"), "--engine", "ray",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "5 clip(s) scanned, 1 skipped" in result.stdout and "atlas: 6/6 clips" in result.stderr
+    with AtlasFile(out) as remote, AtlasFile(built[0]) as local:
+        assert remote.contents() == local.contents()
