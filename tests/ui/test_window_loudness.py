@@ -7,11 +7,11 @@ import numpy as np
 
 from app.core.loudness import apply_gain, loudness_lufs
 from app.playback import Slot
-from app.ui import main_window
+from app.ui import playback_panel
 
 
 def test_a_long_original_is_measured_on_the_worker_then_matched(make_window, qtbot, monkeypatch, wav_file, model_file):
-    monkeypatch.setattr(main_window, "A_MEASURE_INLINE_S", 1.0)  # the 3 s test clip counts as long
+    monkeypatch.setattr(playback_panel, "A_MEASURE_INLINE_S", 1.0)  # the 3 s test clip counts as long
     window = make_window(wav_file, model_file)
     window.act_match.setChecked(True)
     window.set_loudness_match()
@@ -29,7 +29,7 @@ def test_a_long_original_is_measured_on_the_worker_then_matched(make_window, qtb
 
 
 def test_abx_on_a_long_clip_is_measured_on_the_worker(make_window, qtbot, monkeypatch, wav_file, model_file):
-    monkeypatch.setattr(main_window, "A_MEASURE_INLINE_S", 1.0)  # the 3 s test clip counts as long
+    monkeypatch.setattr(playback_panel, "A_MEASURE_INLINE_S", 1.0)  # the 3 s test clip counts as long
     window = make_window(wav_file, model_file)
     assert window.start_abx() is None  # not yet: A and B are being measured on the worker
     qtbot.waitUntil(lambda: window.abx_dialog is not None, timeout=30000)

@@ -1,0 +1,334 @@
+"""The window's long jobs: export, characterisation, the listening report and the A/B/X test, with their
+progress and cancelling. A part of `MainWindow`; the work runs on the controller's worker."""
+
+from __future__ import annotations
+
+import copy
+import os
+import threading
+from pathlib import Path
+
+from PySide6.QtCore import Qt, QUrl
+from PySide6.QtGui import QDesktopServices
+from PySide6.QtWidgets import (
+    QMessageBox,
+    QProgressDialog,
+)
+
+from app.core.abx import LevelMismatchError
+from app.core.types import Loudness, Mode, member_or
+from app.playback import Slot
+from app.ui import compute, playback_panel
+from app.ui import settings as keys
+from app.ui.abx_dialog import AbxDialog, measure_match
+from app.ui.export_dialog import ExportDialog, ExportRequest
+from app.ui.feature_tree import ref_text
+from app.ui.report_dialog import ClipChoice, ReportDialog, ReportRequest
+from app.ui.worker import CHARACTERISE, EXPORT, LOUDNESS, OPEN, REPORT, THUMBNAILS
+
+
+class LongJobs:
+    """Methods of `MainWindow` (mixed in); ``self`` is the window."""
+
+    # ==== export ==========================================================================================
+    def export_selected(self) -> None:
+        if self.analysis is None or self.clip is None:
+            self.show_error("Nothing to export", "Open a model and an audio clip first.")
+            return
+        refs = self.tree.selected_refs() or ([self.selected] if self.selected else [])
+        if not refs:
+            self.show_error("Nothing to export", "Select one or more feature maps in the tree.")
+            return
+        s = self.settings
+        dialog = ExportDialog(
+            refs,
+            self.clip.name,
+            folder=s.get(keys.EXPORT_DIR),
+            modes=[m for m in Mode if m.value in s.get(keys.EXPORT_MODES)],
+            subtype=s.get(keys.EXPORT_FORMAT),
+            loudness=member_or(Loudness, s.get(keys.EXPORT_LOUDNESS), Loudness.NONE),
+            method=self.options.current_method(),
+            parent=self,
+        )
+        if dialog.exec() != ExportDialog.DialogCode.Accepted:
+            return
+        self.run_export(dialog.request())
+
+    def run_export(self, request: ExportRequest) -> None:
+        """Write the request's files on the worker, with a progress dialog that can cancel."""
+        s = self.settings
+        s.set(keys.EXPORT_DIR, str(request.folder))
+        s.set(keys.EXPORT_MODES, [m.value for m in request.modes])
+        s.set(keys.EXPORT_FORMAT, request.subtype)
+        s.set(keys.EXPORT_LOUDNESS, request.loudness.value)
+        total = len(request.refs) * len(request.modes)
+        progress, stop = self._progress("Export", f"Exporting {total} file(s) to {request.folder}…", total)
+        self.export_progress = progress
+        analysis = self.analysis
+
+        def run(job):
+            return compute.export(
+                analysis,
+                request.refs,
+                request.modes,
+                request.folder,
+                subtype=request.subtype,
+                loudness=request.loudness,
+                method=request.method,
+                progress=lambda done, n: self.worker.post(job, progress.setValue, done),
+                cancelled=lambda: stop.is_set() or job.cancelled,
+            )
+
+        def finished(written: list[Path]) -> None:
+            progress.reset()
+            progress.deleteLater()
+            cancelled = stop.is_set()
+            what = "Cancelled after" if cancelled else "Wrote"
+            self.statusBar().showMessage(f"{what} {len(written)} file(s) (+ sidecars) in {request.folder}", 8000)
+            self.exportFinished.emit(written)
+            if written and not cancelled and not os.environ.get("AURASCOPE_NO_EXPORT_DIALOG"):
+                box = QMessageBox(
+                    QMessageBox.Icon.Information,
+                    "Export finished",
+                    f"Wrote {len(written)} WAV file(s) with JSON sidecars to\n{request.folder}",
+                    QMessageBox.StandardButton.Ok,
+                    self,
+                )
+                open_button = box.addButton("Open folder", QMessageBox.ButtonRole.ActionRole)
+                open_button.clicked.connect(lambda: QDesktopServices.openUrl(QUrl.fromLocalFile(str(request.folder))))
+                box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+                box.open()
+
+        def failed(err: BaseException) -> None:
+            progress.reset()
+            progress.deleteLater()
+            self.show_error("Export failed", f"{type(err).__name__}: {err}", request.folder)
+
+        self.worker.submit(EXPORT, run, on_result=finished, on_error=failed, busy_text="Exporting…")
+
+    # ==== characterisation, listening report, A/B/X ==========================================================
+    def _session_analyses(self, keys_wanted: list[str] | None = None):
+        """A worker-side function giving (analysis, ...) for the session's available clips: the analysed ones
+        as they are, the others analysed on the worker (and not kept: memory stays bounded)."""
+        model, summary = self.model_handle, self.summary
+        known = {k: a for k, (a, _) in self.analyses.items()}
+        entries = [e for e in self.clip_entries.values() if e.status != "missing" and e.status != "error"]
+        if keys_wanted is not None:
+            entries = [e for e in entries if e.key in keys_wanted]
+
+        def analyses() -> list:
+            return [
+                known[e.key] if e.key in known else compute.analyse_clip(model, summary, e.path)[0] for e in entries
+            ]
+
+        return analyses, len(entries)
+
+    def characterise(self, layer_only: bool) -> None:
+        """Measure each map against each of the session's clips and suggest tags (never touching labels)."""
+        if self.analysis is None or self.summary is None:
+            self.show_error("Nothing to characterise", "Open a model and an audio clip first.")
+            return
+        layer = (self.selected or self.controller.default_ref())[0]
+        refs = [(layer, k) for k in range(self.summary.layers[layer - 1].n_maps)] if layer_only else None
+        analyses, n_clips = self._session_analyses()
+        n_maps = len(refs) if refs is not None else sum(x.n_maps for x in self.summary.layers)
+        text = f"Characterising {n_maps} map(s) on {n_clips} clip(s)…"
+        progress, stop = self._progress("Characterise maps", text, n_maps * n_clips)
+        self.characterise_progress = progress
+        method, model = self.options.current_method(), self.model_handle
+
+        def run(job):
+            return compute.characterise(
+                analyses(),
+                refs,
+                method=method,
+                progress=lambda done, n: self.worker.post(job, progress.setValue, done),
+                cancelled=lambda: stop.is_set() or job.cancelled,
+            )
+
+        def finished(result) -> None:
+            progress.reset()
+            progress.deleteLater()
+            if model is not self.model_handle:
+                return
+            found = result.suggestions()
+            self.session.set_suggestions(found)
+            self._edited()
+            tagged = sum(1 for tags in found.values() if tags)
+            what = "Stopped after" if result.cancelled else "Characterised"
+            self.statusBar().showMessage(
+                f"{what} {len(result.maps)} rendering(s) in {result.seconds:.1f} s: {tagged} map(s) with suggested "
+                "tags (shown in the inspector; your labels are untouched)",
+                10000,
+            )
+            if self.selected is not None:
+                self._show_session_notes(self.selected)
+
+        def failed(err: BaseException) -> None:
+            progress.reset()
+            progress.deleteLater()
+            self.show_error("Characterisation failed", f"{type(err).__name__}: {err}")
+
+        self.worker.submit(CHARACTERISE, run, on_result=finished, on_error=failed, busy_text="Characterising…")
+
+    def export_report(self) -> None:
+        if self.analysis is None or self.summary is None or self.clip is None:
+            self.show_error("Nothing to report", "Open a model and an audio clip first.")
+            return
+        clips = [ClipChoice(e.key, e.name, e.status not in ("missing", "error")) for e in self.clip_entries.values()]
+        s = self.settings
+        dialog = ReportDialog(
+            selected=self.tree.selected_refs() or ([self.selected] if self.selected else []),
+            current_layer=(self.selected or self.controller.default_ref())[0],
+            layer_sizes=[layer.n_maps for layer in self.summary.layers],
+            clips=clips,
+            current_clip=self.clip.sha256,
+            method=self.options.current_method(),
+            folder=s.get(keys.REPORT_DIR) or str(Path(self._last_dir()) / "aurascope-report"),
+            title=f"Listening report — {self.summary.name}",
+            parent=self,
+        )
+        if dialog.exec() != ReportDialog.DialogCode.Accepted:
+            return
+        self.run_report(dialog.request())
+
+    def run_report(self, request: ReportRequest) -> None:
+        """Write the listening report on the worker (the CLI's ``aurascope report``), with a cancellable progress."""
+        self.settings.set(keys.REPORT_DIR, str(request.folder))
+        analyses, n_clips = self._session_analyses(list(request.clips))
+        n_maps = len(request.refs) if request.refs is not None else sum(x.n_maps for x in self.summary.layers)
+        text = f"Writing the report to {request.folder}…"
+        progress, stop = self._progress("Listening report", text, n_maps * n_clips)
+        self.report_progress = progress
+        self._sync_playhead()
+        session = copy.deepcopy(self.session)  # the worker reads a snapshot while the listener goes on editing
+
+        def run(job):
+            return compute.write_report(
+                request.folder,
+                analyses(),
+                list(request.refs) if request.refs is not None else None,
+                session,
+                title=request.title,
+                method=request.method,
+                progress=lambda done, n: self.worker.post(job, progress.setValue, done),
+                cancelled=lambda: stop.is_set() or job.cancelled,
+            )
+
+        def finished(report) -> None:
+            progress.reset()
+            progress.deleteLater()
+            self.last_report = report
+            self.statusBar().showMessage(
+                f"Wrote the report: {report.maps} map(s) × {report.clips} clip(s), {report.files} files, "
+                f"in {report.seconds:.1f} s: {report.index}",
+                10000,
+            )
+            if request.open_when_done and not stop.is_set() and not os.environ.get("AURASCOPE_NO_EXPORT_DIALOG"):
+                QDesktopServices.openUrl(QUrl.fromLocalFile(str(report.index)))
+
+        def failed(err: BaseException) -> None:
+            progress.reset()
+            progress.deleteLater()
+            self.show_error("Report failed", getattr(err, "reason", f"{type(err).__name__}: {err}"), request.folder)
+
+        self.worker.submit(REPORT, run, on_result=finished, on_error=failed, busy_text="Writing the report…")
+
+    def start_abx(self) -> AbxDialog | None:
+        """A blind A/B/X test of the selected map against the original, loudness-matched; saved in the session.
+
+        A and B are measured as they will play (over the loop, or the whole clip) before the dialog opens; when
+        that is over `A_MEASURE_INLINE_S` of audio the measurement runs on the worker and the dialog opens when
+        it arrives (None is returned then), if the map and the buffers are still the same."""
+        feature, clip = self.feature, self.clip
+        if feature is None or clip is None or feature.ref != self.selected:
+            self.show_error("No map ready", "Select a map and wait until it is rendered (it plays as B).")
+            return None
+        region = self.engine.loop_region
+        rate = self.engine.sample_rate
+        loop = (region[0] / rate, region[1] / rate) if region is not None and self.engine.looping else None
+        measured = (region[1] - region[0]) if loop is not None and region is not None else self.engine.length
+        if measured <= playback_panel.A_MEASURE_INLINE_S * rate:  # one threshold for A and for A/B/X
+            return self._open_abx(feature, clip, loop, None)
+        engine, sources = self.engine, (self.engine.source(Slot.A), self.engine.source(Slot.B))
+
+        def measure(job):
+            try:
+                return measure_match(engine, loop)
+            except LevelMismatchError as err:
+                return err
+
+        def measured_then_open(match) -> None:
+            now = (engine.source(Slot.A), engine.source(Slot.B))
+            if self.feature is not feature or now[0] is not sources[0] or now[1] is not sources[1]:
+                return  # the map or the clip changed meanwhile: the listener asks again
+            self._open_abx(feature, clip, loop, match)
+
+        self.worker.submit(LOUDNESS, measure, on_result=measured_then_open, busy_text="Matching A and B's loudness…")
+        return None
+
+    def _open_abx(self, feature, clip, loop, match) -> AbxDialog | None:
+        try:  # refuses when A and B cannot be equally loud (`match` measured already, or measured here)
+            if isinstance(match, LevelMismatchError):
+                raise match
+            dialog = AbxDialog(
+                self.engine,
+                layer=feature.ref[0],
+                index=feature.ref[1],
+                clip_sha256=clip.sha256,
+                clip_name=clip.name,
+                map_name=" · ".join(x for x in (ref_text(feature.ref), self.session.notes_for(feature.ref).label) if x),
+                mode=feature.mode,
+                loop=loop,
+                match=match,
+                parent=self,
+            )
+        except LevelMismatchError as err:
+            self.show_error("Cannot start a blind test", f"{err.reason}. Pick another map or loop region.")
+            return None
+        dialog.finishedRun.connect(self._abx_finished)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        self.abx_dialog = dialog
+        dialog.finished.connect(lambda _: (setattr(self, "abx_dialog", None), self._apply_gains()))
+        dialog.open()
+        return dialog
+
+    def _abx_finished(self, result) -> None:
+        self.session.add_abx(result)
+        self._edited()
+        self.statusBar().showMessage(
+            f"A/B/X on {ref_text((result.layer, result.index))}: {result.correct} of {result.trials}, "
+            f"p = {result.p_value:.3g} (saved in the session)",
+            10000,
+        )
+        if self.selected == (result.layer, result.index):
+            self._show_session_notes(self.selected)
+
+    def _progress(self, title: str, text: str, total: int) -> tuple[QProgressDialog, threading.Event]:
+        """A window-modal progress dialog for a long worker job, and the event its Cancel button sets."""
+        progress = QProgressDialog(text, "Cancel", 0, total, self)
+        progress.setWindowTitle(title)
+        progress.setWindowModality(Qt.WindowModality.WindowModal)
+        progress.setMinimumDuration(300)
+        progress.setValue(0)
+        stop = threading.Event()
+        progress.canceled.connect(stop.set)
+        return progress, stop
+
+    # ==== busy indicator, cancel ==========================================================================
+    def _busy_changed(self, busy: bool, text: str) -> None:
+        self.busy_label.setText(text)
+        for widget in (self.busy_label, self.busy_bar):
+            widget.setVisible(busy)
+        self.busy_cancel.setVisible(busy and text.startswith(("Opening", "Analysing")))
+        if busy:
+            self.setCursor(Qt.CursorShape.BusyCursor)
+        else:
+            self.unsetCursor()
+
+    def cancel_work(self) -> None:
+        self.worker.cancel(OPEN)
+        self.worker.cancel(THUMBNAILS)
+        self.controller.stop_thumbnails()
+        self.thumb_label.setText("")
+        self.statusBar().showMessage("Cancelled; what was loaded stays loaded", 4000)
