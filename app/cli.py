@@ -482,7 +482,7 @@ def cmd_front_end(args: argparse.Namespace) -> int:
 
 
 def cmd_install_desktop(args: argparse.Namespace) -> int:
-    from app.ui.desktop import install_desktop
+    from app.desktop import install_desktop
 
     entry = install_desktop(args.dir)
     print(f"wrote {entry}")

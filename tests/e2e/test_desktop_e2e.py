@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT / "tests" / "playback"))
 from needs import missing  # noqa: E402
 from playback_fakes import MonitorRecorder  # noqa: E402
 
-from app.ui.desktop import exec_command  # noqa: E402
+from app.desktop import exec_command  # noqa: E402
 
 pytestmark = pytest.mark.slow
 DISPLAY = os.environ.get("DISPLAY", ":99")

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from app.ui.desktop import desktop_entry, exec_command, install_desktop
+from app.desktop import desktop_entry, exec_command, install_desktop
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _entry(path: Path) -> configparser.SectionProxy:

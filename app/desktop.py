@@ -11,7 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE = ROOT / "resources" / "aurascope.desktop.in"
 ICON = ROOT / "resources" / "aurascope.svg"
 DESKTOP_NAME = "aurascope.desktop"
