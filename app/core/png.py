@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from app.core.display import LogFrequencyGrid, linear_bin_hz
 from app.core.files import write_bytes
 
 # inferno (matplotlib, CC0) sampled at 0, 1/8, ..., 1; the 256-entry table interpolates between these
@@ -83,28 +84,12 @@ def colourise(values: np.ndarray, lo: float, hi: float, table: np.ndarray = INFE
 
 
 def log_frequency_rows(db: np.ndarray, sample_rate: int, n_rows: int) -> np.ndarray:
-    """Linear-bin rows ``[shape=(n_freq, n_frames)]`` (0..Nyquist) onto ``n_rows`` log-spaced rows, lowest first.
-
-    A row narrower than a bin interpolates between the two nearest bins; a wider one takes the loudest bin
-    inside it, so no peak falls between rows.
-    """
+    """Linear-bin rows ``[shape=(n_freq, n_frames)]`` (0..Nyquist) onto ``n_rows`` log-spaced rows, lowest first:
+    the window's own grid (`LogFrequencyGrid`), so a report's picture is the spectrogram the window draws."""
     db = np.asarray(db, dtype=np.float32)
-    n_freq = db.shape[0]
-    bin_hz = np.linspace(0.0, sample_rate / 2.0, n_freq)
-    fmin = max(20.0, 1.4 * sample_rate / (2 * (n_freq - 1)))
-    edges = np.exp2(np.linspace(np.log2(fmin), np.log2(sample_rate / 2.0), n_rows + 1))
-    centres = np.sqrt(edges[:-1] * edges[1:])
-    pos = np.interp(centres, bin_hz, np.arange(n_freq, dtype=np.float64))
-    i0 = np.clip(np.floor(pos).astype(np.int64), 0, n_freq - 1)
-    i1 = np.minimum(i0 + 1, n_freq - 1)
-    w = (pos - i0).astype(np.float32)[:, None]
-    out = db[i0] * (1.0 - w) + db[i1] * w
-    start = np.searchsorted(bin_hz, edges[:-1], side="left")
-    end = np.searchsorted(bin_hz, edges[1:], side="left")
-    wide = end > start + 1
-    for r in np.flatnonzero(wide):
-        out[r] = db[start[r] : end[r]].max(axis=0)
-    return out
+    n_fft = 2 * (db.shape[0] - 1)
+    grid = LogFrequencyGrid.for_rate(sample_rate, n_fft, n_rows)
+    return grid.remap_linear(db, linear_bin_hz(sample_rate, n_fft))
 
 
 def spectrogram_rgb(

@@ -35,9 +35,9 @@ from PySide6.QtWidgets import (
 )
 
 from app.core.abx import DEFAULT_TRIALS, AbxResult, AbxTrial, Choice, LevelMismatchError
+from app.core.display import format_time
 from app.core.loudness import TOLERANCE_LU, PairMatch, match_pair
 from app.playback import AudioDeviceError, PlaybackEngine, Slot
-from app.ui.display import format_time
 
 #: the listener "can hear a difference" when the one-sided binomial p-value is below this
 SIGNIFICANCE = 0.05

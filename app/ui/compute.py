@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from app.core.display import LogFrequencyGrid, band_edges, linear_bin_hz, thumbnail
 from app.core.types import FeatureRef, Loudness, Method, Mode
-from app.ui.display import LogFrequencyGrid, band_edges, linear_bin_hz, thumbnail
 
 THUMB_ROWS = 18
 THUMB_COLS = 64

@@ -19,9 +19,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.core.display import format_time
 from app.core.types import FeatureRef
 from app.ui.compute import THUMB_COLS, THUMB_ROWS, ModelSummary
-from app.ui.display import format_time
 
 REF_ROLE = Qt.ItemDataRole.UserRole + 1
 SORT_ROLE = Qt.ItemDataRole.UserRole + 2

@@ -18,9 +18,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.core.display import format_hz
 from app.core.types import FeatureRef
 from app.ui.compute import Auralisation, LayerSummary
-from app.ui.display import format_hz
 from app.ui.images import kernel_mosaic
 
 

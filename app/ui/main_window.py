@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.core.display import format_time, is_silent
 from app.core.loudness import Level
 from app.core.session import Session as ListeningSession
 from app.core.types import FeatureRef, Method, Mode
@@ -41,7 +42,6 @@ from app.ui.automation import install_automation
 from app.ui.clip_list import ClipEntry, ClipList
 from app.ui.compute import Auralisation
 from app.ui.controller import Controller, Thumbnails
-from app.ui.display import format_time, is_silent
 from app.ui.feature_tree import FeatureTree, ref_text
 from app.ui.gallery import LayerGallery
 from app.ui.inspector import Inspector

@@ -6,11 +6,11 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 
+from app.core.display import format_time
 from app.core.loudness import Level, common_gains, peak_dbfs
 from app.core.types import Method, Mode
 from app.playback import AudioDeviceError, Slot
 from app.ui import settings as keys
-from app.ui.display import format_time
 from app.ui.worker import LOUDNESS
 
 A_MEASURE_INLINE_S = 60.0  # slot A longer than this is measured for loudness matching on the worker, not here

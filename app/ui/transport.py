@@ -20,8 +20,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.core.display import format_time
 from app.core.types import Method, Mode
-from app.ui.display import format_time
 from app.ui.forms import chosen, select_value, vocabulary_box
 
 

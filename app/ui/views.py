@@ -14,7 +14,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import QRectF, Qt, Signal
 from PySide6.QtWidgets import QSplitter, QVBoxLayout, QWidget
 
-from app.ui.display import LogFrequencyGrid, db_levels, format_hz, format_time
+from app.core.display import LogFrequencyGrid, db_levels, format_hz, format_time
 
 pg.setConfigOptions(imageAxisOrder="row-major", antialias=False, background="#16161c", foreground="#c8c8d0")
 

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from app.ui.display import (
+from app.core.display import (
     LogFrequencyGrid,
     band_edges,
     db_levels,
