@@ -74,8 +74,8 @@ def test_thumbnails_of_a_long_clip_show_its_loudest_ten_seconds(small_model: Mod
     )
     thumbs = compute.thumbnails(analysis, summary, 3, [0, 1], method=Method.DECONVNET)
     # the same images as thumbnails cut from the whole-clip deconvolution over those frames
-    from app.core.resynth import to_db
     from app.core.display import LogFrequencyGrid, linear_bin_hz, thumbnail
+    from app.core.resynth import to_db
 
     frames = analysis.frames_for_samples(first, last)
     d = analysis.deconv(3, [1])[0, :, frames[0] : frames[1]]
