@@ -75,18 +75,13 @@ def _progress(done: int, total: int, started: float) -> None:
 def load_network(args: argparse.Namespace, source: str | Path | None = None):
     """The model named by ``--model`` (or ``source``): our file, ``module:callable`` or ONNX with ``--weights`` and
     ``--front-end``; what the network's graph keeps a method from doing faithfully is printed as warnings."""
-    import warnings
+    from app.core.sources import open_model_noting
 
-    from app.core.errors import FidelityWarning
-    from app.core.sources import open_model
-
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", FidelityWarning)
-        network = open_model(
-            source if source is not None else args.model,
-            weights=getattr(args, "weights", None),
-            front_end=getattr(args, "front_end", None),
-        )
+    network, caught = open_model_noting(
+        source if source is not None else args.model,
+        weights=getattr(args, "weights", None),
+        front_end=getattr(args, "front_end", None),
+    )
     remarks = set(getattr(network, "remarks", ()))  # said, but harmless to the method
     for warning in caught:
         kind = "note" if str(warning.message) in remarks else "warning"
@@ -336,10 +331,8 @@ def _open_many(args: argparse.Namespace):
 
 def _session_module(args: argparse.Namespace, session, module):
     """A session's ``module:callable`` network, imported only with ``--trust-module`` (importing runs its code)."""
-    import warnings
-
-    from app.core.errors import FidelityWarning, UnsupportedModelError
-    from app.core.sources import open_model
+    from app.core.errors import UnsupportedModelError
+    from app.core.sources import open_model_noting
     from app.core.trust import describe_module
 
     description = describe_module(module.source, module.search_folder)
@@ -349,15 +342,13 @@ def _session_module(args: argparse.Namespace, session, module):
             f"session '{session.path}' names a module whose code would run: {description.text()}; pass "
             "--trust-module to run it, or --model to use another model",
         )
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", FidelityWarning)
-        network = open_model(
-            module.source,
-            weights=module.weights.path if module.weights else None,
-            front_end=module.front_end.path,
-            search_folder=module.search_folder,
-            consented=description,
-        )
+    network, caught = open_model_noting(
+        module.source,
+        weights=module.weights.path if module.weights else None,
+        front_end=module.front_end.path,
+        search_folder=module.search_folder,
+        consented=description,
+    )
     for warning in caught:
         print(f"aurascope: warning: {warning.message}", file=sys.stderr)
     return network

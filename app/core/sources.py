@@ -375,6 +375,18 @@ def open_model(
     return load_model(path)
 
 
+def open_model_noting(
+    source: str | Path, **options: Any
+) -> tuple[Model | TracedNetwork, list[warnings.WarningMessage]]:
+    """`open_model` (same ``options``), with the warnings it raised returned instead of shown: every
+    :class:`FidelityWarning` (what the graph keeps a method from doing faithfully), each time, and any other. The
+    CLI prints them; the window shows the fidelity notes in its banner."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", FidelityWarning)
+        network = open_model(source, **options)
+    return network, list(caught)
+
+
 # --- describing -------------------------------------------------------------------------------------------
 def table_frames(network: Model | TracedNetwork, seconds: float = 4.0) -> int:
     """Frames of the clip ``aurascope info`` describes: ``seconds``, or the network's own window (the frames its

@@ -166,11 +166,8 @@ def load_model(path: str | Path | ModelSource) -> tuple[Any, ModelSummary]:
     (``<name>.json``), traced like the CLI's ``--front-end`` does. A `ModelSource` naming a module imports the
     user's code (trusted, like the CLI's ``module:callable``) from its search folder.
     """
-    import sys
-    import warnings
-
     from app.core.errors import FidelityWarning, ModelFormatError
-    from app.core.sources import open_model
+    from app.core.sources import open_model_noting
 
     source = path if isinstance(path, ModelSource) else ModelSource(str(path))
     sidecar = source.front_end
@@ -180,24 +177,14 @@ def load_model(path: str | Path | ModelSource) -> tuple[Any, ModelSummary]:
             raise ModelFormatError(
                 source.source, f"an ONNX model needs its front end in a JSON sidecar: {sidecar.name}"
             )
-    folder = str(source.search_folder) if source.search_folder is not None else None
-    added = folder is not None and folder not in sys.path
-    if added:
-        sys.path.insert(0, folder)
-    try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", FidelityWarning)
-            target = source.source if source.is_module else Path(source.source)
-            model = open_model(
-                target,
-                weights=source.weights,
-                front_end=sidecar,
-                search_folder=source.search_folder if source.is_module else None,
-                consented=source.consented,
-            )
-    finally:
-        if added:
-            sys.path.remove(folder)
+    target = source.source if source.is_module else Path(source.source)
+    model, caught = open_model_noting(  # a module's search folder is on sys.path only while it is imported
+        target,
+        weights=source.weights,
+        front_end=sidecar,
+        search_folder=source.search_folder if source.is_module else None,
+        consented=source.consented,
+    )
     notes = tuple(str(w.message) for w in caught if issubclass(w.category, FidelityWarning))
     return model, summarise_model(model, notes)
 
