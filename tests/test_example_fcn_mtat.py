@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import warnings
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +24,7 @@ from app.core.analysis import Analysis, pad_for_prediction
 from app.core.audio import load_audio
 from app.core.errors import FidelityWarning, ModelFormatError
 from app.core.sources import open_model
+from app.core.types import FeatureRef
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCE = "docs.examples.fcn_mtat:build"
@@ -222,3 +224,16 @@ def test_predict_takes_a_quarter_second_excerpt_of_a_real_recording(weights: Pat
     assert result.returncode == 0, result.stderr
     assert "'trumpet_note.wav' lasts 0.27 s, shorter than the model's window: padded with" in result.stderr
     assert len(json.loads(result.stdout)["scores"]) == (50 if model == "fcn" else 8)
+
+
+def test_a_window_renders_though_the_deeper_layers_need_more_than_it(fcn) -> None:
+    """The window renders 5 s of layer 2 from a crop that layers 4-5 could not take (they need 1280 frames): the
+    crop runs the layers up to 2 only, and equals the whole clip's rendering there."""
+    song = load_audio(real_material("songs", "Kevin_MacLeod_-_Vibe_Ace.hq.ogg"), 16000)
+    analysis = Analysis(replace(song, samples=song.samples[: 22 * 16000].copy()), fcn)
+    first, last = analysis.loudest_window(5.0)
+    (window,) = analysis.render_window(2, [0], first, last)
+    assert window.context_frames < 1280 and window.audio.shape == (last - first,)
+    whole = analysis.render(FeatureRef(2, 0)).audio[first:last]
+    assert float(np.abs(window.audio - whole).max()) <= 1e-5 * max(1.0, float(np.abs(whole).max()))
+    assert float(np.abs(whole).max()) > 1e-4  # not vacuous

@@ -69,7 +69,7 @@ def test_the_published_fcn_opens_from_the_menu_and_plays_a_map(make_window, qtbo
     window.set_loudness_match()
     window.act_loop.setChecked(True)
     window.set_looping()
-    qtbot.waitUntil(lambda: bool(RealTimeStream.instances) and RealTimeStream.instances[-1].active, timeout=5000)
+    qtbot.waitUntil(lambda: bool(RealTimeStream.instances) and RealTimeStream.instances[-1].active, timeout=60000)
     stream = RealTimeStream.instances[-1]
     b = window.engine.mixer.settings.sources[Slot.B.index].copy()
     assert float(np.abs(b).max()) > 0  # the map's auralisation is in slot B

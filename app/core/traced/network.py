@@ -116,6 +116,8 @@ class TracedNetwork:
         self._lock = threading.Lock()
         self._display = dict(display_names or getattr(module, "aurascope_display_names", {}) or {})
         self._min_frames: int | None = None
+        self._cut_bodies: dict[int, fx.GraphModule] = {}  # the body up to layer L, for windows cropped for L
+        self._cut_lock = threading.Lock()
 
         module = copy.deepcopy(module).eval()
         for p in module.parameters():
@@ -374,12 +376,13 @@ class TracedNetwork:
                 node=self._label(failed),
             )
 
-    def _body_module(self, gm: fx.GraphModule) -> fx.GraphModule:
+    def _body_module(self, gm: fx.GraphModule, up_to_layer: int | None = None) -> fx.GraphModule:
+        """The graph cut after the outputs of layers 1..``up_to_layer`` (all layers when None)."""
         graph = fx.Graph()
         mapping: dict[fx.Node, fx.Node] = {}
         graph.graph_copy(gm.graph, mapping)
         by_name = {n.name: n for n in gm.graph.nodes}
-        graph.output(tuple(mapping[by_name[layer.node]] for layer in self.layers))
+        graph.output(tuple(mapping[by_name[layer.node]] for layer in self.layers[:up_to_layer]))
         body = fx.GraphModule(gm, graph)
         body.graph.eliminate_dead_code()
         body.recompile()
@@ -531,11 +534,18 @@ class TracedNetwork:
             outs = self._run_body(torch.zeros(1, 1, self.front_end.n_bins, n_frames, device=self.device))
         return [tuple(_as_maps(o).shape[1:]) for o in outs]
 
-    def _run_body(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        """The layers on ``x``; the user's graph failing there is an :class:`UnsupportedModelError` naming the input
-        size, never a traceback."""
+    def _run_body(self, x: torch.Tensor, up_to_layer: int | None = None) -> tuple[torch.Tensor, ...]:
+        """The layers (1..``up_to_layer``) on ``x``; the user's graph failing there is an
+        :class:`UnsupportedModelError` naming the input size, never a traceback."""
+        body = self._body
+        if up_to_layer is not None and up_to_layer < len(self.layers):
+            # a window cropped for layer L need not be long enough for the layers above it (Won et al.'s FCN: 1280)
+            with self._cut_lock:
+                if up_to_layer not in self._cut_bodies:
+                    self._cut_bodies[up_to_layer] = self._body_module(self._gm, up_to_layer)
+                body = self._cut_bodies[up_to_layer]
         try:
-            return self._body(x)
+            return body(x)
         except Exception as err:
             fewest = self.min_input_frames()
             need = f"; it needs at least {fewest} frames" if x.shape[-1] < fewest else ""
@@ -561,7 +571,7 @@ class TracedNetwork:
         """Run the layers on ``x`` ``[shape=(1, 1, n_bins, n_frames)]`` keeping the autograd graph."""
         with torch.enable_grad():
             inp = x.detach().to(self.device).clone().requires_grad_(True)
-            outs = tuple(_as_maps(o) for o in self._run_body(inp))
+            outs = tuple(_as_maps(o) for o in self._run_body(inp, up_to_layer))
         return GraphRecord(input=inp, outputs=outs)
 
     def time_graph(self, number: int) -> TimeGraph | None:
