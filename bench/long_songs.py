@@ -216,7 +216,7 @@ def startup_child() -> None:
     mark("import_app")
     from app.ui.app import DEFAULT_AUDIO, DEFAULT_MODEL
 
-    model, summary = compute.load_model(DEFAULT_MODEL)
+    model, summary = compute.open_network(DEFAULT_MODEL)
     mark("load_model")
     from app.core.analysis import Analysis
     from app.core.audio import load_audio

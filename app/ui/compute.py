@@ -98,7 +98,7 @@ class ClipSummary:
 
 
 @dataclass(frozen=True)
-class Session:
+class Opened:
     """What an open request returns: handles for later requests plus what the window shows."""
 
     model: Any  # app.core.model.Model (opaque to the GUI)
@@ -159,7 +159,7 @@ class ModelSource:
         return self.source if self.is_module else Path(self.source).name
 
 
-def load_model(path: str | Path | ModelSource) -> tuple[Any, ModelSummary]:
+def open_network(path: str | Path | ModelSource) -> tuple[Any, ModelSummary]:
     """Read a model (raises ModelFormatError / UnsupportedModelError naming it) and describe it.
 
     ``.safetensors``: our format. ``.onnx``: an ONNX graph with its front end in the JSON sidecar beside it
@@ -227,17 +227,17 @@ def open_session(
     model: Any = None,
     summary: ModelSummary | None = None,
     cancelled: Callable[[], bool] = lambda: False,
-) -> Session:
+) -> Opened:
     """Load a model (or reuse ``model``), then, if given, a clip at its rate, with the analysis the window shows.
 
     Raises the core's errors (`ModelFormatError`, `AudioLoadError`, `ClipTooShortError`), each naming its file.
     """
     if model_path is not None:
-        model, summary = load_model(model_path)
+        model, summary = open_network(model_path)
     if model is None or summary is None:
         raise ValueError("open_session needs a model path or a loaded model")
     if audio_path is None:
-        return Session(model, summary)
+        return Opened(model, summary)
     from app.core.analysis import Analysis
     from app.core.audio import load_audio
 
@@ -245,8 +245,8 @@ def open_session(
     clip = load_audio(audio_path, summary.sample_rate)
     analysis = Analysis(clip, model)
     if cancelled():
-        return Session(model, summary)
-    return Session(model, summary, analysis, summarise_clip(analysis, summary, started))
+        return Opened(model, summary)
+    return Opened(model, summary, analysis, summarise_clip(analysis, summary, started))
 
 
 def summarise_clip(analysis: Any, summary: ModelSummary, started: float | None = None) -> ClipSummary:

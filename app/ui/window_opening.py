@@ -22,7 +22,7 @@ from app.playback import Slot
 from app.ui import compute
 from app.ui import settings as keys
 from app.ui.clip_list import ClipEntry
-from app.ui.compute import ClipSummary, ModelSource, Session
+from app.ui.compute import ClipSummary, ModelSource, Opened
 from app.ui.model_source_dialog import ModelSourceDialog, ModuleSourceRequest
 from app.ui.settings import Key
 from app.ui.worker import CLIP, OPEN
@@ -149,7 +149,7 @@ class OpeningCommands:
         def run(job):
             return compute.open_session(None, path, model=model, summary=summary, cancelled=lambda: job.cancelled)
 
-        def done(opened: Session) -> None:
+        def done(opened: Opened) -> None:
             if opened.model is not self.model_handle:
                 self.open_audio(path)  # a model was opened meanwhile: analyse with that one
                 return
@@ -206,7 +206,7 @@ class OpeningCommands:
         box.open()
         self.errorShown.emit(self.last_error)
 
-    def _session_opened(self, opened: Session, model: ModelSource | None, audio_path: Path | None) -> None:
+    def _session_opened(self, opened: Opened, model: ModelSource | None, audio_path: Path | None) -> None:
         if opened.model is not self.model_handle:
             self._model_opened(opened, model)
         if opened.clip is None:
@@ -218,7 +218,7 @@ class OpeningCommands:
         self.show_clip(opened.clip.sha256)
         self.sessionReady.emit()
 
-    def _model_opened(self, opened: Session, source: ModelSource | None) -> None:
+    def _model_opened(self, opened: Opened, source: ModelSource | None) -> None:
         self.model_handle, self.summary = opened.model, opened.summary
         summary = opened.summary
         self.model_source = source
