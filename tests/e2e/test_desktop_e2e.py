@@ -80,18 +80,29 @@ def wait_for(proc: subprocess.Popen, state: Path, condition, what: str, timeout:
 
 
 def expected_feature(wav: Path, model: Path, ref: tuple[int, int], device_rate: int, volume: float) -> np.ndarray:
-    """What the window should play for ``ref``: its Choi rendering at the matched loudness (capped so that its
-    peak stays at -0.1 dBFS), at the device rate."""
+    """What the window should play for ``ref``: its Choi rendering at the device rate, at the gain that puts A (the
+    file as played), B and R at one loudness with none above -0.1 dBFS (`common_gains`), times the volume."""
+    import soundfile as sf
+
     from app.core.analysis import Analysis, FeatureRef
     from app.core.audio import load_audio
+    from app.core.loudness import Level, common_gains
     from app.core.model import load_model
+    from app.core.types import Mode
     from app.playback import resample
 
     m = load_model(model)
-    rendering = Analysis(load_audio(wav, m.front_end.sample_rate), m).render(FeatureRef(*ref))
-    audio = resample(rendering.audio, rendering.sample_rate, device_rate)
-    peak_db = 20 * np.log10(np.max(np.abs(audio)))
-    return audio * 10 ** (min(rendering.gain_to_match_db, -peak_db - 0.1) / 20) * volume
+    analysis = Analysis(load_audio(wav, m.front_end.sample_rate), m)
+    feature, residual = (analysis.render(FeatureRef(*ref), mode) for mode in (Mode.CHOI, Mode.RESIDUAL))
+    original, rate = sf.read(wav, dtype="float32", always_2d=True)
+    played_a = resample(original.mean(axis=1), rate, device_rate)
+    audio, rest = (resample(r.audio, r.sample_rate, device_rate) for r in (feature, residual))
+    levels = {
+        "A": Level.of(played_a, device_rate),
+        "B": Level(feature.loudness_lufs, 20 * np.log10(np.max(np.abs(audio)))),
+        "R": Level(residual.loudness_lufs, 20 * np.log10(np.max(np.abs(rest)))),
+    }
+    return audio * 10 ** (common_gains(levels, "A")["B"] / 20) * volume
 
 
 def screenshot() -> np.ndarray:
