@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 from cli_process import ROOT, TESTS
+from conftest import small_choi_spec  # at import: tests/ui's conftest takes the name once collected
 from jsonschema import Draft202012Validator
 from needs import missing
 from safetensors import safe_open
@@ -89,8 +90,6 @@ def test_files_follow_the_umask(tmp_path: Path, umask: int, mode: int) -> None:
 
 def test_every_file_of_real_runs_is_0644_under_umask_022_and_strict_json(tmp_path: Path) -> None:
     """The real CLI (export of a silent clip, report with a session) and a saved model, under umask 022."""
-    from conftest import small_choi_spec
-
     from app.core.model import random_weights, save_model
 
     old = os.umask(0o022)
