@@ -12,15 +12,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from model_specs import small_choi_spec
 from signals import chord_clip
 
-from app.core.model import Model, ModelSpec, choi2015_spec, random_weights, save_model
-
-LABELS = ("calm", "busy", "loud")
-
-
-def small_choi_spec(n_maps: int = 8, n_layers: int = 5) -> ModelSpec:
-    return choi2015_spec(n_maps=n_maps, n_layers=n_layers, labels=LABELS, head_input_frames=87)
+from app.core.model import Model, random_weights, save_model
 
 
 @pytest.fixture(scope="session")

@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 from cli_process import ROOT, TESTS
-from conftest import small_choi_spec  # at import: tests/ui's conftest takes the name once collected
 from jsonschema import Draft202012Validator
+from model_specs import small_choi_spec
 from needs import missing
 from safetensors import safe_open
 

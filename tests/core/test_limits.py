@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from conftest import small_choi_spec
+from model_specs import small_choi_spec
 
 from app.core import limits
 from app.core.audio import iter_windows, load_audio

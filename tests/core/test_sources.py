@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import LABELS, small_choi_spec
+from model_specs import LABELS, small_choi_spec
 from torch import nn
 from user_models.nets import FunctionalChoi, WholeModel
 
