@@ -73,26 +73,46 @@ def _delta(key: str) -> Callable[[dict, dict], float]:
 # the loud (low) partials and, through the pooling switches, chops the sound into frame-long pieces, so
 # absolute centroids or percussive shares of renderings are not comparable with the original's.
 ROLES = (
-    Role("onset detector", "attack/sustain >= original + 3 dB and onset corr >= original",
-         lambda m, o: m["attack_sustain_db"] - o["attack_sustain_db"] >= 3 and m["onset_corr"] >= o["onset_corr"],
-         lambda m, o: (m["attack_sustain_db"] - o["attack_sustain_db"]) / 10 + m["onset_corr"] - o["onset_corr"]),
-    Role("attack suppressor", "attack/sustain <= original - 3 dB, onset corr <= original - 0.05, "
-         "percussive share <= original + 0.15 (smoothed, not chopped)",
-         lambda m, o: m["attack_sustain_db"] - o["attack_sustain_db"] <= -3
-         and m["onset_corr"] <= o["onset_corr"] - 0.05 and m["percussive_share"] <= o["percussive_share"] + 0.15,
-         lambda m, o: o["attack_sustain_db"] - m["attack_sustain_db"]),
-    Role("bass-note selector", "low share >= min(original + 0.15, 0.85), centroid <= 0.85x original, "
-         "percussive share <= original + 0.05, attack/sustain <= original + 3 dB",
-         lambda m, o: m["low_share"] >= min(o["low_share"] + 0.15, 0.85) and m["centroid_hz"] <= 0.85 * o["centroid_hz"]
-         and m["percussive_share"] <= o["percussive_share"] + 0.05
-         and m["attack_sustain_db"] <= o["attack_sustain_db"] + 3,
-         lambda m, o: m["low_share"] - o["low_share"] - (m["percussive_share"] - o["percussive_share"])),
-    Role("kick-drum selector", "low share >= min(original + 0.15, 0.97), percussive share >= original + 0.15, "
-         "attack/sustain >= original + 3 dB",
-         lambda m, o: m["low_share"] >= min(o["low_share"] + 0.15, 0.97)
-         and m["percussive_share"] >= o["percussive_share"] + 0.15
-         and m["attack_sustain_db"] - o["attack_sustain_db"] >= 3,
-         lambda m, o: (m["attack_sustain_db"] - o["attack_sustain_db"]) / 10 + m["percussive_share"] + m["low_share"]),
+    Role(
+        "onset detector",
+        "attack/sustain >= original + 3 dB and onset corr >= original",
+        lambda m, o: m["attack_sustain_db"] - o["attack_sustain_db"] >= 3 and m["onset_corr"] >= o["onset_corr"],
+        lambda m, o: (m["attack_sustain_db"] - o["attack_sustain_db"]) / 10 + m["onset_corr"] - o["onset_corr"],
+    ),
+    Role(
+        "attack suppressor",
+        "attack/sustain <= original - 3 dB, onset corr <= original - 0.05, "
+        "percussive share <= original + 0.15 (smoothed, not chopped)",
+        lambda m, o: (
+            m["attack_sustain_db"] - o["attack_sustain_db"] <= -3
+            and m["onset_corr"] <= o["onset_corr"] - 0.05
+            and m["percussive_share"] <= o["percussive_share"] + 0.15
+        ),
+        lambda m, o: o["attack_sustain_db"] - m["attack_sustain_db"],
+    ),
+    Role(
+        "bass-note selector",
+        "low share >= min(original + 0.15, 0.85), centroid <= 0.85x original, "
+        "percussive share <= original + 0.05, attack/sustain <= original + 3 dB",
+        lambda m, o: (
+            m["low_share"] >= min(o["low_share"] + 0.15, 0.85)
+            and m["centroid_hz"] <= 0.85 * o["centroid_hz"]
+            and m["percussive_share"] <= o["percussive_share"] + 0.05
+            and m["attack_sustain_db"] <= o["attack_sustain_db"] + 3
+        ),
+        lambda m, o: m["low_share"] - o["low_share"] - (m["percussive_share"] - o["percussive_share"]),
+    ),
+    Role(
+        "kick-drum selector",
+        "low share >= min(original + 0.15, 0.97), percussive share >= original + 0.15, "
+        "attack/sustain >= original + 3 dB",
+        lambda m, o: (
+            m["low_share"] >= min(o["low_share"] + 0.15, 0.97)
+            and m["percussive_share"] >= o["percussive_share"] + 0.15
+            and m["attack_sustain_db"] - o["attack_sustain_db"] >= 3
+        ),
+        lambda m, o: (m["attack_sustain_db"] - o["attack_sustain_db"]) / 10 + m["percussive_share"] + m["low_share"],
+    ),
 )
 
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One command: set up (first time) and run the whole test suite the way CI does:
-# lint (ruff), architecture contracts (import-linter), then pytest with the slow tests included,
+# lint and format check (ruff), architecture contracts (import-linter), then pytest with the slow tests included,
 # under a PRIVATE virtual display (Xvfb on a free number) and a PRIVATE PulseAudio with a null sink "vsink"
 # (scripts/private_env.sh), both stopped and removed on exit: a PulseAudio or X server you run, its default
 # output and its volumes are never touched, and nothing you play can leak into the real-audio tests.
@@ -27,6 +27,7 @@ aurascope_private_start
 
 echo "== ruff" >&2
 ruff check .
+ruff format --check .
 echo "== import contracts" >&2
 lint-imports
 echo "== pytest" >&2

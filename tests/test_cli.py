@@ -125,8 +125,9 @@ def test_predict_pads_a_short_kick_instead_of_refusing_it(tmp_path: Path, model:
     y = 0.8 * np.sin(2 * np.pi * (45 * t + 4.2 * (1 - np.exp(-t / 0.04)))) * np.exp(-t / 0.06)
     sf.write(tmp_path / "kick.wav", y.astype(np.float32), 22050, subtype="PCM_16")
     root = Path(__file__).resolve().parents[1]
-    result = run("predict", "-m", str(root / "models" / f"{model}.safetensors"), "-a", str(tmp_path / "kick.wav"),
-                 "--json")
+    result = run(
+        "predict", "-m", str(root / "models" / f"{model}.safetensors"), "-a", str(tmp_path / "kick.wav"), "--json"
+    )
     assert result.returncode == 0, result.stderr
     assert "'kick.wav' lasts 0.27 s, shorter than the model's window: padded with" in result.stderr
     scores = json.loads(result.stdout)["scores"]

@@ -227,8 +227,6 @@ RULES: tuple[Rule, ...] = (
 TAGS: tuple[str, ...] = tuple(dict.fromkeys(r.tag for r in RULES))
 
 
-
-
 def suggest_tags(figures: Figures, changes: Changes, *, clip_sha256: str = "", clip_name: str = "") -> tuple:
     """The :class:`SuggestedTag` of every rule that holds (none for a silent map)."""
     if changes.level_db < SILENT_DB:

@@ -395,12 +395,9 @@ class Session:
                 "playhead_s": s.playhead_s,
             },
             "maps": {
-                str(k): {"label": n.label, "notes": n.notes, "rating": n.rating}
-                for k, n in sorted(self.maps.items())
+                str(k): {"label": n.label, "notes": n.notes, "rating": n.rating} for k, n in sorted(self.maps.items())
             },
-            "suggested_tags": {
-                str(k): [t.to_dict() for t in tags] for k, tags in sorted(self.suggestions.items())
-            },
+            "suggested_tags": {str(k): [t.to_dict() for t in tags] for k, tags in sorted(self.suggestions.items())},
             "playback": {
                 "slot": self.playback.slot,
                 "mode": self.playback.mode,

@@ -178,7 +178,6 @@ def load_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     return {str(k): v for k, v in data.items()}
 
 
-
 def build_module(
     spec: str, *, search_folder: str | Path | None = None, consented: ModuleDescription | None = None
 ) -> nn.Module:
@@ -247,9 +246,7 @@ def open_module(
     return _traced(module, sidecar, source=source, path=path, sha256=sha, strict=strict)
 
 
-def _load_weights(
-    module: nn.Module, weights: str | Path | None, front_end: FrontEnd
-) -> tuple[Path | None, str | None]:
+def _load_weights(module: nn.Module, weights: str | Path | None, front_end: FrontEnd) -> tuple[Path | None, str | None]:
     if weights is None:
         return None, None
     path = Path(weights)

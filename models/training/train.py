@@ -86,8 +86,13 @@ class Recipe:
 
     def smoke(self) -> Recipe:
         """A tiny version: a handful of clips, one epoch."""
-        return replace(self, n_train=2 if self.kind == "styles" else 16, n_heldout=1 if self.kind == "styles" else 8,
-                       epochs=1, batch_size=8)
+        return replace(
+            self,
+            n_train=2 if self.kind == "styles" else 16,
+            n_heldout=1 if self.kind == "styles" else 8,
+            epochs=1,
+            batch_size=8,
+        )
 
 
 RECIPES: dict[str, Recipe] = {
@@ -96,17 +101,37 @@ RECIPES: dict[str, Recipe] = {
         task="music style (genre) classification of 4 s clips",
         kind="styles",
         front_end=FrontEnd(sample_rate=11025, n_fft=512, hop_length=256),
-        n_maps=64, n_layers=5, pool="max", clip_seconds=4.0, render_seconds=4.5,
-        n_train=160, n_heldout=25, epochs=12,
+        n_maps=64,
+        n_layers=5,
+        pool="max",
+        clip_seconds=4.0,
+        render_seconds=4.5,
+        n_train=160,
+        n_heldout=25,
+        epochs=12,
     ),
     "mel-tagger": Recipe(
         name="mel-tagger",
         task="instrument tagging (multi-label) of 4 s mixtures",
         kind="tags",
-        front_end=FrontEnd(sample_rate=22050, n_fft=1024, hop_length=512, scale=Scale.MEL, n_mels=96,
-                           compression=Compression.DB, db_top_db=80.0),
-        n_maps=48, n_layers=4, pool="avgmax", clip_seconds=4.0, render_seconds=4.5,
-        n_train=2400, n_heldout=200, epochs=12, label_smoothing=0.0,
+        front_end=FrontEnd(
+            sample_rate=22050,
+            n_fft=1024,
+            hop_length=512,
+            scale=Scale.MEL,
+            n_mels=96,
+            compression=Compression.DB,
+            db_top_db=80.0,
+        ),
+        n_maps=48,
+        n_layers=4,
+        pool="avgmax",
+        clip_seconds=4.0,
+        render_seconds=4.5,
+        n_train=2400,
+        n_heldout=200,
+        epochs=12,
+        label_smoothing=0.0,
     ),
 }
 
@@ -172,17 +197,27 @@ class SpecNet(nn.Module):
 
     def file_weights(self) -> dict[str, torch.Tensor]:
         """The tensors ``save_model`` expects (batch-norm still separate; its step counter dropped)."""
-        return {k: v.detach().contiguous().clone() for k, v in self.state_dict().items()
-                if not k.endswith("num_batches_tracked")}
+        return {
+            k: v.detach().contiguous().clone()
+            for k, v in self.state_dict().items()
+            if not k.endswith("num_batches_tracked")
+        }
 
 
 def build_spec(recipe: Recipe, labels: tuple[str, ...], front_end: FrontEnd) -> ModelSpec:
     """The recipe's spec with batch-norm (folded by ``save_model``)."""
-    spec = choi2015_spec(n_maps=recipe.n_maps, n_layers=recipe.n_layers, labels=labels,
-                         head_input_frames=recipe.head_frames, batchnorm=True, front_end=front_end)
+    spec = choi2015_spec(
+        n_maps=recipe.n_maps,
+        n_layers=recipe.n_layers,
+        labels=labels,
+        head_input_frames=recipe.head_frames,
+        batchnorm=True,
+        front_end=front_end,
+    )
     head = (GlobalPool(recipe.pool), Linear(recipe.n_maps * (2 if recipe.pool == "avgmax" else 1), len(labels)))
-    return replace(spec, head=head, name=recipe.name, task=recipe.task,
-                   output="softmax" if recipe.kind == "styles" else "sigmoid")
+    return replace(
+        spec, head=head, name=recipe.name, task=recipe.task, output="softmax" if recipe.kind == "styles" else "sigmoid"
+    )
 
 
 # --- data ------------------------------------------------------------------------------------------
@@ -219,8 +254,12 @@ def batch_input(
 def input_statistics(fe: FrontEnd, audio: np.ndarray, recipe: Recipe) -> tuple[float, float]:
     """Mean and standard deviation of the un-normalised input over (a sample of) the training clips."""
     raw = replace(fe, norm_mean=0.0, norm_std=1.0)
-    x = torch.cat([batch_input(raw, audio[i : i + 64], recipe.head_frames, None, recipe)
-                   for i in range(0, min(len(audio), 512), 64)])
+    x = torch.cat(
+        [
+            batch_input(raw, audio[i : i + 64], recipe.head_frames, None, recipe)
+            for i in range(0, min(len(audio), 512), 64)
+        ]
+    )
     return float(x.mean()), float(x.std())
 
 
@@ -242,14 +281,19 @@ def _loss(recipe: Recipe, logits: torch.Tensor, target: torch.Tensor) -> torch.T
 def _evaluate(net: SpecNet, recipe: Recipe, audio: np.ndarray, target: np.ndarray) -> tuple[float, np.ndarray]:
     net.eval()
     fe = net.spec.front_end
-    out = [net(batch_input(fe, audio[i : i + 64], recipe.head_frames, None, recipe).contiguous(
-        memory_format=torch.channels_last)) for i in range(0, len(audio), 64)]
+    out = [
+        net(
+            batch_input(fe, audio[i : i + 64], recipe.head_frames, None, recipe).contiguous(
+                memory_format=torch.channels_last
+            )
+        )
+        for i in range(0, len(audio), 64)
+    ]
     logits = torch.cat(out)
     return _metric(recipe, logits, torch.from_numpy(target)), logits.numpy()
 
 
-def train(recipe: Recipe, out: Path, *, seed: int = TRAIN_SEED, soundfont: Path | None = None,
-          log=print) -> dict:
+def train(recipe: Recipe, out: Path, *, seed: int = TRAIN_SEED, soundfont: Path | None = None, log=print) -> dict:
     """Render, train, write ``out``, check the written file; returns the provenance written into it."""
     torch.set_num_threads(2)
     torch.manual_seed(seed)
@@ -274,8 +318,9 @@ def train(recipe: Recipe, out: Path, *, seed: int = TRAIN_SEED, soundfont: Path 
     net = SpecNet(spec, recipe.dropout).to(memory_format=torch.channels_last)
     opt = torch.optim.AdamW(net.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
     steps_per_epoch = math.ceil(len(x_train) / recipe.batch_size)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=recipe.lr, epochs=recipe.epochs,
-                                                steps_per_epoch=steps_per_epoch, pct_start=0.2)
+    sched = torch.optim.lr_scheduler.OneCycleLR(
+        opt, max_lr=recipe.lr, epochs=recipe.epochs, steps_per_epoch=steps_per_epoch, pct_start=0.2
+    )
     train_started = time.perf_counter()
     history = []
     for epoch in range(1, recipe.epochs + 1):
@@ -287,7 +332,8 @@ def train(recipe: Recipe, out: Path, *, seed: int = TRAIN_SEED, soundfont: Path 
         for b in range(steps_per_epoch):
             idx = np.sort(perm[b * recipe.batch_size : (b + 1) * recipe.batch_size])
             x = batch_input(fe, x_train[idx], recipe.head_frames, rng, recipe).contiguous(
-                memory_format=torch.channels_last)
+                memory_format=torch.channels_last
+            )
             t = torch.as_tensor(y_train[idx], dtype=target_dtype)
             logits = net(x)
             loss = _loss(recipe, logits, t)
@@ -299,14 +345,22 @@ def train(recipe: Recipe, out: Path, *, seed: int = TRAIN_SEED, soundfont: Path 
             metric_sum += _metric(recipe, logits.detach(), t) * len(idx)
             seen += len(idx)
         val_metric, val_logits = _evaluate(net, recipe, x_val, y_val)
-        row = {"epoch": epoch, "loss": loss_sum / seen, "train_acc": metric_sum / seen, "val_acc": val_metric,
-               "seconds": time.perf_counter() - t0}
+        row = {
+            "epoch": epoch,
+            "loss": loss_sum / seen,
+            "train_acc": metric_sum / seen,
+            "val_acc": val_metric,
+            "seconds": time.perf_counter() - t0,
+        }
         if recipe.kind == "tags":
             row["val_auc"] = macro_roc_auc(val_logits, y_val)
         history.append(row)
-        log(f"epoch {epoch:2d}/{recipe.epochs}  loss {row['loss']:.4f}  train acc {row['train_acc']:.3f}  "
-            f"val acc {row['val_acc']:.3f}" + (f"  val auc {row['val_auc']:.3f}" if "val_auc" in row else "")
-            + f"  {row['seconds']:.1f} s")
+        log(
+            f"epoch {epoch:2d}/{recipe.epochs}  loss {row['loss']:.4f}  train acc {row['train_acc']:.3f}  "
+            f"val acc {row['val_acc']:.3f}"
+            + (f"  val auc {row['val_auc']:.3f}" if "val_auc" in row else "")
+            + f"  {row['seconds']:.1f} s"
+        )
     train_s = time.perf_counter() - train_started
 
     net.eval()
@@ -322,7 +376,7 @@ def train(recipe: Recipe, out: Path, *, seed: int = TRAIN_SEED, soundfont: Path 
         "batch_size": recipe.batch_size,
         "optimizer": f"AdamW lr {recipe.lr} (one-cycle), weight decay {recipe.weight_decay}",
         "augmentation": f"time shift 0-{recipe.render_seconds - recipe.clip_seconds:g} s, "
-                        f"gain +-{recipe.gain_db:g} dB, spectral tilt +-{recipe.tilt_db:g} dB/octave",
+        f"gain +-{recipe.gain_db:g} dB, spectral tilt +-{recipe.tilt_db:g} dB/octave",
         "val_acc": round(history[-1]["val_acc"], 4),
         "render_seconds": round(render_s, 1),
         "train_seconds": round(train_s, 1),
@@ -333,8 +387,10 @@ def train(recipe: Recipe, out: Path, *, seed: int = TRAIN_SEED, soundfont: Path 
     spec = replace(spec, provenance=provenance)
     save_model(out, spec, net.file_weights())
     model = load_model(out)
-    for name, font, hseed in (("fluidr3", datagen.FLUIDR3, HELDOUT_FLUIDR3_SEED),
-                              ("musescore", datagen.MUSESCORE, HELDOUT_MUSESCORE_SEED)):
+    for name, font, hseed in (
+        ("fluidr3", datagen.FLUIDR3, HELDOUT_FLUIDR3_SEED),
+        ("musescore", datagen.MUSESCORE, HELDOUT_MUSESCORE_SEED),
+    ):
         t0 = time.perf_counter()
         x_h, y_h = render(recipe, recipe.n_heldout, hseed, Path(font), recipe.clip_seconds)
         scores = model_scores(model, x_h)
@@ -344,19 +400,28 @@ def train(recipe: Recipe, out: Path, *, seed: int = TRAIN_SEED, soundfont: Path 
             heldout[name] = {"seed": hseed, "clips": len(x_h), "accuracy": round(accuracy(scores, y_h), 4)}
         else:
             aucs = per_tag_auc(scores, y_h)
-            heldout[name] = {"seed": hseed, "clips": len(x_h), "macro_roc_auc": round(macro_roc_auc(scores, y_h), 4),
-                             "roc_auc": {t: (round(float(a), 4) if np.isfinite(a) else None)
-                                         for t, a in zip(labels, aucs, strict=True)}}
-        log(f"held-out {name} ({Path(font).name}, seed {hseed}, {len(x_h)} clips): "
+            heldout[name] = {
+                "seed": hseed,
+                "clips": len(x_h),
+                "macro_roc_auc": round(macro_roc_auc(scores, y_h), 4),
+                "roc_auc": {
+                    t: (round(float(a), 4) if np.isfinite(a) else None) for t, a in zip(labels, aucs, strict=True)
+                },
+            }
+        log(
+            f"held-out {name} ({Path(font).name}, seed {hseed}, {len(x_h)} clips): "
             + ", ".join(f"{k} {v}" for k, v in heldout[name].items() if k in ("accuracy", "macro_roc_auc"))
-            + f"  ({time.perf_counter() - t0:.1f} s)")
+            + f"  ({time.perf_counter() - t0:.1f} s)"
+        )
     provenance["heldout"] = heldout
     provenance["total_seconds"] = round(time.perf_counter() - started, 1)
     spec = replace(spec, provenance=provenance)
     save_model(out, spec, net.file_weights())
     check_reload(net, load_model(out), x_val[:16], recipe)
-    log(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB) in {provenance['total_seconds']:.0f} s total; "
-        "reloaded outputs equal the trained network's")
+    log(
+        f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB) in {provenance['total_seconds']:.0f} s total; "
+        "reloaded outputs equal the trained network's"
+    )
     return provenance
 
 

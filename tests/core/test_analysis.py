@@ -116,8 +116,14 @@ def test_a_kick_shorter_than_the_window_is_padded_with_silence_for_prediction(tm
     fe = model.front_end
     body_only = (model.min_input_frames() - 1) * fe.hop_length
     if body_only < padded.samples.size:
-        part = type(clip)(clip.path, clip.sha256, padded.samples[:body_only].copy(), clip.sample_rate, clip.original,
-                          clip.original_rate)
+        part = type(clip)(
+            clip.path,
+            clip.sha256,
+            padded.samples[:body_only].copy(),
+            clip.sample_rate,
+            clip.original,
+            clip.original_rate,
+        )
         inside = dict(Analysis(part, model, device="cpu").predict())
         assert max(abs(inside[k] - scores[k]) for k in scores) < 1e-5
     assert pad_for_prediction(padded, model) == (padded, 0.0)

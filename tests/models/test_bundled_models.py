@@ -35,15 +35,34 @@ CARDS = ROOT / "models" / "README.md"
 # What each card states; the test holds the file to it.
 ARCHITECTURE = {
     "choi2015-genre": {
-        "front_end": {"sample_rate": 11025, "n_fft": 512, "hop_length": 256, "scale": Scale.LINEAR,
-                      "compression": Compression.NONE},
-        "layers": 5, "maps": 64, "pool": "max", "head_input_frames": 173, "output": "softmax",
+        "front_end": {
+            "sample_rate": 11025,
+            "n_fft": 512,
+            "hop_length": 256,
+            "scale": Scale.LINEAR,
+            "compression": Compression.NONE,
+        },
+        "layers": 5,
+        "maps": 64,
+        "pool": "max",
+        "head_input_frames": 173,
+        "output": "softmax",
         "labels": datagen.STYLES,
     },
     "mel-tagger": {
-        "front_end": {"sample_rate": 22050, "n_fft": 1024, "hop_length": 512, "scale": Scale.MEL, "n_mels": 96,
-                      "compression": Compression.DB},
-        "layers": 4, "maps": 48, "pool": "avgmax", "head_input_frames": 173, "output": "sigmoid",
+        "front_end": {
+            "sample_rate": 22050,
+            "n_fft": 1024,
+            "hop_length": 512,
+            "scale": Scale.MEL,
+            "n_mels": 96,
+            "compression": Compression.DB,
+        },
+        "layers": 4,
+        "maps": 48,
+        "pool": "avgmax",
+        "head_input_frames": 173,
+        "output": "sigmoid",
         "labels": datagen.TAGS,
     },
 }

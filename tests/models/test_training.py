@@ -23,7 +23,11 @@ def test_smoke_run_writes_a_loadable_model(recipe: str, tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     done = subprocess.run(
         [sys.executable, "models/training/train.py", recipe, "--out", str(out), "--smoke"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert "epoch  1/1" in done.stdout and "reloaded outputs equal" in done.stdout
