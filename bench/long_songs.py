@@ -1,6 +1,6 @@
 """Whole songs at the speed of a click: click to sound, fill rate, thumbnails, peak memory and launch (issue 13).
 
-    python bench/long_songs.py                  # 30, 180 and 600 s clips, both bundled models (< 10 min, 2 cores)
+    python bench/long_songs.py                  # 30, 180 and 600 s clips, musicnn-mtt-vgg and choi2015-genre
     python bench/long_songs.py --quick          # 30 s clips only, no launch runs: proves the script works
 
 Prints JSON lines ``{"figure": ..., "value": ..., "unit": ...}``. Clips are real songs from ../shared/real/songs
@@ -48,7 +48,7 @@ SONGS = next(
     ),
     ROOT.parent.parent / "shared" / "real" / "songs",
 )
-MODELS = ("choi2015-genre", "mel-tagger")
+MODELS = ("musicnn-mtt-vgg", "choi2015-genre")  # the real default and the 2015 setting (issue 13)
 
 
 def emit(figure: str, value: float, unit: str, **extra: object) -> None:
