@@ -40,7 +40,7 @@ from app.core.characterise import (
 )
 from app.core.errors import ReportError, SelectionError
 from app.core.files import write_bytes, write_text
-from app.core.formats.jsonio import dump_bytes
+from app.core.formats.jsonio import dump_bytes, unicode_text
 from app.core.png import spectrogram_rgb, write_png
 from app.core.resynth import Mode, apply_gain, peak_gain_db
 from app.core.types import json_number
@@ -162,6 +162,7 @@ def write_report(
     characterisation = Characterisation(tuple(characters), tuple(baselines), time.perf_counter() - start, stopped)
     doc = _report_doc(model, session, clips_doc, layers, rows, characterisation, stopped, total, done, title, method)
     doc["seconds"] = round(time.perf_counter() - start, 3)
+    doc = unicode_text(doc)  # a clip named with a byte that is not UTF-8 shows as 'clip\\xff.wav' on the page too
     json_path = out / "report.json"
     index = out / "index.html"
     try:

@@ -374,6 +374,28 @@ def test_non_utf8_names_work(tmp_path: Path, tiny_model: Path, clip: Path) -> No
     assert sidecar["source_file"].endswith("clip\\xff.wav")
 
 
+def test_non_utf8_clip_names_reach_report_characterise_and_sessions(tmp_path: Path, tiny_model: Path, clip: Path):
+    """The report's page and JSON, characterise --json and a saved session all name such a clip: valid UTF-8 JSON
+    with the byte written as its ``\\xff`` text, never a UnicodeEncodeError."""
+    audio = os.fsencode(tmp_path) + b"/clip\xff.wav"
+    Path(os.fsdecode(audio)).write_bytes(clip.read_bytes())
+    out = tmp_path / "report"
+    reported = run("report", "-m", tiny_model, "-a", audio, "-l", "1", "-f", "0", "--out", out, "-q")
+    assert_worked(reported, out)
+    doc = json.loads((out / "report.json").read_bytes().decode("utf-8"))
+    assert doc["clips"][0]["name"] == "clip\\xff.wav"
+    assert "clip\\xff.wav" in (out / "index.html").read_bytes().decode("utf-8")
+    measured = run("characterise", "-m", tiny_model, "-a", audio, "-l", "1", "-f", "0", "--json")
+    assert_worked(measured)
+    assert json.loads(measured.stdout)["clips"][0]["name"].endswith(".wav")
+    session = Session()
+    session.add_clip(Path(os.fsdecode(audio)))
+    session.save(tmp_path / "s.aurascope")
+    assert json.loads((tmp_path / "s.aurascope").read_bytes().decode("utf-8"))["clips"][0]["path"].endswith(
+        "clip\\xff.wav"
+    )
+
+
 def test_export_takes_several_clips(tmp_path: Path, tiny_model: Path, clip: Path) -> None:
     other = _wav(tmp_path / "other.wav", 0.1 * np.sin(np.arange(2 * SR) / 7).astype(np.float32))
     result = run("export", "-m", tiny_model, "-a", clip, "-a", other, "-l", "2", "-f", "1", "--out", tmp_path / "o")

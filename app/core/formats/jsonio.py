@@ -43,11 +43,32 @@ class Sized(Protocol):
 def dumps(doc: Any, *, indent: int | None = 2, sort_keys: bool = False) -> str:
     """Strict JSON text of ``doc`` (non-finite floats become null); UTF-8 characters kept as they are.
 
-    Raises ValueError for a text holding a lone surrogate (it cannot be written as UTF-8).
+    A lone surrogate cannot be written as UTF-8: one that stands for a byte of a file name that is not UTF-8
+    (``os.fsdecode``'s U+DC80..U+DCFF) is written as that byte's ``\\xff`` text, as paths are in sidecars; any
+    other as its ``\\ud800`` text. So a clip named ``clip\\xff.wav`` never stops a report or a session save.
     """
     text = json.dumps(finite_or_null(doc), indent=indent, sort_keys=sort_keys, ensure_ascii=False, allow_nan=False)
-    text.encode("utf-8")  # a lone surrogate raises here, before any file is touched
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = json.dumps(
+            unicode_text(finite_or_null(doc)), indent=indent, sort_keys=sort_keys, ensure_ascii=False, allow_nan=False
+        )
     return text
+
+
+def unicode_text(value: Any) -> Any:
+    """``value`` with every lone surrogate in its texts and keys replaced by a backslash escape (see `dumps`)."""
+    if isinstance(value, str):
+        try:
+            return value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        except UnicodeEncodeError:
+            return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, dict):
+        return {unicode_text(k): unicode_text(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [unicode_text(v) for v in value]
+    return value
 
 
 def dump_bytes(doc: Any, *, indent: int | None = 2, sort_keys: bool = False) -> bytes:
