@@ -6,7 +6,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -38,28 +37,39 @@ def run(
     )
 
 
+# Linux keeps a process's peak RSS across fork and exec, so a child forked from a large pytest process reports
+# pytest's size as its own peak. A small launcher forks the real command and reports that grandchild's peak.
+_LAUNCHER = (
+    "import resource, subprocess, sys\n"
+    "code = subprocess.call(sys.argv[2:])\n"
+    "open(sys.argv[1], 'w').write(str(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss))\n"
+    "sys.exit(code)\n"
+)
+
+
 def run_measured(
     *args: str | os.PathLike[str] | bytes,
     cwd: Path = ROOT,
     env: Mapping[str, str] | None = None,
     timeout: float = 600,
 ) -> tuple[subprocess.CompletedProcess[str], float]:
-    """Like :func:`run`, and the child's peak resident memory in MB (``os.wait4``'s rusage: that child only)."""
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        proc = subprocess.Popen([sys.executable, "-m", "app", *args], cwd=cwd, stdout=out, stderr=err, env=_env(env))
-        timer = threading.Timer(timeout, proc.kill)
-        timer.start()
+    """Like :func:`run`, and the command's own peak resident memory in MB (measured by a small launcher)."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err, tempfile.TemporaryDirectory() as tmp:
+        peak_file = Path(tmp) / "peak_kib"
+        command = [sys.executable, "-c", _LAUNCHER, str(peak_file), sys.executable, "-m", "app", *args]
+        proc = subprocess.Popen(command, cwd=cwd, stdout=out, stderr=err, env=_env(env))
         try:
-            _, status, usage = os.wait4(proc.pid, 0)
-        finally:
-            timer.cancel()
-        proc.returncode = os.waitstatus_to_exitcode(status)
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
         out.seek(0)
         err.seek(0)
         result = subprocess.CompletedProcess(
-            proc.args,
+            [sys.executable, "-m", "app", *args],
             proc.returncode,
             out.read().decode("utf-8", "backslashreplace"),
             err.read().decode("utf-8", "backslashreplace"),
         )
-    return result, usage.ru_maxrss / 1024  # ru_maxrss is in KiB on Linux
+        peak_kib = float(peak_file.read_text()) if peak_file.is_file() else float("nan")
+    return result, peak_kib / 1024  # ru_maxrss is in KiB on Linux
