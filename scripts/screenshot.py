@@ -37,6 +37,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from PySide6.QtWidgets import QApplication
 
+    from app.core.types import FeatureRef
     from app.ui.app import DEFAULT_AUDIO, DEFAULT_MODEL, ICON
     from app.ui.main_window import MainWindow
     from app.ui.style import apply_style
@@ -67,17 +68,18 @@ def main(argv: list[str] | None = None) -> int:
     if not wait(lambda: window.feature is not None, 120):
         print("the window did not render a map within 120 s", file=sys.stderr)
         return 1
-    window.tree.select((layer, index))
+    window.tree.select(FeatureRef(layer, index))
     wait(
         lambda: window.feature is not None and window.feature.ref == (layer, index) and window.residual is not None, 60
     )
     n_maps = window.summary.layers[layer - 1].n_maps  # the shown layer's thumbnails are computed first
-    wait(lambda: window._thumb_done >= n_maps or not window._thumb_queue, 300)
+    thumbs = window.controller  # the controller owns the thumbnail queue
+    wait(lambda: thumbs._thumb_done >= n_maps or not thumbs.thumb_queue, 300)
     duration = window.clip.duration
     window.stack._loop_dragged(0.30 * duration, 0.55 * duration, True)
     window.seek(0.41 * duration)
     if args.compare:
-        window.set_compare(tuple(int(v) for v in args.compare.split(",")))
+        window.set_compare(FeatureRef(*(int(v) for v in args.compare.split(","))))
         wait(lambda: window.compared is not None, 60)
     window.centre.setCurrentIndex(("views", "gallery", "kernels").index(args.tab))
     window.hover_label.setText("")
