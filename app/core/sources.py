@@ -584,8 +584,9 @@ class _Chain:
                 bias = module.bias if module.bias is not None else torch.zeros(module.out_channels)
                 weights[f"body.{i}.bias"] = bias.detach().float()
             elif isinstance(module, nn.BatchNorm2d) and not head:
-                if not body or not isinstance(body[-1], Conv2d):
-                    raise self.refuse(node, f"'{where}' (a batch-norm that does not directly follow a conv)")
+                if not body:
+                    raise self.refuse(node, f"'{where}' (a batch-norm before the first conv)")
+                # after a conv it folds into it on loading; after a ReLU or a pool it is kept as an affine block
                 i = len(body)
                 body.append(BatchNorm2d(module.num_features, module.eps))
                 n = module.num_features

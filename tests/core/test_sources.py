@@ -22,7 +22,15 @@ from app.core.deconv import deconvolve
 from app.core.errors import FidelityWarning, ModelFormatError, UnsupportedModelError
 from app.core.frontend import FrontEnd
 from app.core.model import Model, load_model, save_model
-from app.core.sources import Sidecar, export_safetensors, layer_table, load_state_dict, open_model, read_sidecar
+from app.core.sources import (
+    Sidecar,
+    export_safetensors,
+    layer_table,
+    load_state_dict,
+    open_model,
+    open_module,
+    read_sidecar,
+)
 from app.core.traced import TracedNetwork
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -179,6 +187,32 @@ def test_export_safetensors_round_trip(tmp_path: Path) -> None:
     x = torch.rand(3, 1, FE.n_bins, 50)
     with torch.no_grad():
         assert relative_error(model.logits(x), module(x)) < RTOL
+
+
+def test_export_safetensors_keeps_a_batchnorm_after_a_relu_as_an_affine_block(tmp_path: Path) -> None:
+    """musicnn's VGG order (conv -> ReLU -> batch-norm -> pool) is written and back-projects as the module does."""
+    torch.manual_seed(4)
+    module = nn.Sequential(
+        nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.BatchNorm2d(4), nn.MaxPool2d(2),
+        nn.Conv2d(4, 6, 3, padding=1), nn.ReLU(), nn.BatchNorm2d(6), nn.MaxPool2d(2),
+        nn.AdaptiveMaxPool2d(1), nn.Flatten(), nn.Linear(6, 3),
+    )  # fmt: skip
+    for bn in (module[2], module[6]):  # trained-looking statistics, some scales negative
+        bn.running_mean.uniform_(0.1, 0.5), bn.running_var.uniform_(0.5, 2.0)
+        nn.init.uniform_(bn.weight, -1.5, 1.5), nn.init.uniform_(bn.bias, -0.2, 0.2)
+    module.eval()
+    model = load_model(export_safetensors(module, FE, tmp_path / "vgg.safetensors", labels=("a", "b", "c")))
+    assert [b.type for b in model.spec.body] == ["conv2d", "relu", "affine", "maxpool2d"] * 2
+    with pytest.warns(FidelityWarning, match="not a conv"):  # the traced route says what the block does
+        traced = open_module(module, FE)
+    x = torch.rand(1, 1, FE.n_bins, 40, generator=torch.Generator().manual_seed(1)) ** 2
+    with torch.no_grad():
+        assert relative_error(model.logits(x), module(x)) < RTOL
+    record, traced_record = model.forward_record(x), traced.forward_record(x)
+    for layer in (1, 2):
+        ours = deconvolve(model, record, layer)
+        theirs = torch.cat([d for _, d in traced.iter_attribute(traced_record, layer)])
+        assert relative_error(ours, theirs) < RTOL
 
 
 def test_export_safetensors_refuses_what_the_format_cannot_hold(tmp_path: Path) -> None:
