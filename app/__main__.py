@@ -1,5 +1,5 @@
-"""`python -m app` runs the command-line interface."""
+"""``python -m app``: as ``aurascope`` — a command runs the command-line interface, no command opens the window."""
 
-from app.cli import main
+from app.launch import main
 
 raise SystemExit(main())

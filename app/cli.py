@@ -610,6 +610,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def command_names() -> frozenset[str]:
+    """The commands ``aurascope`` runs headless (``info``, ``export``, ...): what app.launch sends here."""
+    parser = build_parser()
+    return frozenset(
+        name for action in parser._actions if isinstance(action, argparse._SubParsersAction) for name in action.choices
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command. Every error a user can cause ends in one line on stderr and exit status 2: our own
     errors, and every OS error (a path too long, a folder that is a file, a full disk, a read-only folder...),
@@ -634,10 +642,8 @@ def _run(argv: Sequence[str] | None) -> int:
 
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.command is None:
-        from app.ui.app import main as open_window
-
-        return open_window([])
+    if args.command is None:  # the window is app.launch's to open, never the command line's
+        parser.error("a command is needed")
     try:
         return int(args.run(args))
     except AurascopeError as err:

@@ -37,7 +37,7 @@ def test_no_module_in_app_ui_imports_torch_at_module_level() -> None:
 def test_the_window_module_and_launcher_load_without_torch() -> None:
     code = (
         "import sys, os; os.environ['QT_QPA_PLATFORM']='offscreen';"
-        "import app.ui.app, app.ui.main_window, app.cli;"
+        "import app.ui.app, app.ui.main_window, app.cli, app.launch;"
         "print('torch' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
