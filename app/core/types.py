@@ -11,6 +11,7 @@ import re
 from dataclasses import asdict, dataclass
 from enum import StrEnum
 from fractions import Fraction
+from pathlib import Path
 from typing import Any, NamedTuple, TypeVar
 
 E = TypeVar("E", bound=StrEnum)
@@ -136,6 +137,26 @@ def export_name(clip_name: str, ref: FeatureRef, mode: Mode | str, *, method: Me
     """``clip_L3_F6_choi.wav``; a method other than the deconvnet is added: ``clip_L3_F6_choi_gradient.wav``."""
     suffix = "" if Method(method) is Method.DECONVNET else f"_{Method(method).value}"
     return f"{clip_name}_L{ref.layer}_F{ref.index}_{Mode(mode).value}{suffix}.wav"
+
+
+@dataclass(frozen=True)
+class ExportRequest:
+    """What to export: every (map, mode) of ``refs`` x ``modes`` as ``subtype`` WAVs (``"float32"``, ``"pcm24"``,
+    ``"pcm16"``) at ``loudness`` into ``folder``, rendered with ``method``; named by `export_name`."""
+
+    refs: tuple[FeatureRef, ...]
+    modes: tuple[Mode, ...]
+    subtype: str
+    loudness: Loudness
+    folder: Path
+    method: Method = Method.DECONVNET
+
+    def __post_init__(self) -> None:  # the vocabulary's members, whether given members or their names
+        object.__setattr__(self, "refs", tuple(FeatureRef.of(r) for r in self.refs))
+        object.__setattr__(self, "modes", tuple(Mode(m) for m in self.modes))
+        object.__setattr__(self, "loudness", Loudness(self.loudness))
+        object.__setattr__(self, "method", Method(self.method))
+        object.__setattr__(self, "folder", Path(self.folder))
 
 
 # --- suggested tags (app.core.characterise measures them) --------------------------------------------------------

@@ -16,6 +16,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+import numpy as np
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QCloseEvent, QFont, QKeyEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
@@ -77,6 +78,14 @@ def reveal(result: AbxResult) -> str:
 def measure_match(engine: PlaybackEngine, loop: tuple[float, float] | None = None) -> PairMatch:
     """Gains that make slot A and slot B equally loud over ``loop`` (seconds) or the whole clip, measured on the
     engine's device-rate buffers (what the mixer plays). Raises `LevelMismatchError` when a slot is empty."""
+    return match_pair(*pair_to_match(engine, loop))
+
+
+def pair_to_match(
+    engine: PlaybackEngine, loop: tuple[float, float] | None = None
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """What `measure_match` measures: slot A's and slot B's buffers over ``loop`` (views, no copy) and their rate.
+    Raises `LevelMismatchError` when a slot is empty or still being rendered."""
     a, b = engine.source(Slot.A), engine.source(Slot.B)
     if a is None or b is None:
         raise LevelMismatchError("the original (A) and a rendered map (B) must both be loaded")
@@ -88,7 +97,7 @@ def measure_match(engine: PlaybackEngine, loop: tuple[float, float] | None = Non
         rate = engine.sample_rate
         start, end = round(loop[0] * rate), round(loop[1] * rate)
         a, b = a[start:end], b[start:end]
-    return match_pair(a, b, engine.sample_rate)
+    return a, b, engine.sample_rate
 
 
 @dataclass(frozen=True)

@@ -6,23 +6,40 @@ compute worker every job runs on. Mode and method are arguments of each request 
 box); a result is kept only if it answers the newest request, so a quick browser never sees a stale map. The
 window, tree, gallery, inspector and dialogs show what its signals deliver and forward what the user does.
 
+Long jobs (export, characterisation, the report, loudness measurements) are started by a method that takes plain
+arguments and returns a `JobHandle`: its signals say started / progress / finished (a typed value) / failed / ended,
+and it can be cancelled; their bodies live in `app.ui.jobs`.
+
 Everything here runs on the GUI thread; the jobs' bodies (`app.ui.compute`) run on the worker.
 """
 
 from __future__ import annotations
 
+import copy
 import math
 import time
 from collections import OrderedDict, deque
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtGui import QPixmap
 
-from app.core.types import FeatureRef, Method, Mode
+from app.core.types import ExportRequest, FeatureRef, Method, Mode
 from app.ui import compute
 from app.ui.compute import Auralisation, ClipSummary, ModelSource, ModelSummary
 from app.ui.images import thumbnail_pixmap
+from app.ui.jobs.export_job import start_export
+from app.ui.jobs.handle import JobHandle
+from app.ui.jobs.loudness_jobs import start_level, start_pair_match
+from app.ui.jobs.study_jobs import clip_analyses, start_characterise, start_report
 from app.ui.worker import COMPARE, RENDER, THUMBNAILS, ComputeWorker
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from app.core.session import Session
 
 MAX_ANALYSES = 4  # clips kept analysed at once (each holds its STFT, forward pass and rendered maps)
 THUMBNAIL_TARGET_S = 0.12  # one background job's length: a click waits at most about this long
@@ -89,11 +106,14 @@ class Controller(QObject):
         self._thumb_timer.setSingleShot(True)
         self._thumb_timer.timeout.connect(self.next_thumbnails)
         self.worker.drained.connect(self._worker_drained)
+        self.jobs: set[JobHandle] = set()  # long jobs not ended yet (held here: the view may drop its handle)
 
     def cancel_all(self) -> None:
         """Stop every job and the thumbnail queue (closing: nothing new starts)."""
         self._thumb_timer.stop()
         self.thumb_queue.clear()
+        for handle in list(self.jobs):
+            handle.cancel()
         self.worker.cancel_all()
 
     def shutdown(self) -> None:
@@ -347,3 +367,62 @@ class Controller(QObject):
             old, _ = self.analyses.popitem(last=False)
             if self.clip is not None and old == self.clip.sha256:
                 self.analyses[old] = (self.analysis, self.clip)
+
+    # ==== long jobs: each returns its JobHandle (app.ui.jobs) ======================================================
+    def export(self, request: ExportRequest) -> JobHandle:
+        """Write ``request``'s WAVs and sidecars from the clip on screen; ``finished(Exported)``."""
+        if self.analysis is None:
+            raise RuntimeError("nothing to export: no clip is analysed")
+        return start_export(self.worker, self.analysis, request, self.jobs)
+
+    def characterise(self, refs: Sequence[FeatureRef] | None, clips: Mapping[str, Path], method: Method) -> JobHandle:
+        """Measure ``refs`` (None: every map) with ``method`` on ``clips`` (sha256 -> file, analysed when not yet);
+        ``finished(Characterisation)``, dropped (only ``ended``) if another network is opened meanwhile."""
+        if self.model_handle is None or self.summary is None:
+            raise RuntimeError("nothing to characterise: no network is open")
+        model = self.model_handle
+        return start_characterise(
+            self.worker,
+            self._clip_analyses(clips),
+            [FeatureRef.of(r) for r in refs] if refs is not None else None,
+            Method(method),
+            keep=lambda _: model is self.model_handle,
+            owner=self.jobs,
+        )
+
+    def write_report(
+        self,
+        folder: Path,
+        refs: Sequence[FeatureRef] | None,
+        clips: Mapping[str, Path],
+        session: Session,
+        *,
+        title: str,
+        method: Method,
+    ) -> JobHandle:
+        """The listening report of ``refs`` (None: every map) on ``clips`` into ``folder``, showing ``session``'s
+        labels (a snapshot: the listener goes on editing); ``finished(Report)``."""
+        if self.model_handle is None or self.summary is None:
+            raise RuntimeError("nothing to report: no network is open")
+        return start_report(
+            self.worker,
+            Path(folder),
+            self._clip_analyses(clips),
+            [FeatureRef.of(r) for r in refs] if refs is not None else None,
+            copy.deepcopy(session),
+            title=title,
+            method=Method(method),
+            owner=self.jobs,
+        )
+
+    def _clip_analyses(self, clips: Mapping[str, Path]):
+        known = {key: analysis for key, (analysis, _) in self.analyses.items()}
+        return clip_analyses(self.model_handle, self.summary, known, clips)
+
+    def measure_level(self, audio: np.ndarray, sample_rate: int) -> JobHandle:
+        """Loudness and peak of mono ``audio`` on the worker; ``finished(Level)``."""
+        return start_level(self.worker, audio, sample_rate, self.jobs)
+
+    def match_loudness(self, a: np.ndarray, b: np.ndarray, sample_rate: int) -> JobHandle:
+        """Gains making ``a`` and ``b`` equally loud, on the worker; ``finished(PairMatch | LevelMismatchError)``."""
+        return start_pair_match(self.worker, a, b, sample_rate, self.jobs)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from itertools import groupby
 from pathlib import Path
 
@@ -20,26 +19,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.core.types import FeatureRef, Loudness, Method, Mode, export_name
+from app.core.types import ExportRequest, FeatureRef, Loudness, Method, Mode, export_name
 from app.ui.forms import accept_cancel, choice_box, chosen, vocabulary_box, with_browse
 
 FORMATS = (("float32", "32-bit float (exact)"), ("pcm24", "24-bit PCM"), ("pcm16", "16-bit PCM"))
-
-
-@dataclass(frozen=True)
-class ExportRequest:
-    refs: tuple[FeatureRef, ...]
-    modes: tuple[Mode, ...]
-    subtype: str
-    loudness: Loudness
-    folder: Path
-    method: Method = Method.DECONVNET
-
-    def __post_init__(self) -> None:  # the vocabulary's members, whether given members or their names
-        object.__setattr__(self, "refs", tuple(FeatureRef.of(r) for r in self.refs))
-        object.__setattr__(self, "modes", tuple(Mode(m) for m in self.modes))
-        object.__setattr__(self, "loudness", Loudness(self.loudness))
-        object.__setattr__(self, "method", Method(self.method))
 
 
 def describe_refs(refs: list[FeatureRef]) -> str:

@@ -1,11 +1,10 @@
-"""The window's long jobs: export, characterisation, the listening report and the A/B/X test, with their
-progress and cancelling. A part of `MainWindow`; the work runs on the controller's worker."""
+"""The window's long jobs as the listener sees them: export, characterisation, the listening report and the A/B/X
+test gather their input from dialogs, start through the controller, and show its `JobHandle`'s progress, result or
+error. A part of `MainWindow`; the jobs themselves are the controller's (`app.ui.jobs`)."""
 
 from __future__ import annotations
 
-import copy
 import os
-import threading
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QUrl
@@ -16,15 +15,17 @@ from PySide6.QtWidgets import (
 )
 
 from app.core.abx import LevelMismatchError
-from app.core.types import Loudness, Mode, member_or
+from app.core.types import ExportRequest, FeatureRef, Loudness, Mode, member_or
 from app.playback import Slot
-from app.ui import compute, playback_panel
+from app.ui import playback_panel
 from app.ui import settings as keys
-from app.ui.abx_dialog import AbxDialog, measure_match
-from app.ui.export_dialog import ExportDialog, ExportRequest
+from app.ui.abx_dialog import AbxDialog, pair_to_match
+from app.ui.export_dialog import ExportDialog
 from app.ui.feature_tree import ref_text
+from app.ui.jobs.export_job import Exported
+from app.ui.jobs.handle import JobHandle
 from app.ui.report_dialog import ClipChoice, ReportDialog, ReportRequest
-from app.ui.worker import CHARACTERISE, EXPORT, LOUDNESS, OPEN, REPORT, THUMBNAILS
+from app.ui.worker import OPEN, THUMBNAILS
 
 
 class LongJobs:
@@ -55,73 +56,45 @@ class LongJobs:
         self.run_export(dialog.request())
 
     def run_export(self, request: ExportRequest) -> None:
-        """Write the request's files on the worker, with a progress dialog that can cancel."""
+        """Export through the controller, with a progress dialog that can cancel."""
         s = self.settings
         s.set(keys.EXPORT_DIR, str(request.folder))
         s.set(keys.EXPORT_MODES, [m.value for m in request.modes])
         s.set(keys.EXPORT_FORMAT, request.subtype)
         s.set(keys.EXPORT_LOUDNESS, request.loudness.value)
         total = len(request.refs) * len(request.modes)
-        progress, stop = self._progress("Export", f"Exporting {total} file(s) to {request.folder}…", total)
-        self.export_progress = progress
-        analysis = self.analysis
+        handle = self.controller.export(request)
+        self.export_progress = self._progress(
+            handle, "Export", f"Exporting {total} file(s) to {request.folder}…", total
+        )
+        handle.finished.connect(self._exported)
+        handle.failed.connect(
+            lambda err: self.show_error("Export failed", f"{type(err).__name__}: {err}", request.folder)
+        )
 
-        def run(job):
-            return compute.export(
-                analysis,
-                request.refs,
-                request.modes,
-                request.folder,
-                subtype=request.subtype,
-                loudness=request.loudness,
-                method=request.method,
-                progress=lambda done, n: self.worker.post(job, progress.setValue, done),
-                cancelled=lambda: stop.is_set() or job.cancelled,
+    def _exported(self, exported: Exported) -> None:
+        what = "Cancelled after" if exported.cancelled else "Wrote"
+        n, folder = len(exported.files), exported.folder
+        self.statusBar().showMessage(f"{what} {n} file(s) (+ sidecars) in {folder}", 8000)
+        self.exportFinished.emit(list(exported.files))
+        if n and not exported.cancelled and not os.environ.get("AURASCOPE_NO_EXPORT_DIALOG"):
+            box = QMessageBox(
+                QMessageBox.Icon.Information,
+                "Export finished",
+                f"Wrote {n} WAV file(s) with JSON sidecars to\n{folder}",
+                QMessageBox.StandardButton.Ok,
+                self,
             )
-
-        def finished(written: list[Path]) -> None:
-            progress.reset()
-            progress.deleteLater()
-            cancelled = stop.is_set()
-            what = "Cancelled after" if cancelled else "Wrote"
-            self.statusBar().showMessage(f"{what} {len(written)} file(s) (+ sidecars) in {request.folder}", 8000)
-            self.exportFinished.emit(written)
-            if written and not cancelled and not os.environ.get("AURASCOPE_NO_EXPORT_DIALOG"):
-                box = QMessageBox(
-                    QMessageBox.Icon.Information,
-                    "Export finished",
-                    f"Wrote {len(written)} WAV file(s) with JSON sidecars to\n{request.folder}",
-                    QMessageBox.StandardButton.Ok,
-                    self,
-                )
-                open_button = box.addButton("Open folder", QMessageBox.ButtonRole.ActionRole)
-                open_button.clicked.connect(lambda: QDesktopServices.openUrl(QUrl.fromLocalFile(str(request.folder))))
-                box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-                box.open()
-
-        def failed(err: BaseException) -> None:
-            progress.reset()
-            progress.deleteLater()
-            self.show_error("Export failed", f"{type(err).__name__}: {err}", request.folder)
-
-        self.worker.submit(EXPORT, run, on_result=finished, on_error=failed, busy_text="Exporting…")
+            open_button = box.addButton("Open folder", QMessageBox.ButtonRole.ActionRole)
+            open_button.clicked.connect(lambda: QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder))))
+            box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+            box.open()
 
     # ==== characterisation, listening report, A/B/X ==========================================================
-    def _session_analyses(self, keys_wanted: list[str] | None = None):
-        """A worker-side function giving (analysis, ...) for the session's available clips: the analysed ones
-        as they are, the others analysed on the worker (and not kept: memory stays bounded)."""
-        model, summary = self.model_handle, self.summary
-        known = {k: a for k, (a, _) in self.analyses.items()}
+    def _session_clips(self, keys_wanted: list[str] | None = None) -> dict[str, Path]:
+        """The session's clips a job can use (sha256 -> file, in the list's order): not missing, not unreadable."""
         entries = [e for e in self.clip_entries.values() if e.status != "missing" and e.status != "error"]
-        if keys_wanted is not None:
-            entries = [e for e in entries if e.key in keys_wanted]
-
-        def analyses() -> list:
-            return [
-                known[e.key] if e.key in known else compute.analyse_clip(model, summary, e.path)[0] for e in entries
-            ]
-
-        return analyses, len(entries)
+        return {e.key: e.path for e in entries if keys_wanted is None or e.key in keys_wanted}
 
     def characterise(self, layer_only: bool) -> None:
         """Measure each map against each of the session's clips and suggest tags (never touching labels)."""
@@ -129,47 +102,28 @@ class LongJobs:
             self.show_error("Nothing to characterise", "Open a model and an audio clip first.")
             return
         layer = (self.selected or self.controller.default_ref())[0]
-        refs = [(layer, k) for k in range(self.summary.layers[layer - 1].n_maps)] if layer_only else None
-        analyses, n_clips = self._session_analyses()
+        refs = [FeatureRef(layer, k) for k in range(self.summary.layers[layer - 1].n_maps)] if layer_only else None
+        clips = self._session_clips()
         n_maps = len(refs) if refs is not None else sum(x.n_maps for x in self.summary.layers)
-        text = f"Characterising {n_maps} map(s) on {n_clips} clip(s)…"
-        progress, stop = self._progress("Characterise maps", text, n_maps * n_clips)
-        self.characterise_progress = progress
-        method, model = self.options.current_method(), self.model_handle
+        text = f"Characterising {n_maps} map(s) on {len(clips)} clip(s)…"
+        handle = self.controller.characterise(refs, clips, self.options.current_method())
+        self.characterise_progress = self._progress(handle, "Characterise maps", text, n_maps * len(clips))
+        handle.finished.connect(self._characterised)
+        handle.failed.connect(lambda err: self.show_error("Characterisation failed", f"{type(err).__name__}: {err}"))
 
-        def run(job):
-            return compute.characterise(
-                analyses(),
-                refs,
-                method=method,
-                progress=lambda done, n: self.worker.post(job, progress.setValue, done),
-                cancelled=lambda: stop.is_set() or job.cancelled,
-            )
-
-        def finished(result) -> None:
-            progress.reset()
-            progress.deleteLater()
-            if model is not self.model_handle:
-                return
-            found = result.suggestions()
-            self.session.set_suggestions(found)
-            self._edited()
-            tagged = sum(1 for tags in found.values() if tags)
-            what = "Stopped after" if result.cancelled else "Characterised"
-            self.statusBar().showMessage(
-                f"{what} {len(result.maps)} rendering(s) in {result.seconds:.1f} s: {tagged} map(s) with suggested "
-                "tags (shown in the inspector; your labels are untouched)",
-                10000,
-            )
-            if self.selected is not None:
-                self._show_session_notes(self.selected)
-
-        def failed(err: BaseException) -> None:
-            progress.reset()
-            progress.deleteLater()
-            self.show_error("Characterisation failed", f"{type(err).__name__}: {err}")
-
-        self.worker.submit(CHARACTERISE, run, on_result=finished, on_error=failed, busy_text="Characterising…")
+    def _characterised(self, result) -> None:
+        found = result.suggestions()
+        self.session.set_suggestions(found)
+        self._edited()
+        tagged = sum(1 for tags in found.values() if tags)
+        what = "Stopped after" if result.cancelled else "Characterised"
+        self.statusBar().showMessage(
+            f"{what} {len(result.maps)} rendering(s) in {result.seconds:.1f} s: {tagged} map(s) with suggested "
+            "tags (shown in the inspector; your labels are untouched)",
+            10000,
+        )
+        if self.selected is not None:
+            self._show_session_notes(self.selected)
 
     def export_report(self) -> None:
         if self.analysis is None or self.summary is None or self.clip is None:
@@ -193,46 +147,34 @@ class LongJobs:
         self.run_report(dialog.request())
 
     def run_report(self, request: ReportRequest) -> None:
-        """Write the listening report on the worker (the CLI's ``aurascope report``), with a cancellable progress."""
+        """Write the listening report through the controller (the CLI's ``aurascope report``), with a cancellable
+        progress dialog."""
         self.settings.set(keys.REPORT_DIR, str(request.folder))
-        analyses, n_clips = self._session_analyses(list(request.clips))
+        clips = self._session_clips(list(request.clips))
         n_maps = len(request.refs) if request.refs is not None else sum(x.n_maps for x in self.summary.layers)
-        text = f"Writing the report to {request.folder}…"
-        progress, stop = self._progress("Listening report", text, n_maps * n_clips)
-        self.report_progress = progress
         self._sync_playhead()
-        session = copy.deepcopy(self.session)  # the worker reads a snapshot while the listener goes on editing
-
-        def run(job):
-            return compute.write_report(
-                request.folder,
-                analyses(),
-                list(request.refs) if request.refs is not None else None,
-                session,
-                title=request.title,
-                method=request.method,
-                progress=lambda done, n: self.worker.post(job, progress.setValue, done),
-                cancelled=lambda: stop.is_set() or job.cancelled,
-            )
+        handle = self.controller.write_report(
+            request.folder, request.refs, clips, self.session, title=request.title, method=request.method
+        )
+        text = f"Writing the report to {request.folder}…"
+        self.report_progress = self._progress(handle, "Listening report", text, n_maps * len(clips))
 
         def finished(report) -> None:
-            progress.reset()
-            progress.deleteLater()
             self.last_report = report
             self.statusBar().showMessage(
                 f"Wrote the report: {report.maps} map(s) × {report.clips} clip(s), {report.files} files, "
                 f"in {report.seconds:.1f} s: {report.index}",
                 10000,
             )
-            if request.open_when_done and not stop.is_set() and not os.environ.get("AURASCOPE_NO_EXPORT_DIALOG"):
+            if request.open_when_done and not handle.cancelled and not os.environ.get("AURASCOPE_NO_EXPORT_DIALOG"):
                 QDesktopServices.openUrl(QUrl.fromLocalFile(str(report.index)))
 
-        def failed(err: BaseException) -> None:
-            progress.reset()
-            progress.deleteLater()
-            self.show_error("Report failed", getattr(err, "reason", f"{type(err).__name__}: {err}"), request.folder)
-
-        self.worker.submit(REPORT, run, on_result=finished, on_error=failed, busy_text="Writing the report…")
+        handle.finished.connect(finished)
+        handle.failed.connect(
+            lambda err: self.show_error(
+                "Report failed", getattr(err, "reason", f"{type(err).__name__}: {err}"), request.folder
+            )
+        )
 
     def start_abx(self) -> AbxDialog | None:
         """A blind A/B/X test of the selected map against the original, loudness-matched; saved in the session.
@@ -251,12 +193,10 @@ class LongJobs:
         if measured <= playback_panel.A_MEASURE_INLINE_S * rate:  # one threshold for A and for A/B/X
             return self._open_abx(feature, clip, loop, None)
         engine, sources = self.engine, (self.engine.source(Slot.A), self.engine.source(Slot.B))
-
-        def measure(job):
-            try:
-                return measure_match(engine, loop)
-            except LevelMismatchError as err:
-                return err
+        try:
+            pair = pair_to_match(engine, loop)
+        except LevelMismatchError as err:
+            return self._open_abx(feature, clip, loop, err)
 
         def measured_then_open(match) -> None:
             now = (engine.source(Slot.A), engine.source(Slot.B))
@@ -264,7 +204,7 @@ class LongJobs:
                 return  # the map or the clip changed meanwhile: the listener asks again
             self._open_abx(feature, clip, loop, match)
 
-        self.worker.submit(LOUDNESS, measure, on_result=measured_then_open, busy_text="Matching A and B's loudness…")
+        self.controller.match_loudness(*pair).finished.connect(measured_then_open)
         return None
 
     def _open_abx(self, feature, clip, loop, match) -> AbxDialog | None:
@@ -304,16 +244,19 @@ class LongJobs:
         if self.selected == (result.layer, result.index):
             self._show_session_notes(self.selected)
 
-    def _progress(self, title: str, text: str, total: int) -> tuple[QProgressDialog, threading.Event]:
-        """A window-modal progress dialog for a long worker job, and the event its Cancel button sets."""
+    def _progress(self, handle: JobHandle, title: str, text: str, total: int) -> QProgressDialog:
+        """A window-modal progress dialog following ``handle``: its Cancel button cancels the job, and it closes
+        when the job has ended, whatever the outcome."""
         progress = QProgressDialog(text, "Cancel", 0, total, self)
         progress.setWindowTitle(title)
         progress.setWindowModality(Qt.WindowModality.WindowModal)
         progress.setMinimumDuration(300)
         progress.setValue(0)
-        stop = threading.Event()
-        progress.canceled.connect(stop.set)
-        return progress, stop
+        progress.canceled.connect(handle.cancel)
+        handle.progress.connect(lambda done, _: progress.setValue(done))
+        handle.ended.connect(progress.reset)
+        handle.ended.connect(progress.deleteLater)
+        return progress
 
     # ==== busy indicator, cancel ==========================================================================
     def _busy_changed(self, busy: bool, text: str) -> None:

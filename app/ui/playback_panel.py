@@ -11,7 +11,6 @@ from app.core.loudness import Level, common_gains, peak_dbfs
 from app.core.types import Method, Mode
 from app.playback import AudioDeviceError, Slot
 from app.ui import settings as keys
-from app.ui.worker import LOUDNESS
 
 A_MEASURE_INLINE_S = 60.0  # slot A longer than this is measured for loudness matching on the worker, not here
 
@@ -222,7 +221,7 @@ class PlaybackPanel:
                     self._a_level = (source, level)
                     self._apply_gains()
 
-            self.worker.submit(LOUDNESS, lambda job: Level.of(source, rate), on_result=measured)
+            self.controller.measure_level(source, rate).finished.connect(measured)
         return Level(-math.inf, peak_dbfs(source))
 
     def _volume_changed(self, volume: float) -> None:

@@ -34,6 +34,10 @@ PRIORITY = {
 }
 
 
+#: a job's handlers: on_result(value), on_error(exc), on_dropped() (superseded or cancelled: no result)
+_Handlers = tuple[Callable[[Any], None] | None, Callable[[BaseException], None] | None, Callable[[], None] | None]
+
+
 class ComputeWorker(QObject):
     """Submit work with handlers; they are called on the GUI thread. ``busyChanged(bool, str)`` follows the
     interactive lanes (not thumbnails), for the busy indicator."""
@@ -46,7 +50,7 @@ class ComputeWorker(QObject):
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self._handlers: dict[Job, tuple[Callable[[Any], None] | None, Callable[[BaseException], None] | None]] = {}
+        self._handlers: dict[Job, _Handlers] = {}
         self._busy: dict[Job, str] = {}
         self._latest: dict[str, Job] = {}
         self._background = 0
@@ -64,8 +68,10 @@ class ComputeWorker(QObject):
         on_error: Callable[[BaseException], None] | None = None,
         busy_text: str | None = None,
         replace: bool = True,
+        on_dropped: Callable[[], None] | None = None,
     ) -> Job:
-        """Run ``fn(job)`` on the worker; ``on_result(value)`` / ``on_error(exc)`` on the GUI thread.
+        """Run ``fn(job)`` on the worker; ``on_result(value)`` / ``on_error(exc)`` on the GUI thread, or
+        ``on_dropped()`` when the job was cancelled or superseded and has no result to give.
 
         After `shutdown` (the window is closing) nothing runs: the job comes back cancelled and no handler is
         called, so a timer or a late result that asks for more work on the way out is simply ignored.
@@ -75,7 +81,7 @@ class ComputeWorker(QObject):
             job.cancel()
             return job
         job = self._executor.submit(lane, fn, priority=PRIORITY.get(lane, 3), replace=replace)
-        self._handlers[job] = (on_result, on_error)
+        self._handlers[job] = (on_result, on_error, on_dropped)
         if replace:
             self._latest[lane] = job
         if busy_text is not None:
@@ -129,7 +135,7 @@ class ComputeWorker(QObject):
                 self.drained.emit()
 
     def _deliver_job(self, job: Job) -> None:
-        on_result, on_error = self._handlers.pop(job, (None, None))
+        on_result, on_error, on_dropped = self._handlers.pop(job, (None, None, None))
         if self._closed:
             return  # the window is gone or going: its handlers must not run (or ask for more work)
         if job.lane == THUMBNAILS and job not in self._busy:
@@ -141,8 +147,12 @@ class ComputeWorker(QObject):
         if self._latest.get(job.lane) is job:
             del self._latest[job.lane]
         elif job.lane in self._latest and job.lane != THUMBNAILS:
+            if on_dropped is not None:
+                on_dropped()
             return  # a newer request on this lane is on its way: this result is stale
         if job.state == CANCELLED:
+            if on_dropped is not None:
+                on_dropped()
             return
         if job.state == FAILED:
             if on_error is not None:

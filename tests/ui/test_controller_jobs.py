@@ -1,0 +1,186 @@
+"""The controller's long jobs driven without a window: export, characterisation, the listening report and the
+loudness measurements start from plain arguments and report through their `JobHandle` (started, progress,
+finished or failed, ended); what they wrote is compared with the core's own routines on the same maps."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+from signals import chord_clip
+
+from app.core.loudness import Level, match_pair
+from app.core.session import Session
+from app.core.types import ExportRequest, FeatureRef, Loudness, Method, Mode
+from app.ui import compute
+from app.ui.controller import Controller
+from app.ui.jobs.export_job import Exported
+
+TIMEOUT_MS = 120000
+
+
+@pytest.fixture
+def controller(qtbot, wav_file, model_file):
+    made = Controller(thumbnails=False)
+    opened = compute.open_session(model_file, wav_file)
+    made.model_handle, made.summary, made.analysis, made.clip = (
+        opened.model,
+        opened.summary,
+        opened.analysis,
+        opened.clip,
+    )
+    made.keep_analysis(opened.analysis, opened.clip)
+    yield made
+    made.cancel_all()
+    made.shutdown()
+
+
+@pytest.fixture
+def second_clip(tmp_path: Path) -> Path:
+    path = tmp_path / "second.wav"
+    noise = 0.05 * np.random.default_rng(7).standard_normal(22050 * 2)
+    sf.write(path, (chord_clip(22050, 2.0) + noise).astype(np.float32), 22050, subtype="FLOAT")
+    return path
+
+
+def _record(handle) -> list[tuple]:
+    """Every signal of ``handle`` in the order it came."""
+    seen: list[tuple] = []
+    handle.started.connect(lambda: seen.append(("started",)))
+    handle.progress.connect(lambda done, total: seen.append(("progress", done, total)))
+    handle.finished.connect(lambda value: seen.append(("finished", value)))
+    handle.failed.connect(lambda err: seen.append(("failed", err)))
+    handle.ended.connect(lambda: seen.append(("ended",)))
+    return seen
+
+
+def test_export_writes_what_the_core_exporter_writes(controller, qtbot, tmp_path) -> None:
+    from app.core.export import export_features
+
+    refs = (FeatureRef(1, 3), FeatureRef(2, 0))
+    modes = (Mode.CHOI, Mode.RESIDUAL)
+    request = ExportRequest(refs, modes, "float32", Loudness.MATCH, tmp_path / "ours", Method.GRADIENT)
+    handle = controller.export(request)
+    seen = _record(handle)
+    with qtbot.waitSignal(handle.ended, timeout=TIMEOUT_MS):
+        pass
+    kinds = [s[0] for s in seen]
+    assert kinds[0] == "started" and kinds[-2:] == ["finished", "ended"] and "failed" not in kinds
+    assert [s[1:] for s in seen if s[0] == "progress"][-1] == (4, 4)
+    exported = seen[-2][1]
+    assert isinstance(exported, Exported) and not exported.cancelled and exported.folder == tmp_path / "ours"
+    assert handle not in controller.jobs and handle.done
+    theirs = export_features(
+        controller.analysis, refs, modes, tmp_path / "core", loudness=Loudness.MATCH, method=Method.GRADIENT
+    )
+    assert sorted(p.name for p in exported.files) == sorted(p.name for p in theirs) and len(theirs) == 4
+    for path in exported.files:
+        ours, rate = sf.read(path, dtype="float32")
+        core, core_rate = sf.read(tmp_path / "core" / path.name, dtype="float32")
+        assert rate == core_rate == 11025 and len(ours) == len(controller.clip.samples)
+        np.testing.assert_allclose(ours, core, atol=1e-6)
+        assert np.max(np.abs(ours)) > 1e-4  # the map is audible: the comparison is not of two silences
+        side = json.loads(path.with_suffix(".json").read_text())
+        assert side["method"] == "gradient" and side["loudness_normalisation"] == "match"
+
+
+def test_an_export_cancelled_through_its_handle_keeps_whole_files(controller, qtbot, tmp_path) -> None:
+    refs = tuple(FeatureRef(layer, k) for layer in (1, 2, 3) for k in range(8))
+    request = ExportRequest(refs, (Mode.CHOI, Mode.MAGNITUDE, Mode.RESIDUAL), "pcm24", Loudness.NONE, tmp_path / "c")
+    handle = controller.export(request)
+    handle.progress.connect(lambda done, total: done >= 2 and handle.cancel())
+    with qtbot.waitSignal(handle.finished, timeout=TIMEOUT_MS) as blocker:
+        pass
+    exported: Exported = blocker.args[0]
+    assert exported.cancelled and handle.cancelled and 2 <= len(exported.files) < len(refs) * 3
+    assert sorted((tmp_path / "c").glob("*.wav")) == sorted(exported.files)
+    assert not list((tmp_path / "c").glob(".*.part"))
+    assert all(sf.info(p).frames == len(controller.clip.samples) for p in exported.files)
+
+
+def test_an_export_that_cannot_write_fails_with_the_reason(controller, qtbot, tmp_path) -> None:
+    blocker_file = tmp_path / "a-file"
+    blocker_file.write_text("not a folder")
+    handle = controller.export(ExportRequest(((1, 0),), ("choi",), "float32", "none", blocker_file / "out"))
+    seen = _record(handle)
+    with qtbot.waitSignal(handle.ended, timeout=TIMEOUT_MS):
+        pass
+    assert [s[0] for s in seen if s[0] in ("finished", "failed")] == ["failed"]
+    error = next(s[1] for s in seen if s[0] == "failed")
+    assert isinstance(error, OSError) and "a-file" in str(error)
+
+
+def test_characterise_covers_every_clip_given_even_one_not_analysed_yet(controller, qtbot, second_clip: Path) -> None:
+    from app.core.analysis import Analysis
+    from app.core.audio import load_audio
+    from app.core.characterise import characterise
+
+    refs = [FeatureRef(1, k) for k in range(4)]
+    clips = {controller.clip.sha256: controller.clip.path, "second": second_clip}
+    handle = controller.characterise(refs, clips, Method.DECONVNET)
+    seen = _record(handle)
+    with qtbot.waitSignal(handle.finished, timeout=TIMEOUT_MS) as blocker:
+        pass
+    result = blocker.args[0]
+    assert not result.cancelled and len(result.maps) == len(refs) * 2
+    assert [s[1:] for s in seen if s[0] == "progress"][-1] == (8, 8)
+    assert "second" not in controller.analyses  # analysed for the job only: memory stays bounded
+    other = Analysis(load_audio(second_clip, controller.summary.sample_rate), controller.model_handle)
+    direct = characterise([controller.analysis, other], refs)
+    assert {r: [t.tag for t in tags] for r, tags in result.suggestions().items()} == {
+        r: [t.tag for t in tags] for r, tags in direct.suggestions().items()
+    }
+    ours = {(m.layer, m.index, m.clip_sha256): m.changes.level_db for m in result.maps}
+    core = {(m.layer, m.index, m.clip_sha256): m.changes.level_db for m in direct.maps}
+    assert ours.keys() == core.keys() and len({key[2] for key in ours}) == 2
+    np.testing.assert_allclose([ours[k] for k in core], list(core.values()), atol=1e-6)
+
+
+def test_a_characterisation_for_a_network_no_longer_open_is_dropped(controller, qtbot) -> None:
+    handle = controller.characterise([FeatureRef(1, 0)], {controller.clip.sha256: controller.clip.path}, "deconvnet")
+    seen = _record(handle)
+    controller.model_handle = object()  # another network opened meanwhile
+    with qtbot.waitSignal(handle.ended, timeout=TIMEOUT_MS):
+        pass
+    assert [s[0] for s in seen if s[0] != "progress"] == ["started", "ended"]
+
+
+def test_the_report_lists_the_maps_asked_for_with_the_session_as_it_was(
+    controller, qtbot, tmp_path, second_clip: Path
+) -> None:
+    session = Session()
+    session.set_label(FeatureRef(2, 3), "kick selector")
+    clips = {controller.clip.sha256: controller.clip.path, "second": second_clip}
+    refs = [FeatureRef(2, 3), FeatureRef(2, 4)]
+    handle = controller.write_report(
+        tmp_path / "report", refs, clips, session, title="Study", method=Method.GUIDED_BACKPROP
+    )
+    session.set_label(FeatureRef(2, 3), "renamed after the click")  # the job reads the snapshot
+    with qtbot.waitSignal(handle.finished, timeout=TIMEOUT_MS) as blocker:
+        pass
+    report = blocker.args[0]
+    doc = json.loads((tmp_path / "report" / "report.json").read_text())
+    listed = [(m["layer"], m["index"]) for layer in doc["layers"] for m in layer["maps"]]
+    assert listed == [(2, 3), (2, 4)] and (report.maps, report.clips) == (2, 2)
+    assert doc["title"] == "Study" and doc["method"] == "guided-backprop" and len(doc["clips"]) == 2
+    assert doc["layers"][0]["maps"][0]["label"] == "kick selector" and doc["complete"]
+    assert report.index == tmp_path / "report" / "index.html" and report.index.is_file()
+
+
+def test_loudness_jobs_measure_what_the_core_measures(controller, qtbot) -> None:
+    rng = np.random.default_rng(3)
+    a = (0.3 * rng.standard_normal(48000 * 3)).astype(np.float32)
+    b = (0.05 * rng.standard_normal(48000 * 3)).astype(np.float32)
+    with qtbot.waitSignal(controller.measure_level(a, 48000).finished, timeout=TIMEOUT_MS) as level:
+        pass
+    assert level.args[0] == Level.of(a, 48000) and level.args[0].loudness_lufs > -30
+    with qtbot.waitSignal(controller.match_loudness(a, b, 48000).finished, timeout=TIMEOUT_MS) as matched:
+        pass
+    assert matched.args[0] == match_pair(a, b, 48000)
+    silent = np.zeros_like(a)
+    with qtbot.waitSignal(controller.match_loudness(a, silent, 48000).finished, timeout=TIMEOUT_MS) as refused:
+        pass
+    assert "B (the feature) is silent" in refused.args[0].problem()  # the dialog refuses a test on it
