@@ -17,6 +17,7 @@ from app.core import limits
 from app.core.errors import AudioLoadError, NonFiniteError
 from app.core.files import atomic_files, write_all
 from app.core.formats.jsonio import dump_bytes
+from app.core.resampling import resample
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".mp3", ".aif", ".aiff")
 WAV_SUBTYPES = {"float32": "FLOAT", "pcm24": "PCM_24", "pcm16": "PCM_16"}
@@ -55,17 +56,6 @@ def file_sha256(path: str | Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
-
-
-def resample(y: np.ndarray, orig_rate: int, target_rate: int) -> np.ndarray:
-    """Resample along the last axis (soxr, high quality); float32 out."""
-    if orig_rate == target_rate:
-        return np.ascontiguousarray(y, dtype=np.float32)
-    import soxr  # directly: librosa's resample is the same call behind a ~2 s numba import
-
-    x = np.asarray(y, dtype=np.float32)
-    out = soxr.resample(x.T if x.ndim > 1 else x, orig_rate, target_rate, quality="HQ")
-    return np.ascontiguousarray(out.T if x.ndim > 1 else out, dtype=np.float32)
 
 
 @dataclass(frozen=True)

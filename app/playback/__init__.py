@@ -7,7 +7,7 @@ a missing PortAudio library becomes an `AudioDeviceError`.
 from __future__ import annotations
 
 from app.playback.devices import OutputDevice, list_output_devices
-from app.playback.engine import PlaybackEngine, resample
+from app.playback.engine import PlaybackEngine
 from app.playback.errors import AudioDeviceError
 from app.playback.mixer import Mixer, MixSettings, Slot
 
@@ -19,5 +19,4 @@ __all__ = [
     "PlaybackEngine",
     "Slot",
     "list_output_devices",
-    "resample",
 ]

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import math
 import time
-from fractions import Fraction
 from types import ModuleType
 from typing import Any
 
 import numpy as np
 
+from app.core.resampling import resample
 from app.playback.devices import OutputDevice, list_output_devices, load_sounddevice, resolve_output_device
 from app.playback.errors import AudioDeviceError, portaudio_words
 from app.playback.mixer import N_SLOTS, Mixer, MixSettings, Slot
@@ -21,21 +21,6 @@ from app.playback.progressive import READY_BLOCK, ProgressiveBuffer
 
 #: Rate used for loading slots while no device can be queried (the slots are resampled again on open).
 FALLBACK_SAMPLE_RATE = 48000
-
-
-def resample(audio: np.ndarray, orig_rate: int, target_rate: int) -> np.ndarray:
-    """Polyphase resampling of mono audio ``[shape=(n,)]`` from ``orig_rate`` to ``target_rate`` Hz.
-
-    Returns a C-contiguous float32 array of ``ceil(n * target_rate / orig_rate)`` samples.
-    """
-    x = np.asarray(audio, dtype=np.float32)
-    if orig_rate == target_rate:
-        return np.ascontiguousarray(x)
-    from scipy.signal import resample_poly  # scipy is slow to import and only needed here
-
-    ratio = Fraction(int(target_rate), int(orig_rate))
-    y = resample_poly(x.astype(np.float64), ratio.numerator, ratio.denominator)
-    return np.ascontiguousarray(y, dtype=np.float32)
 
 
 class PlaybackEngine:

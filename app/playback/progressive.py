@@ -2,9 +2,9 @@
 ``READY_BLOCK`` samples a flag saying it is written. The audio callback only reads both (see `Mixer`).
 
 Chunks arrive at the model's rate, in any order, each with a margin of exact samples either side. Each is
-resampled on its own (polyphase, ``scipy.signal.resample_poly``) from a start on the rate ratio's grid, and
-only the device samples that belong to the chunk are kept, so the buffer equals the polyphase resampling of the
-whole clip (to float rounding) however the chunks were cut and in whatever order they came.
+resampled on its own by the app's one resampler (soxr, :func:`app.core.resampling.resample_part`) and only the
+device samples that belong to the chunk are kept, so the buffer equals the soxr resampling of the whole clip (to
+float rounding, < 1e-6) however the chunks were cut and in whatever order they came.
 
 When the fill is slower than playback the mixer HOLDS: it fades the sound out at the last ready sample, keeps
 the playhead there (silence, counted in ``Mixer.hold_blocks`` and shown as "preparing…"), and fades back in once
@@ -15,14 +15,13 @@ the original in its place.
 from __future__ import annotations
 
 import math
-from fractions import Fraction
 
 import numpy as np
 
+from app.core import resampling
+
 #: Device samples per ready flag.
 READY_BLOCK = 256
-#: Source samples of filter reach the margins must cover (resample_poly's half length is 10 input samples).
-_REACH = 16
 
 
 class ProgressiveBuffer:
@@ -35,8 +34,6 @@ class ProgressiveBuffer:
     def __init__(self, n_source: int, source_rate: int, device_rate: int) -> None:
         if n_source <= 0 or source_rate <= 0 or device_rate <= 0:
             raise ValueError(f"need positive sizes and rates, got {n_source}, {source_rate}, {device_rate}")
-        ratio = Fraction(int(device_rate), int(source_rate))
-        self.up, self.down = ratio.numerator, ratio.denominator
         self.n_source = int(n_source)
         self.source_rate, self.device_rate = int(source_rate), int(device_rate)
         self.audio = np.zeros(self._device_index(self.n_source), dtype=np.float32)
@@ -47,12 +44,12 @@ class ProgressiveBuffer:
 
     def _device_index(self, source_sample: int) -> int:
         """First device sample at or after source sample ``source_sample`` (chunks tile the device samples)."""
-        return -(-source_sample * self.up // self.down)
+        return resampling.first_target_sample(source_sample, self.source_rate, self.device_rate)
 
     @property
     def margin_needed(self) -> int:
         """Source samples a chunk needs beyond each edge (grid alignment plus filter reach)."""
-        return self.down + _REACH if self.up != self.down else 0
+        return resampling.margin_needed(self.source_rate, self.device_rate)
 
     def write(self, first: int, last: int, audio: np.ndarray, padded_first: int) -> None:
         """Write source samples ``[first, last)``, given ``audio`` covering ``[padded_first, padded_first +
@@ -64,20 +61,9 @@ class ProgressiveBuffer:
         self._source[padded_first:padded_last] = audio
         self._received = _merge(self._received, (padded_first, padded_last))
         d0, d1 = self._device_index(first), self._device_index(last)
-        if self.up == self.down:
-            self.audio[d0:d1] = audio[first - padded_first : last - padded_first]
-        else:
-            from scipy.signal import resample_poly
-
-            need = self.margin_needed
-            if (first - padded_first < need and padded_first > 0) or (
-                padded_last - last < need and padded_last < self.n_source
-            ):
-                raise ValueError(f"chunk [{first}, {last}) needs {need} samples of margin each side")
-            start = -(-padded_first // self.down) * self.down if padded_first > 0 else 0  # on the ratio's grid
-            y = resample_poly(audio[start - padded_first :].astype(np.float64), self.up, self.down)
-            offset = start * self.up // self.down
-            self.audio[d0:d1] = y[d0 - offset : d1 - offset]
+        self.audio[d0:d1] = resampling.resample_part(
+            audio, padded_first, first, last, self.n_source, self.source_rate, self.device_rate
+        )
         self._mark(d0, d1)
 
     def retimed(self, device_rate: int) -> ProgressiveBuffer:

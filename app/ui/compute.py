@@ -426,7 +426,7 @@ def auralise(
 ) -> Auralisation:
     """A core Rendering as display arrays, figures, and audio at the device rate (``device_audio`` when it is
     already resampled, e.g. a filled progressive buffer)."""
-    from app.playback import resample
+    from app.core.resampling import resample
 
     grid = summary.grid
     layer = summary.layers[rendering.ref.layer - 1]
@@ -612,11 +612,11 @@ def analyse_clip(model: Any, summary: ModelSummary, path: str | Path) -> tuple[A
 
 
 def warm_up() -> None:
-    """Import what the first render needs (torch, scipy's resampler, pyloudnorm) before anyone waits for it."""
+    """Import what the first render needs (torch, soxr, pyloudnorm) before anyone waits for it."""
     import app.core.analysis
     import app.core.export  # noqa: F401
+    from app.core.resampling import resample
     from app.core.resynth import loudness_lufs
-    from app.playback import resample
 
     loudness_lufs(np.zeros(11025, dtype=np.float32) + 1e-3, 11025)
     resample(np.zeros(64, dtype=np.float32), 11025, 48000)

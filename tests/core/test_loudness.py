@@ -100,7 +100,7 @@ def _real_rendering() -> tuple[np.ndarray, np.ndarray, int, str]:
 
 @pytest.mark.parametrize("device_rate", [None, 48000])
 def test_a_real_rendering_above_full_scale_is_matched_within_half_a_lu_without_clipping(device_rate) -> None:
-    from app.core.audio import resample
+    from app.core.resampling import resample
 
     a, b, sr, name = _real_rendering()
     if device_rate is not None:  # as the transport plays them: resampled to the device (inter-sample peaks)

@@ -88,8 +88,8 @@ def expected_feature(wav: Path, model: Path, ref: tuple[int, int], device_rate: 
     from app.core.audio import load_audio
     from app.core.loudness import Level, common_gains
     from app.core.model import load_model
+    from app.core.resampling import resample
     from app.core.types import Mode
-    from app.playback import resample
 
     m = load_model(model)
     analysis = Analysis(load_audio(wav, m.front_end.sample_rate), m)

@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 from playback_fakes import FakeOutputStream
 
-from app.playback import AudioDeviceError, PlaybackEngine, Slot, devices, resample
+from app.core.resampling import resample
+from app.playback import AudioDeviceError, PlaybackEngine, Slot, devices
 
 ROOT = Path(__file__).resolve().parents[2]
 

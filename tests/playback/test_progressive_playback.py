@@ -9,8 +9,8 @@ import time
 import numpy as np
 import pytest
 from playback_fakes import FakeOutputStream, chord_sequence
-from scipy.signal import resample_poly
 
+from app.core.resampling import resample
 from app.playback import PlaybackEngine, Slot
 from app.playback.mixer import N_SLOTS, Mixer, MixSettings
 from app.playback.progressive import READY_BLOCK, ProgressiveBuffer
@@ -28,16 +28,17 @@ def test_chunks_in_any_order_give_the_whole_clip_resampled(source: int, device: 
     chunks = list(itertools.pairwise(cuts))
     order = np.random.default_rng(1).permutation(len(chunks))
     buffer = ProgressiveBuffer(len(clip), source, device)
-    whole = resample_poly(clip.astype(np.float64), device // np.gcd(device, source), source // np.gcd(device, source))
-    assert buffer.audio.shape == whole.shape
+    whole = resample(clip, source, device)  # the app's one resampler (soxr HQ) over the whole clip at once
+    assert 0 <= buffer.audio.shape[0] - whole.shape[0] <= 1  # the buffer rounds up, soxr to the nearest
     for step, i in enumerate(order):
         first, last = chunks[i]
         _write_chunk(buffer, clip, first, last)
         if step < len(order) - 1:
             assert not buffer.complete
     assert buffer.complete
-    err = float(np.max(np.abs(buffer.audio - whole)))
-    assert err < 1e-6, err
+    err = float(np.max(np.abs(buffer.audio[: len(whole)] - whole)))
+    assert err < 1e-6, err  # measured 3.6e-7 to 6.0e-7 (float32 rounding), the joins included
+    assert not buffer.audio[len(whole) :].any()  # a sample past soxr's length is silence, as in the whole
 
 
 def test_a_block_is_ready_only_once_all_its_samples_are_written() -> None:
@@ -113,7 +114,7 @@ def test_a_fill_faster_than_playback_never_holds_through_the_engine(fake_sd) -> 
             _write_chunk(engine.progressive(Slot.B), clip, filled, nxt)
             filled = nxt
     played = np.concatenate(out)
-    whole = resample_poly(clip.astype(np.float64), 640, 147)
+    whole = resample(clip, source, 48000)
     assert engine.hold_blocks == 0 and not engine.waiting_for_fill
     n_fade = engine.crossfade_samples
     assert float(np.max(np.abs(played[n_fade : len(whole)] - whole[n_fade:]))) < 1e-6

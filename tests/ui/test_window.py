@@ -17,8 +17,8 @@ from PySide6.QtWidgets import QPushButton
 from ui_fakes import DEVICE_RATE, RealTimeStream
 
 from app.core.loudness import apply_gain, loudness_lufs
+from app.core.resampling import resample
 from app.playback import Slot
-from app.playback.engine import resample
 from app.ui.export_dialog import ExportDialog, ExportRequest
 
 
