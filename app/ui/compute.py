@@ -353,7 +353,7 @@ def render_feature_progressive(
     by chunk (stopping if ``cancelled``). When complete, ``on_first`` gets the whole B rendering (its audio is
     the buffer's) and the residual (slot R; original minus the Choi rendering, from the same deconv) is
     returned, as :func:`render_feature` does. None when cancelled."""
-    from app.core.progressive import FIRST_WINDOW_SECONDS, ProgressiveRendering, whole_rendering
+    from app.core.progressive import FIRST_WINDOW_SECONDS, RESAMPLE_MARGIN, ProgressiveRendering, whole_rendering
     from app.playback.progressive import ProgressiveBuffer
 
     started = time.perf_counter()
@@ -368,6 +368,7 @@ def render_feature_progressive(
     # from the same chunks (other modes' R comes with the complete rendering)
     residual = ProgressiveBuffer(n, sr, device_rate) if Mode(mode) is Mode.CHOI else None
     samples = analysis.clip.samples
+    margin = max(RESAMPLE_MARGIN, buffer.margin_needed)  # more only for a device far below the model's rate
 
     def write(chunk: Any) -> None:
         buffer.write(chunk.first, chunk.last, chunk.audio, chunk.padded_first)
@@ -375,7 +376,7 @@ def render_feature_progressive(
             span = slice(chunk.padded_first, chunk.padded_first + chunk.audio.shape[0])
             residual.write(chunk.first, chunk.last, samples[span] - chunk.audio, chunk.padded_first)
 
-    write(fill.fill_next(analysis))
+    write(fill.fill_next(analysis, margin))
     seconds = time.perf_counter() - started
     ref = FeatureRef.of(ref)
     on_window(
@@ -384,7 +385,7 @@ def render_feature_progressive(
     while not fill.complete:
         if cancelled():
             return None
-        write(fill.fill_next(analysis))
+        write(fill.fill_next(analysis, margin))
     rendering = whole_rendering(fill, analysis)
     feature = auralise(rendering, analysis, summary, device_rate, time.perf_counter() - started, buffer.audio)
     if on_first is not None:
