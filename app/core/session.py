@@ -24,7 +24,8 @@ the version number)::
      "abx": [{"layer", "index", "clip", "clip_name", "seed", "planned_trials", "gain_db", "gain_a_db",
               "level_difference_lu": float | null (measured A vs B as played, LU), "mode", "loop",
               "answers": [{"x": "A"|"B", "answer": "A"|"B", "seconds": float | null}, ...],
-              "correct", "trials", "p_value", "finished_at"}, ...]}
+              "correct", "trials", "p_value", "finished_at"}, ...],
+     "atlas": null | {file as above}}   # the corpus atlas of the Top excerpts panel (absent in older sessions)
 
 Files are found again on load in this order: the stored path (relative to the session's folder, then the
 absolute one), the same name beside the session file, then any file of the same size and SHA-256 in the
@@ -189,6 +190,7 @@ class Session:
     playback: PlaybackSettings = field(default_factory=PlaybackSettings)
     loops: dict[str, LoopRegion] = field(default_factory=dict)
     abx: list[AbxResult] = field(default_factory=list)
+    atlas: FileRef | None = None  # the corpus atlas the window's Top excerpts panel shows
     path: Path | None = None
     located: tuple[Located, ...] = ()
     revision: int = 0
@@ -280,6 +282,14 @@ class Session:
         if self.selection.clip == sha256:
             self.selection = replace(self.selection, clip=self.clips[0].sha256 if self.clips else None)
         self._changed()
+
+    def set_atlas(self, path: str | Path | None, sha256: str | None = None) -> None:
+        """Remember the corpus atlas (None forgets it). An atlas grows with every build, so its SHA-256 only says
+        whether it changed since the session was saved; ``sha256`` when the caller has hashed it already."""
+        ref = FileRef.of(path, sha256) if path is not None else None
+        if ref != self.atlas:
+            self.atlas = ref
+            self._changed()
 
     def clip(self, sha256: str) -> FileRef:
         for c in self.clips:
@@ -408,6 +418,7 @@ class Session:
             },
             "loops": [{"clip": sha, "start_s": r.start_s, "end_s": r.end_s} for sha, r in self.loops.items()],
             "abx": [r.to_dict() for r in self.abx],
+            "atlas": _file_dict(self.atlas, base) if self.atlas else None,
         }
 
     def save(self, path: str | Path | None = None) -> Path:
@@ -587,12 +598,22 @@ def _from_file(path: Path, doc: SessionFile) -> Session:
         playback=PlaybackSettings(pb.slot, pb.mode, pb.loudness_match, float(pb.volume), pb.loop, pb.full_quality_a),
         loops={loop.clip: LoopRegion(float(loop.start_s), float(loop.end_s)) for loop in doc.loops or []},
         abx=[_abx(entry) for entry in doc.abx or []],
+        atlas=_atlas_ref(doc.atlas, base) if doc.atlas is not None else None,
     )
 
 
 def _file_ref(entry: FileEntry, base: Path) -> FileRef:
     p = Path(entry.path)
     return FileRef(Path(os.path.normpath(p if p.is_absolute() else base / p)), entry.sha256, entry.size)
+
+
+def _atlas_ref(entry: FileEntry, base: Path) -> FileRef:
+    """The atlas where the session says (relative, else absolute); never hashed here: an atlas may be large, and
+    the window hashes it on its worker when it opens it (a missing one is said there, not fatal)."""
+    ref = _file_ref(entry, base)
+    if not ref.path.is_file() and entry.absolute and Path(entry.absolute).is_file():
+        return replace(ref, path=Path(entry.absolute))
+    return ref
 
 
 def _abx(entry: AbxEntry) -> AbxResult:

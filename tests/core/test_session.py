@@ -434,3 +434,40 @@ def test_relocating_a_clip_keeps_its_place_and_refuses_another_file(project: dic
     with pytest.raises(SessionError) as err:
         s.relocate_clip(b.sha256, project["a"])
     assert "SHA-256 differs" in str(err.value) and s.clips[1].path == moved.resolve()
+
+
+def test_the_atlas_round_trips_and_an_older_session_without_it_still_opens(project: dict[str, Path]) -> None:
+    atlas = project["dir"] / "atlases" / "corpus.atlas"
+    atlas.parent.mkdir()
+    atlas.write_bytes(b"SQLite format 3\x00" + bytes(100))
+    s = full_session(project)
+    s.set_atlas(atlas)
+    saved = s.save(project["session"])
+    doc = json.loads(saved.read_text())
+    assert doc["atlas"]["path"] == "atlases/corpus.atlas" and doc["atlas"]["sha256"] == file_sha256(atlas)
+    assert doc["atlas"]["size"] == 116
+    back = Session.load(saved)
+    assert back.atlas == s.atlas and back.atlas.path == atlas.resolve()
+    assert [loc.kind for loc in back.located] == ["model", "clip", "clip"]  # the atlas is the window's to look for
+
+    # the session file moved away from its folder: the absolute path still names the atlas
+    moved = project["dir"] / "elsewhere" / "moved.aurascope"
+    moved.parent.mkdir()
+    moved.write_text(saved.read_text())
+    assert Session.load(moved).atlas.path == atlas.resolve()
+
+    # forgetting it is an edit; a session written before the field existed loads with no atlas
+    back.set_atlas(None)
+    assert back.dirty and back.atlas is None
+    del doc["atlas"]
+    older = project["dir"] / "older.aurascope"
+    older.write_text(json.dumps(doc))
+    assert Session.load(older).atlas is None
+
+
+def test_a_bad_atlas_entry_is_refused_naming_the_field(project: dict[str, Path]) -> None:
+    path = project["dir"] / "bad.aurascope"
+    path.write_text(json.dumps({"format": "aurascope-session", "version": 1, "atlas": {"path": "x.atlas"}}))
+    with pytest.raises(SessionError) as err:
+        Session.load(path)
+    assert err.value.field == "atlas.sha256"

@@ -209,7 +209,7 @@ class AbxEntry(_Part):
 
 class SessionFile(_Part):
     """A listening session: clips, model, selection, the listener's words per map, the machine's suggestions,
-    playback settings, loops and A/B/X results."""
+    playback settings, loops, A/B/X results and the corpus atlas."""
 
     model_config = ConfigDict(title="Aurascope session", json_schema_extra=_required_in_schema)
 
@@ -227,6 +227,9 @@ class SessionFile(_Part):
     playback: PlaybackEntry = PlaybackEntry()
     loops: list[LoopEntry] | None = None
     abx: list[AbxEntry] | None = None
+    atlas: FileEntry | None = Field(
+        None, description="the corpus atlas the Top excerpts panel shows (its SHA-256 when the session was saved)"
+    )
 
 
 # --- reading and writing ------------------------------------------------------------------------------------------
