@@ -27,14 +27,15 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtGui import QPixmap
 
 from app.core.types import ExportRequest, FeatureRef, Method, Mode
-from app.ui import compute
+from app.ui import atlas_jobs, compute
+from app.ui.atlas_jobs import AtlasSummary, Excerpt, ExcerptAudio
 from app.ui.compute import Auralisation, ClipSummary, ModelSource, ModelSummary
 from app.ui.images import thumbnail_pixmap
 from app.ui.jobs.export_job import start_export
 from app.ui.jobs.handle import JobHandle
 from app.ui.jobs.loudness_jobs import start_level, start_pair_match
 from app.ui.jobs.study_jobs import clip_analyses, start_characterise, start_report
-from app.ui.worker import COMPARE, RENDER, THUMBNAILS, ComputeWorker
+from app.ui.worker import ATLAS, COMPARE, EXCERPT, EXCERPTS, RENDER, THUMBNAILS, ComputeWorker
 
 if TYPE_CHECKING:
     import numpy as np
@@ -42,6 +43,7 @@ if TYPE_CHECKING:
     from app.core.session import Session
 
 MAX_ANALYSES = 4  # clips kept analysed at once (each holds its STFT, forward pass and rendered maps)
+MAX_EXCERPTS = 32  # rendered excerpts kept (a few seconds of audio each): going back to one plays it at once
 THUMBNAIL_TARGET_S = 0.12  # one background job's length: a click waits at most about this long
 THUMBNAIL_PAUSE_S = 1.5  # no background job starts this soon after a click: browsing comes in bursts
 
@@ -58,6 +60,10 @@ class Controller(QObject):
     as C; ``renderFailed(ref, reason)``; ``thumbnailsMade(Thumbnails)``; ``thumbnailProgress(done, total)``
     (``total`` 0 when the queue is empty); ``thumbnailsFailed(reason)``; ``workerIdle()`` when the worker has
     drained, before the next thumbnail job is submitted (the window opens a waiting audio device there).
+
+    The corpus atlas (the Top excerpts panel): ``atlasOpened(AtlasSummary)``, ``atlasFailed(path, reason)``;
+    ``excerptFound(Excerpt)`` per row as a map's excerpts are read, then ``excerptsListed(ref, list[Excerpt])``;
+    ``excerptRendered(ExcerptAudio)``; ``excerptFailed(Excerpt, reason)``.
     """
 
     featureWindowReady = Signal(object)
@@ -69,6 +75,12 @@ class Controller(QObject):
     thumbnailProgress = Signal(int, int)
     thumbnailsFailed = Signal(str)
     workerIdle = Signal()  # the worker has drained; background thumbnails resume right after the receivers ran
+    atlasOpened = Signal(object)
+    atlasFailed = Signal(object, str)
+    excerptFound = Signal(object)
+    excerptsListed = Signal(object, object)
+    excerptRendered = Signal(object)
+    excerptFailed = Signal(object, str)
 
     def __init__(self, parent: QObject | None = None, *, thumbnails: bool = True) -> None:
         super().__init__(parent)
@@ -107,6 +119,11 @@ class Controller(QObject):
         self._thumb_timer.timeout.connect(self.next_thumbnails)
         self.worker.drained.connect(self._worker_drained)
         self.jobs: set[JobHandle] = set()  # long jobs not ended yet (held here: the view may drop its handle)
+        # the corpus atlas
+        self.atlas: AtlasSummary | None = None
+        self._listing: FeatureRef | None = None  # the map whose excerpts are being listed (newest wins)
+        self._wanted_excerpt: tuple | None = None  # the newest excerpt render request
+        self.excerpt_cache: OrderedDict[tuple, ExcerptAudio] = OrderedDict()
 
     def cancel_all(self) -> None:
         """Stop every job and the thumbnail queue (closing: nothing new starts)."""
@@ -426,3 +443,99 @@ class Controller(QObject):
     def match_loudness(self, a: np.ndarray, b: np.ndarray, sample_rate: int) -> JobHandle:
         """Gains making ``a`` and ``b`` equally loud, on the worker; ``finished(PairMatch | LevelMismatchError)``."""
         return start_pair_match(self.worker, a, b, sample_rate, self.jobs)
+
+    # ==== the corpus atlas (the Top excerpts panel) ============================================================
+    def open_atlas(self, path: str | Path) -> None:
+        """Open (hash and check) the atlas at ``path`` on the worker: ``atlasOpened`` or ``atlasFailed``. An atlas
+        built with another model than the open one is refused (its peaks are another network's)."""
+        path = Path(path)
+        model_sha = self.summary.sha256 if self.summary is not None else None
+
+        def opened(summary: AtlasSummary) -> None:
+            if self.summary is not None and summary.model_sha256 != self.summary.sha256:
+                self.open_atlas(path)  # another model opened meanwhile: check against that one
+                return
+            self.atlas = summary
+            self.excerpt_cache.clear()
+            self.atlasOpened.emit(summary)
+
+        def failed(err: BaseException) -> None:
+            self.atlas = None
+            self.atlasFailed.emit(path, getattr(err, "reason", None) or f"{type(err).__name__}: {err}")
+
+        self.worker.submit(
+            ATLAS,
+            lambda job: atlas_jobs.open_atlas(path, model_sha),
+            on_result=opened,
+            on_error=failed,
+            busy_text=f"Opening atlas {path.name}…",
+        )
+
+    def close_atlas(self) -> None:
+        self.atlas = None
+        self._listing = self._wanted_excerpt = None
+        self.excerpt_cache.clear()
+        self.worker.cancel(EXCERPTS)
+        self.worker.cancel(EXCERPT)
+
+    def list_excerpts(self, ref: FeatureRef) -> bool:
+        """Read map ``ref``'s top excerpts on the worker: ``excerptFound`` row by row, then ``excerptsListed``.
+        False when no atlas is open."""
+        if self.atlas is None:
+            return False
+        ref, path = FeatureRef.of(ref), self.atlas.path
+        self._listing = ref
+
+        def run(job):
+            def found(excerpt: Excerpt) -> None:
+                self.worker.post(job, self._excerpt_found, excerpt)
+
+            return atlas_jobs.list_excerpts(path, ref, on_excerpt=found, cancelled=lambda: job.cancelled)
+
+        def listed(excerpts: list[Excerpt]) -> None:
+            if self._listing == ref:
+                self.excerptsListed.emit(ref, excerpts)
+
+        def failed(err: BaseException) -> None:
+            self.atlasFailed.emit(path, getattr(err, "reason", None) or f"{type(err).__name__}: {err}")
+
+        self.worker.submit(EXCERPTS, run, on_result=listed, on_error=failed)
+        return True
+
+    def _excerpt_found(self, excerpt: Excerpt) -> None:
+        if self._listing == excerpt.ref:
+            self.excerptFound.emit(excerpt)
+
+    def render_excerpt(self, excerpt: Excerpt, mode: Mode, method: Method, device_rate: int) -> bool:
+        """Make ``excerpt`` audible (original and feature at ``device_rate``) on the worker, newest request wins:
+        ``excerptRendered`` (at once for one rendered before) or ``excerptFailed``. False without a model."""
+        if self.model_handle is None:
+            return False
+        mode, method = Mode(mode), Method(method)
+        key = (excerpt.key, mode, method, int(device_rate))
+        self._wanted_excerpt = key
+        cached = self.excerpt_cache.get(key)
+        if cached is not None:
+            self.excerpt_cache.move_to_end(key)
+            self.excerptRendered.emit(cached)
+            return True
+        model = self.model_handle
+
+        def done(audio: ExcerptAudio) -> None:
+            self.excerpt_cache[key] = audio
+            while len(self.excerpt_cache) > MAX_EXCERPTS:
+                self.excerpt_cache.popitem(last=False)
+            if self._wanted_excerpt == key:
+                self.excerptRendered.emit(audio)
+
+        def failed(err: BaseException) -> None:
+            if self._wanted_excerpt == key:
+                self.excerptFailed.emit(excerpt, getattr(err, "reason", None) or f"{type(err).__name__}: {err}")
+
+        self.worker.submit(
+            EXCERPT,
+            lambda job: atlas_jobs.render_excerpt(model, excerpt, mode, method, device_rate),
+            on_result=done,
+            on_error=failed,
+        )
+        return True

@@ -54,6 +54,7 @@ from app.ui.settings import Settings
 from app.ui.transport import RenderOptions, TransportBar
 from app.ui.views import SpectrogramStack
 from app.ui.window_actions import TAB_GALLERY, TAB_KERNELS, WindowActions
+from app.ui.window_atlas import AtlasCommands
 from app.ui.window_opening import OpeningCommands, settle_garbage
 from app.ui.window_sessions import SessionCommands
 from app.ui.worker import OPEN
@@ -89,7 +90,7 @@ def _controlled(name: str) -> property:
     )
 
 
-class MainWindow(WindowActions, SessionCommands, OpeningCommands, PlaybackPanel, LongJobs, QMainWindow):
+class MainWindow(WindowActions, SessionCommands, OpeningCommands, PlaybackPanel, LongJobs, AtlasCommands, QMainWindow):
     """``featureReady(ref)`` is emitted when slot B holds the selected map's rendering (audio ready)."""
 
     featureReady = Signal(object)
@@ -122,6 +123,7 @@ class MainWindow(WindowActions, SessionCommands, OpeningCommands, PlaybackPanel,
         engine: PlaybackEngine | None = None,
         thumbnails: bool = True,
         ask_to_save: bool = True,
+        excerpt_engine: PlaybackEngine | None = None,
     ) -> None:
         super().__init__()
         self.setWindowTitle("Aurascope")
@@ -177,6 +179,7 @@ class MainWindow(WindowActions, SessionCommands, OpeningCommands, PlaybackPanel,
 
         self._build_actions()
         self._build_widgets()
+        self._build_atlas_panel(excerpt_engine)
         self._build_menus()
         self._restore_settings()
 
@@ -475,6 +478,8 @@ class MainWindow(WindowActions, SessionCommands, OpeningCommands, PlaybackPanel,
         note = self.session.notes_for(ref)
         self.inspector.show_feature(ref, layer, note.label, note.notes, energy, rank, note.rating)
         self._show_session_notes(ref)
+        if self.controller.atlas is not None:
+            self._list_excerpts(ref)
         sel = self.session.selection
         if (sel.layer, sel.index) != ref:
             self.session.select(layer=ref.layer, index=ref.index)
@@ -688,6 +693,7 @@ class MainWindow(WindowActions, SessionCommands, OpeningCommands, PlaybackPanel,
         self.poll.stop()
         self.controller.cancel_all()
         self.engine.close()
+        self.excerpt_engine.close()
         self.controller.shutdown()
         super().closeEvent(event)
 

@@ -74,6 +74,10 @@ class PlaybackPanel:
             self._device_failed(err)
             return
         self.settings.set(keys.DEVICE, name)
+        try:
+            self.excerpt_engine.set_device(name or None)  # the Top excerpts panel plays there too
+        except AudioDeviceError as err:
+            self.excerpts.status.setText(f"No audio output for the excerpts: {err.reason}")
         self._device_ok = True
         self.banner.hide()
         self._update_rate_label()
@@ -82,12 +86,16 @@ class PlaybackPanel:
         self.statusBar().showMessage(f"Playing through {self.engine.device.name if self.engine.device else name}", 4000)
 
     def toggle_play(self) -> None:
+        if self.excerpts.has_keys():  # Space while an excerpt plays (or the Top excerpts panel has the focus)
+            self.excerpts.toggle_play()
+            return
         if self.engine.is_playing:
             self.pause()
         else:
             self.play()
 
     def play(self) -> None:
+        self.excerpts.pause()  # one thing sounds at a time
         ready = self.engine.loaded(Slot.B) or self.engine.progressive(Slot.B) is not None
         if self.clip is None or (self.analysis is not None and not ready):  # opening: play once a map is ready
             self._play_queued = True
@@ -125,6 +133,9 @@ class PlaybackPanel:
 
     def toggle_ab(self) -> None:
         """A <-> B; while a map is held as C, B <-> C (A stays on its own key)."""
+        if self.excerpts.has_keys():  # B while an excerpt plays: its original <-> its feature
+            self.excerpts.toggle_ab()
+            return
         current = self.engine.selected
         if self.compare is not None and current in (Slot.B, Slot.C):
             self.select_slot(Slot.C if current is Slot.B else Slot.B)
@@ -173,6 +184,7 @@ class PlaybackPanel:
 
     def set_loudness_match(self) -> None:
         self.settings.set(keys.LOUDNESS_MATCH, self.act_match.isChecked())
+        self.excerpts.set_loudness_match(self.act_match.isChecked())
         self._apply_gains()
         self._playback_edited(loudness_match=self.act_match.isChecked())
 
@@ -226,6 +238,7 @@ class PlaybackPanel:
 
     def _volume_changed(self, volume: float) -> None:
         self.engine.set_volume(volume)
+        self.excerpts.set_volume(volume)
         self.settings.set(keys.VOLUME, volume)
         self._playback_edited(volume=round(volume, 3))
 

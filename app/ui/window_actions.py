@@ -47,6 +47,7 @@ class WindowActions:
         self.act_open_audio = a("Add &clip…", self.choose_audio, QKeySequence.StandardKey.Open)
         self.act_open_model = a("Open &model…", self.choose_model, "Ctrl+Shift+O")
         self.act_open_module = a("Open PyTorch mo&dule…", self.choose_module)
+        self.act_open_atlas = a("Open &atlas…", self.choose_atlas, tip="A corpus atlas: each map's strongest excerpts")
         self.act_export = a("&Export selected features…", self.export_selected, "Ctrl+E")
         self.act_report = a("Export listening &report…", self.export_report, "Ctrl+Shift+R")
         self.act_characterise_layer = a("Characterise this &layer's maps", lambda: self.characterise(True), "Ctrl+K")
@@ -109,6 +110,7 @@ class WindowActions:
         menu.addAction(self.act_open_model)
         menu.addAction(self.act_open_module)
         self.recent_model_menu = menu.addMenu("Recent models")
+        menu.addAction(self.act_open_atlas)
         menu.addSeparator()
         menu.addAction(self.act_export)
         menu.addAction(self.act_report)
@@ -151,6 +153,8 @@ class WindowActions:
             self.act_sort,
             self.act_follow,
             self.act_reset_zoom,
+            None,
+            self.excerpts.toggleViewAction(),
         ):
             menu.addSeparator() if act is None else menu.addAction(act)
         menu = self.menuBar().addMenu("&Help")

@@ -254,6 +254,7 @@ class OpeningCommands:
         for entry in list(self.clip_entries.values()):
             if entry.status == "ready" and entry.duration is not None:
                 self._set_entry(replace(entry, duration=None, detail=""))
+        self._open_pending_atlas()
 
     @staticmethod
     def _record_model(session: ListeningSession, source: ModelSource | None, sha256: str) -> bool:

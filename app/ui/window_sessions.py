@@ -37,6 +37,8 @@ class SessionCommands:
         if not self._may_discard("start a new session"):
             return
         fresh = ListeningSession(playback=self.session.playback)
+        if self.controller.atlas is not None:
+            fresh.set_atlas(self.controller.atlas.path, self.controller.atlas.sha256)
         if self.summary is not None:
             self._record_model(fresh, self.model_source, self.summary.sha256)
         if self.clip is not None:
@@ -90,6 +92,7 @@ class SessionCommands:
         """Make ``session`` the open one: its clips in the list, its model and current clip opened."""
         self.inspector.flush()  # what is being typed belongs to the session it was typed in
         self.keeper.replace(session)
+        self._session_atlas(session)
         self._rebuild_recent()
         problems = session.problems()
         if problems:

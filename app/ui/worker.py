@@ -20,12 +20,16 @@ from app.core.jobs import CANCELLED, FAILED, Job, LatestWins
 OPEN, RENDER, EXPORT, THUMBNAILS, WARM_UP = "open", "render", "export", "thumbnails", "warm-up"
 COMPARE, CLIP, CHARACTERISE, REPORT = "compare", "clip", "characterise", "report"
 LOUDNESS = "loudness"  # slot A's loudness for matching, when the clip is too long to measure on the GUI thread
+ATLAS, EXCERPTS, EXCERPT = "atlas", "excerpts", "excerpt"  # the Top excerpts panel: open, list a map's, render one
 PRIORITY = {
     OPEN: 0,
     CLIP: 0,
     RENDER: 1,
     COMPARE: 1,
     LOUDNESS: 1,
+    ATLAS: 1,
+    EXCERPTS: 1,
+    EXCERPT: 1,
     EXPORT: 2,
     CHARACTERISE: 2,
     REPORT: 2,

@@ -1,0 +1,189 @@
+"""What the worker runs for the Top excerpts panel: open a corpus atlas, list a map's excerpts, render one. No Qt.
+
+Runs on the compute worker only (`app.ui.controller.Controller` submits these); torch and the core modules that
+import it are imported inside the functions. Each job opens its own connection to the atlas (SQLite connections
+belong to the thread that made them), so the GUI never holds one. The GUI receives the frozen values below.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from app.core.errors import AtlasError
+from app.core.loudness import Level
+from app.core.types import FeatureRef, Method, Mode
+
+if TYPE_CHECKING:  # app.core.atlas's package imports torch: the GUI thread only names its Hit
+    from app.core.atlas.topk import Hit
+
+
+@dataclass(frozen=True)
+class AtlasSummary:
+    """An open atlas as the window shows it: the file (its SHA-256 and size in bytes), the model it was built with,
+    how many clips it holds (``skipped`` of them unreadable), ``k`` excerpts per map, and whether it has labels."""
+
+    path: Path
+    sha256: str
+    size: int
+    model_sha256: str
+    model_name: str
+    k: int
+    clips: int
+    skipped: int
+    labelled: bool
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+
+@dataclass(frozen=True)
+class Excerpt:
+    """One of a map's top excerpts: ``rank`` from 1, the clip (``found`` False when its file is gone) with its
+    corpus labels, and the atlas's hit (window start/end, peak, the peak's time and frequency, mean)."""
+
+    ref: FeatureRef
+    rank: int
+    clip_path: Path
+    labels: tuple[str, ...]
+    hit: Hit
+    found: bool = True
+
+    @property
+    def clip_sha256(self) -> str:
+        return self.hit.clip
+
+    @property
+    def name(self) -> str:
+        return self.clip_path.name
+
+    @property
+    def start_s(self) -> float:
+        return self.hit.start
+
+    @property
+    def end_s(self) -> float:
+        return self.hit.end
+
+    @property
+    def key(self) -> tuple[FeatureRef, str, int]:
+        """Which excerpt this is, whatever its rank: map, clip, window start frame."""
+        return (self.ref, self.hit.clip, self.hit.start_frame)
+
+
+@dataclass(frozen=True)
+class ExcerptAudio:
+    """An excerpt made audible: ``original`` and ``feature`` (the map's auralisation of the excerpt, computed on it
+    with its context, as `aurascope atlas export` writes it), float32 mono ``[shape=(n,)]`` at ``device_rate``, with
+    their levels as played (BS.1770 loudness and sample peak at the device rate); ``seconds`` on the worker."""
+
+    excerpt: Excerpt
+    mode: Mode
+    method: Method
+    original: np.ndarray
+    feature: np.ndarray
+    device_rate: int
+    original_level: Level
+    feature_level: Level
+    seconds: float
+
+
+def open_atlas(path: str | Path, model_sha256: str | None) -> AtlasSummary:
+    """Open and describe the atlas at ``path``, hashing it; :class:`AtlasError` when it is not an atlas, or when it
+    was built with another model than the one open (``model_sha256``; None: no model open yet)."""
+    from app.core.atlas.store import AtlasFile
+    from app.core.audio import file_sha256
+
+    path = Path(path).resolve()
+    with AtlasFile(path) as atlas:
+        meta = atlas.meta
+        clips = atlas.clips()
+    built_with = str(meta.get("model_sha256") or "")
+    name = str(meta.get("model_name") or "?")
+    if model_sha256 is not None and built_with != model_sha256:
+        # the hits are another network's peaks: listing them under this network's maps would mislead
+        raise AtlasError(
+            path,
+            f"it was built with another model ({name}, SHA-256 {built_with[:12]}…), not the one open "
+            f"(SHA-256 {model_sha256[:12]}…); open that model, or build an atlas with this one",
+        )
+    try:
+        sha, size = file_sha256(path), path.stat().st_size
+    except OSError as err:
+        raise AtlasError(path, f"cannot read it ({err.strerror or err})") from None
+    return AtlasSummary(
+        path=path,
+        sha256=sha,
+        size=size,
+        model_sha256=built_with,
+        model_name=name,
+        k=int(meta.get("k", 0)),
+        clips=sum(c.status == "done" for c in clips),
+        skipped=sum(c.status == "skipped" for c in clips),
+        labelled=any(c.labels for c in clips),
+    )
+
+
+def list_excerpts(
+    path: str | Path,
+    ref: FeatureRef,
+    *,
+    on_excerpt: Callable[[Excerpt], None] | None = None,
+    cancelled: Callable[[], bool] = lambda: False,
+) -> list[Excerpt]:
+    """Map ``ref``'s excerpts in the atlas at ``path``, best first, each handed to ``on_excerpt`` as it is read
+    (the panel fills row by row). Returns the list (empty when the map has none or when cancelled)."""
+    from app.core.atlas.store import AtlasFile
+
+    out: list[Excerpt] = []
+    with AtlasFile(path) as atlas:
+        for rank, hit in enumerate(atlas.hits(ref.layer, ref.index), start=1):
+            if cancelled():
+                return []
+            entry = atlas.clip(hit.clip)
+            clip_path = Path(entry.path)
+            excerpt = Excerpt(ref, rank, clip_path, tuple(entry.labels), hit, clip_path.is_file())
+            out.append(excerpt)
+            if on_excerpt is not None:
+                on_excerpt(excerpt)
+    return out
+
+
+def render_excerpt(model: Any, excerpt: Excerpt, mode: Mode, method: Method, device_rate: int) -> ExcerptAudio:
+    """The excerpt's original and its auralisation by the map in ``mode`` with ``method`` (the crop with its
+    context: `Analysis.render_window`, exactly what `export_excerpts` writes), both at ``device_rate``.
+
+    Raises :class:`AudioLoadError` for a clip that cannot be read and :class:`AtlasError` for one that changed
+    since the atlas was built (its SHA-256 differs)."""
+    from app.core.analysis import Analysis
+    from app.core.atlas.excerpts import excerpt_samples
+    from app.core.audio import load_audio
+    from app.playback import resample
+
+    started = time.perf_counter()
+    rate = model.front_end.sample_rate
+    clip = load_audio(excerpt.clip_path, rate)
+    if clip.sha256 != excerpt.clip_sha256:
+        raise AtlasError(excerpt.clip_path, "this clip changed since the atlas was built (its SHA-256 differs)")
+    first, last = excerpt_samples(excerpt.hit, rate, clip.samples.shape[-1])
+    analysis = Analysis(clip, model)
+    (rendering,) = analysis.render_window(excerpt.ref.layer, [excerpt.ref.index], first, last, [mode], method=method)
+    original = resample(clip.samples[first:last], rate, device_rate)
+    feature = resample(rendering.audio, rate, device_rate)
+    return ExcerptAudio(
+        excerpt=excerpt,
+        mode=Mode(mode),
+        method=Method(method),
+        original=original,
+        feature=feature,
+        device_rate=int(device_rate),
+        original_level=Level.of(original, device_rate),
+        feature_level=Level.of(feature, device_rate),
+        seconds=time.perf_counter() - started,
+    )
