@@ -27,10 +27,11 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtGui import QPixmap
 
 from app.core.types import ExportRequest, FeatureRef, Method, Mode
-from app.ui import atlas_jobs, compute
-from app.ui.atlas_jobs import AtlasSummary, Excerpt, ExcerptAudio
+from app.ui import compute
 from app.ui.compute import Auralisation, ClipSummary, ModelSource, ModelSummary
 from app.ui.images import thumbnail_pixmap
+from app.ui.jobs import atlas_jobs
+from app.ui.jobs.atlas_jobs import AtlasSummary, Excerpt, ExcerptAudio
 from app.ui.jobs.export_job import start_export
 from app.ui.jobs.handle import JobHandle
 from app.ui.jobs.loudness_jobs import start_level, start_pair_match

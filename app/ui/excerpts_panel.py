@@ -30,7 +30,7 @@ from app.core.display import format_time
 from app.core.loudness import common_gains
 from app.core.types import FeatureRef
 from app.playback import AudioDeviceError, PlaybackEngine, Slot
-from app.ui.atlas_jobs import AtlasSummary, Excerpt, ExcerptAudio
+from app.ui.jobs.atlas_jobs import AtlasSummary, Excerpt, ExcerptAudio
 
 POLL_MS = 33
 COLUMNS = ("#", "Clip", "Time", "Peak", "Peak at", "Labels")

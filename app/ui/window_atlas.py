@@ -18,8 +18,8 @@ from app.core.session import Session as ListeningSession
 from app.core.types import FeatureRef
 from app.playback import AudioDeviceError, PlaybackEngine
 from app.ui import settings as keys
-from app.ui.atlas_jobs import AtlasSummary, Excerpt
 from app.ui.excerpts_panel import ExcerptsPanel
+from app.ui.jobs.atlas_jobs import AtlasSummary, Excerpt
 
 ATLAS_SUFFIX = ".atlas"
 

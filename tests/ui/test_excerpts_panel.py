@@ -16,8 +16,9 @@ from cli_process import run
 from PySide6.QtCore import QPoint, Qt
 
 from app.core.model import random_weights, save_model
+from app.core.resampling import resample
 from app.core.types import FeatureRef
-from app.playback import Slot, resample
+from app.playback import Slot
 from app.ui.excerpts_panel import CLIP, PEAK, RANK, TIME
 
 ROOT = Path(__file__).resolve().parents[2]

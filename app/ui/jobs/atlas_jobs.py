@@ -3,6 +3,8 @@
 Runs on the compute worker only (`app.ui.controller.Controller` submits these); torch and the core modules that
 import it are imported inside the functions. Each job opens its own connection to the atlas (SQLite connections
 belong to the thread that made them), so the GUI never holds one. The GUI receives the frozen values below.
+These are interactive, newest-wins jobs like a map's rendering (a click waits for them), so they report through
+the controller's typed signals, not a `JobHandle` with progress and cancel as the long jobs here do.
 """
 
 from __future__ import annotations
@@ -164,7 +166,7 @@ def render_excerpt(model: Any, excerpt: Excerpt, mode: Mode, method: Method, dev
     from app.core.analysis import Analysis
     from app.core.atlas.excerpts import excerpt_samples
     from app.core.audio import load_audio
-    from app.playback import resample
+    from app.core.resampling import resample
 
     started = time.perf_counter()
     rate = model.front_end.sample_rate
