@@ -200,8 +200,9 @@ def rss_child(name: str, samples_file: str, whole: bool) -> None:
 
 
 def startup_child() -> None:
-    """Runs in a fresh process: where the time to the first playable map goes, step by step (the window's own
-    order: model, clip, its summary with energies and predictions, then the first map's window)."""
+    """Runs in a fresh process: where the time to the first playable map goes, step by step, in the window's
+    own order (model, clip and its STFT, the first map's window, then the clip's findings: the whole forward
+    pass, energies and predictions, computed after the first map is playable)."""
     marks: dict[str, float] = {}
     t0 = time.perf_counter()
 
@@ -218,16 +219,16 @@ def startup_child() -> None:
 
     model, summary = compute.open_network(DEFAULT_MODEL)
     mark("load_model")
-    from app.core.analysis import Analysis
-    from app.core.audio import load_audio
-
-    analysis = Analysis(load_audio(DEFAULT_AUDIO, summary.sample_rate), model)
+    opened = compute.open_session(None, DEFAULT_AUDIO, model=model, summary=summary)
     mark("open_clip_stft")
-    compute.summarise_clip(analysis, summary)
-    mark("clip_summary_forward_energies_predictions")
-    click_to_sound(analysis, 2, 0, 0)
+    click_to_sound(opened.analysis, 2, 0, 0)
     mark("first_window_layer2")
-    print(json.dumps(marks))
+    playable = sum(marks.values())
+    compute.clip_findings(opened.analysis, summary)
+    mark("after_playable_findings_forward_energies_predictions")
+    marks["to_playable"] = playable
+    modules = sorted(m for m in ("librosa", "numba", "scipy.signal", "pyloudnorm") if m in sys.modules)
+    print(json.dumps({"marks": marks, "imported": modules}))
 
 
 def peak_rss(name: str, seconds: float, whole: bool = False) -> float:
@@ -285,19 +286,13 @@ def main(argv: list[str] | None = None) -> int:
     out = subprocess.run(
         [sys.executable, __file__, "--startup-child"], capture_output=True, text=True, check=True, cwd=ROOT
     )
-    for step, seconds in json.loads(out.stdout.strip().splitlines()[-1]).items():
+    startup = json.loads(out.stdout.strip().splitlines()[-1])
+    for step, seconds in startup["marks"].items():
         emit(f"startup_{step}_s", seconds, "s", note="fresh process, the window's default model and clip")
     if not args.quick:
-        import statistics
-        import tempfile
+        from gui_launch import launch_figures
 
-        from gui_launch import one_run
-
-        work = Path(tempfile.mkdtemp(prefix="aurascope-bench-"))
-        model = ROOT / "models" / "choi2015-genre.safetensors"
-        runs = [one_run(model, work, i) for i in range(args.launch_runs + 1)][1:]
-        emit("launch_to_painted_s", statistics.median(r[0] for r in runs), "s", runs=args.launch_runs)
-        emit("launch_to_playable_s", statistics.median(r[1] for r in runs), "s", runs=args.launch_runs)
+        launch_figures(args.launch_runs)  # launch_to_painted_s, launch_to_playable_s (and where between)
     return 0
 
 

@@ -5,7 +5,6 @@ and the map from a deconvolved input-domain array back to linear STFT bins (DESI
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import asdict, dataclass
 from enum import StrEnum
 from functools import cache
@@ -153,12 +152,11 @@ class FrontEnd:
     def bin_frequencies(self) -> np.ndarray:
         """Centre frequency in Hz of each input bin ``[shape=(n_bins,)]``."""
         if self.scale is Scale.MEL:
-            import librosa
+            from app.core.mel import mel_frequencies
 
             htk = self.mel_scale is MelScale.HTK
-            return librosa.mel_frequencies(n_mels=self.n_mels + 2, fmin=self.fmin, fmax=self._fmax, htk=htk)[
-                1:-1
-            ].astype(np.float32)
+            hz = mel_frequencies(self.n_mels + 2, fmin=self.fmin, fmax=self._fmax, htk=htk)
+            return hz[1:-1].astype(np.float32)
         return np.linspace(0, self.sample_rate / 2, self.n_freq, dtype=np.float32)
 
     @property
@@ -359,21 +357,19 @@ def _window(n_fft: int, window: Window, dtype: torch.dtype) -> torch.Tensor:
 def _mel_basis(
     sample_rate: int, n_fft: int, n_mels: int, fmin: float, fmax: float, mel_scale: MelScale, mel_norm: MelNorm
 ) -> np.ndarray:
-    import librosa
+    from app.core.mel import mel_filterbank  # librosa's filters.mel without librosa's ~1 s import
 
-    with warnings.catch_warnings():
-        # torchaudio's own defaults (n_fft 400, 128 HTK bands at 16 kHz) leave low bands empty; that is the
-        # published front end, reproduced as it is (an empty band contributes nothing to the mask's way back)
-        warnings.filterwarnings("ignore", message="Empty filters detected", category=UserWarning)
-        basis = librosa.filters.mel(
-            sr=sample_rate,
-            n_fft=n_fft,
-            n_mels=n_mels,
-            fmin=fmin,
-            fmax=fmax,
-            htk=mel_scale is MelScale.HTK,
-            norm="slaney" if mel_norm is MelNorm.SLANEY else None,
-        )
+    # torchaudio's own defaults (n_fft 400, 128 HTK bands at 16 kHz) leave low bands empty; that is the published
+    # front end, reproduced as it is (an empty band contributes nothing to the mask's way back)
+    basis = mel_filterbank(
+        sr=sample_rate,
+        n_fft=n_fft,
+        n_mels=n_mels,
+        fmin=fmin,
+        fmax=fmax,
+        htk=mel_scale is MelScale.HTK,
+        slaney_norm=mel_norm is MelNorm.SLANEY,
+    )
     return basis.astype(np.float32)
 
 

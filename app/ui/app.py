@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -66,6 +67,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # hold the GIL for about a second, which would leave a mapped but unpainted, black window meanwhile)
     app.processEvents()
     window.repaint()
+    window.painted_at = time.time()
     audio, model = choose_files(args)
     session = next((p for p in reversed(args.files) if p.suffix.lower() == ".aurascope"), None)
     if model is None and session is None:

@@ -73,11 +73,24 @@ class ModelSummary:
 
 
 @dataclass(frozen=True)
+class ClipFindings:
+    """What the model says about a whole clip, computed after its first map is playable (it needs the whole
+    forward pass, or every chunk of a long clip): per-layer energies ``{layer: [shape=(n_maps,)]}`` (mean
+    squared activation), the predictions, best first, and the clip's integrated loudness."""
+
+    energies: dict[int, np.ndarray]
+    predictions: tuple[tuple[str, float], ...]
+    reference_lufs: float
+    seconds: float
+
+
+@dataclass(frozen=True)
 class ClipSummary:
-    """A clip seen through the model: the original's display, predictions and per-layer energies.
+    """A clip seen through the model: the original's display now, its findings (energies, predictions) later.
 
     ``samples``: mono float32 at the model rate (slot A); ``original``: the file's own mono mix at
     ``original_rate`` (slot A at full quality, if asked for). ``original_db`` ``[shape=(grid rows, n_frames)]``.
+    ``findings`` is None until `clip_findings` has run on the worker (the window says "…" meanwhile).
     """
 
     path: Path
@@ -90,11 +103,19 @@ class ClipSummary:
     original: np.ndarray
     original_db: np.ndarray
     n_frames: int
-    predictions: tuple[tuple[str, float], ...]
-    energies: dict[int, np.ndarray]
-    reference_lufs: float
     analysis_seconds: float
     thumbnail_span_s: tuple[float, float] | None = None  # what the thumbnails show (seconds), None: the whole clip
+    findings: ClipFindings | None = None
+
+    @property
+    def energies(self) -> dict[int, np.ndarray]:
+        """Per-layer energies; empty until the findings are in."""
+        return self.findings.energies if self.findings is not None else {}
+
+    @property
+    def predictions(self) -> tuple[tuple[str, float], ...]:
+        """The model's scores, best first; empty until the findings are in (and for a network without a head)."""
+        return self.findings.predictions if self.findings is not None else ()
 
 
 @dataclass(frozen=True)
@@ -228,7 +249,8 @@ def open_session(
     summary: ModelSummary | None = None,
     cancelled: Callable[[], bool] = lambda: False,
 ) -> Opened:
-    """Load a model (or reuse ``model``), then, if given, a clip at its rate, with the analysis the window shows.
+    """Load a model (or reuse ``model``), then, if given, a clip at its rate with its STFT: what the window needs
+    to show the clip and render its first map. The clip's findings (`clip_findings`) come later, on their own job.
 
     Raises the core's errors (`ModelFormatError`, `AudioLoadError`, `ClipTooShortError`), each naming its file.
     """
@@ -246,19 +268,17 @@ def open_session(
     analysis = Analysis(clip, model)
     if cancelled():
         return Opened(model, summary)
-    return Opened(model, summary, analysis, summarise_clip(analysis, summary, started))
+    return Opened(model, summary, analysis, describe_clip(analysis, summary, started))
 
 
-def summarise_clip(analysis: Any, summary: ModelSummary, started: float | None = None) -> ClipSummary:
+def describe_clip(analysis: Any, summary: ModelSummary, started: float | None = None) -> ClipSummary:
+    """What the window shows of a clip before any map: its spectrogram, length, slot A's samples (no forward
+    pass: the first map's window renders before the whole clip is run through the network)."""
     started = time.perf_counter() if started is None else started
     clip = analysis.clip
-    if not analysis.chunked:  # a long clip never runs the whole-clip pass (windows and exact chunks instead)
-        _ = analysis.record  # the forward pass with switches, cached for every later render
     grid = summary.grid
     db = analysis.original_spectrogram_db()
     original_db = grid.remap_linear(db, linear_bin_hz(summary.sample_rate, summary.n_fft))
-    energies = {layer.number: analysis.layer_activation_energy(layer.number) for layer in summary.layers}
-    predictions = tuple((label, float(score)) for label, score in analysis.predict(top=None))
     original = clip.original.mean(axis=0).astype(np.float32) if clip.original.ndim == 2 else clip.original
     return ClipSummary(
         path=Path(clip.path),
@@ -271,12 +291,21 @@ def summarise_clip(analysis: Any, summary: ModelSummary, started: float | None =
         original=np.ascontiguousarray(original, dtype=np.float32),
         original_db=original_db,
         n_frames=int(db.shape[1]),
-        predictions=predictions,
-        energies=energies,
-        reference_lufs=float(analysis.reference_lufs),
         analysis_seconds=time.perf_counter() - started,
         thumbnail_span_s=tuple(x / clip.sample_rate for x in thumbnail_span(analysis)),
     )
+
+
+def clip_findings(analysis: Any, summary: ModelSummary) -> ClipFindings:
+    """The clip's energies per layer and the model's predictions: the whole forward pass (kept for every later
+    whole-clip render), or exact chunks of a long clip; and its loudness (for the renderings' matching)."""
+    started = time.perf_counter()
+    if not analysis.chunked:  # a long clip never runs the whole-clip pass (windows and exact chunks instead)
+        _ = analysis.record
+    energies = {layer.number: analysis.layer_activation_energy(layer.number) for layer in summary.layers}
+    predictions = tuple((label, float(score)) for label, score in analysis.predict(top=None))
+    lufs = float(analysis.reference_lufs)
+    return ClipFindings(energies, predictions, lufs, time.perf_counter() - started)
 
 
 # --- rendering -----------------------------------------------------------------------------------------------
@@ -603,13 +632,14 @@ def write_report(
 
 
 def analyse_clip(model: Any, summary: ModelSummary, path: str | Path) -> tuple[Any, ClipSummary]:
-    """Another clip of the session with the model already loaded: (analysis handle, what the window shows)."""
+    """Another clip of the session with the model already loaded: (analysis handle, what the window shows; its
+    findings come from `clip_findings` later)."""
     from app.core.analysis import Analysis
     from app.core.audio import load_audio
 
     started = time.perf_counter()
     analysis = Analysis(load_audio(path, summary.sample_rate), model)
-    return analysis, summarise_clip(analysis, summary, started)
+    return analysis, describe_clip(analysis, summary, started)
 
 
 def warm_up() -> None:

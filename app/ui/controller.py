@@ -16,6 +16,7 @@ Everything here runs on the GUI thread; the jobs' bodies (`app.ui.compute`) run 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 import time
 from collections import OrderedDict, deque
@@ -36,7 +37,7 @@ from app.ui.jobs.export_job import start_export
 from app.ui.jobs.handle import JobHandle
 from app.ui.jobs.loudness_jobs import start_level, start_pair_match
 from app.ui.jobs.study_jobs import clip_analyses, start_characterise, start_report
-from app.ui.worker import ATLAS, COMPARE, EXCERPT, EXCERPTS, RENDER, THUMBNAILS, ComputeWorker
+from app.ui.worker import ATLAS, COMPARE, EXCERPT, EXCERPTS, FINDINGS, RENDER, THUMBNAILS, ComputeWorker
 
 if TYPE_CHECKING:
     import numpy as np
@@ -56,6 +57,8 @@ class Controller(QObject):
     """State and jobs of one window. Signals carry finished values, on the GUI thread:
 
     ``featureWindowReady(FirstWindow)``: a long clip's first window of slot B, in a buffer the rest fills;
+    ``findingsReady(ClipSummary)``: an analysed clip again, now with its findings (energies, predictions);
+    ``findingsFailed(ClipSummary, reason)``;
     ``featureRendered(Auralisation)``: slot B's whole rendering of the selected map (audio ready);
     ``residualRendered(Auralisation)``: its residual (slot R); ``comparedRendered(Auralisation)``: the map held
     as C; ``renderFailed(ref, reason)``; ``thumbnailsMade(Thumbnails)``; ``thumbnailProgress(done, total)``
@@ -68,6 +71,8 @@ class Controller(QObject):
     """
 
     featureWindowReady = Signal(object)
+    findingsReady = Signal(object)
+    findingsFailed = Signal(object, str)
     featureRendered = Signal(object)
     residualRendered = Signal(object)
     comparedRendered = Signal(object)
@@ -94,6 +99,7 @@ class Controller(QObject):
         self.analysis = None  # the clip on screen's Analysis (opaque here)
         self.clip: ClipSummary | None = None
         self.analyses: OrderedDict[str, tuple[object, ClipSummary]] = OrderedDict()  # sha256 -> analysed clip
+        self._finding: set[int] = set()  # analyses whose findings are being computed (by id)
         # the selection and its renderings
         self.selected: FeatureRef | None = None
         self.feature: Auralisation | None = None
@@ -161,7 +167,10 @@ class Controller(QObject):
         return self.summary.hop_length / self.summary.sample_rate if self.summary else 0.0
 
     def energy_of(self, ref: FeatureRef) -> tuple[float | None, str]:
-        """The map's activation energy on the clip on screen and its rank in its layer (``"3 of 64"``)."""
+        """The map's activation energy on the clip on screen and its rank in its layer (``"3 of 64"``); the rank
+        is ``"…"`` while the clip's findings are being computed."""
+        if self.clip is not None and self.clip.findings is None:
+            return None, "…"
         if self.clip is None or ref.layer not in self.clip.energies:
             return None, ""
         values = self.clip.energies[ref.layer]
@@ -374,6 +383,47 @@ class Controller(QObject):
             self.thumbnailsFailed.emit(f"{type(err).__name__}: {err}")
 
         self.worker.submit(THUMBNAILS, run, on_result=done, on_error=failed, replace=False)
+
+    # ==== a clip's findings: after its first map ==================================================================
+    def find(self, key: str) -> bool:
+        """Compute the findings (energies, predictions: the whole forward pass) of analysed clip ``key`` on the
+        worker, after the renders already asked for; `findingsReady` delivers the clip with them. False when
+        they are there already or on their way."""
+        if key not in self.analyses or self.summary is None:
+            return False
+        analysis, clip = self.analyses[key]
+        if clip.findings is not None or id(analysis) in self._finding:
+            return False
+        summary = self.summary
+        self._finding.add(id(analysis))
+
+        def run(job):
+            return compute.clip_findings(analysis, summary)
+
+        def done(findings: compute.ClipFindings) -> None:
+            self._finding.discard(id(analysis))
+            kept = self.analyses.get(key)
+            if kept is None or kept[0] is not analysis:
+                return  # dropped, or analysed again with another model, meanwhile
+            found = dataclasses.replace(kept[1], findings=findings)
+            self.analyses[key] = (analysis, found)
+            if self.analysis is analysis:
+                self.clip = found
+            self.findingsReady.emit(found)
+
+        def failed(err: BaseException) -> None:
+            self._finding.discard(id(analysis))
+            self.findingsFailed.emit(clip, f"{type(err).__name__}: {err}")
+
+        self.worker.submit(
+            FINDINGS,
+            run,
+            on_result=done,
+            on_error=failed,
+            replace=False,
+            on_dropped=lambda: self._finding.discard(id(analysis)),
+        )
+        return True
 
     # ==== the analysed clips ===================================================================================
     def keep_analysis(self, analysis: object, clip: ClipSummary) -> None:

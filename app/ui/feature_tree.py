@@ -164,6 +164,15 @@ class FeatureTree(QWidget):
                 e.setToolTip(f"mean squared activation {value:.4g} ({share:.0f} % of the layer's largest)")
         self.proxy.invalidate()
 
+    def set_energies_pending(self) -> None:
+        """"…" in every map's energy until the clip's findings are in (computed after its first map)."""
+        for e in self._energy_items.values():
+            e.setText("…")
+            e.setData(0.0, SORT_ROLE)
+            e.setData(None, SHARE_ROLE)
+            e.setToolTip("the clip's energies are being computed (the whole forward pass, after the first map)")
+        self.proxy.invalidate()
+
     def clear_clip(self) -> None:
         for ref, e in self._energy_items.items():
             e.setText("")

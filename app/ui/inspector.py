@@ -148,6 +148,16 @@ class Inspector(QWidget):
         self._loading = False
 
     # --- content -----------------------------------------------------------------------------------------
+    def show_energy(self, energy: float | None, rank: str) -> None:
+        """The map's activation energy and its rank in its layer; "…" in both while the clip's findings are
+        being computed (after its first map is playable)."""
+        if energy is not None:
+            self.figures["energy"].setText(f"{energy:.4g}")
+            self.figures["share"].setText(rank)
+        elif rank == "…":
+            self.figures["energy"].setText("…")
+            self.figures["share"].setText("…")
+
     def show_feature(
         self,
         ref: FeatureRef | None,
@@ -184,9 +194,7 @@ class Inspector(QWidget):
         self.heading.setText(f"Layer {ref[0]} · map {ref[1]}")
         size = f", kernel {layer.kernels.shape[-2]}×{layer.kernels.shape[-1]}" if layer.kernels is not None else ""
         self.subheading.setText(f"{layer.name}, {layer.n_maps} maps{size}")
-        if energy is not None:
-            self.figures["energy"].setText(f"{energy:.4g}")
-            self.figures["share"].setText(rank)
+        self.show_energy(energy, rank)
         if layer.kernels is None:
             self.kernel.clear()
             self.kernel_caption.setText("This network's layer is not one plain convolution: no kernel to show.")

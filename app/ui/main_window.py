@@ -154,6 +154,8 @@ class MainWindow(WindowActions, SessionCommands, OpeningCommands, PlaybackPanel,
         self.error_box: QMessageBox | None = None
         self.last_error: str = ""
         self.shown_at: float | None = None  # wall-clock time of the first show
+        self.painted_at: float | None = None  # ... of the first complete paint (set by app.main)
+        self.opened_at: float | None = None  # ... when the first clip was opened (model loaded, STFT done)
         self._play_queued = False  # Space before anything is playable: play as soon as a map is
         self._holding_shown = False
         self._device_ok = False
@@ -167,6 +169,10 @@ class MainWindow(WindowActions, SessionCommands, OpeningCommands, PlaybackPanel,
 
         c = self.controller
         c.featureWindowReady.connect(self._feature_window)
+        c.findingsReady.connect(self._findings_ready)
+        c.findingsFailed.connect(
+            lambda clip, reason: self.show_error(f"Cannot analyse {Path(clip.path).name}", reason, Path(clip.path))
+        )
         c.featureRendered.connect(self._feature_rendered)
         c.residualRendered.connect(self._residual_rendered)
         c.comparedRendered.connect(self._compared_rendered)
@@ -626,7 +632,7 @@ class MainWindow(WindowActions, SessionCommands, OpeningCommands, PlaybackPanel,
     def _worker_drained(self) -> None:
         if self._open_device_when_idle:
             self._open_device_when_idle = False
-            settle_garbage()
+            settle_garbage(collect=not self.engine.is_playing)  # Space pressed while opening: it plays already
             self.open_device()
 
     # ==== navigation ======================================================================================

@@ -32,6 +32,13 @@ class PredictionStrip(QWidget):
         self.setToolTip(summary if scores else "")
         self.update()
 
+    def set_pending(self) -> None:
+        """While the clip's predictions are being computed (after its first map is playable)."""
+        self._scores = []
+        self._caption = "Model hears: …"
+        self.setToolTip("The model's predictions for the whole clip are being computed.")
+        self.update()
+
     def clear(self) -> None:
         self._scores = []
         self._caption = "Model's prediction: no clip analysed yet"

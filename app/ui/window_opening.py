@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gc
 import json
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -30,14 +31,17 @@ from app.ui.worker import CLIP, OPEN
 MODEL_EXTENSIONS = (".safetensors", ".onnx")
 
 
-def settle_garbage() -> None:
-    """Collect, then freeze what survives (torch, Qt, pyqtgraph: ~300k objects) out of the cyclic collector.
+def settle_garbage(collect: bool = True) -> None:
+    """Collect (unless ``collect`` is False), then freeze what survives (torch, Qt, pyqtgraph: ~300k objects) out
+    of the cyclic collector.
 
-    A full collection of that heap holds the GIL for 150-200 ms, longer than the output latency, so the audio
+    A full collection of that heap holds the GIL for 150-300 ms, longer than the output latency, so the audio
     callback would miss its turn (an underflow) whenever the collector happened to run; after the freeze a
-    collection only walks what was created since, which takes well under a millisecond.
+    collection only walks what was created since, which takes well under a millisecond. Freezing alone takes
+    microseconds: at start-up (little garbage yet, the first map waiting) and while audio plays it is enough.
     """
-    gc.collect()
+    if collect:
+        gc.collect()
     gc.freeze()
 
 
@@ -214,6 +218,8 @@ class OpeningCommands:
             self.sessionReady.emit()
             return
         self.pending_audio = None
+        if self.opened_at is None:
+            self.opened_at = time.time()
         self._keep_analysis(opened.analysis, opened.clip)
         self.show_clip(opened.clip.sha256)
         self.sessionReady.emit()
@@ -294,9 +300,29 @@ class OpeningCommands:
             self._edited()
         self.settings.add_recent(keys.RECENT_AUDIO, str(clip.path))  # once per analysis, not on every "]"
         self._rebuild_recent()
-        top = max(clip.predictions, key=lambda p: p[1]) if clip.predictions else None
-        detail = f"{top[0]} {top[1]:.2f}" if top else ""
-        self._set_entry(ClipEntry(clip.sha256, clip.path.name, clip.path, clip.duration, "ready", detail))
+        self._set_entry(ClipEntry(clip.sha256, clip.path.name, clip.path, clip.duration, "ready", _top_of(clip)))
+
+    def _findings_ready(self, clip: ClipSummary) -> None:
+        """A clip's energies and predictions are in (computed after its first map): show them."""
+        entry = self.clip_entries.get(clip.sha256)
+        if entry is not None and entry.status == "ready":
+            self._set_entry(replace(entry, detail=_top_of(clip)))
+        if self.clip is None or self.clip.sha256 != clip.sha256:
+            return  # shown when that clip is
+        self._show_findings(clip)
+
+    def _show_findings(self, clip: ClipSummary) -> None:
+        """The clip's energies in the tree, gallery and inspector, its predictions above the views ("…" while
+        they are being computed)."""
+        if clip.findings is None:
+            self.tree.set_energies_pending()
+            self.predictions.set_pending()
+        else:
+            self.tree.set_energies(clip.energies)
+            self.predictions.set_predictions(list(clip.predictions), self.summary.output, self.summary.task)
+        self.gallery.set_energies(clip.energies)
+        if self.selected is not None:
+            self.inspector.show_energy(*self.controller.energy_of(self.selected))
 
     def _set_entry(self, entry: ClipEntry) -> None:
         self.clip_entries[entry.key] = entry
@@ -357,9 +383,10 @@ class OpeningCommands:
         self._pending_selection = None
         if pending is not None:
             position, was_playing = pending["playhead"], False
+        first_clip = self.clip is None
         self.analysis, self.clip = analysis, clip
         self.engine.pause()
-        settle_garbage()  # while nothing plays
+        settle_garbage(collect=not first_clip)  # while nothing plays (the first clip: only freeze, it is waited for)
         for slot in (Slot.B, Slot.R, Slot.C):
             self.engine.unload(slot)
         self.feature = self.residual = self.compared = None
@@ -379,10 +406,8 @@ class OpeningCommands:
                 self._playback_edited(loop=False)
         self.engine.seek(position if position < clip.duration - 0.05 else 0.0)
         self._resume_after_render = was_playing
-        self.tree.set_energies(clip.energies)
+        self._show_findings(clip)
         self.tree.set_thumbnail_span(clip.thumbnail_span_s, clip.duration)
-        self.gallery.set_energies(clip.energies)
-        self.predictions.set_predictions(list(clip.predictions), summary.output, summary.task)
         channels = "mono" if clip.channels == 1 else f"{clip.channels} ch"
         self.clip_label.setText(f"clip {clip.name} · {clip.duration:.1f} s · {clip.original_rate} Hz {channels}")
         self.clip_label.setToolTip(str(clip.path))
@@ -401,6 +426,7 @@ class OpeningCommands:
         self.gallery.set_selected(ref)
         compare = pending["compare"] if pending else self.compare
         self._set_compare(compare if compare is not None and self.controller.valid(compare) else None)
+        self.controller.find(key)  # energies and predictions: after the first map's render
         self._start_thumbnails(ref[0])
 
     def step_clip(self, step: int) -> None:
@@ -442,3 +468,11 @@ class OpeningCommands:
         self._edited()
         self._set_entry(replace(entry, path=found, status="ready", detail=""))
         self.show_clip(key)
+
+
+def _top_of(clip: ClipSummary) -> str:
+    """The clip list's detail: the model's top prediction, "…" until the findings are in."""
+    if clip.findings is None:
+        return "…"
+    top = max(clip.predictions, key=lambda p: p[1]) if clip.predictions else None
+    return f"{top[0]} {top[1]:.2f}" if top else ""

@@ -21,6 +21,7 @@ OPEN, RENDER, EXPORT, THUMBNAILS, WARM_UP = "open", "render", "export", "thumbna
 COMPARE, CLIP, CHARACTERISE, REPORT = "compare", "clip", "characterise", "report"
 LOUDNESS = "loudness"  # slot A's loudness for matching, when the clip is too long to measure on the GUI thread
 ATLAS, EXCERPTS, EXCERPT = "atlas", "excerpts", "excerpt"  # the Top excerpts panel: open, list a map's, render one
+FINDINGS = "findings"  # a clip's energies and predictions: after its first map is playable
 PRIORITY = {
     OPEN: 0,
     CLIP: 0,
@@ -30,6 +31,7 @@ PRIORITY = {
     ATLAS: 1,
     EXCERPTS: 1,
     EXCERPT: 1,
+    FINDINGS: 2,
     EXPORT: 2,
     CHARACTERISE: 2,
     REPORT: 2,
