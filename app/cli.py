@@ -420,8 +420,12 @@ def cmd_characterise(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from app.core.analysis import Analysis
     from app.core.audio import load_audio
+    from app.core.errors import SelectionError
     from app.core.report import write_report
+    from app.core.report_atlas import DEFAULT_EXCERPTS
 
+    if args.excerpts is not None and args.atlas is None:
+        raise SelectionError("--excerpts needs --atlas (the corpus atlas to take the excerpts from)")
     session, model, audio = _open_many(args)
     refs = _selected_refs(model, args.layer, args.features)
     analyses = [Analysis(load_audio(path, model.front_end.sample_rate), model) for path in audio]
@@ -435,11 +439,14 @@ def cmd_report(args: argparse.Namespace) -> int:
         method=args.method,
         progress=(lambda d, t: _progress(d, t, started)) if show else None,
         stems=_stems_of(args, analyses),
+        atlas=args.atlas,
+        excerpts=args.excerpts if args.excerpts is not None else DEFAULT_EXCERPTS,
     )
     if not args.quiet:
         print(
-            f"wrote {report.maps} map(s) x {report.clips} clip(s), {report.files} files, to "
-            f"{report.index.resolve()} in {report.seconds:.1f} s"
+            f"wrote {report.maps} map(s) x {report.clips} clip(s), {report.files} files"
+            + (f" ({report.excerpts} corpus excerpt(s))" if args.atlas is not None else "")
+            + f", to {report.index.resolve()} in {report.seconds:.1f} s"
         )
     return 0
 
@@ -589,6 +596,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("report", help="write a listening report: index.html with spectrograms and players, + JSON")
     many(p)
     p.add_argument("--out", "-o", type=Path, default=Path("aurascope-report"))
+    p.add_argument(
+        "--atlas", type=Path, help="a corpus atlas of the same model: each map shows its top excerpts of the corpus"
+    )
+    p.add_argument("--excerpts", type=int, help="with --atlas: top excerpts per map (default 3)")
     p.add_argument("--quiet", "-q", action="store_true")
     p.set_defaults(run=cmd_report)
 

@@ -7,6 +7,8 @@
     audio/*.wav     16-bit WAVs at the model's rate: each clip as the model hears it, and per (map, clip) the
                     feature (Choi mode) and the residual, both loudness-matched to the clip (BS.1770) with the
                     gain capped so that nothing clips; the page says the gain
+    audio/atlas/    with a corpus atlas: per map its top excerpts of the corpus, original and feature
+                    (:mod:`app.core.report_atlas`)
 
 No script runs in the page and nothing is fetched from elsewhere. Files are written whole or not at all;
 ``index.html`` and ``report.json`` last, so an interrupted report has no page pointing at missing files.
@@ -42,6 +44,7 @@ from app.core.errors import ReportError, SelectionError
 from app.core.files import write_bytes, write_text
 from app.core.formats.jsonio import dump_bytes, unicode_text
 from app.core.png import spectrogram_rgb, write_png
+from app.core.report_atlas import DEFAULT_EXCERPTS, plan_excerpts, write_excerpts
 from app.core.resynth import Mode, apply_gain, peak_gain_db
 from app.core.types import json_number
 
@@ -70,6 +73,7 @@ class Report:
     seconds: float
     characterisation: Characterisation
     cancelled: bool = False
+    excerpts: int = 0  # top excerpts of a corpus atlas written (each an original and a feature WAV)
 
 
 def write_report(
@@ -83,6 +87,8 @@ def write_report(
     progress: Callable[[int, int], None] | None = None,
     cancelled: Callable[[], bool] | None = None,
     stems: Sequence[Stems | None] | None = None,
+    atlas: str | Path | None = None,
+    excerpts: int = DEFAULT_EXCERPTS,
 ) -> Report:
     """Write the listening report for ``refs`` (default: every map of every layer) on every clip.
 
@@ -91,8 +97,11 @@ def write_report(
     projected as one batch and rendered ``CHOI`` + ``RESIDUAL``
     in chunks; ``progress(done, total)`` counts (clip, map) pairs; ``cancelled()`` is checked between chunks.
     ``stems``: per clip, its known sources or None (each map then shows the stems' shares and source tags).
-    Raises :class:`SelectionError` for a map the model does not have and :class:`ReportError` when the folder
-    cannot be written, before writing anything where it can.
+    ``atlas``: a corpus atlas built with the same model; each map then shows its top ``excerpts`` excerpts of the
+    corpus with players for the original excerpt and its auralisation.
+    Raises :class:`SelectionError` for a map the model does not have, :class:`AtlasError` for an atlas that is
+    not one or was built with another model, and :class:`ReportError` when the folder cannot be written, before
+    writing anything where it can.
     """
     from app.core.analysis import Analysis
     from app.core.stems import StemProjection
@@ -105,6 +114,9 @@ def write_report(
     if any(a.model is not model and a.model.sha256 != model.sha256 for a in group):
         raise ReportError(out_dir, "the clips were analysed with different models")
     layers = _layer_groups(model, refs)
+    plan = None
+    if atlas is not None:  # read and checked before any file is written
+        plan = plan_excerpts(atlas, model, [(layer, i) for layer, ix in layers.items() for i in ix], excerpts)
     out = Path(out_dir)
     try:
         for sub in ("images", "audio"):
@@ -156,11 +168,19 @@ def write_report(
                             progress(done, total)
                 if stopped:
                     break
+        top: dict[tuple[int, int], list[dict[str, Any]]] = {}
+        if plan is not None and not stopped:
+            top, written, stopped = write_excerpts(out, plan, model, method=method, peak=PEAK, cancelled=cancelled)
+            files += written
     except OSError as err:
         raise ReportError(out, f"cannot write the report ({err.strerror or err})") from None
 
     characterisation = Characterisation(tuple(characters), tuple(baselines), time.perf_counter() - start, stopped)
     doc = _report_doc(model, session, clips_doc, layers, rows, characterisation, stopped, total, done, title, method)
+    doc["atlas"] = plan.doc() if plan is not None else None
+    for x in doc["layers"]:
+        for m in x["maps"]:
+            m["excerpts"] = top.get((m["layer"], m["index"]), [])
     doc["seconds"] = round(time.perf_counter() - start, 3)
     doc = unicode_text(doc)  # a clip named with a byte that is not UTF-8 shows as 'clip\\xff.wav' on the page too
     json_path = out / "report.json"
@@ -180,6 +200,7 @@ def write_report(
         seconds=time.perf_counter() - start,
         characterisation=characterisation,
         cancelled=stopped,
+        excerpts=sum(1 for ex in top.values() for e in ex if e["unavailable"] is None),
     )
 
 

@@ -613,8 +613,11 @@ def write_report(
     method: Method,
     progress: Callable[[int, int], None] | None = None,
     cancelled: Callable[[], bool] | None = None,
+    atlas: Path | None = None,
+    excerpts: int = 3,
 ) -> Any:
-    """`app.core.report.write_report` (the CLI's ``aurascope report``): the same folder, page and JSON."""
+    """`app.core.report.write_report` (the CLI's ``aurascope report``): the same folder, page and JSON; with
+    ``atlas``, each map's top ``excerpts`` excerpts of that corpus too."""
     from app.core.report import write_report as run
 
     analyses = list(analyses)
@@ -628,6 +631,8 @@ def write_report(
         progress=progress,
         cancelled=cancelled,
         stems=stems_of(analyses),
+        atlas=atlas,
+        excerpts=excerpts,
     )
 
 

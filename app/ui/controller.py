@@ -467,9 +467,12 @@ class Controller(QObject):
         *,
         title: str,
         method: Method,
+        atlas: Path | None = None,
+        excerpts: int = 3,
     ) -> JobHandle:
         """The listening report of ``refs`` (None: every map) on ``clips`` into ``folder``, showing ``session``'s
-        labels (a snapshot: the listener goes on editing); ``finished(Report)``."""
+        labels (a snapshot: the listener goes on editing), and with ``atlas`` each map's top ``excerpts`` excerpts
+        of that corpus; ``finished(Report)``."""
         if self.model_handle is None or self.summary is None:
             raise RuntimeError("nothing to report: no network is open")
         return start_report(
@@ -481,6 +484,8 @@ class Controller(QObject):
             title=title,
             method=Method(method),
             owner=self.jobs,
+            atlas=atlas,
+            excerpts=excerpts,
         )
 
     def _clip_analyses(self, clips: Mapping[str, Path]):

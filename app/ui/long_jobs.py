@@ -5,6 +5,7 @@ error. A part of `MainWindow`; the jobs themselves are the controller's (`app.ui
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QUrl
@@ -144,7 +145,10 @@ class LongJobs:
         )
         if dialog.exec() != ReportDialog.DialogCode.Accepted:
             return
-        self.run_report(dialog.request())
+        request = dialog.request()
+        if request.atlas is None and self.controller.atlas is not None:  # the open atlas: each map's top excerpts
+            request = replace(request, atlas=self.controller.atlas.path)
+        self.run_report(request)
 
     def run_report(self, request: ReportRequest) -> None:
         """Write the listening report through the controller (the CLI's ``aurascope report``), with a cancellable
@@ -154,7 +158,14 @@ class LongJobs:
         n_maps = len(request.refs) if request.refs is not None else sum(x.n_maps for x in self.summary.layers)
         self._sync_playhead()
         handle = self.controller.write_report(
-            request.folder, request.refs, clips, self.session, title=request.title, method=request.method
+            request.folder,
+            request.refs,
+            clips,
+            self.session,
+            title=request.title,
+            method=request.method,
+            atlas=request.atlas,
+            excerpts=request.excerpts,
         )
         text = f"Writing the report to {request.folder}…"
         self.report_progress = self._progress(handle, "Listening report", text, n_maps * len(clips))

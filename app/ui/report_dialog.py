@@ -54,6 +54,8 @@ class ReportRequest:
     clips: tuple[str, ...]  # sha256 keys, in the listed order
     method: Method
     open_when_done: bool
+    atlas: Path | None = None  # a corpus atlas of the same model: each map then shows its top excerpts
+    excerpts: int = 3  # top excerpts per map from ``atlas``
 
     def __post_init__(self) -> None:  # the vocabulary's members, whether given members or their names
         if self.refs is not None:

@@ -67,9 +67,12 @@ def start_report(
     title: str,
     method: Method,
     owner: set[JobHandle],
+    atlas: Path | None = None,
+    excerpts: int = 3,
 ) -> JobHandle:
     """Write the listening report of ``refs`` (None: every map) on each clip into ``folder``, with ``session``'s
-    labels and notes; ``finished(Report)``, progress in (clip, map) pairs."""
+    labels and notes (and with ``atlas``, each map's top ``excerpts`` excerpts of that corpus); ``finished(Report)``,
+    progress in (clip, map) pairs."""
     handle = JobHandle(REPORT)
 
     def body(progress, cancelled) -> Report:
@@ -82,6 +85,8 @@ def start_report(
             method=method,
             progress=progress,
             cancelled=cancelled,
+            atlas=atlas,
+            excerpts=excerpts,
         )
 
     return submit_job(worker, handle, body, busy_text="Writing the report…", owner=owner)
