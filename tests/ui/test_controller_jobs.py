@@ -170,6 +170,33 @@ def test_the_report_lists_the_maps_asked_for_with_the_session_as_it_was(
     assert report.index == tmp_path / "report" / "index.html" and report.index.is_file()
 
 
+def test_the_report_with_an_atlas_shows_each_maps_top_excerpts(controller, qtbot, tmp_path, model_file) -> None:
+    from app.core.atlas import ScanSettings
+    from app.core.atlas.build import build_atlas
+    from app.core.atlas.store import AtlasFile
+    from app.core.model import load_model
+
+    demo = Path(__file__).resolve().parents[2] / "resources" / "demo"
+    model = load_model(model_file)
+    atlas = tmp_path / "demo.atlas"
+    corpus = [demo / "piano.wav", demo / "kick_walking_bass.wav"]
+    build_atlas(atlas, corpus, model, ScanSettings.for_network(model, k=2))
+    clips = {controller.clip.sha256: controller.clip.path}
+    handle = controller.write_report(
+        tmp_path / "report", [FeatureRef(2, 3)], clips, Session(), title="", method=Method.DECONVNET, atlas=atlas,
+        excerpts=2,
+    )  # fmt: skip
+    with qtbot.waitSignal(handle.finished, timeout=TIMEOUT_MS) as blocker:
+        pass
+    assert blocker.args[0].excerpts == 2
+    doc = json.loads((tmp_path / "report" / "report.json").read_text())
+    (m,) = doc["layers"][0]["maps"]
+    with AtlasFile(atlas) as opened:
+        expected = [(h.clip, h.start, h.peak) for h in opened.hits(2, 3)]
+    assert [(e["sha256"], e["start_s"], e["peak"]) for e in m["excerpts"]] == expected
+    assert all((tmp_path / "report" / e["feature_wav"]).is_file() for e in m["excerpts"])
+
+
 def test_loudness_jobs_measure_what_the_core_measures(controller, qtbot) -> None:
     rng = np.random.default_rng(3)
     a = (0.3 * rng.standard_normal(48000 * 3)).astype(np.float32)
