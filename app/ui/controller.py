@@ -553,6 +553,7 @@ class Controller(QObject):
                 self.excerptsListed.emit(ref, excerpts)
 
         def failed(err: BaseException) -> None:
+            self.atlas = None  # unreadable now (deleted, damaged): nothing more is asked of it
             self.atlasFailed.emit(path, getattr(err, "reason", None) or f"{type(err).__name__}: {err}")
 
         self.worker.submit(EXCERPTS, run, on_result=listed, on_error=failed)

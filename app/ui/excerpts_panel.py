@@ -215,6 +215,13 @@ class ExcerptsPanel(QDockWidget):
             self._start()
         self._enable()
 
+    def forget_audio(self) -> None:
+        """What is loaded no longer answers (another mode or method): render again, and go on playing if it was."""
+        playing, loaded = self.engine.is_playing, self.loaded
+        self.loaded = None
+        if playing and loaded is not None:
+            self.play_excerpt(loaded.excerpt)
+
     def show_failure(self, excerpt: Excerpt, reason: str) -> None:
         if self._wanted is not None and excerpt.key == self._wanted.key:
             self._play_when_ready = False

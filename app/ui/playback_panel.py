@@ -245,6 +245,7 @@ class PlaybackPanel:
     def _mode_changed(self, mode: Mode) -> None:
         self.settings.set(keys.MODE, mode.value)
         self._playback_edited(mode=mode.value)
+        self._excerpts_outdated()
         if self.selected is not None:
             ref = self.controller.forget_selection()
             self.request_render(ref)
@@ -253,6 +254,7 @@ class PlaybackPanel:
 
     def _method_changed(self, method: Method) -> None:
         self.settings.set(keys.METHOD, method.value)
+        self._excerpts_outdated()
         if self.selected is not None:
             ref = self.controller.forget_selection()
             self.request_render(ref)

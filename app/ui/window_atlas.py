@@ -59,15 +59,16 @@ class AtlasCommands:
         if path:
             self.open_atlas(Path(path))
 
-    def open_atlas(self, path: Path, remembered: FileRef | None = None) -> None:
+    def open_atlas(self, path: Path, remembered: FileRef | None = None, *, after_model: bool = False) -> None:
         """Open the atlas at ``path`` (hashed and checked on the worker) into the Top excerpts panel. A missing
-        file is said in the status bar; without a model open it waits for one."""
+        file is said in the status bar; without a model open (or ``after_model``: one is being opened with it) it
+        waits for one."""
         path = Path(path)
         if not path.is_file():
             self._atlas_missing(path)
             return
         ref = remembered or FileRef(path.resolve(), "", None)
-        if self.model_handle is None:
+        if self.model_handle is None or after_model:
             self._pending_atlas = ref
             self.statusBar().showMessage(f"The atlas {path.name} opens once a model is open", 8000)
             return
@@ -151,6 +152,10 @@ class AtlasCommands:
             return  # listed already (a new clip, the same map)
         self.excerpts.show_map(ref)
         self.controller.list_excerpts(ref)
+
+    def _excerpts_outdated(self) -> None:
+        """The mode or method changed: an excerpt rendered before is rendered again when played (at once if playing)."""
+        self.excerpts.forget_audio()
 
     def _render_excerpt(self, excerpt: Excerpt) -> None:
         try:

@@ -26,6 +26,7 @@ from app.ui.clip_list import ClipEntry
 from app.ui.compute import ClipSummary, ModelSource, Opened
 from app.ui.model_source_dialog import ModelSourceDialog, ModuleSourceRequest
 from app.ui.settings import Key
+from app.ui.window_atlas import ATLAS_SUFFIX
 from app.ui.worker import CLIP, OPEN
 
 MODEL_EXTENSIONS = (".safetensors", ".onnx")
@@ -110,14 +111,18 @@ class OpeningCommands:
         return self.settings.get(keys.LAST_DIR) or str(Path.home())
 
     def open_files(self, paths: list[Path]) -> None:
-        """Files from the command line, a drop, or the desktop: sessions, models by extension, else audio."""
+        """Files from the command line, a drop, or the desktop: sessions, models and atlases by extension, else
+        audio."""
         sessions = [p for p in paths if p.suffix.lower() == SESSION_SUFFIX]
         if sessions:
             if self._may_discard("open another session"):
                 self.open_session_file(sessions[-1])
             return
         models = [p for p in paths if p.suffix.lower() in MODEL_EXTENSIONS]
-        audio = [p for p in paths if p.suffix.lower() not in MODEL_EXTENSIONS]
+        atlases = [p for p in paths if p.suffix.lower() == ATLAS_SUFFIX]
+        audio = [p for p in paths if p.suffix.lower() not in (*MODEL_EXTENSIONS, ATLAS_SUFFIX)]
+        if atlases:
+            self.open_atlas(atlases[-1], after_model=bool(models))
         if models:
             self.open_model(models[-1], audio[0] if audio else None)
             audio = audio[1:]

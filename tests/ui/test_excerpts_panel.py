@@ -15,9 +15,10 @@ import soundfile as sf
 from cli_process import run
 from PySide6.QtCore import QPoint, Qt
 
+from app.core.atlas.store import AtlasFile
 from app.core.model import random_weights, save_model
 from app.core.resampling import resample
-from app.core.types import FeatureRef
+from app.core.types import FeatureRef, Mode
 from app.playback import Slot
 from app.ui.excerpts_panel import CLIP, PEAK, RANK, TIME
 
@@ -163,6 +164,20 @@ def test_an_excerpt_plays_its_original_and_its_feature_as_atlas_export_writes_th
     window.act_play.trigger()  # Space pauses the excerpt, not the clip
     assert not engine.is_playing and not window.engine.is_playing
 
+    # another mode in the window: the excerpt is rendered again in it when played
+    window.options.set_mode(Mode.MAGNITUDE)
+    assert panel.loaded is None
+    panel.play_button.click()
+    qtbot.waitUntil(lambda: panel.loaded is not None, timeout=60000)
+    assert panel.loaded.mode is Mode.MAGNITUDE and panel.loaded.excerpt.key == excerpt.key
+    magnitude = run("atlas", "export", "-a", str(atlas), "--layer", "3", "--feature", "5", "-m", str(model_file),
+                    "-o", str(exported), "-q", "--mode", "magnitude")  # fmt: skip
+    assert magnitude.returncode == 0, magnitude.stderr
+    written, written_rate = sf.read(exported / "L3-F005-rank02-magnitude.wav", dtype="float32")
+    played = engine.mixer.settings.sources[Slot.B.index]
+    n = min(len(played), len(written))
+    np.testing.assert_allclose(played[:n], resample(written, written_rate, engine.sample_rate)[:n], atol=2e-5)
+
 
 def test_an_atlas_built_with_another_model_is_refused(make_window, qtbot, atlas, wav_file, model_file, tmp_path):
     from model_specs import small_choi_spec
@@ -206,3 +221,51 @@ def test_the_session_remembers_the_atlas_and_a_missing_one_is_said_in_the_status
     assert third.excerpts.status.text().startswith("The session's atlas gone.atlas is missing (was at ")
     assert third.controller.atlas is None and third.summary is not None and third.clip is not None
     assert third.last_error == ""
+
+
+def test_a_clip_gone_or_changed_since_the_build_is_said_in_the_panel(
+    make_window, qtbot, wav_file, model_file, tmp_path
+):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for name in CORPUS[:2]:
+        shutil.copy(ROOT / name, corpus / Path(name).name)
+    small = tmp_path / "small.atlas"
+    built = run("atlas", "build", "-m", str(model_file), str(corpus), "-o", str(small), "--k", "2", "-q")
+    assert built.returncode == 0, built.stderr
+    with AtlasFile(small) as read:  # a map whose two excerpts come from the two clips
+        piano = {c.sha256 for c in read.clips() if c.path.endswith("piano.wav")}
+        ref = next(
+            FeatureRef(layer, index)
+            for layer, index, _ in read.maps()
+            if len({h.clip in piano for h in read.hits(layer, index)}) == 2
+        )
+    (corpus / "piano.wav").unlink()  # gone
+    bass = corpus / "kick_walking_bass.wav"
+    audio, rate = sf.read(bass, dtype="float32")
+    sf.write(bass, audio * 0.5, rate, subtype="FLOAT")  # changed in place: another SHA-256
+
+    window = make_window(wav_file, model_file)
+    _open_atlas(window, qtbot, small)
+    _select(window, qtbot, ref)
+    panel = window.excerpts
+    assert sorted(e.name for e in panel.excerpts) == ["kick_walking_bass.wav", "piano.wav"]  # one of each
+    for i, excerpt in enumerate(panel.excerpts):
+        panel.table.setCurrentItem(panel.table.topLevelItem(i))
+        assert panel.open_button.isEnabled() == panel.play_button.isEnabled() == excerpt.found
+        panel.play_excerpt()  # what Play does (disabled on a row whose clip is gone)
+        if excerpt.found:  # the changed clip: its hash is checked on the worker
+            qtbot.waitUntil(lambda: panel.status.text().startswith("Cannot play"), timeout=60000)
+            assert panel.status.text().endswith("this clip changed since the atlas was built (its SHA-256 differs)")
+        else:
+            assert panel.status.text() == f"Cannot play #{excerpt.rank}: {excerpt.clip_path} is not there any more"
+        assert panel.loaded is None and not window.excerpt_engine.is_playing
+
+
+def test_a_model_and_an_atlas_dropped_together_open_in_that_order(make_window, qtbot, atlas, wav_file, model_file):
+    window = make_window(None, None, wait=False)
+    with qtbot.waitSignal(window.controller.atlasOpened, timeout=60000):
+        window.open_files([atlas, model_file, wav_file])
+    assert window.summary is not None and window.controller.atlas.model_sha256 == window.summary.sha256
+    qtbot.waitUntil(lambda: window.excerpts.ref is not None and len(window.excerpts.excerpts) == K, timeout=60000)
+    assert window.last_error == ""
