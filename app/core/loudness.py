@@ -10,6 +10,7 @@ which they all fit, which turns the louder side (and A with it) down. No Qt, no 
 from __future__ import annotations
 
 import math
+import sys
 import warnings
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
@@ -23,6 +24,12 @@ CEILING_DBFS = -0.1
 TOLERANCE_LU = 0.5
 
 K = TypeVar("K", bound=Hashable)
+
+
+def meter_loaded() -> bool:
+    """Whether the BS.1770 meter is imported: the first measurement imports pyloudnorm and scipy.signal (0.6-1 s
+    of one core), which a caller that must answer at once (the GUI thread at start-up) leaves to a worker."""
+    return "pyloudnorm" in sys.modules
 
 
 def loudness_lufs(audio: np.ndarray, sample_rate: int) -> float:

@@ -7,7 +7,7 @@ import math
 from dataclasses import replace
 
 from app.core.display import format_time
-from app.core.loudness import Level, common_gains, peak_dbfs
+from app.core.loudness import Level, common_gains, meter_loaded, peak_dbfs
 from app.core.types import Method, Mode
 from app.playback import AudioDeviceError, Slot
 from app.ui import settings as keys
@@ -213,7 +213,8 @@ class PlaybackPanel:
 
     def _slot_a_level(self) -> Level | None:
         """Loudness and peak of what slot A plays (measured once per buffer: a clip, the full-rate file, a device
-        rate change each load a new one). A buffer over `A_MEASURE_INLINE_S` is measured on the worker (about
+        rate change each load a new one). A buffer over `A_MEASURE_INLINE_S`, or any before the meter is imported
+        (start-up: its import would hold the first map back by ~1 s), is measured on the worker (about
         0.15 s of CPU per minute of audio); until then only its peak is known, so nothing is matched to it yet
         (nothing clips either), and the gains are applied again when the measurement arrives."""
         source = self.engine.source(Slot.A)
@@ -222,7 +223,7 @@ class PlaybackPanel:
         if self._a_level is not None and self._a_level[0] is source:
             return self._a_level[1]
         rate = self.engine.sample_rate
-        if len(source) <= A_MEASURE_INLINE_S * rate:
+        if len(source) <= A_MEASURE_INLINE_S * rate and meter_loaded():  # never the meter's import here
             self._a_level = (source, Level.of(source, rate))
             return self._a_level[1]
         if self._a_level_pending is not source:
