@@ -505,7 +505,7 @@ class Controller(QObject):
         """Open (hash and check) the atlas at ``path`` on the worker: ``atlasOpened`` or ``atlasFailed``. An atlas
         built with another model than the open one is refused (its peaks are another network's)."""
         path = Path(path)
-        model_sha = self.summary.sha256 if self.summary is not None else None
+        model = self.model_handle
 
         def opened(summary: AtlasSummary) -> None:
             if self.summary is not None and summary.model_sha256 != self.summary.sha256:
@@ -521,7 +521,7 @@ class Controller(QObject):
 
         self.worker.submit(
             ATLAS,
-            lambda job: atlas_jobs.open_atlas(path, model_sha),
+            lambda job: atlas_jobs.open_atlas(path, model),
             on_result=opened,
             on_error=failed,
             busy_text=f"Opening atlas {path.name}…",
@@ -565,8 +565,9 @@ class Controller(QObject):
 
     def render_excerpt(self, excerpt: Excerpt, mode: Mode, method: Method, device_rate: int) -> bool:
         """Make ``excerpt`` audible (original and feature at ``device_rate``) on the worker, newest request wins:
-        ``excerptRendered`` (at once for one rendered before) or ``excerptFailed``. False without a model."""
-        if self.model_handle is None:
+        ``excerptRendered`` (at once for one rendered before) or ``excerptFailed``. False without a model or an
+        atlas."""
+        if self.model_handle is None or self.atlas is None:
             return False
         mode, method = Mode(mode), Method(method)
         key = (excerpt.key, mode, method, int(device_rate))
@@ -576,7 +577,7 @@ class Controller(QObject):
             self.excerpt_cache.move_to_end(key)
             self.excerptRendered.emit(cached)
             return True
-        model = self.model_handle
+        model, atlas_path = self.model_handle, self.atlas.path
 
         def done(audio: ExcerptAudio) -> None:
             self.excerpt_cache[key] = audio
@@ -591,7 +592,7 @@ class Controller(QObject):
 
         self.worker.submit(
             EXCERPT,
-            lambda job: atlas_jobs.render_excerpt(model, excerpt, mode, method, device_rate),
+            lambda job: atlas_jobs.render_excerpt(model, atlas_path, excerpt, mode, method, device_rate),
             on_result=done,
             on_error=failed,
         )

@@ -256,7 +256,9 @@ def test_a_clip_gone_or_changed_since_the_build_is_said_in_the_panel(
         panel.play_excerpt()  # what Play does (disabled on a row whose clip is gone)
         if excerpt.found:  # the changed clip: its hash is checked on the worker
             qtbot.waitUntil(lambda: panel.status.text().startswith("Cannot play"), timeout=60000)
-            assert panel.status.text().endswith("this clip changed since the atlas was built (its SHA-256 differs)")
+            assert panel.status.text().endswith(
+                f"clip '{excerpt.clip_path}' changed since the atlas was built (its hash differs)"
+            )
         else:
             assert panel.status.text() == f"Cannot play #{excerpt.rank}: {excerpt.clip_path} is not there any more"
         assert panel.loaded is None and not window.excerpt_engine.is_playing

@@ -96,25 +96,19 @@ class ExcerptAudio:
     seconds: float
 
 
-def open_atlas(path: str | Path, model_sha256: str | None) -> AtlasSummary:
+def open_atlas(path: str | Path, model: Any) -> AtlasSummary:
     """Open and describe the atlas at ``path``, hashing it; :class:`AtlasError` when it is not an atlas, or when it
-    was built with another model than the one open (``model_sha256``; None: no model open yet)."""
+    was built with another model than ``model`` (the open network; None: no model open yet)."""
+    from app.core.atlas.excerpts import check_model
     from app.core.atlas.store import AtlasFile
     from app.core.audio import file_sha256
 
     path = Path(path).resolve()
     with AtlasFile(path) as atlas:
+        if model is not None:  # the hits are another network's peaks: listing them under this one's would mislead
+            check_model(atlas, model)
         meta = atlas.meta
         clips = atlas.clips()
-    built_with = str(meta.get("model_sha256") or "")
-    name = str(meta.get("model_name") or "?")
-    if model_sha256 is not None and built_with != model_sha256:
-        # the hits are another network's peaks: listing them under this network's maps would mislead
-        raise AtlasError(
-            path,
-            f"it was built with another model ({name}, SHA-256 {built_with[:12]}…), not the one open "
-            f"(SHA-256 {model_sha256[:12]}…); open that model, or build an atlas with this one",
-        )
     try:
         sha, size = file_sha256(path), path.stat().st_size
     except OSError as err:
@@ -123,8 +117,8 @@ def open_atlas(path: str | Path, model_sha256: str | None) -> AtlasSummary:
         path=path,
         sha256=sha,
         size=size,
-        model_sha256=built_with,
-        model_name=name,
+        model_sha256=str(meta.get("model_sha256") or ""),
+        model_name=str(meta.get("model_name") or "?"),
         k=int(meta.get("k", 0)),
         clips=sum(c.status == "done" for c in clips),
         skipped=sum(c.status == "skipped" for c in clips),
@@ -157,27 +151,27 @@ def list_excerpts(
     return out
 
 
-def render_excerpt(model: Any, excerpt: Excerpt, mode: Mode, method: Method, device_rate: int) -> ExcerptAudio:
-    """The excerpt's original and its auralisation by the map in ``mode`` with ``method`` (the crop with its
-    context: `Analysis.render_window`, exactly what `export_excerpts` writes), both at ``device_rate``.
+def render_excerpt(
+    model: Any, atlas_path: str | Path, excerpt: Excerpt, mode: Mode, method: Method, device_rate: int
+) -> ExcerptAudio:
+    """The excerpt's original and its auralisation by the map in ``mode`` with ``method``, both at ``device_rate``:
+    the core's one `render_excerpt` (the crop with its context), whose samples `atlas export` and the report write.
 
     Raises :class:`AudioLoadError` for a clip that cannot be read and :class:`AtlasError` for one that changed
     since the atlas was built (its SHA-256 differs)."""
     from app.core.analysis import Analysis
-    from app.core.atlas.excerpts import excerpt_samples
-    from app.core.audio import load_audio
+    from app.core.atlas.excerpts import open_clip
+    from app.core.atlas.excerpts import render_excerpt as render
+    from app.core.atlas.store import ClipEntry
     from app.core.resampling import resample
 
     started = time.perf_counter()
     rate = model.front_end.sample_rate
-    clip = load_audio(excerpt.clip_path, rate)
-    if clip.sha256 != excerpt.clip_sha256:
-        raise AtlasError(excerpt.clip_path, "this clip changed since the atlas was built (its SHA-256 differs)")
-    first, last = excerpt_samples(excerpt.hit, rate, clip.samples.shape[-1])
-    analysis = Analysis(clip, model)
-    (rendering,) = analysis.render_window(excerpt.ref.layer, [excerpt.ref.index], first, last, [mode], method=method)
-    original = resample(clip.samples[first:last], rate, device_rate)
-    feature = resample(rendering.audio, rate, device_rate)
+    entry = ClipEntry(str(excerpt.clip_path), excerpt.clip_sha256, None, excerpt.labels, "done")
+    clip = open_clip(atlas_path, entry, rate)
+    made = render(Analysis(clip, model), entry, excerpt.hit, excerpt.rank, [Mode(mode)], method=method)
+    original = resample(made.original, rate, device_rate)
+    feature = resample(made.renderings[0].audio, rate, device_rate)
     return ExcerptAudio(
         excerpt=excerpt,
         mode=Mode(mode),
