@@ -36,8 +36,9 @@ from app.ui.jobs.atlas_jobs import AtlasSummary, Excerpt, ExcerptAudio
 from app.ui.jobs.export_job import start_export
 from app.ui.jobs.handle import JobHandle
 from app.ui.jobs.loudness_jobs import start_level, start_pair_match
+from app.ui.jobs.open_jobs import start_open_model, start_read_session, submit_clip
 from app.ui.jobs.study_jobs import clip_analyses, start_characterise, start_report
-from app.ui.worker import ATLAS, COMPARE, EXCERPT, EXCERPTS, FINDINGS, RENDER, THUMBNAILS, ComputeWorker
+from app.ui.worker import ATLAS, CLIP, COMPARE, EXCERPT, EXCERPTS, FINDINGS, RENDER, THUMBNAILS, ComputeWorker
 
 if TYPE_CHECKING:
     import numpy as np
@@ -63,7 +64,9 @@ class Controller(QObject):
     ``residualRendered(Auralisation)``: its residual (slot R); ``comparedRendered(Auralisation)``: the map held
     as C; ``renderFailed(ref, reason)``; ``thumbnailsMade(Thumbnails)``; ``thumbnailProgress(done, total)``
     (``total`` 0 when the queue is empty); ``thumbnailsFailed(reason)``; ``workerIdle()`` when the worker has
-    drained, before the next thumbnail job is submitted (the window opens a waiting audio device there).
+    drained, before the next thumbnail job is submitted (the window opens a waiting audio device there);
+    ``modelOpened(ModelSummary, ModelSource | None)`` when an opened network replaces the one held (the analysed
+    clips and thumbnails went with it), before the open job's ``finished``.
 
     The corpus atlas (the Top excerpts panel): ``atlasOpened(AtlasSummary)``, ``atlasFailed(path, reason)``;
     ``excerptFound(Excerpt)`` per row as a map's excerpts are read, then ``excerptsListed(ref, list[Excerpt])``;
@@ -81,6 +84,7 @@ class Controller(QObject):
     thumbnailProgress = Signal(int, int)
     thumbnailsFailed = Signal(str)
     workerIdle = Signal()  # the worker has drained; background thumbnails resume right after the receivers ran
+    modelOpened = Signal(object, object)  # (ModelSummary, ModelSource | None): a network adopted, clips forgotten
     atlasOpened = Signal(object)
     atlasFailed = Signal(object, str)
     excerptFound = Signal(object)
@@ -454,7 +458,7 @@ class Controller(QObject):
             self._clip_analyses(clips),
             [FeatureRef.of(r) for r in refs] if refs is not None else None,
             Method(method),
-            keep=lambda _: model is self.model_handle,
+            apply=lambda _: model is self.model_handle,
             owner=self.jobs,
         )
 
@@ -597,3 +601,65 @@ class Controller(QObject):
             on_error=failed,
         )
         return True
+
+    # ==== opening: networks, clips, sessions (app.ui.jobs.open_jobs) =================================================
+    def open_model(self, source: ModelSource, clip_path: Path | None = None) -> JobHandle:
+        """Open ``source`` (and analyse ``clip_path`` with it) on the worker; a newer open wins. The controller
+        holds the network (``modelOpened``) and the clip before the handle's ``finished(Opened)``."""
+        return start_open_model(
+            self.worker, source, clip_path, apply=lambda opened: self._adopt(opened, source), owner=self.jobs
+        )
+
+    def _adopt(self, opened: compute.Opened, source: ModelSource | None) -> bool:
+        if opened.model is not self.model_handle:
+            self.model_handle, self.summary, self.model_source = opened.model, opened.summary, source
+            self.analyses.clear()  # analysed with the previous network
+            self.forget_thumbnails()
+            self.clip = self.analysis = None
+            self.modelOpened.emit(opened.summary, source)
+        if opened.clip is not None:
+            self.keep_analysis(opened.analysis, opened.clip)
+        return True
+
+    def add_clip(self, path: Path) -> JobHandle:
+        """Analyse the clip at ``path`` with the open network (with a newer one, if one opens meanwhile); the clip
+        is kept among the analysed ones before the handle's ``finished(Opened)``."""
+        if self.model_handle is None:
+            raise RuntimeError(f"cannot analyse {Path(path).name}: no network is open")
+        return self._submit_clip(JobHandle(CLIP), Path(path), again=True)
+
+    def analyse_clip(self, path: Path) -> JobHandle:
+        """Analyse a clip of the session again (to show it); ``finished(Opened)`` once kept, dropped (only
+        ``ended``) if another network opened meanwhile."""
+        if self.model_handle is None:
+            raise RuntimeError(f"cannot analyse {Path(path).name}: no network is open")
+        return self._submit_clip(JobHandle(CLIP), Path(path), again=False)
+
+    def _submit_clip(self, handle: JobHandle, path: Path, *, again: bool) -> JobHandle:
+        def apply(opened: compute.Opened) -> bool:
+            if opened.model is self.model_handle:
+                if opened.clip is not None:
+                    self.keep_analysis(opened.analysis, opened.clip)
+                return opened.clip is not None
+            if again and self.model_handle is not None:
+                self._submit_clip(handle, path, again=True)  # a network opened meanwhile: analyse with that one
+            return False
+
+        return submit_clip(self.worker, handle, self.model_handle, self.summary, path, apply=apply, owner=self.jobs)
+
+    def open_session(self, path: Path) -> JobHandle:
+        """Read the session file at ``path`` (hashing its clips and model); ``finished(Session)``; a damaged or
+        newer file fails with `SessionError` naming the file and field."""
+        from app.core.session import Session
+
+        path = Path(path)
+        return start_read_session(self.worker, lambda: Session.load(path), f"Opening session {path.name}…", self.jobs)
+
+    def restore_autosave(self, path: Path) -> JobHandle:
+        """Read the autosaved session at ``path``; ``finished(Session)``."""
+        from app.core.session import restore_autosave
+
+        path = Path(path)
+        return start_read_session(
+            self.worker, lambda: restore_autosave(path), "Restoring the autosaved session…", self.jobs
+        )

@@ -57,7 +57,6 @@ from app.ui.window_actions import TAB_GALLERY, TAB_KERNELS, WindowActions
 from app.ui.window_atlas import AtlasCommands
 from app.ui.window_opening import OpeningCommands, settle_garbage
 from app.ui.window_sessions import SessionCommands
-from app.ui.worker import OPEN
 
 POLL_MS = 33
 
@@ -182,6 +181,7 @@ class MainWindow(WindowActions, SessionCommands, OpeningCommands, PlaybackPanel,
             lambda done, total: self.thumb_label.setText(f"thumbnails {done}/{total}" if total else "")
         )
         c.thumbnailsFailed.connect(self._thumbnails_failed)
+        c.modelOpened.connect(self._model_opened)
 
         self._build_actions()
         self._build_widgets()
@@ -410,8 +410,6 @@ class MainWindow(WindowActions, SessionCommands, OpeningCommands, PlaybackPanel,
         box.open()
 
     def _restore(self, autosave: Path, otherwise) -> None:
-        from app.core.session import restore_autosave
-
         def failed(err: BaseException) -> None:
             # never overwrite it: keep the damaged file aside for the listener, out of the autosave's way
             kept = autosave.with_name(f"{autosave.name}.damaged-{time.strftime('%Y%m%d-%H%M%S')}")
@@ -427,13 +425,9 @@ class MainWindow(WindowActions, SessionCommands, OpeningCommands, PlaybackPanel,
             self.statusBar().showMessage("Restored the autosaved session (unsaved: Ctrl+S saves it)", 8000)
 
         self._open_device_when_idle = True
-        self.worker.submit(
-            OPEN,
-            lambda job: restore_autosave(autosave),  # hashes the session's files: off the GUI thread
-            on_result=restored,
-            on_error=failed,
-            busy_text="Restoring the autosaved session…",
-        )
+        handle = self.controller.restore_autosave(autosave)  # hashes the session's files: off the GUI thread
+        handle.finished.connect(restored)
+        handle.failed.connect(failed)
 
     def showEvent(self, event) -> None:
         super().showEvent(event)

@@ -1,5 +1,7 @@
-"""Opening models and clips in the window, and moving between the session's clips: a part of `MainWindow`
-(the jobs run on the controller's worker; their results are kept by the controller)."""
+"""Opening models and clips in the window, and moving between the session's clips: a part of `MainWindow`.
+
+The window asks the controller (`Controller.open_model`, `add_clip`, `analyse_clip`), which runs the job and holds
+what it opened; this shows the result, or says which file and what is wrong with it."""
 
 from __future__ import annotations
 
@@ -20,14 +22,12 @@ from app.core.errors import AudioLoadError, ClipTooShortError, ModelFormatError,
 from app.core.session import SUFFIX as SESSION_SUFFIX
 from app.core.session import Session as ListeningSession
 from app.playback import Slot
-from app.ui import compute
 from app.ui import settings as keys
 from app.ui.clip_list import ClipEntry
-from app.ui.compute import ClipSummary, ModelSource, Opened
+from app.ui.compute import ClipSummary, ModelSource, ModelSummary, Opened
 from app.ui.model_source_dialog import ModelSourceDialog, ModuleSourceRequest
 from app.ui.settings import Key
 from app.ui.window_atlas import ATLAS_SUFFIX
-from app.ui.worker import CLIP, OPEN
 
 MODEL_EXTENSIONS = (".safetensors", ".onnx")
 
@@ -137,12 +137,9 @@ class OpeningCommands:
             clip_path = self.clip.path if self.clip else self.pending_audio
         if not source.is_module:
             self.settings.set(keys.LAST_DIR, str(Path(source.source).parent))
-
-        def run(job):
-            return compute.open_session(source, clip_path, cancelled=lambda: job.cancelled)
-
-        label = source.display_name
-        self._start_open(run, f"Opening model {label}…", source, clip_path)
+        handle = self.controller.open_model(source, clip_path)
+        handle.finished.connect(lambda opened: self._session_opened(opened, source, clip_path))
+        handle.failed.connect(lambda err: self._open_failed(err, source, clip_path))
 
     def open_audio(self, path: Path) -> None:
         """Add a clip to the session (or show it, if it is there already) and analyse it with the model."""
@@ -153,34 +150,9 @@ class OpeningCommands:
             self.clip_label.setText(f"{path.name} (waiting for a model)")
             self.statusBar().showMessage("Open a model (Ctrl+Shift+O) to analyse this clip", 8000)
             return
-        model, summary = self.model_handle, self.summary
-
-        def run(job):
-            return compute.open_session(None, path, model=model, summary=summary, cancelled=lambda: job.cancelled)
-
-        def done(opened: Opened) -> None:
-            if opened.model is not self.model_handle:
-                self.open_audio(path)  # a model was opened meanwhile: analyse with that one
-                return
-            self._session_opened(opened, None, path)
-
-        self.worker.submit(
-            CLIP,
-            run,
-            on_result=done,
-            on_error=lambda err: self._open_failed(err, None, path),
-            busy_text=f"Analysing {path.name}…",
-            replace=False,  # several clips added at once are all analysed
-        )
-
-    def _start_open(self, run, text: str, model: ModelSource | None, audio_path: Path | None) -> None:
-        self.worker.submit(
-            OPEN,
-            run,
-            on_result=lambda opened: self._session_opened(opened, model, audio_path),
-            on_error=lambda err: self._open_failed(err, model, audio_path),
-            busy_text=text,
-        )
+        handle = self.controller.add_clip(path)  # a model opened meanwhile: the controller analyses with that one
+        handle.finished.connect(lambda opened: self._session_opened(opened, None, path))
+        handle.failed.connect(lambda err: self._open_failed(err, None, path))
 
     def _open_failed(self, err: BaseException, model: ModelSource | None, audio_path: Path | None) -> None:
         """Say which file and what is wrong with it; the loaded model and clips stay as they were."""
@@ -216,8 +188,7 @@ class OpeningCommands:
         self.errorShown.emit(self.last_error)
 
     def _session_opened(self, opened: Opened, model: ModelSource | None, audio_path: Path | None) -> None:
-        if opened.model is not self.model_handle:
-            self._model_opened(opened, model)
+        """An open job's result, the controller holding it already (a new network was shown by `_model_opened`)."""
         if opened.clip is None:
             self._rebuild_recent()
             self.sessionReady.emit()
@@ -229,13 +200,8 @@ class OpeningCommands:
         self.show_clip(opened.clip.sha256)
         self.sessionReady.emit()
 
-    def _model_opened(self, opened: Opened, source: ModelSource | None) -> None:
-        self.model_handle, self.summary = opened.model, opened.summary
-        summary = opened.summary
-        self.model_source = source
-        self.analyses.clear()  # analysed with the previous model
-        self.controller.forget_thumbnails()
-        self.clip = self.analysis = None
+    def _model_opened(self, summary: ModelSummary, source: ModelSource | None) -> None:
+        """The controller holds another network (its clips and thumbnails forgotten): show it."""
         self._set_compare(None)
         if self._record_model(self.session, source, summary.sha256):
             self._edited()
@@ -292,8 +258,7 @@ class OpeningCommands:
         return True
 
     def _keep_analysis(self, analysis, clip: ClipSummary) -> None:
-        """Remember an analysed clip (least recently shown ones are dropped beyond MAX_ANALYSES)."""
-        self.controller.keep_analysis(analysis, clip)
+        """An analysed clip the controller keeps, in the session and the clip list."""
         if clip.sha256 not in {c.sha256 for c in self.session.clips}:
             self.session.add_clip(clip.path, clip.sha256)
             self._edited()
@@ -349,32 +314,31 @@ class OpeningCommands:
         if entry is None or entry.status in ("missing", "loading") or self.model_handle is None:
             return
         self._set_entry(replace(entry, status="loading", detail="analysing…"))
-        model, summary, path = self.model_handle, self.summary, entry.path
-
-        def run(job):
-            return compute.analyse_clip(model, summary, path)
-
+        path = entry.path
         self._wanted_clip = key
 
-        def done(value) -> None:
-            analysis, clip = value
+        def done(opened: Opened) -> None:
             if key not in self.clip_entries:
-                return  # removed from the session meanwhile
-            if model is not self.model_handle:
-                self._set_entry(replace(entry, status="ready", detail=""))
+                self.analyses.pop(opened.clip.sha256, None)  # removed from the session meanwhile
                 return
-            self._keep_analysis(analysis, clip)
+            self._keep_analysis(opened.analysis, opened.clip)
             if self._wanted_clip == key:
-                self._show_analysed(clip.sha256)
+                self._show_analysed(opened.clip.sha256)
 
         def failed(err: BaseException) -> None:
             if key in self.clip_entries:
                 self._set_entry(replace(entry, status="error", detail=getattr(err, "reason", str(err))))
             self._open_failed(err, None, path)
 
-        self.worker.submit(
-            CLIP, run, on_result=done, on_error=failed, busy_text=f"Analysing {path.name}…", replace=False
-        )
+        def ended() -> None:  # dropped (another network opened meanwhile): it can be asked for again
+            now = self.clip_entries.get(key)
+            if now is not None and now.status == "loading":
+                self._set_entry(replace(entry, status="ready", detail=""))
+
+        handle = self.controller.analyse_clip(path)
+        handle.finished.connect(done)
+        handle.failed.connect(failed)
+        handle.ended.connect(ended)
 
     def _show_analysed(self, key: str) -> None:
         self._wanted_clip = key

@@ -21,7 +21,6 @@ from app.playback import Slot
 from app.ui import settings as keys
 from app.ui.clip_list import ClipEntry
 from app.ui.compute import ModelSource
-from app.ui.worker import OPEN
 
 
 class SessionCommands:
@@ -79,13 +78,9 @@ class SessionCommands:
             else:
                 self.show_error(f"Cannot open session {path.name}", f"{type(err).__name__}: {err}", path)
 
-        self.worker.submit(
-            OPEN,
-            lambda job: ListeningSession.load(path),  # hashes its files: off the GUI thread
-            on_result=self._apply_session,
-            on_error=failed,
-            busy_text=f"Opening session {path.name}…",
-        )
+        handle = self.controller.open_session(path)  # hashes its files: off the GUI thread
+        handle.finished.connect(self._apply_session)
+        handle.failed.connect(failed)
         return True
 
     def _apply_session(self, session: ListeningSession, open_files: bool = True) -> None:

@@ -211,3 +211,61 @@ def test_loudness_jobs_measure_what_the_core_measures(controller, qtbot) -> None
     with qtbot.waitSignal(controller.match_loudness(a, silent, 48000).finished, timeout=TIMEOUT_MS) as refused:
         pass
     assert "B (the feature) is silent" in refused.args[0].problem()  # the dialog refuses a test on it
+
+
+def test_opening_a_network_and_a_clip_leaves_them_held_by_the_controller(qtbot, wav_file, model_file) -> None:
+    from app.ui.compute import ModelSource
+
+    bare = Controller(thumbnails=False)
+    try:
+        order: list[str] = []
+        bare.modelOpened.connect(lambda summary, source: order.append(f"model {summary.name} {source.source}"))
+        handle = bare.open_model(ModelSource(str(model_file)), wav_file)
+        handle.finished.connect(lambda opened: order.append("finished"))
+        with qtbot.waitSignal(handle.ended, timeout=TIMEOUT_MS):
+            pass
+        assert order == [f"model {bare.summary.name} {model_file}", "finished"]  # held before the view hears
+        assert bare.model_source.source == str(model_file) and bare.summary.sha256
+        [(key, (analysis, clip))] = bare.analyses.items()
+        assert clip.path == wav_file and key == clip.sha256 and clip.duration == pytest.approx(3.0, abs=0.01)
+        assert analysis.clip.sample_rate == bare.summary.sample_rate
+    finally:
+        bare.shutdown()
+
+
+def test_a_clip_added_while_another_network_opens_is_analysed_with_the_new_one(
+    controller, qtbot, model_file, second_clip: Path, monkeypatch
+) -> None:
+    from app.ui import controller as controller_module
+    from app.ui.compute import ModelSource
+
+    analysed_with: list[object] = []
+    submit = controller_module.submit_clip
+
+    def counted(worker, handle, model, *args, **kwargs):
+        analysed_with.append(model)
+        return submit(worker, handle, model, *args, **kwargs)
+
+    monkeypatch.setattr(controller_module, "submit_clip", counted)
+    first_model = controller.model_handle
+    opening = controller.open_model(ModelSource(str(model_file)))  # the lane's order: the open runs first
+    adding = controller.add_clip(second_clip)
+    with qtbot.waitSignal(adding.finished, timeout=TIMEOUT_MS) as added:
+        pass
+    assert opening.done and controller.model_handle is not first_model
+    opened = added.args[0]
+    assert opened.model is controller.model_handle and opened.clip.path == second_clip
+    assert list(controller.analyses) == [opened.clip.sha256]  # the old network's clip went with it
+    assert analysed_with == [first_model, controller.model_handle]  # analysed again, with the new network
+
+
+def test_reading_a_damaged_session_fails_with_the_file_and_reason(controller, qtbot, tmp_path) -> None:
+    from app.core.errors import SessionError
+
+    damaged = tmp_path / "broken.aurascope"
+    damaged.write_text("{ not json")
+    handle = controller.open_session(damaged)
+    with qtbot.waitSignal(handle.failed, timeout=TIMEOUT_MS) as failed:
+        pass
+    error = failed.args[0]
+    assert isinstance(error, SessionError) and error.path == damaged and error.reason

@@ -65,13 +65,15 @@ def submit_job(
     *,
     busy_text: str | None = None,
     replace: bool = True,
-    keep: Callable[[Any], bool] = lambda value: True,
+    apply: Callable[[Any], bool] = lambda value: True,
     owner: set[JobHandle] | None = None,
 ) -> JobHandle:
     """Run ``body(progress, cancelled)`` on ``worker`` in ``handle``'s lane and report through ``handle``.
 
-    ``keep(value)`` (on the GUI thread) says whether a result still applies; a dropped one only ends the handle.
-    ``owner`` holds the handle until it has ended (the view may keep no reference to it).
+    ``apply(value)`` runs on the GUI thread before ``finished``: the controller takes what it keeps of the result,
+    and says whether it still applies (False drops it: the handle only ends). A handle submitted again from there
+    (a retry) ends with its newer submission. ``owner`` holds the handle until it has ended (the view may keep no
+    reference to it).
     """
     if owner is not None:
         owner.add(handle)
@@ -86,7 +88,7 @@ def submit_job(
 
     def finished(value: Any) -> None:
         try:
-            if keep(value):
+            if apply(value):
                 handle.finished.emit(value)
         finally:
             _ended()
@@ -98,11 +100,13 @@ def submit_job(
             _ended()
 
     def _ended() -> None:
+        if handle.job is not submitted:
+            return  # submitted again meanwhile: that submission ends the handle
         if owner is not None:
             owner.discard(handle)
         handle._end()
 
-    handle.job = worker.submit(
+    handle.job = submitted = worker.submit(
         handle.lane,
         run,
         on_result=finished,

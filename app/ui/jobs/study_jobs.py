@@ -44,17 +44,17 @@ def start_characterise(
     refs: Sequence[FeatureRef] | None,
     method: Method,
     *,
-    keep: Callable[[Characterisation], bool],
+    apply: Callable[[Characterisation], bool],
     owner: set[JobHandle],
 ) -> JobHandle:
     """Measure ``refs`` (None: every map) on each clip; ``finished(Characterisation)``, progress in (clip, map)
-    pairs. ``keep`` drops a result that no longer applies (another network was opened meanwhile)."""
+    pairs. ``apply`` drops a result that no longer applies (another network was opened meanwhile)."""
     handle = JobHandle(CHARACTERISE)
 
     def body(progress, cancelled) -> Characterisation:
         return compute.characterise(analyses(), refs, method=method, progress=progress, cancelled=cancelled)
 
-    return submit_job(worker, handle, body, busy_text="Characterising…", keep=keep, owner=owner)
+    return submit_job(worker, handle, body, busy_text="Characterising…", apply=apply, owner=owner)
 
 
 def start_report(
