@@ -63,7 +63,11 @@ def cmd_build(args: argparse.Namespace) -> int:
         raise SelectionError(f"--k must be at least 1, not {args.k}")
     network, source = _open_model(args.model, args.weights, args.front_end)
     settings = ScanSettings.for_network(network, k=args.k)
-    engine = make_engine(args.engine, network, source, settings, address=args.address)
+    if args.workers is not None and args.engine != "pool":
+        from app.core.errors import SelectionError
+
+        raise SelectionError("--workers is for --engine pool")
+    engine = make_engine(args.engine, network, source, settings, address=args.address, workers=args.workers)
     labels = read_labels(args.labels) if args.labels else None
     summary = build_atlas(
         args.out,
@@ -200,7 +204,13 @@ def add_atlas_commands(sub: argparse._SubParsersAction) -> None:
     model_options(p, True)
     p.add_argument("corpus", nargs="+", type=Path, help="audio files and folders (searched recursively)")
     p.add_argument("--out", "-o", type=Path, required=True, help="the atlas file (created, or added to)")
-    p.add_argument("--engine", choices=("local", "ray"), default="local", help="local (default) or ray")
+    p.add_argument(
+        "--engine",
+        choices=("local", "pool", "ray"),
+        default="local",
+        help="local (default: in this process), pool (processes on this machine) or ray",
+    )
+    p.add_argument("--workers", type=int, help="with --engine pool: processes (default: one per core)")
     p.add_argument("--address", help="a Ray cluster's address (default: RAY_ADDRESS, else a local Ray)")
     p.add_argument("--k", type=int, default=16, help="excerpts kept per map (default 16)")
     p.add_argument("--batch", type=int, default=16, help="clips per commit: a killed build loses at most these")

@@ -123,6 +123,11 @@ def test_tags_json_counts_and_p_values(built: tuple[Path, str]) -> None:
         (("atlas", "build", "-m", "{model}", "{corpus}", "-o", "{tmp}/no/x.atlas"), "no' does not exist"),
         (("atlas", "top", "-a", "{tmp}/cut.atlas", "-l", "1", "-f", "0"), "cut.atlas': "),
         (("atlas", "export", "-a", "{tmp}/cut.atlas", "-l", "1", "-f", "0", "-m", "{model}"), "cut.atlas': "),
+        (("atlas", "build", "-m", "{model}", "{corpus}", "-o", "{tmp}/w.atlas", "--workers", "2"), "--engine pool"),
+        (
+            ("atlas", "build", "-m", "{model}", "{corpus}", "-o", "{tmp}/w", "--engine", "pool", "--workers", "0"),
+            "at least 1 worker, not 0",
+        ),
     ],
 )
 def test_errors_are_one_line_exit_2(
@@ -151,3 +156,89 @@ def test_build_with_the_ray_engine_gives_the_same_atlas(
     assert "5 clip(s) scanned, 1 skipped" in result.stdout and "atlas: 6/6 clips" in result.stderr
     with AtlasFile(out) as remote, AtlasFile(built[0]) as local:
         assert remote.contents() == local.contents()
+
+
+def test_build_with_the_pool_engine_gives_the_same_atlas(
+    tmp_path: Path, built: tuple[Path, str], corpus: Path, model_file: Path
+) -> None:
+    out = tmp_path / "pool.atlas"
+    result = run(
+        "atlas", "build", "-m", str(model_file), str(corpus), "-o", str(out), "--k", "3", "--batch", "2",
+        "--labels", str(corpus / "labels.csv"), "--engine", "pool", "--workers", "2",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "5 clip(s) scanned, 1 skipped" in result.stdout and "atlas: 6/6 clips" in result.stderr
+    with AtlasFile(out) as pooled, AtlasFile(built[0]) as local:
+        assert pooled.contents() == local.contents()
+
+
+def _children(pid: int) -> set[int]:
+    """Every live descendant of ``pid`` (from /proc)."""
+    parents: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents[int(stat.parent.name)] = int(fields[1])
+    out, todo = set(), [pid]
+    while todo:
+        p = todo.pop()
+        kids = {c for c, parent in parents.items() if parent == p}
+        out |= kids
+        todo.extend(kids)
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"  # a zombie has ended: only its exit status waits for its new parent
+
+
+def test_a_pool_build_killed_mid_run_resumes_and_leaves_no_worker(tmp_path: Path, model_file: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from cli_process import ROOT, TESTS
+
+    folder = tmp_path / "many"
+    folder.mkdir()
+    for i in range(14):
+        sf.write(folder / f"c{i:02d}.wav", chord_clip(RATE, 2.0 + 0.3 * (i % 4), seed=60 + i) * 0.4, RATE)
+    killed = tmp_path / "killed.atlas"
+    command = [sys.executable, "-m", "app", "atlas", "build", "-m", str(model_file), str(folder), "-o", str(killed),
+               "--k", "3", "--batch", "2", "--engine", "pool", "--workers", "2"]  # fmt: skip
+    env = {"PYTHONPATH": f"{ROOT}:{TESTS}", "PATH": "/usr/bin:/bin"}
+    child = subprocess.Popen(command, cwd=ROOT, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env)
+    try:
+        assert child.stderr is not None
+        for line in child.stderr:
+            if line.startswith("atlas: 4/14 clips"):
+                break
+        workers = _children(child.pid)
+        child.send_signal(signal.SIGKILL)
+        assert child.wait(timeout=30) == -signal.SIGKILL
+    finally:
+        child.kill()
+    assert len(workers) >= 2  # the pool's processes were there
+    deadline = time.monotonic() + 20  # each worker sees its parent gone within half a second
+    while any(_alive(p) for p in workers) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not [p for p in workers if _alive(p)]
+    with AtlasFile(killed) as atlas:
+        committed = len(atlas.clips())
+    assert 4 <= committed < 14 and committed % 2 == 0  # whole batches only
+    result = run("atlas", "build", "-m", str(model_file), str(folder), "-o", str(killed), "--k", "3", "--engine",
+                 "pool", "--workers", "2", "-q")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert f"{14 - committed} clip(s) scanned, 0 skipped, {committed} already in the atlas" in result.stdout
+    straight = tmp_path / "straight.atlas"
+    local = run("atlas", "build", "-m", str(model_file), str(folder), "-o", str(straight), "--k", "3", "-q")
+    assert local.returncode == 0, local.stderr
+    with AtlasFile(killed) as resumed, AtlasFile(straight) as one_pass:
+        assert resumed.contents() == one_pass.contents()

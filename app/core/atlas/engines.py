@@ -1,4 +1,5 @@
-"""Where the clips are scanned: here (the embedded default, nothing to install) or on Ray (``aurascope[ray]``)."""
+"""Where the clips are scanned: in this process (the default), in a pool of processes on this machine (both
+embedded: nothing to install), or on Ray (``aurascope[ray]``)."""
 
 from __future__ import annotations
 
@@ -14,13 +15,24 @@ if TYPE_CHECKING:
 
 
 def make_engine(
-    name: str, network: Model | Network, source: ModelSource, settings: ScanSettings, *, address: str | None = None
+    name: str,
+    network: Model | Network,
+    source: ModelSource,
+    settings: ScanSettings,
+    *,
+    address: str | None = None,
+    workers: int | None = None,
 ) -> Engine:
-    """``local``: in this process with ``network``; ``ray``: Ray Data actors that open ``source`` themselves."""
+    """``local``: in this process with ``network``; ``pool``: ``workers`` processes of this machine (default one
+    per core); ``ray``: Ray Data actors. ``pool`` and ``ray`` workers open ``source`` themselves."""
     if name == "local":
         return LocalEngine(network, settings)
+    if name == "pool":
+        from app.core.atlas.pool_engine import PoolEngine
+
+        return PoolEngine(source, settings, workers=workers)
     if name == "ray":
         from app.core.atlas.ray_engine import RayEngine
 
         return RayEngine(source, settings, address=address)
-    raise EngineError(f"unknown engine {name!r}: choose local or ray")
+    raise EngineError(f"unknown engine {name!r}: choose local, pool or ray")
