@@ -5,6 +5,7 @@ and the map from a deconvolved input-domain array back to linear STFT bins (DESI
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from enum import StrEnum
 from functools import cache
@@ -131,7 +132,11 @@ class FrontEnd:
         An optional ``"preset"`` key (one of :data:`PRESETS`) is the starting point the other keys override. The
         block's file format is declared once, in :class:`app.core.formats.frontend.FrontEndBlock`.
         """
-        preset, given = parse_front_end(data)
+        return cls.from_keys(*parse_front_end(data))
+
+    @classmethod
+    def from_keys(cls, preset: str | None, given: Mapping[str, Any]) -> FrontEnd:
+        """A preset's front end (None: the defaults) with the ``given`` fields overriding it."""
         base = asdict(PRESETS[preset]) if preset is not None else {}
         return cls(**{**base, **given})
 

@@ -9,11 +9,10 @@ torch) :mod:`app.core.model_runtime`; the metadata's declared format is :mod:`ap
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from app.core import limits
 from app.core.architecture import (
     Affine,
     BatchNorm2d,
@@ -27,7 +26,8 @@ from app.core.architecture import (
 )
 from app.core.errors import ModelFormatError
 from app.core.formats import jsonio
-from app.core.formats.model import ModelMetadata
+from app.core.formats.frontend import declared_keys
+from app.core.formats.model import BodyBlock, HeadBlock, MaxPool2dBlock, ModelMetadata
 from app.core.formats.schema import validate
 from app.core.frontend import FrontEnd
 
@@ -36,14 +36,16 @@ FORMAT_VERSION = 1
 OUTPUT_ACTIVATIONS = ("softmax", "sigmoid", "none")
 
 
-_BODY_TYPES: dict[str, type] = {
+_BLOCK_TYPES: dict[str, Callable[..., Block]] = {
     "conv2d": Conv2d,
     "relu": ReLU,
     "maxpool2d": MaxPool2d,
     "batchnorm2d": BatchNorm2d,
     "affine": Affine,
+    "global_pool": GlobalPool,
+    "flatten": Flatten,
+    "linear": Linear,
 }
-_HEAD_TYPES: dict[str, type] = {"global_pool": GlobalPool, "flatten": Flatten, "linear": Linear, "relu": ReLU}
 
 
 @dataclass(frozen=True)
@@ -89,90 +91,17 @@ def _block_dict(block: Block) -> dict[str, Any]:
     return out
 
 
-# --- validation ----------------------------------------------------------------------------------
-def _int_pair(value: Any, field_name: str) -> tuple[int, int]:
-    if isinstance(value, int) and not isinstance(value, bool):
-        value = [value, value]
-    if (
-        not isinstance(value, list | tuple)
-        or len(value) != 2
-        or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in value)
-    ):
-        raise ModelFormatError(None, f"expected two non-negative integers, got {value!r}", field=field_name)
-    return int(value[0]), int(value[1])
-
-
-def _block_from_dict(data: Any, where: str, types: Mapping[str, type]) -> Block:
-    if not isinstance(data, dict) or "type" not in data:
-        raise ModelFormatError(None, "each block must be an object with a 'type'", field=where)
-    kind = data["type"]
-    if kind not in types:
-        raise ModelFormatError(None, f"unknown block type {kind!r} (known: {sorted(types)})", field=where)
-    params = {k: v for k, v in data.items() if k != "type"}
-    try:
-        if kind == "conv2d":
-            block: Block = Conv2d(
-                in_channels=_positive_int(params.pop("in_channels"), f"{where}.in_channels"),
-                out_channels=_positive_int(params.pop("out_channels"), f"{where}.out_channels"),
-                kernel_size=_int_pair(params.pop("kernel_size"), f"{where}.kernel_size"),
-                stride=_int_pair(params.pop("stride", [1, 1]), f"{where}.stride"),
-                padding=_int_pair(params.pop("padding", [0, 0]), f"{where}.padding"),
-            )
-            if min(block.kernel_size) < 1 or min(block.stride) < 1:
-                raise ModelFormatError(None, "kernel and stride must be at least 1", field=where)
-            _within(limits.MAX_MAPS, block.out_channels, f"{where}.out_channels", "its maps")
-            _within(limits.MAX_MAPS, block.in_channels, f"{where}.in_channels", "its input channels")
-            _within(limits.MAX_KERNEL, max(block.kernel_size), f"{where}.kernel_size", "its kernel")
-            _within(limits.MAX_KERNEL, max(block.padding), f"{where}.padding", "its padding")
-            _within(limits.MAX_KERNEL, max(block.stride), f"{where}.stride", "its stride")
-        elif kind == "maxpool2d":
-            kernel = _int_pair(params.pop("kernel_size"), f"{where}.kernel_size")
-            stride = _int_pair(params.pop("stride", list(kernel)), f"{where}.stride")
-            if min(kernel) < 1 or min(stride) < 1:
-                raise ModelFormatError(None, "kernel and stride must be at least 1", field=where)
-            _within(limits.MAX_KERNEL, max(kernel), f"{where}.kernel_size", "its kernel")
-            _within(limits.MAX_KERNEL, max(stride), f"{where}.stride", "its stride")
-            block = MaxPool2d(kernel, stride)
-        elif kind == "batchnorm2d":
-            block = BatchNorm2d(_positive_int(params.pop("num_features"), f"{where}.num_features"))
-        elif kind == "affine":
-            block = Affine(_positive_int(params.pop("num_features"), f"{where}.num_features"))
-        elif kind == "global_pool":
-            mode = params.pop("mode", "max")
-            if mode not in ("max", "avg", "avgmax"):
-                raise ModelFormatError(None, f"mode must be max, avg or avgmax, got {mode!r}", field=where)
-            block = GlobalPool(mode)
-        elif kind == "linear":
-            block = Linear(
-                _positive_int(params.pop("in_features"), f"{where}.in_features"),
-                _positive_int(params.pop("out_features"), f"{where}.out_features"),
-            )
-            _within(limits.MAX_FEATURES, block.in_features, f"{where}.in_features", "its input")
-            _within(limits.MAX_FEATURES, block.out_features, f"{where}.out_features", "its output")
-        else:
-            block = types[kind]()
-    except KeyError as missing:
-        raise ModelFormatError(None, f"missing key {missing}", field=where) from None
-    if params:
-        raise ModelFormatError(None, f"unknown key(s) {sorted(params)}", field=where)
-    return block
-
-
-def _within(limit: limits.Limit, value: int, field_name: str, what: str) -> None:
-    """A declared size checked against a stated limit before anything is built from it."""
-    reason = limit.problem(value, what)
-    if reason is not None:
-        raise ModelFormatError(None, reason, field=field_name)
-
-
-def _positive_int(value: Any, field_name: str) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ModelFormatError(None, f"expected a positive integer, got {value!r}", field=field_name)
-    return value
+# --- reading ------------------------------------------------------------------------------------
+def _block(declared: BodyBlock | HeadBlock) -> Block:
+    """A validated block (app.core.formats.model, limits included) as the plain value the runtime builds on."""
+    params = declared.model_dump(exclude={"type"})
+    if isinstance(declared, MaxPool2dBlock) and declared.stride is None:
+        params["stride"] = declared.kernel_size  # a pool's stride defaults to its kernel, as torch's
+    return _BLOCK_TYPES[declared.type](**params)
 
 
 def spec_from_json(text: str) -> ModelSpec:
-    """Parse and validate the metadata JSON; errors name the field."""
+    """Parse and validate the metadata JSON (once, by its declaration); errors name the field."""
 
     def fail(reason: str, where: str | None) -> ModelFormatError:
         return ModelFormatError(None, reason, field=where or "aurascope")
@@ -181,6 +110,7 @@ def spec_from_json(text: str) -> ModelSpec:
     data = jsonio.loads(text, fail, damaged="metadata is not valid JSON")
     if not isinstance(data, dict):
         raise ModelFormatError(None, "metadata must be a JSON object", field="aurascope")
+    # the format and its version first: a newer file's other keys are not this reader's to judge
     if data.get("format") != FORMAT_NAME:
         raise ModelFormatError(None, f"expected {FORMAT_NAME!r}, got {data.get('format')!r}", field="format")
     version = data.get("format_version")
@@ -192,51 +122,24 @@ def spec_from_json(text: str) -> ModelSpec:
             f"written by a newer Aurascope (format {version}; this one reads {FORMAT_VERSION})",
             field="format_version",
         )
-    validate(ModelMetadata, data, fail)  # the declared format (docs/formats/model-metadata.schema.json)
-    front_end = FrontEnd.from_dict(data.get("front_end"))
-    arch = data.get("architecture")
-    if not isinstance(arch, dict):
-        raise ModelFormatError(None, "must be a JSON object", field="architecture")
-    body_data, head_data = arch.get("body"), arch.get("head", [])
-    if not isinstance(body_data, list) or not body_data:
-        raise ModelFormatError(None, "must be a non-empty list", field="architecture.body")
-    if not isinstance(head_data, list):
-        raise ModelFormatError(None, "must be a list", field="architecture.head")
-    _within(limits.MAX_BLOCKS, len(body_data), "architecture.body", "the body")
-    _within(limits.MAX_BLOCKS, len(head_data), "architecture.head", "the head")
-    body = tuple(_block_from_dict(b, f"architecture.body[{i}]", _BODY_TYPES) for i, b in enumerate(body_data))
+    meta = validate(ModelMetadata, data, fail)  # the declared format (docs/formats/model-metadata.schema.json)
+    front_end = FrontEnd.from_keys(*declared_keys(meta.front_end))
+    arch = meta.architecture
+    body = tuple(_block(b) for b in arch.body)
     if any(isinstance(b, BatchNorm2d) for b in body):
         raise ModelFormatError(None, "batch-norm must be folded into the conv", field="architecture.body")
     if not isinstance(body[0], Conv2d):
         raise ModelFormatError(None, "the body must start with a conv2d", field="architecture.body[0]")
-    head = tuple(_block_from_dict(b, f"architecture.head[{i}]", _HEAD_TYPES) for i, b in enumerate(head_data))
-    frames = arch.get("head_input_frames")
-    if frames is not None:
-        frames = _positive_int(frames, "architecture.head_input_frames")
-    output = arch.get("output", "softmax")
-    if output not in OUTPUT_ACTIVATIONS:
-        raise ModelFormatError(
-            None, f"expected one of {OUTPUT_ACTIVATIONS}, got {output!r}", field="architecture.output"
-        )
-    labels = data.get("labels", [])
-    if not isinstance(labels, list) or not all(isinstance(s, str) for s in labels):
-        raise ModelFormatError(None, "must be a list of strings", field="labels")
-    provenance = data.get("provenance", {})
-    if not isinstance(provenance, dict):
-        raise ModelFormatError(None, "must be a JSON object", field="provenance")
-    for key in ("task", "name"):
-        if not isinstance(data.get(key, ""), str):
-            raise ModelFormatError(None, "must be a string", field=key)
     spec = ModelSpec(
         front_end=front_end,
         body=body,
-        head=head,
-        head_input_frames=frames,
-        output=output,
-        labels=tuple(labels),
-        task=data.get("task", ""),
-        name=data.get("name", ""),
-        provenance=provenance,
+        head=tuple(_block(b) for b in arch.head),
+        head_input_frames=arch.head_input_frames,
+        output=arch.output,
+        labels=tuple(meta.labels),
+        task=meta.task,
+        name=meta.name,
+        provenance=meta.provenance,
     )
     check_shapes(spec)
     return spec

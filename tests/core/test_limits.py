@@ -3,6 +3,7 @@ changes it, and that variable does change it. Long clips stream in windows equal
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -92,3 +93,56 @@ def test_whole_clip_analysis_is_checked_before_the_stft(
     assert "AURASCOPE_MAX_ANALYSIS_MB" in str(err.value) and "minute.wav" in str(err.value)
     monkeypatch.setenv("AURASCOPE_MAX_ANALYSIS_MB", str(need // 2**20 + 1))
     assert Analysis(clip, small_model).input.shape[-1] == clip.samples.shape[-1] // 256 + 1
+
+
+def _metadata(spec_json: str, change) -> str:
+    data = json.loads(spec_json)
+    change(data["architecture"])
+    return json.dumps(data)
+
+
+@pytest.mark.parametrize(
+    ("change", "env", "field", "words"),
+    [
+        (lambda a: a["body"][0].update(out_channels=10), "MAPS", "body[0].out_channels", "its maps is 10"),
+        (lambda a: a["body"][0].update(kernel_size=[3, 9]), "KERNEL", "body[0].kernel_size", "kernel is 9"),
+        (lambda a: a["body"][0].update(padding=[9, 1]), "KERNEL", "body[0].padding", "padding is 9"),
+        (lambda a: a["body"][2].update(stride=[9, 1]), "KERNEL", "body[2].stride", "stride is 9"),
+        (lambda a: a["head"][1].update(out_features=10), "FEATURES", "head[1].out_features", "output is 10"),
+    ],
+)
+def test_the_model_limits_are_part_of_its_declared_format(change, env, field, words, monkeypatch) -> None:
+    """One validation: the declaration (app/core/formats/model.py) refuses a size over a limit, read when the
+    file is read (so the variable applies), naming the field."""
+    from app.core.formats.model import ModelMetadata
+    from app.core.formats.schema import validate
+    from app.core.model_spec import spec_from_json
+
+    text = _metadata(small_choi_spec(n_maps=8).to_json(), change)
+    env = f"AURASCOPE_MAX_{env}"
+    monkeypatch.setenv(env, "8")
+
+    def fail(reason: str, where: str | None) -> ModelFormatError:
+        return ModelFormatError(None, reason, field=where)
+
+    with pytest.raises(ModelFormatError) as declared:
+        validate(ModelMetadata, json.loads(text), fail)
+    assert declared.value.field == f"architecture.{field}" and words in declared.value.reason
+    assert env in declared.value.reason
+    with pytest.raises(ModelFormatError) as read:
+        spec_from_json(text)
+    assert (read.value.field, read.value.reason) == (declared.value.field, declared.value.reason)
+    monkeypatch.setenv(env, "100")
+    assert validate(ModelMetadata, json.loads(text), fail).architecture.body[0].type == "conv2d"
+
+
+def test_a_body_over_the_layer_limit_is_refused_before_its_blocks_are_read(monkeypatch) -> None:
+    from app.core.model_spec import spec_from_json
+
+    monkeypatch.setenv("AURASCOPE_MAX_BLOCKS", "50")
+    # 100 blocks, each broken: the count is what is refused, not the first block
+    text = _metadata(small_choi_spec().to_json(), lambda a: a.update(body=[{"type": "conv9d"}] * 100))
+    with pytest.raises(ModelFormatError) as err:
+        spec_from_json(text)
+    assert err.value.field == "architecture.body"
+    assert "the body is 100 blocks, over the layer count limit of 50 blocks" in err.value.reason

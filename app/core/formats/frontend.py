@@ -136,9 +136,12 @@ def parse_front_end(data: Any, *, path: Any = None, field: str = "front_end") ->
 
     if not isinstance(data, dict):
         raise fail("must be a JSON object", field)
-    block = validate(FrontEndBlock, data, fail, prefix=field)
-    given = {name: getattr(block, name) for name in block.model_fields_set if name != "preset"}
-    return block.preset, given
+    return declared_keys(validate(FrontEndBlock, data, fail, prefix=field))
+
+
+def declared_keys(block: FrontEndBlock) -> tuple[str | None, dict[str, Any]]:
+    """``(preset, the keys the file gave)`` of a validated block: what the preset's values are overridden with."""
+    return block.preset, {name: getattr(block, name) for name in block.model_fields_set if name != "preset"}
 
 
 # --- the front-end file beside a module or ONNX network -------------------------------------------------------
@@ -190,6 +193,7 @@ __all__ = [
     "PadMode",
     "Scale",
     "Window",
+    "declared_keys",
     "parse_front_end",
     "parse_front_end_file",
 ]
