@@ -1,24 +1,36 @@
-"""The corpus atlas's speed and memory (issue 14): clips per second of the embedded engine and of Ray against the
-bare forward pass in the same run, and peak memory for 1x and 4x the corpus.
+"""The corpus atlas's speed and memory (issue 14): clips per second of the bare forward pass, the embedded engine
+in-process (``local``) and as a process pool (``pool``), and Ray, all in one run on one corpus; peak memory for 1x
+and 4x the corpus; the device.
 
-    python bench/atlas.py                        # 500 clips of 3 s, embedded + bare + memory 1x/4x (+ Ray if installed)
-    python bench/atlas.py --clips 40 --no-ray    # proves the script works in a minute
+    python bench/atlas.py                          # 500 clips of 3 s: bare, local, pool, Ray (if installed), memory
+    python bench/atlas.py --clips 12 --workers 2   # proves the script works in a couple of minutes
 
-The corpus is rendered into a temporary folder: excerpts of the demo material (resources/demo, and the CC0/CC BY
-recordings in resources/demo/real), each at its own offset and gain, so every clip has its own hash. Prints JSON lines
-``{"figure": ..., "value": ..., "unit": ...}``:
+The corpus (at least ``--clips`` clips) is written into a temporary folder, never into the repository: the real
+recordings of ../shared/real/songs (read-only; ``AURASCOPE_REAL`` names another place) cut into consecutive clips,
+up to half the corpus, and the rest excerpts of the demo material (resources/demo and resources/demo/real), each at
+its own offset and gain so every clip has its own hash. Prints JSON lines ``{"figure": ..., "value": ..., "unit":
+...}``:
 
-- ``bare_forward_clips_per_s``: load + front end + the model's forward passes over the same windows, nothing kept;
-- ``embedded_clips_per_s`` / ``embedded_vs_bare``: ``build_atlas`` with the local engine (SQLite commits included);
+- ``device``, ``cuda``: where the forward passes ran, and the GPU torch sees (``none``);
+- ``clips``, ``clips_real``, ``clips_rendered``: the corpus;
+- ``bare_forward_clips_per_s``: load + front end + the model's forward passes over the same windows, nothing kept,
+  in this process with torch's own threads;
+- ``local_clips_per_s`` / ``local_vs_bare``: ``build_atlas`` with the in-process engine (SQLite commits included);
+- ``pool_clips_per_s`` / ``pool_vs_bare``: the process pool (``--workers`` processes of one torch thread each),
+  its start-up (spawning the workers, each opening the model) included;
 - ``ray_clips_per_s`` / ``ray_vs_bare``: the Ray Data engine on a local Ray (``--cpus`` actors), start-up included;
-- ``peak_rss_mb_1x`` / ``peak_rss_mb_4x``: a fresh process building the atlas of N and 4N clips;
-- ``device``: where the forward pass ran.
+- ``<engine>_first_result_s`` / ``<engine>_steady_clips_per_s``: the engine's start-up (to its first result) and its
+  rate after it (what a large corpus sees), for local and pool (Ray's results arrive in whole blocks);
+- ``atlases_identical``: the local, pool and Ray atlases hold the same contents;
+- ``peak_rss_mb_1x`` / ``peak_rss_mb_4x``: a fresh process building the atlas of N and 4N clips (local engine), its
+  own peak (VmHWM), not the bench's.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -32,6 +44,18 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 DEMO = ROOT / "resources" / "demo"
+SONGS = next(
+    (
+        p / "songs"
+        for p in (
+            Path(os.environ.get("AURASCOPE_REAL", "/nonexistent")),
+            ROOT.parent / "shared" / "real",
+            ROOT.parent.parent / "shared" / "real",
+        )
+        if (p / "songs").is_dir()
+    ),
+    None,
+)
 
 
 def emit(figure: str, value: object, unit: str = "") -> None:
@@ -58,6 +82,36 @@ def render_corpus(folder: Path, n: int, seconds: float, sample_rate: int, seed: 
         sf.write(path, clip, sample_rate, subtype="FLOAT")
         paths.append(path)
     return paths
+
+
+def cut_songs(folder: Path, n: int, seconds: float, sample_rate: int) -> list[Path]:
+    """At most ``n`` consecutive clips of ``seconds`` cut from the real songs (read, never copied elsewhere than
+    ``folder``), song after song; none when the songs are not there."""
+    import soundfile as sf
+
+    from app.core.audio import load_audio
+
+    if SONGS is None or n <= 0:
+        return []
+    width = round(seconds * sample_rate)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths: list[Path] = []
+    for song in sorted(SONGS.glob("*.ogg")):
+        y = load_audio(song, sample_rate).samples
+        for start in range(0, len(y) - width + 1, width):
+            if len(paths) == n:
+                return paths
+            path = folder / f"{song.stem[:24]}-{start // width:03d}.wav"
+            sf.write(path, y[start : start + width], sample_rate, subtype="FLOAT")
+            paths.append(path)
+    return paths
+
+
+def build_corpus(folder: Path, n: int, seconds: float, sample_rate: int, seed: int = 0) -> tuple[int, int]:
+    """``n`` clips in ``folder``: real song cuts (up to half) and rendered demo excerpts; (real, rendered)."""
+    real = cut_songs(folder / "real", n // 2, seconds, sample_rate)
+    rendered = render_corpus(folder / "rendered", n - len(real), seconds, sample_rate, seed=seed)
+    return len(real), len(rendered)
 
 
 def bare_forward(paths: list[Path], network, settings) -> float:
@@ -88,7 +142,32 @@ def child_build(model: str, corpus: str, out: str) -> None:
 
     network = load_model(model)
     build_atlas(out, [corpus], network, ScanSettings.for_network(network))
-    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    print(own_peak_mb())
+
+
+def own_peak_mb() -> float:
+    """This process's own peak resident memory (MB): VmHWM belongs to the address space, which exec replaces,
+    whereas ``ru_maxrss`` carries the forking parent's peak (the bench's own, with torch and Ray in it)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # not Linux: no fork carries it there
+
+
+class FirstResult:
+    """An engine timed: when the scan started, and when its first and last results came (start-up apart)."""
+
+    def __init__(self, engine) -> None:
+        self.engine = engine
+        self.started = self.first = self.last = None
+
+    def scan(self, paths):
+        self.started = time.perf_counter()
+        for result in self.engine.scan(paths):
+            self.last = time.perf_counter()
+            if self.first is None:
+                self.first = self.last
+            yield result
 
 
 def main() -> None:
@@ -96,8 +175,10 @@ def main() -> None:
     parser.add_argument("--model", default=str(ROOT / "models" / "choi2015-genre.safetensors"))
     parser.add_argument("--clips", type=int, default=500)
     parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--workers", type=int, default=None, help="the pool's processes (default: one per core)")
     parser.add_argument("--cpus", type=int, default=2, help="Ray's CPUs (and actors)")
     parser.add_argument("--no-ray", action="store_true")
+    parser.add_argument("--no-pool", action="store_true")
     parser.add_argument("--no-memory", action="store_true")
     parser.add_argument("--child-build", nargs=3, metavar=("MODEL", "CORPUS", "OUT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -105,30 +186,57 @@ def main() -> None:
         child_build(*args.child_build)
         return
 
+    import torch
+
     from app.core.analysis import default_device
     from app.core.atlas import ScanSettings
-    from app.core.atlas.build import ModelSource, build_atlas
+    from app.core.atlas.build import LocalEngine, ModelSource, build_atlas
+    from app.core.atlas.pool_engine import PoolEngine, default_workers
+    from app.core.atlas.store import AtlasFile
     from app.core.model import load_model
 
     network = load_model(args.model)
     settings = ScanSettings.for_network(network)
     rate = network.front_end.sample_rate
     emit("device", str(default_device()))
+    emit("cuda", torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none")
+    emit("torch_threads", torch.get_num_threads())
     emit("model", network.name)
     emit("window_frames", settings.window_frames, "frames")
     emit("overlap", round(settings.overlap, 3))
     with tempfile.TemporaryDirectory(prefix="aurascope-atlas-bench-") as tmp:
         tmp_path = Path(tmp)
-        corpus = render_corpus(tmp_path / "corpus", args.clips, args.seconds, rate)
+        real, rendered = build_corpus(tmp_path / "corpus", args.clips, args.seconds, rate)
+        corpus = sorted((tmp_path / "corpus").rglob("*.wav"))
         emit("clips", len(corpus))
+        emit("clips_real", real)
+        emit("clips_rendered", rendered)
         emit("clip_seconds", args.seconds, "s")
         bare_forward(corpus[:2], network, settings)  # warm-up: first calls allocate
-        bare = bare_forward(corpus, network, settings)
-        emit("bare_forward_clips_per_s", round(len(corpus) / bare, 2), "clips/s")
-        summary = build_atlas(tmp_path / "local.atlas", [tmp_path / "corpus"], network, settings)
-        embedded = len(corpus) / summary.seconds
-        emit("embedded_clips_per_s", round(embedded, 2), "clips/s")
-        emit("embedded_vs_bare", round(embedded / (len(corpus) / bare), 3))
+        bare = len(corpus) / bare_forward(corpus, network, settings)
+        emit("bare_forward_clips_per_s", round(bare, 2), "clips/s")
+        atlases = {}
+
+        def measure(name: str, engine) -> None:
+            out = tmp_path / f"{name}.atlas"
+            timed = FirstResult(engine)
+            summary = build_atlas(out, [tmp_path / "corpus"], network, settings, engine=timed)
+            rate_here = len(corpus) / summary.seconds
+            emit(f"{name}_clips_per_s", round(rate_here, 2), "clips/s")
+            emit(f"{name}_vs_bare", round(rate_here / bare, 3))
+            if name != "ray" and timed.first is not None and timed.last is not None and len(corpus) > 1:
+                # start-up apart (not for Ray: its results arrive in whole blocks, the first late, the rest at once)
+                emit(f"{name}_first_result_s", round(timed.first - timed.started, 2), "s")
+                steady = (len(corpus) - 1) / max(timed.last - timed.first, 1e-9)
+                emit(f"{name}_steady_clips_per_s", round(steady, 2), "clips/s")
+            atlases[name] = out
+
+        measure("local", LocalEngine(network, settings))
+
+        if not args.no_pool:
+            workers = args.workers or default_workers()
+            emit("pool_workers", workers)
+            measure("pool", PoolEngine(ModelSource(args.model), settings, workers=workers))
         if not args.no_ray:
             try:
                 import ray
@@ -139,16 +247,16 @@ def main() -> None:
             else:
                 ray.init(num_cpus=args.cpus, include_dashboard=False, log_to_driver=False)
                 try:
-                    engine = RayEngine(ModelSource(args.model), settings, actors=args.cpus)
-                    summary = build_atlas(
-                        tmp_path / "ray.atlas", [tmp_path / "corpus"], network, settings, engine=engine
-                    )
+                    measure("ray", RayEngine(ModelSource(args.model), settings, actors=args.cpus))
                 finally:
                     ray.shutdown()
-                emit("ray_clips_per_s", round(len(corpus) / summary.seconds, 2), "clips/s")
-                emit("ray_vs_bare", round(len(corpus) / summary.seconds / (len(corpus) / bare), 3))
+        contents = []
+        for out in atlases.values():
+            with AtlasFile(out) as atlas:
+                contents.append(atlas.contents())
+        emit("atlases_identical", all(c == contents[0] for c in contents), "+".join(atlases))
         if not args.no_memory:
-            render_corpus(tmp_path / "corpus4", 4 * args.clips, args.seconds, rate, seed=1)
+            build_corpus(tmp_path / "corpus4", 4 * args.clips, args.seconds, rate, seed=1)
             for name, folder in (("1x", "corpus"), ("4x", "corpus4")):
                 out = subprocess.run(
                     [sys.executable, __file__, "--child-build", args.model, str(tmp_path / folder),
