@@ -32,7 +32,7 @@ from app.ui import compute
 from app.ui.compute import Auralisation, ClipSummary, ModelSource, ModelSummary
 from app.ui.images import thumbnail_pixmap
 from app.ui.jobs import atlas_jobs
-from app.ui.jobs.atlas_jobs import AtlasSummary, Excerpt, ExcerptAudio
+from app.ui.jobs.atlas_jobs import AtlasSummary, Excerpt, ExcerptAudio, Listing
 from app.ui.jobs.export_job import start_export
 from app.ui.jobs.handle import JobHandle
 from app.ui.jobs.loudness_jobs import start_level, start_pair_match
@@ -69,7 +69,8 @@ class Controller(QObject):
     clips and thumbnails went with it), before the open job's ``finished``.
 
     The corpus atlas (the Top excerpts panel): ``atlasOpened(AtlasSummary)``, ``atlasFailed(path, reason)``;
-    ``excerptFound(Excerpt)`` per row as a map's excerpts are read, then ``excerptsListed(ref, list[Excerpt])``;
+    ``excerptFound(Excerpt)`` per row as a map's excerpts are read, then ``excerptsListed(Listing)`` (all of them,
+    with the map's over-represented corpus labels);
     ``excerptRendered(ExcerptAudio)``; ``excerptFailed(Excerpt, reason)``.
     """
 
@@ -88,7 +89,7 @@ class Controller(QObject):
     atlasOpened = Signal(object)
     atlasFailed = Signal(object, str)
     excerptFound = Signal(object)
-    excerptsListed = Signal(object, object)
+    excerptsListed = Signal(object)
     excerptRendered = Signal(object)
     excerptFailed = Signal(object, str)
 
@@ -543,18 +544,19 @@ class Controller(QObject):
         False when no atlas is open."""
         if self.atlas is None:
             return False
-        ref, path = FeatureRef.of(ref), self.atlas.path
+        ref, atlas = FeatureRef.of(ref), self.atlas
+        path = atlas.path
         self._listing = ref
 
         def run(job):
             def found(excerpt: Excerpt) -> None:
                 self.worker.post(job, self._excerpt_found, excerpt)
 
-            return atlas_jobs.list_excerpts(path, ref, on_excerpt=found, cancelled=lambda: job.cancelled)
+            return atlas_jobs.list_excerpts(atlas, ref, on_excerpt=found, cancelled=lambda: job.cancelled)
 
-        def listed(excerpts: list[Excerpt]) -> None:
-            if self._listing == ref:
-                self.excerptsListed.emit(ref, excerpts)
+        def listed(listing: Listing) -> None:
+            if self._listing == ref and self.atlas is atlas:
+                self.excerptsListed.emit(listing)
 
         def failed(err: BaseException) -> None:
             self.atlas = None  # unreadable now (deleted, damaged): nothing more is asked of it

@@ -30,7 +30,7 @@ from app.core.display import format_time
 from app.core.loudness import common_gains
 from app.core.types import FeatureRef
 from app.playback import AudioDeviceError, PlaybackEngine, Slot
-from app.ui.jobs.atlas_jobs import AtlasSummary, Excerpt, ExcerptAudio
+from app.ui.jobs.atlas_jobs import AtlasSummary, Excerpt, ExcerptAudio, Listing
 
 POLL_MS = 33
 COLUMNS = ("#", "Clip", "Time", "Peak", "Peak at", "Labels")
@@ -121,6 +121,12 @@ class ExcerptsPanel(QDockWidget):
         self.status = QLabel("")
         self.status.setWordWrap(True)
         layout.addWidget(self.status)
+        self.tags: tuple = ()  # the map's over-represented corpus labels (app.core.atlas.tags.CorpusTag)
+        self.tags_label = QLabel("")
+        self.tags_label.setWordWrap(True)
+        self.tags_label.setToolTip("One-sided hypergeometric test against the whole corpus (aurascope atlas tags)")
+        self.tags_label.hide()
+        layout.addWidget(self.tags_label)
         self.setWidget(body)
         self._enable()
 
@@ -135,6 +141,8 @@ class ExcerptsPanel(QDockWidget):
         self.atlas = atlas
         self.excerpts, self.loaded, self._wanted = [], None, None
         self.table.clear()
+        self.tags = ()
+        self.tags_label.hide()
         self.status.setText("")
         if atlas is None:
             self.header.setText("No atlas open: File › Open atlas…")
@@ -156,6 +164,8 @@ class ExcerptsPanel(QDockWidget):
         self.ref = ref
         self.excerpts = []
         self.table.clear()
+        self.tags = ()
+        self.tags_label.hide()
         if self.atlas is not None:
             self.status.setText(f"Reading layer {ref.layer} feature {ref.index}'s excerpts…")
         self._enable()
@@ -184,10 +194,12 @@ class ExcerptsPanel(QDockWidget):
             self.table.setCurrentItem(item)
         self._enable()
 
-    def set_listed(self, ref: FeatureRef, excerpts: list[Excerpt]) -> None:
-        """Every excerpt of ``ref`` has been read: the rows are exactly these."""
-        if FeatureRef.of(ref) != self.ref:
+    def set_listed(self, listing: Listing) -> None:
+        """Every excerpt of the map has been read: the rows are exactly these; the corpus labels over-represented
+        among their clips (a suggested tag from the corpus, beside the acoustic ones) under them."""
+        if listing.ref != self.ref:
             return
+        excerpts = listing.excerpts
         if [e.key for e in excerpts] != [e.key for e in self.excerpts]:
             self.excerpts = []
             self.table.clear()
@@ -198,6 +210,17 @@ class ExcerptsPanel(QDockWidget):
             self.status.setText(f"{len(excerpts)} excerpts from {clips} clip(s), strongest first")
         else:
             self.status.setText("No excerpts for this map in the atlas")
+        self.tags = listing.tags
+        self.tags_label.setText(
+            "Corpus labels over-represented here: "
+            + "; ".join(
+                f"<b>{t.label}</b> ({t.hits} of {t.top} clips vs {t.labelled} of {t.corpus}, p = {t.p_value:.2g})"
+                for t in listing.tags
+            )
+            if listing.tags
+            else ""
+        )
+        self.tags_label.setVisible(bool(listing.tags))
 
     def set_audio(self, audio: ExcerptAudio) -> None:
         """An excerpt's original and feature are ready: load them at one playhead (from the excerpt's start)."""

@@ -31,10 +31,13 @@ MAP = FeatureRef(3, 5)
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Every demo clip (4 rendered, 8 recorded mixes and stems), labelled by where it comes from."""
     folder = tmp_path_factory.mktemp("corpus")
-    for name in CORPUS:
-        shutil.copy(ROOT / name, folder / Path(name).name)
-    (folder / "labels.csv").write_text("file,labels\npiano.wav,piano;calm\ngroove.drums.flac,drums\n")
+    rows = ["file,labels"]
+    for path in sorted((ROOT / "resources/demo").glob("*.wav")) + sorted((ROOT / "resources/demo/real").glob("*.flac")):
+        shutil.copy(path, folder / path.name)
+        rows.append(f"{path.name},{'rendered;synth' if path.suffix == '.wav' else path.name.split('.')[0]}")
+    (folder / "labels.csv").write_text("\n".join(rows) + "\n")
     return folder
 
 
@@ -65,14 +68,17 @@ def _select(window, qtbot, ref: FeatureRef) -> None:
     )
 
 
-def test_the_panel_lists_the_selected_maps_excerpts_as_atlas_top_json(make_window, qtbot, atlas, wav_file, model_file):
+def test_the_panel_lists_the_selected_maps_excerpts_as_atlas_top_json(
+    make_window, qtbot, atlas, corpus, wav_file, model_file
+):
     window = make_window(wav_file, model_file)
     assert not window.excerpts.isVisible()  # no atlas yet: no panel in the way
     found: list[tuple[str, object]] = []
     window.controller.excerptFound.connect(lambda e: found.append(("row", e.rank)))
-    window.controller.excerptsListed.connect(lambda ref, rows: found.append(("listed", len(rows))))
+    window.controller.excerptsListed.connect(lambda listing: found.append(("listed", len(listing.excerpts))))
     _open_atlas(window, qtbot, atlas)
-    assert window.excerpts.isVisible() and window.controller.atlas.clips == 3
+    assert window.excerpts.isVisible() and window.controller.atlas.clips == 12
+    assert dict(window.controller.atlas.label_counts) == {"rendered": 4, "synth": 4, "groove": 5, "band": 3}
     assert "corpus.atlas" in window.excerpts.header.text() and "with corpus labels" in window.excerpts.header.text()
     _select(window, qtbot, MAP)
 
@@ -89,7 +95,7 @@ def test_the_panel_lists_the_selected_maps_excerpts_as_atlas_top_json(make_windo
         assert (excerpt.hit.start, excerpt.hit.end, excerpt.hit.peak) == (row["start_s"], row["end_s"], row["peak"])
         assert (excerpt.hit.peak_time, excerpt.hit.peak_frequency) == (row["peak_time_s"], row["peak_frequency_hz"])
         assert item.text(PEAK) == f"{row['peak']:.4g}" and "–" in item.text(TIME)
-    assert {Path(r["clip"]).name for r in top} <= {Path(n).name for n in CORPUS}
+    assert all(Path(r["clip"]).parent == corpus for r in top)
 
     # another map: its own rows, again exactly the CLI's
     _select(window, qtbot, FeatureRef(2, 1))
@@ -99,6 +105,24 @@ def test_the_panel_lists_the_selected_maps_excerpts_as_atlas_top_json(make_windo
     assert (
         window.session.atlas.path == atlas.resolve() and window.session.atlas.sha256 == window.controller.atlas.sha256
     )
+
+    # the corpus labels over-represented among a map's top clips: what `atlas tags --json` says of that map
+    result = run("atlas", "tags", "-a", str(atlas), "--json")
+    assert result.returncode == 0, result.stderr
+    tags = json.loads(result.stdout)["tags"]
+    assert tags, "the demo corpus gives at least one map a significant label"
+    first = tags[0]
+    for ref in (FeatureRef(first["layer"], first["feature"]), MAP):
+        _select(window, qtbot, ref)
+        expected = [
+            (t["label"], t["hits"], t["top_clips"], t["labelled"], t["corpus"], t["p_value"])
+            for t in tags
+            if (t["layer"], t["feature"]) == ref
+        ]
+        assert [(t.label, t.hits, t.top, t.labelled, t.corpus, t.p_value) for t in panel.tags] == expected
+        assert panel.tags_label.isVisibleTo(panel) == bool(expected)
+    _select(window, qtbot, FeatureRef(first["layer"], first["feature"]))
+    assert f"<b>{first['label']}</b> ({first['hits']} of {first['top_clips']} clips vs" in panel.tags_label.text()
 
 
 def test_a_click_on_an_excerpts_clip_opens_it_at_the_excerpts_start(make_window, qtbot, atlas, wav_file, model_file):

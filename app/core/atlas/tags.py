@@ -3,6 +3,7 @@ one-sided hypergeometric p-value (Fisher's exact test): a suggested tag beside t
 
 from __future__ import annotations
 
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from app.core.atlas.store import AtlasFile
@@ -43,23 +44,42 @@ def corpus_tags(atlas: AtlasFile, *, alpha: float = 0.05) -> list[CorpusTag]:
     """
     clips = [c for c in atlas.clips() if c.status == "done"]
     labels_of = {c.sha256: set(c.labels) for c in clips}
-    corpus = len(clips)
-    counts: dict[str, int] = {}
-    for c in clips:
-        for label in c.labels:
-            counts[label] = counts.get(label, 0) + 1
+    counts = label_counts(c.labels for c in clips)
     out: list[CorpusTag] = []
     if not counts:
         return out
     for layer, index, _ in atlas.maps():
         top_clips = list(dict.fromkeys(h.clip for h in atlas.hits(layer, index)))
-        found: list[CorpusTag] = []
-        for label, labelled in counts.items():
-            hits = sum(label in labels_of.get(sha, ()) for sha in top_clips)
-            if hits == 0 or hits / len(top_clips) <= labelled / corpus:
-                continue
-            p = hypergeometric_tail(hits, len(top_clips), labelled, corpus)
-            if p <= alpha:
-                found.append(CorpusTag(layer, index, label, hits, len(top_clips), labelled, corpus, p))
-        out.extend(sorted(found, key=lambda t: (t.p_value, t.label)))
+        out.extend(map_tags(layer, index, [labels_of.get(sha, set()) for sha in top_clips], counts, len(clips), alpha))
     return out
+
+
+def label_counts(labels: Iterable[Collection[str]]) -> dict[str, int]:
+    """How many clips carry each label, from each clip's labels."""
+    counts: dict[str, int] = {}
+    for clip_labels in labels:
+        for label in set(clip_labels):
+            counts[label] = counts.get(label, 0) + 1
+    return counts
+
+
+def map_tags(
+    layer: int,
+    index: int,
+    top_labels: Sequence[Collection[str]],
+    counts: Mapping[str, int],
+    corpus: int,
+    alpha: float = 0.05,
+) -> list[CorpusTag]:
+    """Map ``(layer, index)``'s over-represented labels, best first: ``top_labels`` holds the labels of each of its
+    distinct top clips, ``counts`` how many of the ``corpus`` scanned clips carry each label."""
+    found: list[CorpusTag] = []
+    top = len(top_labels)
+    for label, labelled in counts.items():
+        hits = sum(label in labels for labels in top_labels)
+        if hits == 0 or hits / top <= labelled / corpus:
+            continue
+        p = hypergeometric_tail(hits, top, labelled, corpus)
+        if p <= alpha:
+            found.append(CorpusTag(layer, index, label, hits, top, labelled, corpus, p))
+    return sorted(found, key=lambda t: (t.p_value, t.label))

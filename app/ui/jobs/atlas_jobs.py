@@ -21,14 +21,16 @@ from app.core.errors import AtlasError
 from app.core.loudness import Level
 from app.core.types import FeatureRef, Method, Mode
 
-if TYPE_CHECKING:  # app.core.atlas's package imports torch: the GUI thread only names its Hit
+if TYPE_CHECKING:  # app.core.atlas's package imports torch: the GUI thread only names its values
+    from app.core.atlas.tags import CorpusTag
     from app.core.atlas.topk import Hit
 
 
 @dataclass(frozen=True)
 class AtlasSummary:
     """An open atlas as the window shows it: the file (its SHA-256 and size in bytes), the model it was built with,
-    how many clips it holds (``skipped`` of them unreadable), ``k`` excerpts per map, and whether it has labels."""
+    how many clips it holds (``skipped`` of them unreadable), ``k`` excerpts per map, and how many of the scanned
+    clips carry each corpus label (for each map's over-represented labels)."""
 
     path: Path
     sha256: str
@@ -38,11 +40,15 @@ class AtlasSummary:
     k: int
     clips: int
     skipped: int
-    labelled: bool
+    label_counts: tuple[tuple[str, int], ...] = ()
 
     @property
     def name(self) -> str:
         return self.path.name
+
+    @property
+    def labelled(self) -> bool:
+        return bool(self.label_counts)
 
 
 @dataclass(frozen=True)
@@ -80,6 +86,16 @@ class Excerpt:
 
 
 @dataclass(frozen=True)
+class Listing:
+    """A map's excerpts, best first, and the corpus labels over-represented among their clips (`CorpusTag`, best
+    first; empty for a corpus without labels) — what ``aurascope atlas tags`` says of that map."""
+
+    ref: FeatureRef
+    excerpts: tuple[Excerpt, ...]
+    tags: tuple[CorpusTag, ...] = ()
+
+
+@dataclass(frozen=True)
 class ExcerptAudio:
     """An excerpt made audible: ``original`` and ``feature`` (the map's auralisation of the excerpt, computed on it
     with its context, as `aurascope atlas export` writes it), float32 mono ``[shape=(n,)]`` at ``device_rate``, with
@@ -101,6 +117,7 @@ def open_atlas(path: str | Path, model: Any) -> AtlasSummary:
     was built with another model than ``model`` (the open network; None: no model open yet)."""
     from app.core.atlas.excerpts import check_model
     from app.core.atlas.store import AtlasFile
+    from app.core.atlas.tags import label_counts
     from app.core.audio import file_sha256
 
     path = Path(path).resolve()
@@ -122,33 +139,40 @@ def open_atlas(path: str | Path, model: Any) -> AtlasSummary:
         k=int(meta.get("k", 0)),
         clips=sum(c.status == "done" for c in clips),
         skipped=sum(c.status == "skipped" for c in clips),
-        labelled=any(c.labels for c in clips),
+        label_counts=tuple(sorted(label_counts(c.labels for c in clips if c.status == "done").items())),
     )
 
 
 def list_excerpts(
-    path: str | Path,
+    atlas: AtlasSummary,
     ref: FeatureRef,
     *,
+    alpha: float = 0.05,
     on_excerpt: Callable[[Excerpt], None] | None = None,
     cancelled: Callable[[], bool] = lambda: False,
-) -> list[Excerpt]:
-    """Map ``ref``'s excerpts in the atlas at ``path``, best first, each handed to ``on_excerpt`` as it is read
-    (the panel fills row by row). Returns the list (empty when the map has none or when cancelled)."""
+) -> Listing:
+    """Map ``ref``'s excerpts in ``atlas``, best first, each handed to ``on_excerpt`` as it is read (the panel fills
+    row by row), then the labels over-represented among their clips at p <= ``alpha``. Empty when cancelled."""
     from app.core.atlas.store import AtlasFile
+    from app.core.atlas.tags import map_tags
 
     out: list[Excerpt] = []
-    with AtlasFile(path) as atlas:
-        for rank, hit in enumerate(atlas.hits(ref.layer, ref.index), start=1):
+    with AtlasFile(atlas.path) as db:
+        for rank, hit in enumerate(db.hits(ref.layer, ref.index), start=1):
             if cancelled():
-                return []
-            entry = atlas.clip(hit.clip)
+                return Listing(ref, ())
+            entry = db.clip(hit.clip)
             clip_path = Path(entry.path)
             excerpt = Excerpt(ref, rank, clip_path, tuple(entry.labels), hit, clip_path.is_file())
             out.append(excerpt)
             if on_excerpt is not None:
                 on_excerpt(excerpt)
-    return out
+    tags: list[CorpusTag] = []
+    if atlas.label_counts and out:
+        top_labels = {e.clip_sha256: set(e.labels) for e in out}  # a clip with several top windows counts once
+        counts = dict(atlas.label_counts)
+        tags = map_tags(ref.layer, ref.index, list(top_labels.values()), counts, atlas.clips, alpha)
+    return Listing(ref, tuple(out), tuple(tags))
 
 
 def render_excerpt(
