@@ -196,7 +196,7 @@ class WindowActions:
         rows = [
             ("Space", "play / pause"),
             ("A", "original"),
-            ("B", "toggle original / feature"),
+            ("B", "toggle original / feature (an excerpt's, while the Top excerpts panel plays one)"),
             ("R", "residual on / off"),
             ("L", "loop on / off (drag on a view to set the region)"),
             ("Shift+L", "clear the loop region"),
