@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from enum import StrEnum
 from functools import cache
 from typing import TYPE_CHECKING, Any
@@ -289,35 +289,32 @@ def front_end_preset(name: str, **overrides: Any) -> FrontEnd:
 
 # Where a published network's training code started. Each one is checked against an independent computation in
 # tests/core/test_frontend.py; a sidecar names one as ``{"front_end": {"preset": "torchaudio", ...overrides}}``.
+# librosa.feature.melspectrogram defaults (librosa >= 0.10) -> power_to_db(ref=1.0, amin=1e-10, top_db=80)
+_LIBROSA = FrontEnd(
+    sample_rate=22050,
+    n_fft=2048,
+    hop_length=512,
+    pad_mode=PadMode.CONSTANT,
+    power=2.0,
+    scale=Scale.MEL,
+    n_mels=128,
+    compression=Compression.DB,
+    db_reference=DbReference.POWER,
+    db_amin=1e-10,
+    db_top_db=80.0,
+)
 PRESETS: dict[str, FrontEnd] = {
-    # librosa.feature.melspectrogram defaults (librosa >= 0.10) -> power_to_db(ref=1.0, amin=1e-10, top_db=80)
-    "librosa": FrontEnd(
-        sample_rate=22050,
-        n_fft=2048,
-        hop_length=512,
-        pad_mode=PadMode.CONSTANT,
-        power=2.0,
-        scale=Scale.MEL,
-        n_mels=128,
-        compression=Compression.DB,
-        db_reference=DbReference.POWER,
-        db_amin=1e-10,
-        db_top_db=80.0,
-    ),
-    # torchaudio.transforms.MelSpectrogram defaults -> AmplitudeToDB(stype="power", top_db=None)
-    "torchaudio": FrontEnd(
+    "librosa": _LIBROSA,
+    # torchaudio.transforms.MelSpectrogram defaults -> AmplitudeToDB(stype="power", top_db=None): librosa's pipeline
+    # with other sizes, reflect padding, HTK mel without filter normalisation and no dB floor
+    "torchaudio": replace(
+        _LIBROSA,
         sample_rate=16000,
         n_fft=400,
         hop_length=200,
         pad_mode=PadMode.REFLECT,
-        power=2.0,
-        scale=Scale.MEL,
-        n_mels=128,
         mel_scale=MelScale.HTK,
         mel_norm=MelNorm.NONE,
-        compression=Compression.DB,
-        db_reference=DbReference.POWER,
-        db_amin=1e-10,
         db_top_db=None,
     ),
     # musicnn (Pons & Serra 2019) preprocess: librosa 0.7 melspectrogram (reflect padding then) -> log10(1 + 10000·x)
@@ -333,20 +330,9 @@ PRESETS: dict[str, FrontEnd] = {
         log1p_factor=10000.0,
     ),
     # kapre.composed.get_melspectrogram_layer(return_decibel=True) defaults: tf.signal.stft without padding,
-    # magnitude, Slaney mel, MagnitudeToDecibel = 10·log10(max(v, 1e-5)) floored 80 dB below the maximum
-    "kapre": FrontEnd(
-        sample_rate=22050,
-        n_fft=2048,
-        hop_length=512,
-        center=False,
-        power=1.0,
-        scale=Scale.MEL,
-        n_mels=128,
-        compression=Compression.DB,
-        db_reference=DbReference.POWER,
-        db_amin=1e-5,
-        db_top_db=80.0,
-    ),
+    # magnitude, Slaney mel, MagnitudeToDecibel = 10·log10(max(v, 1e-5)) floored 80 dB below the maximum; otherwise
+    # librosa's sizes and mel
+    "kapre": replace(_LIBROSA, center=False, power=1.0, db_amin=1e-5),
 }
 
 

@@ -215,3 +215,34 @@ def test_long_clips_assemble_whole_clip_results_from_exact_chunks(
             chunked.layer_activation_energy(layer), whole.layer_activation_energy(layer), rtol=1e-5
         )
     assert chunked._record is None  # the whole clip's forward pass never ran
+
+
+class OtherPointwise(nn.Module):
+    """Pointwise activations the operation tables know (a PReLU, a softsign) between convs; then a GLU over time,
+    which halves the time axis: the one that is not pointwise."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(7)
+        self.a = nn.Conv2d(1, 2, 3, padding=1)
+        self.act = nn.PReLU(2)
+        self.b = nn.Conv2d(2, 2, 3, padding=1)
+        self.c = nn.Conv2d(2, 2, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.relu(self.a(x))
+        x = F.relu(self.b(F.softsign(self.act(x))))
+        return F.relu(self.c(F.glu(torch.cat([x, x], dim=-1))))
+
+
+def test_the_time_axis_reads_pointwise_ops_from_the_operation_tables() -> None:
+    from app.core.traced.operations import ACTIVATION_FUNCTIONS, ACTIVATION_MODULES
+    from app.core.traced.time_axis import _POINTWISE_FUNCTIONS, _POINTWISE_MODULES
+
+    assert nn.PReLU in _POINTWISE_MODULES and nn.GLU in ACTIVATION_MODULES and nn.GLU not in _POINTWISE_MODULES
+    assert F.softsign in _POINTWISE_FUNCTIONS and F.glu in ACTIVATION_FUNCTIONS and F.glu not in _POINTWISE_FUNCTIONS
+    analysis = Analysis(_clip(RATE * 3, seed=5), TracedNetwork(OtherPointwise(), FrontEnd()), device="cpu")
+    assert [layer.name for layer in analysis.model.layers] == ["a", "act", "softsign", "b", "glu", "c"]
+    assert [analysis.windowable(n) for n in range(1, 7)] == [True] * 4 + [False] * 2
+    audio_err, deconv_err = _max_errors(analysis, 4, [0], Method.DECONVNET)
+    assert audio_err < 1e-5 and deconv_err < 1e-5

@@ -18,51 +18,31 @@ import torch.nn.functional as F
 from torch import fx, nn
 
 from app.core.methods import RuleReLU
+from app.core.traced.operations import (
+    ACTIVATION_FUNCTIONS,
+    ACTIVATION_MODULES,
+    BN_MODULES,
+    MUL_FUNCTIONS,
+    MUL_METHODS,
+    PASS_FUNCTIONS,
+    PASS_MODULES,
+    RELU_FUNCTIONS,
+    SUM_FUNCTIONS,
+    SUM_METHODS,
+)
 from app.core.windowing import TimeGraph, TimeNode, TimeOp
 
+# the operation tables' kinds that act on each time step on its own (GLU halves an axis, the last by default: not)
 _POINTWISE_MODULES = (
     RuleReLU,
-    nn.BatchNorm1d,
-    nn.BatchNorm2d,
-    nn.Dropout,
-    nn.Dropout1d,
-    nn.Dropout2d,
-    nn.Identity,
     nn.ReLU,
-    nn.GELU,
-    nn.SiLU,
-    nn.Sigmoid,
-    nn.Tanh,
-    nn.ELU,
-    nn.LeakyReLU,
-    nn.Softplus,
-    nn.Hardswish,
-    nn.Hardtanh,
-    nn.ReLU6,
-    nn.Mish,
-    nn.SELU,
-    nn.CELU,
-    nn.Hardsigmoid,
+    *BN_MODULES,
+    *PASS_MODULES,
+    *(m for m in ACTIVATION_MODULES if m is not nn.GLU),
 )
-_POINTWISE_FUNCTIONS = {
-    F.gelu,
-    F.silu,
-    F.sigmoid,
-    torch.sigmoid,
-    F.tanh,
-    torch.tanh,
-    F.elu,
-    F.leaky_relu,
-    F.softplus,
-    F.dropout,
-    F.dropout1d,
-    F.dropout2d,
-    F.relu,
-    torch.relu,
-    operator.neg,
-}
-_JOIN_FUNCTIONS = {operator.add, operator.sub, operator.mul, operator.truediv, torch.add, torch.sub, torch.mul}
-_JOIN_METHODS = {"add", "sub", "mul", "div", "add_", "sub_", "mul_", "div_"}
+_POINTWISE_FUNCTIONS = (RELU_FUNCTIONS | PASS_FUNCTIONS | ACTIVATION_FUNCTIONS | {operator.neg}) - {F.glu}
+_JOIN_FUNCTIONS = SUM_FUNCTIONS | MUL_FUNCTIONS
+_JOIN_METHODS = SUM_METHODS | MUL_METHODS
 # shape-only, or reductions over other axes: local in time when the time axis (the last) comes out unchanged
 _SHAPE_FUNCTIONS = {
     torch.flatten,
