@@ -21,9 +21,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from app.core.analysis import Analysis, FeatureRef  # noqa: E402
+from app.core.architecture import Conv2d  # noqa: E402
 from app.core.audio import Clip  # noqa: E402
 from app.core.deconv import deconvolve, layer_chunk_size  # noqa: E402
-from app.core.model import Conv2d, Model, choi2015_spec, random_weights, to_torch_module  # noqa: E402
+from app.core.model import Model, choi2015_spec, random_weights, to_torch_module  # noqa: E402
 from app.core.resynth import Mode  # noqa: E402
 
 SR = 11025

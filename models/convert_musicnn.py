@@ -146,8 +146,9 @@ def convert(package: MusicnnPackage, out: Path) -> Path:
     """Write the Aurascope model file; returns its path."""
     import torch
 
+    from app.core.architecture import BatchNorm2d, Conv2d, Flatten, Linear, MaxPool2d, ReLU
     from app.core.frontend import PRESETS
-    from app.core.model import BatchNorm2d, Conv2d, Flatten, Linear, MaxPool2d, ModelSpec, ReLU, save_model
+    from app.core.model import ModelSpec, save_model
 
     a = package.arrays
     gamma, beta = float(a["batch_normalization/gamma"][0]), float(a["batch_normalization/beta"][0])

@@ -2,7 +2,8 @@
 
 Loading never unpickles anything: only safetensors is read, and a pickled checkpoint is refused by name. The
 spec (plain values, no torch) is :mod:`app.core.model_spec`, the forward pass :mod:`app.core.model_runtime`;
-their public names are re-exported here, where the rest of the app has always found them.
+their public names are re-exported here, where the rest of the app has always found them. The blocks themselves
+(``Conv2d``, ``ReLU``, ...) are imported from their home, :mod:`app.core.architecture`.
 """
 
 from __future__ import annotations
@@ -14,18 +15,7 @@ from pathlib import Path
 import torch
 
 from app.core import limits
-from app.core.architecture import (
-    Affine,
-    BatchNorm2d,
-    Block,
-    Conv2d,
-    Flatten,
-    GlobalPool,
-    LayerInfo,
-    Linear,
-    MaxPool2d,
-    ReLU,
-)
+from app.core.architecture import Affine, BatchNorm2d, Block, Conv2d
 from app.core.audio import file_sha256
 from app.core.batchnorm import BatchNormStatistics, fold_into_conv
 from app.core.errors import ModelFormatError, first_line
@@ -213,19 +203,9 @@ __all__ = [
     "FORMAT_NAME",
     "FORMAT_VERSION",
     "OUTPUT_ACTIVATIONS",
-    "Affine",
-    "BatchNorm2d",
-    "Block",
-    "Conv2d",
     "FileKind",
-    "Flatten",
-    "GlobalPool",
-    "LayerInfo",
-    "Linear",
-    "MaxPool2d",
     "Model",
     "ModelSpec",
-    "ReLU",
     "body_output_shape",
     "check_shapes",
     "choi2015_spec",

@@ -536,7 +536,7 @@ class _Chain:
     def blocks(self) -> tuple[list[Block], list[Block], dict[str, torch.Tensor], str]:
         import torch.nn.functional as F
 
-        from app.core.model import BatchNorm2d, Conv2d, Flatten, GlobalPool, Linear, MaxPool2d, ReLU
+        from app.core.architecture import BatchNorm2d, Conv2d, Flatten, GlobalPool, Linear, MaxPool2d, ReLU
 
         body: list[Block] = []
         head: list[Block] = []

@@ -30,21 +30,9 @@ import torch.nn.functional as F
 if __package__ in (None, ""):  # run as a script: make the repository root importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from app.core.architecture import BatchNorm2d, Block, Conv2d, Flatten, GlobalPool, Linear, MaxPool2d, ReLU
 from app.core.frontend import Compression, FrontEnd, Scale
-from app.core.model import (
-    BatchNorm2d,
-    Block,
-    Conv2d,
-    Flatten,
-    GlobalPool,
-    Linear,
-    MaxPool2d,
-    ModelSpec,
-    ReLU,
-    choi2015_spec,
-    load_model,
-    save_model,
-)
+from app.core.model import ModelSpec, choi2015_spec, load_model, save_model
 from models.training import datagen
 from models.training.evaluate import accuracy, macro_roc_auc, model_scores, per_tag_auc
 

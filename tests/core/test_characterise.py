@@ -21,6 +21,7 @@ from signals import piano_like_notes
 
 from app.core import descriptors as d
 from app.core.analysis import Analysis, FeatureRef
+from app.core.architecture import Conv2d, ReLU
 from app.core.audio import Clip, load_audio
 from app.core.characterise import (
     RULES,
@@ -35,7 +36,7 @@ from app.core.characterise import (
 )
 from app.core.errors import SelectionError
 from app.core.frontend import FrontEnd
-from app.core.model import Conv2d, Model, ModelSpec, ReLU
+from app.core.model import Model, ModelSpec
 
 SR = 11025
 DUR = 4.0

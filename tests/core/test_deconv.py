@@ -5,22 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
+from app.core.architecture import Affine, BatchNorm2d, Conv2d, MaxPool2d, ReLU
 from app.core.deconv import deconvolve, deconvolve_autograd
 from app.core.errors import SelectionError
-from app.core.model import (
-    Affine,
-    BatchNorm2d,
-    Conv2d,
-    MaxPool2d,
-    Model,
-    ModelSpec,
-    ReLU,
-    choi2015_spec,
-    load_model,
-    random_weights,
-    save_model,
-    to_torch_module,
-)
+from app.core.model import Model, ModelSpec, choi2015_spec, load_model, random_weights, save_model, to_torch_module
 
 RTOL = 1e-5
 

@@ -11,9 +11,10 @@ from signals import piano_like_notes
 
 from app.core import descriptors
 from app.core.analysis import Analysis, FeatureRef
+from app.core.architecture import Conv2d, MaxPool2d, ReLU
 from app.core.audio import Clip
 from app.core.frontend import FrontEnd
-from app.core.model import Conv2d, MaxPool2d, Model, ModelSpec, ReLU
+from app.core.model import Model, ModelSpec
 from app.core.resynth import Mode
 
 SR = 11025

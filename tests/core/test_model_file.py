@@ -11,16 +11,12 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
+from app.core.architecture import Affine, BatchNorm2d, Conv2d, MaxPool2d, ReLU
 from app.core.errors import ModelFormatError
 from app.core.model import (
-    Affine,
-    BatchNorm2d,
-    Conv2d,
     FileKind,
-    MaxPool2d,
     Model,
     ModelSpec,
-    ReLU,
     choi2015_spec,
     load_model,
     random_weights,

@@ -16,10 +16,11 @@ from needs import missing
 from signals import chord_clip, piano_like_notes
 
 from app.core.analysis import Analysis, FeatureRef
+from app.core.architecture import Conv2d, ReLU
 from app.core.audio import Clip, load_audio
 from app.core.errors import ReportError, SelectionError
 from app.core.frontend import FrontEnd
-from app.core.model import Conv2d, Model, ModelSpec, ReLU
+from app.core.model import Model, ModelSpec
 from app.core.png import decode_png_size, spectrogram_rgb
 from app.core.report import render_html, write_report
 from app.core.resynth import loudness_lufs

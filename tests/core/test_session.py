@@ -306,10 +306,11 @@ def test_suggested_tags_never_overwrite_labels(project: dict[str, Path]) -> None
     import torch
 
     from app.core.analysis import Analysis
+    from app.core.architecture import Conv2d, ReLU
     from app.core.audio import Clip
     from app.core.characterise import characterise
     from app.core.frontend import FrontEnd
-    from app.core.model import Conv2d, Model, ModelSpec, ReLU
+    from app.core.model import Model, ModelSpec
 
     y = piano_like_notes(SR, 4.0, [0.2, 0.9, 1.6, 2.3, 3.0])
     kernel = torch.tensor([[1.0, -1.0], [1.0, -1.0]])

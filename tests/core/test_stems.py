@@ -10,10 +10,11 @@ import soundfile as sf
 import torch
 
 from app.core.analysis import Analysis
+from app.core.architecture import Conv2d, ReLU
 from app.core.audio import load_audio
 from app.core.characterise import SOURCE_EMPHASIS_DB, SOURCE_SHARE, characterise, source_tags
 from app.core.frontend import FrontEnd
-from app.core.model import Conv2d, Model, ModelSpec, ReLU, load_model, save_model
+from app.core.model import Model, ModelSpec, load_model, save_model
 from app.core.stems import StemProjection, StemsError, find_stems, load_stems, stem_shares
 
 SR = 11025

@@ -11,8 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from app.core.architecture import Conv2d, GlobalPool, Linear, MaxPool2d, ReLU
 from app.core.frontend import Compression, Scale
-from app.core.model import Conv2d, GlobalPool, Linear, MaxPool2d, ReLU, load_model
+from app.core.model import load_model
 from models.training import datagen
 from models.training.evaluate import (
     accuracy,

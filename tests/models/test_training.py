@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 import torch
 
-from app.core.model import BatchNorm2d, load_model
+from app.core.architecture import BatchNorm2d
+from app.core.model import load_model
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -8,8 +8,9 @@ import numpy as np
 import soundfile as sf
 import torch
 
+from app.core.architecture import Conv2d, ReLU
 from app.core.frontend import FrontEnd
-from app.core.model import Conv2d, ModelSpec, ReLU, save_model
+from app.core.model import ModelSpec, save_model
 
 SR = 11025
 

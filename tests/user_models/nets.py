@@ -127,7 +127,8 @@ class WholeModel(nn.Module):
     """An Aurascope Model (body and global-pool / linear head) as a plain module, for ONNX export."""
 
     def __init__(self, model) -> None:
-        from app.core.model import GlobalPool, Linear, to_torch_module
+        from app.core.architecture import GlobalPool, Linear
+        from app.core.model import to_torch_module
 
         super().__init__()
         self.body = to_torch_module(model).cpu()
