@@ -6,44 +6,34 @@ compute worker every job runs on. Mode and method are arguments of each request 
 box); a result is kept only if it answers the newest request, so a quick browser never sees a stale map. The
 window, tree, gallery, inspector and dialogs show what its signals deliver and forward what the user does.
 
-Long jobs (export, characterisation, the report, loudness measurements) are started by a method that takes plain
-arguments and returns a `JobHandle`: its signals say started / progress / finished (a typed value) / failed / ended,
-and it can be cancelled; their bodies live in `app.ui.jobs`.
+Long jobs (opening a network, a clip or a session; export, characterisation, the report, loudness measurements) are
+started by a method that takes plain arguments and returns a `JobHandle`: its signals say started / progress /
+finished (a typed value) / failed / ended, and it can be cancelled. Those methods are in `app.ui.controller_jobs`
+(mixed in here), their bodies in `app.ui.jobs`.
 
 Everything here runs on the GUI thread; the jobs' bodies (`app.ui.compute`) run on the worker.
 """
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import math
 import time
 from collections import OrderedDict, deque
-from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtGui import QPixmap
 
-from app.core.types import ExportRequest, FeatureRef, Method, Mode
+from app.core.types import FeatureRef, Method, Mode
 from app.ui import compute
 from app.ui.compute import Auralisation, ClipSummary, ModelSource, ModelSummary
+from app.ui.controller_jobs import JobStarts
 from app.ui.images import thumbnail_pixmap
 from app.ui.jobs import atlas_jobs
 from app.ui.jobs.atlas_jobs import AtlasSummary, Excerpt, ExcerptAudio, Listing
-from app.ui.jobs.export_job import start_export
 from app.ui.jobs.handle import JobHandle
-from app.ui.jobs.loudness_jobs import start_level, start_pair_match
-from app.ui.jobs.open_jobs import start_open_model, start_read_session, submit_clip
-from app.ui.jobs.study_jobs import clip_analyses, start_characterise, start_report
-from app.ui.worker import ATLAS, CLIP, COMPARE, EXCERPT, EXCERPTS, FINDINGS, RENDER, THUMBNAILS, ComputeWorker
-
-if TYPE_CHECKING:
-    import numpy as np
-
-    from app.core.session import Session
+from app.ui.worker import ATLAS, COMPARE, EXCERPT, EXCERPTS, FINDINGS, RENDER, THUMBNAILS, ComputeWorker
 
 MAX_ANALYSES = 4  # clips kept analysed at once (each holds its STFT, forward pass and rendered maps)
 MAX_EXCERPTS = 32  # rendered excerpts kept (a few seconds of audio each): going back to one plays it at once
@@ -54,7 +44,7 @@ THUMBNAIL_PAUSE_S = 1.5  # no background job starts this soon after a click: bro
 Thumbnails = dict[FeatureRef, tuple[QPixmap, QPixmap]]
 
 
-class Controller(QObject):
+class Controller(JobStarts, QObject):
     """State and jobs of one window. Signals carry finished values, on the GUI thread:
 
     ``featureWindowReady(FirstWindow)``: a long clip's first window of slot B, in a buffer the rest fills;
@@ -441,70 +431,6 @@ class Controller(QObject):
             if self.clip is not None and old == self.clip.sha256:
                 self.analyses[old] = (self.analysis, self.clip)
 
-    # ==== long jobs: each returns its JobHandle (app.ui.jobs) ======================================================
-    def export(self, request: ExportRequest) -> JobHandle:
-        """Write ``request``'s WAVs and sidecars from the clip on screen; ``finished(Exported)``."""
-        if self.analysis is None:
-            raise RuntimeError("nothing to export: no clip is analysed")
-        return start_export(self.worker, self.analysis, request, self.jobs)
-
-    def characterise(self, refs: Sequence[FeatureRef] | None, clips: Mapping[str, Path], method: Method) -> JobHandle:
-        """Measure ``refs`` (None: every map) with ``method`` on ``clips`` (sha256 -> file, analysed when not yet);
-        ``finished(Characterisation)``, dropped (only ``ended``) if another network is opened meanwhile."""
-        if self.model_handle is None or self.summary is None:
-            raise RuntimeError("nothing to characterise: no network is open")
-        model = self.model_handle
-        return start_characterise(
-            self.worker,
-            self._clip_analyses(clips),
-            [FeatureRef.of(r) for r in refs] if refs is not None else None,
-            Method(method),
-            apply=lambda _: model is self.model_handle,
-            owner=self.jobs,
-        )
-
-    def write_report(
-        self,
-        folder: Path,
-        refs: Sequence[FeatureRef] | None,
-        clips: Mapping[str, Path],
-        session: Session,
-        *,
-        title: str,
-        method: Method,
-        atlas: Path | None = None,
-        excerpts: int = 3,
-    ) -> JobHandle:
-        """The listening report of ``refs`` (None: every map) on ``clips`` into ``folder``, showing ``session``'s
-        labels (a snapshot: the listener goes on editing), and with ``atlas`` each map's top ``excerpts`` excerpts
-        of that corpus; ``finished(Report)``."""
-        if self.model_handle is None or self.summary is None:
-            raise RuntimeError("nothing to report: no network is open")
-        return start_report(
-            self.worker,
-            Path(folder),
-            self._clip_analyses(clips),
-            [FeatureRef.of(r) for r in refs] if refs is not None else None,
-            copy.deepcopy(session),
-            title=title,
-            method=Method(method),
-            owner=self.jobs,
-            atlas=atlas,
-            excerpts=excerpts,
-        )
-
-    def _clip_analyses(self, clips: Mapping[str, Path]):
-        known = {key: analysis for key, (analysis, _) in self.analyses.items()}
-        return clip_analyses(self.model_handle, self.summary, known, clips)
-
-    def measure_level(self, audio: np.ndarray, sample_rate: int) -> JobHandle:
-        """Loudness and peak of mono ``audio`` on the worker; ``finished(Level)``."""
-        return start_level(self.worker, audio, sample_rate, self.jobs)
-
-    def match_loudness(self, a: np.ndarray, b: np.ndarray, sample_rate: int) -> JobHandle:
-        """Gains making ``a`` and ``b`` equally loud, on the worker; ``finished(PairMatch | LevelMismatchError)``."""
-        return start_pair_match(self.worker, a, b, sample_rate, self.jobs)
-
     # ==== the corpus atlas (the Top excerpts panel) ============================================================
     def open_atlas(self, path: str | Path) -> None:
         """Open (hash and check) the atlas at ``path`` on the worker: ``atlasOpened`` or ``atlasFailed``. An atlas
@@ -603,65 +529,3 @@ class Controller(QObject):
             on_error=failed,
         )
         return True
-
-    # ==== opening: networks, clips, sessions (app.ui.jobs.open_jobs) =================================================
-    def open_model(self, source: ModelSource, clip_path: Path | None = None) -> JobHandle:
-        """Open ``source`` (and analyse ``clip_path`` with it) on the worker; a newer open wins. The controller
-        holds the network (``modelOpened``) and the clip before the handle's ``finished(Opened)``."""
-        return start_open_model(
-            self.worker, source, clip_path, apply=lambda opened: self._adopt(opened, source), owner=self.jobs
-        )
-
-    def _adopt(self, opened: compute.Opened, source: ModelSource | None) -> bool:
-        if opened.model is not self.model_handle:
-            self.model_handle, self.summary, self.model_source = opened.model, opened.summary, source
-            self.analyses.clear()  # analysed with the previous network
-            self.forget_thumbnails()
-            self.clip = self.analysis = None
-            self.modelOpened.emit(opened.summary, source)
-        if opened.clip is not None:
-            self.keep_analysis(opened.analysis, opened.clip)
-        return True
-
-    def add_clip(self, path: Path) -> JobHandle:
-        """Analyse the clip at ``path`` with the open network (with a newer one, if one opens meanwhile); the clip
-        is kept among the analysed ones before the handle's ``finished(Opened)``."""
-        if self.model_handle is None:
-            raise RuntimeError(f"cannot analyse {Path(path).name}: no network is open")
-        return self._submit_clip(JobHandle(CLIP), Path(path), again=True)
-
-    def analyse_clip(self, path: Path) -> JobHandle:
-        """Analyse a clip of the session again (to show it); ``finished(Opened)`` once kept, dropped (only
-        ``ended``) if another network opened meanwhile."""
-        if self.model_handle is None:
-            raise RuntimeError(f"cannot analyse {Path(path).name}: no network is open")
-        return self._submit_clip(JobHandle(CLIP), Path(path), again=False)
-
-    def _submit_clip(self, handle: JobHandle, path: Path, *, again: bool) -> JobHandle:
-        def apply(opened: compute.Opened) -> bool:
-            if opened.model is self.model_handle:
-                if opened.clip is not None:
-                    self.keep_analysis(opened.analysis, opened.clip)
-                return opened.clip is not None
-            if again and self.model_handle is not None:
-                self._submit_clip(handle, path, again=True)  # a network opened meanwhile: analyse with that one
-            return False
-
-        return submit_clip(self.worker, handle, self.model_handle, self.summary, path, apply=apply, owner=self.jobs)
-
-    def open_session(self, path: Path) -> JobHandle:
-        """Read the session file at ``path`` (hashing its clips and model); ``finished(Session)``; a damaged or
-        newer file fails with `SessionError` naming the file and field."""
-        from app.core.session import Session
-
-        path = Path(path)
-        return start_read_session(self.worker, lambda: Session.load(path), f"Opening session {path.name}…", self.jobs)
-
-    def restore_autosave(self, path: Path) -> JobHandle:
-        """Read the autosaved session at ``path``; ``finished(Session)``."""
-        from app.core.session import restore_autosave
-
-        path = Path(path)
-        return start_read_session(
-            self.worker, lambda: restore_autosave(path), "Restoring the autosaved session…", self.jobs
-        )

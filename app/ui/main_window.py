@@ -35,12 +35,11 @@ from app.core.loudness import Level
 from app.core.session import Session as ListeningSession
 from app.core.types import FeatureRef, Method, Mode
 from app.playback import PlaybackEngine, Slot
-from app.ui import compute
 from app.ui import settings as keys
 from app.ui.abx_dialog import AbxDialog
 from app.ui.automation import install_automation
 from app.ui.clip_list import ClipEntry, ClipList
-from app.ui.compute import Auralisation
+from app.ui.compute import Auralisation, FirstWindow
 from app.ui.controller import Controller, Thumbnails
 from app.ui.feature_tree import FeatureTree, ref_text
 from app.ui.gallery import LayerGallery
@@ -485,7 +484,7 @@ class MainWindow(WindowActions, SessionCommands, OpeningCommands, PlaybackPanel,
             self.session.select(layer=ref.layer, index=ref.index)
             self._edited()
 
-    def _feature_window(self, window: compute.FirstWindow) -> None:
+    def _feature_window(self, window: FirstWindow) -> None:
         """A long clip's first window is rendered: slot B plays it now while the rest fills in."""
         try:
             self.engine.attach_progressive(Slot.B, window.buffer)

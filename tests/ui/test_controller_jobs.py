@@ -236,7 +236,7 @@ def test_opening_a_network_and_a_clip_leaves_them_held_by_the_controller(qtbot, 
 def test_a_clip_added_while_another_network_opens_is_analysed_with_the_new_one(
     controller, qtbot, model_file, second_clip: Path, monkeypatch
 ) -> None:
-    from app.ui import controller as controller_module
+    from app.ui import controller_jobs as controller_module
     from app.ui.compute import ModelSource
 
     analysed_with: list[object] = []
