@@ -31,7 +31,7 @@ from app.ui.compute import Auralisation, ClipSummary, ModelSource, ModelSummary
 from app.ui.controller_jobs import JobStarts
 from app.ui.images import thumbnail_pixmap
 from app.ui.jobs import atlas_jobs
-from app.ui.jobs.atlas_jobs import AtlasSummary, Excerpt, ExcerptAudio, Listing
+from app.ui.jobs.atlas_jobs import AtlasSummary, Excerpt, ExcerptAudio, ExcerptClips, Listing
 from app.ui.jobs.handle import JobHandle
 from app.ui.worker import ATLAS, COMPARE, EXCERPT, EXCERPTS, FINDINGS, RENDER, THUMBNAILS, ComputeWorker
 
@@ -126,6 +126,7 @@ class Controller(JobStarts, QObject):
         self._listing: FeatureRef | None = None  # the map whose excerpts are being listed (newest wins)
         self._wanted_excerpt: tuple | None = None  # the newest excerpt render request
         self.excerpt_cache: OrderedDict[tuple, ExcerptAudio] = OrderedDict()
+        self._excerpt_clips: ExcerptClips | None = None  # the clips excerpts were last rendered from (worker's)
 
     def cancel_all(self) -> None:
         """Stop every job and the thumbnail queue (closing: nothing new starts)."""
@@ -462,6 +463,7 @@ class Controller(JobStarts, QObject):
         self.atlas = None
         self._listing = self._wanted_excerpt = None
         self.excerpt_cache.clear()
+        self._excerpt_clips = None
         self.worker.cancel(EXCERPTS)
         self.worker.cancel(EXCERPT)
 
@@ -509,7 +511,9 @@ class Controller(JobStarts, QObject):
             self.excerpt_cache.move_to_end(key)
             self.excerptRendered.emit(cached)
             return True
-        model, atlas_path = self.model_handle, self.atlas.path
+        if self._excerpt_clips is None or self._excerpt_clips.model is not self.model_handle:
+            self._excerpt_clips = ExcerptClips(self.model_handle)  # analyses belong to their network
+        clips, atlas_path = self._excerpt_clips, self.atlas.path
 
         def done(audio: ExcerptAudio) -> None:
             self.excerpt_cache[key] = audio
@@ -524,7 +528,7 @@ class Controller(JobStarts, QObject):
 
         self.worker.submit(
             EXCERPT,
-            lambda job: atlas_jobs.render_excerpt(model, atlas_path, excerpt, mode, method, device_rate),
+            lambda job: atlas_jobs.render_excerpt(clips, atlas_path, excerpt, mode, method, device_rate),
             on_result=done,
             on_error=failed,
         )

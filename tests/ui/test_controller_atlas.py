@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import soundfile as sf
 
 from app.core.analysis import Analysis
 from app.core.atlas import ScanSettings
@@ -107,3 +108,35 @@ def test_an_atlas_of_another_model_is_refused(controller, qtbot, atlas, tmp_path
         controller.open_atlas(atlas)
     assert failed.args[0] == atlas and "it was built with another model" in failed.args[1]
     assert controller.atlas is None and not controller.list_excerpts(REF)
+
+
+def test_excerpts_of_one_clip_open_it_once_until_its_file_changes(controller, qtbot, atlas, monkeypatch) -> None:
+    import app.core.atlas.excerpts as excerpts_module
+
+    opened: list[str] = []
+    real_open = excerpts_module.open_clip
+    monkeypatch.setattr(
+        excerpts_module,
+        "open_clip",
+        lambda path, entry, rate: opened.append(entry.path) or real_open(path, entry, rate),
+    )
+    with qtbot.waitSignal(controller.atlasOpened, timeout=30000):
+        controller.open_atlas(atlas)
+    with qtbot.waitSignal(controller.excerptsListed, timeout=30000) as listed:
+        controller.list_excerpts(REF)
+    by_clip: dict[str, list] = {}
+    for excerpt in listed.args[0].excerpts:
+        by_clip.setdefault(excerpt.clip_sha256, []).append(excerpt)
+    same = max(by_clip.values(), key=len)
+    assert len(same) >= 2, "two of the map's excerpts come from one clip"
+    for excerpt in same[:2]:
+        with qtbot.waitSignal(controller.excerptRendered, timeout=60000):
+            controller.render_excerpt(excerpt, Mode.CHOI, Method.DECONVNET, RATE)
+    assert opened == [str(same[0].clip_path)]  # opened (read, hashed, analysed) once for both
+
+    # the file changed: opened again, and refused (another SHA-256 than the atlas's)
+    audio, rate = sf.read(same[0].clip_path, dtype="float32")
+    sf.write(same[0].clip_path, 0.5 * audio, rate, subtype="FLOAT")
+    with qtbot.waitSignal(controller.excerptFailed, timeout=60000) as failed:
+        controller.render_excerpt(same[0], Mode.MAGNITUDE, Method.DECONVNET, RATE)
+    assert len(opened) == 2 and "changed since the atlas was built" in failed.args[1]
