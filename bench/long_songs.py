@@ -128,11 +128,12 @@ def measure_model(name: str, lengths: list[float], args: argparse.Namespace) -> 
                 rate = made / sr / (time.perf_counter() - t0)
                 emit(f"fill_rate_x_realtime_L{layer}_180s", rate, "x", model=name, threads=torch.get_num_threads())
                 emit(f"fill_min_slack_s_L{layer}_180s", fill_slack(analysis, layer, playhead), "s", model=name)
-            if name == "choi2015-genre":
-                emit_thumbnails(analysis, model, "thumbnails_all_maps_s_180s")
+            emit_thumbnails(analysis, model, "thumbnails_all_maps_s_180s", name=name)
+            if args.thumbs_playing:
+                emit_thumbnails(analysis, model, "thumbnails_all_maps_playing_s_180s", name=name, threads=1)
         if seconds == 30 and name == "choi2015-genre" and args.thumbs_whole:
             whole = Analysis(clip, model)
-            emit_thumbnails(whole, model, "thumbnails_all_maps_whole_s_30s", whole_clip=True)
+            emit_thumbnails(whole, model, "thumbnails_all_maps_whole_s_30s", name=name, whole_clip=True)
         del analysis
 
 
@@ -157,7 +158,13 @@ def fill_slack(analysis, layer: int, playhead: int, chunks: int = 4) -> float:
     return slack
 
 
-def emit_thumbnails(analysis, model, figure: str, whole_clip: bool = False) -> None:
+def emit_thumbnails(
+    analysis, model, figure: str, *, name: str, whole_clip: bool = False, threads: int | None = None
+) -> None:
+    """Every map's tree and gallery thumbnail, layer by layer, as the window makes them while nothing plays
+    (``threads`` None: all cores) or while audio plays (1 thread)."""
+    import torch
+
     from app.ui import compute
 
     summary = compute.summarise_model(model)
@@ -166,15 +173,27 @@ def emit_thumbnails(analysis, model, figure: str, whole_clip: bool = False) -> N
         span = (0, analysis.clip.samples.shape[0])
         compute.thumbnail_span, saved = (lambda a: (0, a.clip.samples.shape[0])), compute.thumbnail_span
     t0 = time.perf_counter()
+    per_layer = {}
     try:
         for layer in model.layers:
-            compute.thumbnails(analysis, summary, layer.number, range(layer.n_maps))
+            t1 = time.perf_counter()
+            compute.thumbnails(analysis, summary, layer.number, range(layer.n_maps), threads=threads)
+            per_layer[f"L{layer.number}"] = round(time.perf_counter() - t1, 2)
     finally:
         if whole_clip:
             compute.thumbnail_span = saved
     seconds = time.perf_counter() - t0
     shown = [round(x / analysis.clip.sample_rate, 1) for x in span]
-    emit(figure, seconds, "s", maps=sum(layer.n_maps for layer in model.layers), shows_seconds=shown)
+    emit(
+        figure,
+        seconds,
+        "s",
+        model=name,
+        maps=sum(layer.n_maps for layer in model.layers),
+        shows_seconds=shown,
+        threads=threads or torch.get_num_threads(),
+        per_layer=per_layer,
+    )
 
 
 def rss_child(name: str, samples_file: str, whole: bool) -> None:
@@ -257,6 +276,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fill-chunks", type=int, default=3)
     parser.add_argument("--whole-600", action="store_true", help="also the whole-clip path at 600 s (~4 GB)")
     parser.add_argument("--thumbs-whole", action="store_true", help="also whole-clip thumbnails at 30 s (slow)")
+    parser.add_argument("--thumbs-playing", action="store_true", help="also thumbnails on 1 thread, as while playing")
     parser.add_argument("--launch-runs", type=int, default=3)
     parser.add_argument("--rss-child", nargs=2, metavar=("MODEL", "SAMPLES"), help=argparse.SUPPRESS)
     parser.add_argument("--whole", action="store_true", help=argparse.SUPPRESS)

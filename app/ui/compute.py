@@ -508,14 +508,21 @@ def _peak_db(audio: np.ndarray) -> float:
 
 
 def thumbnails(
-    analysis: Any, summary: ModelSummary, layer: int, indices: Sequence[int], method: Method = Method.DECONVNET
+    analysis: Any,
+    summary: ModelSummary,
+    layer: int,
+    indices: Sequence[int],
+    method: Method = Method.DECONVNET,
+    *,
+    threads: int | None = 1,
 ) -> dict[FeatureRef, tuple[np.ndarray, np.ndarray]]:
     """Small images of the auralised (Choi) spectrograms of some maps of one layer, deconvolved as a batch.
 
     ``|X * D|`` in dB is the Choi rendering's spectrogram, so no inverse STFT is needed here. Per map two uint8
     images: the tree's ``[shape=(THUMB_ROWS, THUMB_COLS)]`` and the gallery's ``[shape=(GALLERY_ROWS, GALLERY_COLS)]``.
     A clip longer than THUMB_SECONDS shows its loudest THUMB_SECONDS (`thumbnail_span`; the same stretch for
-    every map, so the thumbnails compare maps), computed exactly on that window alone.
+    every map, so the thumbnails compare maps), computed exactly on that window alone. ``threads``: torch threads
+    for the job (1 leaves a core to the audio callback and the GUI while audio plays; None: all of them).
     """
     import torch
 
@@ -526,8 +533,8 @@ def thumbnails(
     bin_hz = linear_bin_hz(summary.sample_rate, summary.n_fft)
     fe = analysis.model.front_end
     out: dict[FeatureRef, tuple[np.ndarray, np.ndarray]] = {}
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # background work leaves a core to the audio callback, PulseAudio and the GUI
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads or before)
     try:
         with torch.no_grad():
             first, last = thumbnail_span(analysis)
@@ -543,7 +550,7 @@ def thumbnails(
                 small, big = thumbnail(db, grid, bin_hz, THUMB_COLS), thumbnail(db, large, bin_hz, GALLERY_COLS)
                 out[FeatureRef(layer, k)] = (small, big)
     finally:
-        torch.set_num_threads(threads)
+        torch.set_num_threads(before)
     return out
 
 
