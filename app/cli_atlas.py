@@ -114,12 +114,7 @@ def cmd_top(args: argparse.Namespace) -> int:
                     "clip": entry.path,
                     "sha256": hit.clip,
                     "labels": list(entry.labels),
-                    "start_s": hit.start,
-                    "end_s": hit.end,
-                    "peak": hit.peak,
-                    "peak_time_s": hit.peak_time,
-                    "peak_frequency_hz": hit.peak_frequency,
-                    "mean": hit.mean,
+                    **hit.window_fields(),
                 }
             )
     if args.json:

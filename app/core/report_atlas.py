@@ -158,10 +158,5 @@ def _hit_doc(p: PlannedExcerpt) -> dict[str, Any]:
         "name": Path(p.clip.path).name,
         "sha256": hit.clip,
         "labels": list(p.clip.labels),
-        "start_s": hit.start,
-        "end_s": hit.end,
-        "peak": hit.peak,
-        "peak_time_s": hit.peak_time,
-        "peak_frequency_hz": hit.peak_frequency,
-        "mean": hit.mean,
+        **hit.window_fields(),
     }

@@ -49,12 +49,7 @@ class Excerpt:
             "layer": hit.layer,
             "feature": hit.map,
             "rank": self.rank,
-            "start_s": hit.start,
-            "end_s": hit.end,
-            "peak": hit.peak,
-            "peak_time_s": hit.peak_time,
-            "peak_frequency_hz": hit.peak_frequency,
-            "mean": hit.mean,
+            **hit.window_fields(),
         }
 
 

@@ -9,12 +9,24 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import TypedDict
 
 import numpy as np
 
 from app.core.types import FeatureRef
 
 DEFAULT_K = 16
+
+
+class HitWindow(TypedDict):
+    """A hit's window in seconds and the map's activation in it (peak at a time and frequency, mean)."""
+
+    start_s: float
+    end_s: float
+    peak: float
+    peak_time_s: float
+    peak_frequency_hz: float
+    mean: float
 
 
 @dataclass(frozen=True)
@@ -41,6 +53,17 @@ class Hit:
     @property
     def ref(self) -> FeatureRef:
         return FeatureRef(self.layer, self.map)
+
+    def window_fields(self) -> HitWindow:
+        """The window and what the map does in it, as every listing of a hit names them (JSON, sidecars, report)."""
+        return {
+            "start_s": self.start,
+            "end_s": self.end,
+            "peak": self.peak,
+            "peak_time_s": self.peak_time,
+            "peak_frequency_hz": self.peak_frequency,
+            "mean": self.mean,
+        }
 
     @property
     def order(self) -> tuple[float, str, int]:
