@@ -20,7 +20,7 @@ import numpy as np
 
 from app.core.methods import Method
 from app.core.resynth import Mode
-from app.core.windowing import Interval
+from app.core.windowing import Interval, merged
 
 #: Seconds per background chunk: long enough that its crop's context (a few seconds at layer 5) is small beside
 #: it, short enough that a new click waits for at most one chunk.
@@ -146,7 +146,7 @@ class ProgressiveRendering:
         self.deconv[:, cols] = rendering.deconv  # every frame of a window is exact: overlaps agree
         self.spectrogram_db[:, cols] = rendering.spectrogram_db
         with self._lock:
-            self._filled = _merge(self._filled, (first, last))
+            self._filled = merged(self._filled, (first, last))
             self._next += 1
         self.seconds += rendering.seconds
         return Chunk(first, last, rendering.audio, first - a, rendering.seconds)
@@ -176,15 +176,3 @@ def whole_rendering(fill: ProgressiveRendering, analysis: object):
         seconds=fill.seconds,
         method=fill.method,
     )
-
-
-def _merge(intervals: list[Interval], new: Interval) -> list[Interval]:
-    out: list[Interval] = []
-    lo, hi = new
-    for a, b in sorted(intervals):
-        if b < lo or a > hi:
-            out.append((a, b))
-        else:
-            lo, hi = min(lo, a), max(hi, b)
-    out.append((lo, hi))
-    return sorted(out)

@@ -147,6 +147,20 @@ class WindowPlan:
         return self.target_start - self.start, self.end - self.target_end
 
 
+def merged(intervals: Sequence[Interval], new: Interval) -> list[Interval]:
+    """The union of ``intervals`` and ``new`` as sorted, disjoint intervals (touching ones joined): what a
+    progressive fill has covered so far, in samples or frames."""
+    out: list[Interval] = []
+    lo, hi = new
+    for a, b in sorted(intervals):
+        if b < lo or a > hi:
+            out.append((a, b))
+        else:
+            lo, hi = min(lo, a), max(hi, b)
+    out.append((lo, hi))
+    return sorted(out)
+
+
 def _hull(a: Interval, b: Interval) -> Interval:
     if a[1] <= a[0]:
         return b

@@ -19,6 +19,7 @@ import math
 import numpy as np
 
 from app.core import resampling
+from app.core.windowing import merged
 
 #: Device samples per ready flag.
 READY_BLOCK = 256
@@ -59,7 +60,7 @@ class ProgressiveBuffer:
         if not (0 <= padded_first <= first < last <= padded_last <= self.n_source):
             raise ValueError(f"chunk [{first}, {last}) not inside its audio [{padded_first}, {padded_last})")
         self._source[padded_first:padded_last] = audio
-        self._received = _merge(self._received, (padded_first, padded_last))
+        self._received = merged(self._received, (padded_first, padded_last))
         d0, d1 = self._device_index(first), self._device_index(last)
         self.audio[d0:d1] = resampling.resample_part(
             audio, padded_first, first, last, self.n_source, self.source_rate, self.device_rate
@@ -79,7 +80,7 @@ class ProgressiveBuffer:
         return new
 
     def _mark(self, d0: int, d1: int) -> None:
-        self._written = _merge(self._written, (d0, d1))
+        self._written = merged(self._written, (d0, d1))
         n = self.audio.shape[0]
         for block in range(d0 // READY_BLOCK, -(-d1 // READY_BLOCK)):
             b0, b1 = block * READY_BLOCK, min(n, (block + 1) * READY_BLOCK)
@@ -92,15 +93,3 @@ class ProgressiveBuffer:
 
     def ready_fraction(self) -> float:
         return float(self.ready.mean())
-
-
-def _merge(intervals: list[tuple[int, int]], new: tuple[int, int]) -> list[tuple[int, int]]:
-    out: list[tuple[int, int]] = []
-    lo, hi = new
-    for a, b in intervals:
-        if b < lo or a > hi:
-            out.append((a, b))
-        else:
-            lo, hi = min(lo, a), max(hi, b)
-    out.append((lo, hi))
-    return sorted(out)
