@@ -318,16 +318,16 @@ PRESETS: dict[str, FrontEnd] = {
         db_top_db=None,
     ),
     # musicnn (Pons & Serra 2019) preprocess: librosa 0.7 melspectrogram (reflect padding then) -> log10(1 + 10000·x)
-    "musicnn": FrontEnd(
+    "musicnn": replace(
+        _LIBROSA,
         sample_rate=16000,
         n_fft=512,
         hop_length=256,
         pad_mode=PadMode.REFLECT,
-        power=2.0,
-        scale=Scale.MEL,
         n_mels=96,
         compression=Compression.LOG10_1P,
         log1p_factor=10000.0,
+        db_reference=None,  # no dB here: the field keeps the value files without it meant
     ),
     # kapre.composed.get_melspectrogram_layer(return_decibel=True) defaults: tf.signal.stft without padding,
     # magnitude, Slaney mel, MagnitudeToDecibel = 10·log10(max(v, 1e-5)) floored 80 dB below the maximum; otherwise

@@ -557,20 +557,9 @@ def _from_file(path: Path, doc: SessionFile) -> Session:
     suggestions = {}
     for key, tags in doc.suggested_tags.items():
         if tags:
+            # the entry declares a tag's fields (value null: not measurable, NaN in memory)
             suggestions[FeatureRef.parse(key)] = tuple(
-                SuggestedTag(
-                    tag=t.tag,
-                    figure=t.figure,
-                    value=float("nan") if t.value is None else t.value,
-                    threshold=t.threshold,
-                    op=t.op,
-                    detail=t.detail,
-                    clip_sha256=t.clip_sha256,
-                    clip_name=t.clip_name,
-                    support=t.support,
-                    of=t.of,
-                )
-                for t in tags
+                SuggestedTag(**{**t.model_dump(), "value": float("nan") if t.value is None else t.value}) for t in tags
             )
     pb = doc.playback
     module = None

@@ -50,7 +50,28 @@ class FeatureRef(NamedTuple):
 
 
 # --- how it is rendered -------------------------------------------------------------------------------------------
-class Mode(StrEnum):
+class Worded(StrEnum):
+    """A choice with words for the user: ``label`` (what a menu, a combo box shows) and ``hint`` (one line saying
+    what it does: a tooltip, ``--help``), said once per member with :func:`_say`."""
+
+    @property
+    def label(self) -> str:
+        return _WORDS[type(self), self.value][0]
+
+    @property
+    def hint(self) -> str:
+        return _WORDS[type(self), self.value][1]
+
+
+# keyed by (enum, value): members of different enums with one value ("none") are equal strings
+_WORDS: dict[tuple[type[Worded], str], tuple[str, str]] = {}
+
+
+def _say(words: dict[Any, tuple[str, str]]) -> None:
+    _WORDS.update({(type(member), member.value): said for member, said in words.items()})
+
+
+class Mode(Worded):
     """``choi``: ISTFT(X * D); ``magnitude``: ISTFT(max(D, 0) * e^{i angle X}); ``residual``: y - choi."""
 
     CHOI = "choi"
@@ -58,24 +79,21 @@ class Mode(StrEnum):
     RESIDUAL = "residual"
 
     @property
-    def label(self) -> str:
-        """What a menu or a combo box shows."""
-        return _MODE_WORDS[self][0]
-
-    @property
     def description(self) -> str:
         """One line saying what is played (a tooltip, ``--help``)."""
-        return _MODE_WORDS[self][1]
+        return self.hint
 
 
-_MODE_WORDS = {
-    Mode.CHOI: ("Choi X·D", "ISTFT(X·D): D as a mask on the clip's STFT (Choi et al.)"),
-    Mode.MAGNITUDE: ("Magnitude", "ISTFT(max(D, 0)·e^{i∠X}): D as a magnitude, the clip's phase"),
-    Mode.RESIDUAL: ("Residual X − X·D", "X − X·D: what the feature leaves out of the clip"),
-}
+_say(
+    {
+        Mode.CHOI: ("Choi X·D", "ISTFT(X·D): D as a mask on the clip's STFT (Choi et al.)"),
+        Mode.MAGNITUDE: ("Magnitude", "ISTFT(max(D, 0)·e^{i∠X}): D as a magnitude, the clip's phase"),
+        Mode.RESIDUAL: ("Residual X − X·D", "X − X·D: what the feature leaves out of the clip"),
+    }
+)
 
 
-class Method(StrEnum):
+class Method(Worded):
     """How the signal passes a ReLU on its way down to the input (`app.core.methods` applies it)."""
 
     DECONVNET = "deconvnet"
@@ -83,46 +101,44 @@ class Method(StrEnum):
     GRADIENT = "gradient"
 
     @property
-    def label(self) -> str:
-        return _METHOD_WORDS[self][0]
-
-    @property
     def description(self) -> str:
-        return f"{self.label.lower()}: {_METHOD_WORDS[self][1]}"
-
-    @property
-    def hint(self) -> str:
-        """The description without the name in front (a tooltip beside the label)."""
-        return _METHOD_WORDS[self][1]
+        """The hint with the method's name in front."""
+        return f"{self.label.lower()}: {self.hint}"
 
 
-_METHOD_WORDS = {
-    Method.DECONVNET: ("Deconvnet", "each ReLU rectifies the signal coming down (Zeiler & Fergus; Choi et al. 2015)"),
-    Method.GUIDED_BACKPROP: (
-        "Guided backprop",
-        "the signal is rectified and kept only where the forward ReLU was on",
-    ),
-    Method.GRADIENT: ("Gradient", "the plain gradient of the map (saliency): gated by the forward ReLU, not rectified"),
-}
+_say(
+    {
+        Method.DECONVNET: (
+            "Deconvnet",
+            "each ReLU rectifies the signal coming down (Zeiler & Fergus; Choi et al. 2015)",
+        ),
+        Method.GUIDED_BACKPROP: (
+            "Guided backprop",
+            "the signal is rectified and kept only where the forward ReLU was on",
+        ),
+        Method.GRADIENT: (
+            "Gradient",
+            "the plain gradient of the map (saliency): gated by the forward ReLU, not rectified",
+        ),
+    }
+)
 
 
-class Loudness(StrEnum):
+class Loudness(Worded):
     """Level of exported files: raw (as rendered), matched to the original's LUFS, or peak-normalised."""
 
     NONE = "none"
     MATCH = "match"
     PEAK = "peak"
 
-    @property
-    def label(self) -> str:
-        return _LOUDNESS_WORDS[self]
 
-
-_LOUDNESS_WORDS = {
-    Loudness.NONE: "None: raw level, as rendered",
-    Loudness.MATCH: "Match the original's loudness (BS.1770 LUFS)",
-    Loudness.PEAK: "Peak-normalise (−0.1 dBFS)",
-}
+_say(
+    {
+        Loudness.NONE: ("None: raw level, as rendered", "the rendering's own level"),
+        Loudness.MATCH: ("Match the original's loudness (BS.1770 LUFS)", "the clip's integrated loudness"),
+        Loudness.PEAK: ("Peak-normalise (−0.1 dBFS)", "the loudest sample at −0.1 dBFS"),
+    }
+)
 
 
 def member_or(kind: type[E], value: object, default: E) -> E:

@@ -14,7 +14,7 @@ gains and loop it had, paused.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
@@ -469,20 +469,8 @@ class AbxDialog(QDialog):
     def _count_changed(self, count: int) -> None:
         if self._started:
             return
-        t = self._trial
-        self._trial = AbxTrial(
-            layer=t.layer,
-            index=t.index,
-            clip_sha256=t.clip_sha256,
-            clip_name=t.clip_name,
-            trials=count,
-            seed=t.seed,
-            gain_db=t.gain_db,
-            gain_a_db=t.gain_a_db,
-            level_difference_lu=t.level_difference_lu,
-            mode=t.mode,
-            loop=t.loop,
-        )
+        # a new trial (its sequence of X drawn again from the same seed for the new count), nothing answered yet
+        self._trial = replace(self._trial, trials=count, answers=[])
         self._refresh()
 
     def _play(self) -> None:
