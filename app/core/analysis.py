@@ -7,7 +7,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -23,7 +23,15 @@ from app.core.types import FeatureRef
 from app.core.windowing import Interval, TimeGraph, crop_is_exact, frames_for_samples, plan_window
 
 if TYPE_CHECKING:
+    from app.core.deconv import ForwardRecord
     from app.core.sources import Network
+    from app.core.traced.network import GraphRecord, TracedNetwork
+
+    #: A forward pass as its network keeps it (layer outputs and switches, or the autograd graph).
+    Record = ForwardRecord | GraphRecord
+
+#: Deconvnet results are cached by their map alone, other methods' by (map, method).
+CacheKey = FeatureRef | tuple[FeatureRef, Method]
 
 #: Memory budget of an Analysis. Per clip, linear in its length and kept: the samples, the complex STFT and the
 #: network's input (~0.22 MB per second of clip on choi2015: ~130 MB for 10 minutes). Bounded: the forward passes
@@ -152,10 +160,11 @@ class Analysis:
         if model.device != self.device:
             model.to(self.device)
         self._lock = threading.RLock()
-        self._record: Any = None
-        self._twin: tuple[Any, Any] | None = None  # autograd twin of a Model and its record (non-deconvnet methods)
+        self._record: Record | None = None
+        # the autograd twin of a Model and its record (for the methods other than the deconvnet)
+        self._twin: tuple[TracedNetwork, GraphRecord | None] | None = None
         # deconvnet results are keyed by their FeatureRef alone, other methods' by (FeatureRef, Method)
-        self._deconv_cache: OrderedDict[Any, torch.Tensor] = OrderedDict()
+        self._deconv_cache: OrderedDict[CacheKey, torch.Tensor] = OrderedDict()
         self._cache_bytes = cache_bytes
         self._cached_bytes = 0
         need_mb = analysis_bytes(model, clip.samples.shape[-1]) / 2**20
@@ -177,12 +186,12 @@ class Analysis:
         self._reference_lufs: float | None = None
         self._graphs: dict[int, TimeGraph | None] = {}
         # forward passes over crops, newest last: (network, start, end, layers run, record)
-        self._windows: list[tuple[Any, int, int, int, Any]] = []
+        self._windows: list[tuple[Model | Network, int, int, int, Record]] = []
         self._chunk_frames = CHUNK_FRAMES
 
     # --- cached passes ------------------------------------------------------------------------
     @property
-    def record(self) -> Any:
+    def record(self) -> Record:
         with self._lock:
             if self._record is None:
                 record = self.model.forward_record(self.input)
@@ -199,7 +208,7 @@ class Analysis:
             "weights or the clip's samples are too large for float32"
         )
 
-    def _route(self, method: Method) -> tuple[Any, Any]:
+    def _route(self, method: Method) -> tuple[Model | Network, Record]:
         """The network and recorded pass that compute ``method``: our files' explicit route does the deconvnet
         only, so the other methods run by autograd on a traced twin with the same weights."""
         if method is Method.DECONVNET or not isinstance(self.model, Model):
@@ -210,7 +219,7 @@ class Analysis:
                 self._twin = (twin, twin.forward_record(self.input))
             return self._twin
 
-    def _network(self, method: Method) -> Any:
+    def _network(self, method: Method) -> Model | Network:
         """The network that computes ``method`` (the traced twin of a Model for the autograd methods)."""
         if method is Method.DECONVNET or not isinstance(self.model, Model):
             return self.model
@@ -304,7 +313,7 @@ class Analysis:
                         self._remember(_cache_key(FeatureRef(layer, k), method), found[k])
             return torch.stack([found[k] for k in features])
 
-    def _remember(self, ref: Any, d: torch.Tensor) -> None:
+    def _remember(self, ref: CacheKey, d: torch.Tensor) -> None:
         self._deconv_cache[ref] = d
         self._cached_bytes += d.numel() * d.element_size()
         while self._cached_bytes > self._cache_bytes and len(self._deconv_cache) > 1:
@@ -349,7 +358,7 @@ class Analysis:
             first, last, n_fft=fe.n_fft, hop=fe.hop_length, center=fe.center, n_frames=self.n_frames
         )
 
-    def _crop_record(self, method: Method, layer: int, frames: Interval) -> tuple[Any, Any, Interval]:
+    def _crop_record(self, method: Method, layer: int, frames: Interval) -> tuple[Model | Network, Record, Interval]:
         """The network for ``method``, its forward pass over a crop exact for ``layer`` on ``frames``, and the
         crop ``[start, end)``; crops already run are reused when they are exact for this request too."""
         network = self._network(method)
@@ -379,7 +388,7 @@ class Analysis:
         self, layer: int, features: Sequence[int], frames: Interval, method: Method
     ) -> tuple[torch.Tensor, Interval]:
         network, record, (start, end) = self._crop_record(method, layer, frames)
-        parts: dict[int, Any] = dict.fromkeys(features)
+        parts: dict[int, torch.Tensor | None] = dict.fromkeys(features)
         with self._lock:
             for part, d in network.iter_attribute(record, layer, list(parts), method=method):
                 for k, dk in zip(part, d, strict=True):
@@ -538,12 +547,12 @@ def analysis_bytes(model: Model | Network, n_samples: int) -> int:
     return int(fe.n_frames(n_samples) * (fe.n_freq * 8 + fe.n_bins * 4 + 3 * 4 * per_frame))
 
 
-def rank_scores(model: Any, scores: np.ndarray, top: int | None = None) -> list[tuple[str, float]]:
+def rank_scores(model: Model | Network, scores: np.ndarray, top: int | None = None) -> list[tuple[str, float]]:
     """``(label, score)`` pairs for a score vector ``[shape=(n_outputs,)]``, best first, the best ``top`` only."""
     labels = model.labels or tuple(f"output {i}" for i in range(len(scores)))
     ranked = sorted(zip(labels, np.asarray(scores).tolist(), strict=True), key=lambda p: -p[1])
     return ranked[:top] if top else ranked
 
 
-def _cache_key(ref: FeatureRef, method: Method) -> Any:
+def _cache_key(ref: FeatureRef, method: Method) -> CacheKey:
     return ref if method is Method.DECONVNET else (ref, method)

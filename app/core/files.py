@@ -26,9 +26,10 @@ import secrets
 import signal
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, BinaryIO
+from types import FrameType
+from typing import BinaryIO
 
 PART = "aurascope-part"
 COMMIT = "aurascope-commit"
@@ -49,7 +50,9 @@ _cleared: set[Path] = set()  # folders this process has already cleared of stale
 _guard_depth = 0
 _committing = 0
 _pending: list[int] = []  # signals that arrived during a commit, handled once it is done
-_previous: dict[int, Any] = {}
+#: A signal's handler as ``signal.getsignal`` gives it: a function, SIG_DFL / SIG_IGN, or None (not set from Python).
+Handler = Callable[[int, FrameType | None], object] | int | signal.Handlers | None
+_previous: dict[int, Handler] = {}
 
 
 # --- writing ---------------------------------------------------------------------------------------------------
@@ -296,7 +299,7 @@ def _restore() -> None:
     _previous.clear()
 
 
-def _on_signal(signum: int, frame: Any) -> None:
+def _on_signal(signum: int, frame: FrameType | None) -> None:
     with _lock:
         if _committing:
             _pending.append(signum)  # the renames are short: land the group, then handle the signal
@@ -304,7 +307,7 @@ def _on_signal(signum: int, frame: Any) -> None:
     _deliver(signum, frame)
 
 
-def _deliver(signum: int, frame: Any) -> None:
+def _deliver(signum: int, frame: FrameType | None) -> None:
     previous = _previous.get(signum, signal.SIG_DFL)
     if callable(previous):
         # Python's KeyboardInterrupt or the program's own handler decides; an exception it raises unwinds

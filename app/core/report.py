@@ -50,7 +50,9 @@ from app.core.types import json_number
 
 if TYPE_CHECKING:
     from app.core.analysis import Analysis, FeatureRef, Rendering
+    from app.core.model import Model
     from app.core.session import Session
+    from app.core.sources import Network
     from app.core.stems import Stems
 
 REPORT_FORMAT = "aurascope-report"
@@ -270,7 +272,7 @@ def _character_doc(m: MapCharacter) -> dict[str, Any]:
 
 
 def _report_doc(
-    model: Any,
+    model: Model | Network,
     session: Session | None,
     clips: list[dict[str, Any]],
     layers: dict[int, list[int]],
@@ -370,7 +372,7 @@ def _tag_text(t: dict[str, Any]) -> str:
 
 
 # --- helpers -----------------------------------------------------------------------------------------------
-def _layer_groups(model: Any, refs: Iterable[Any] | None) -> dict[int, list[int]]:
+def _layer_groups(model: Model | Network, refs: Iterable[FeatureRef | tuple[int, int]] | None) -> dict[int, list[int]]:
     if refs is None:
         return {layer.number: list(range(layer.n_maps)) for layer in model.layers}
     groups: dict[int, list[int]] = {}

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from enum import StrEnum
 from fractions import Fraction
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any, NamedTuple, TypeVar
 
 E = TypeVar("E", bound=StrEnum)
+W = TypeVar("W", bound="Worded")
 _MAP_NAME = re.compile(r"^L(\d+)F(\d+)$")
 
 
@@ -67,7 +69,7 @@ class Worded(StrEnum):
 _WORDS: dict[tuple[type[Worded], str], tuple[str, str]] = {}
 
 
-def _say(words: dict[Any, tuple[str, str]]) -> None:
+def _say(words: Mapping[W, tuple[str, str]]) -> None:
     _WORDS.update({(type(member), member.value): said for member, said in words.items()})
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import time
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
@@ -18,6 +18,17 @@ from app.playback.devices import OutputDevice, list_output_devices, load_soundde
 from app.playback.errors import AudioDeviceError, portaudio_words
 from app.playback.mixer import N_SLOTS, Mixer, MixSettings, Slot
 from app.playback.progressive import READY_BLOCK, ProgressiveBuffer
+
+if TYPE_CHECKING:  # sounddevice is imported when a device is first needed
+    import sounddevice
+
+
+class StreamTime(Protocol):
+    """The times PortAudio gives the callback (seconds on the stream's clock)."""
+
+    outputBufferDacTime: float  # PortAudio's names
+    currentTime: float
+
 
 #: Rate used for loading slots while no device can be queried (the slots are resampled again on open).
 FALLBACK_SAMPLE_RATE = 48000
@@ -62,7 +73,7 @@ class PlaybackEngine:
         self._looping = False
         self._selected = Slot.A
         self._sd: ModuleType | None = None
-        self._stream: Any = None
+        self._stream: sounddevice.OutputStream | None = None
         self._stream_token = 0
         self._finished_token = -1  # token of a stream that finished without our asking
         self._opened_at = 0.0
@@ -446,7 +457,9 @@ class PlaybackEngine:
 
     # ---- internals ------------------------------------------------------------------------------------------
 
-    def _callback(self, outdata: np.ndarray, frames: int, time_info: Any, status: Any) -> None:
+    def _callback(
+        self, outdata: np.ndarray, frames: int, time_info: StreamTime, status: sounddevice.CallbackFlags
+    ) -> None:
         """The PortAudio callback: the mixer's block, timed by the DAC clock. No allocation, no I/O."""
         try:
             dac = time_info.outputBufferDacTime

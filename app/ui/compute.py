@@ -13,12 +13,27 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from app.core.display import LogFrequencyGrid, band_edges, linear_bin_hz, thumbnail
 from app.core.types import FeatureRef, Loudness, Method, Mode
+
+if TYPE_CHECKING:  # names for the type checker only: the worker imports these (and torch) inside the functions
+    from app.core.analysis import Analysis, Rendering
+    from app.core.characterise import MapCharacter
+    from app.core.model import Model
+    from app.core.progressive import Chunk
+    from app.core.report import Report
+    from app.core.session import Session
+    from app.core.sources import Network
+    from app.core.stems import Stems
+    from app.core.trust import ModuleDescription
+    from app.playback.progressive import ProgressiveBuffer
+
+    #: What an open returns and later requests take back: our model file, or a traced module or ONNX graph.
+    Handle = Model | Network
 
 THUMB_ROWS = 18
 THUMB_COLS = 64
@@ -122,9 +137,9 @@ class ClipSummary:
 class Opened:
     """What an open request returns: handles for later requests plus what the window shows."""
 
-    model: Any  # app.core.model.Model (opaque to the GUI)
+    model: Handle  # opaque to the GUI
     summary: ModelSummary
-    analysis: Any = None  # app.core.analysis.Analysis or None (no clip yet)
+    analysis: Analysis | None = None  # None: no clip yet
     clip: ClipSummary | None = None
 
 
@@ -169,7 +184,7 @@ class ModelSource:
     weights: Path | None = None
     front_end: Path | None = None
     search_folder: Path | None = None
-    consented: Any = None  # a module a session names: the ModuleDescription the listener agreed to run
+    consented: ModuleDescription | None = None  # a module a session names, as the listener agreed to run it
 
     @property
     def is_module(self) -> bool:
@@ -180,7 +195,7 @@ class ModelSource:
         return self.source if self.is_module else Path(self.source).name
 
 
-def open_network(path: str | Path | ModelSource) -> tuple[Any, ModelSummary]:
+def open_network(path: str | Path | ModelSource) -> tuple[Handle, ModelSummary]:
     """Read a model (raises ModelFormatError / UnsupportedModelError naming it) and describe it.
 
     ``.safetensors``: our format. ``.onnx``: an ONNX graph with its front end in the JSON sidecar beside it
@@ -210,7 +225,7 @@ def open_network(path: str | Path | ModelSource) -> tuple[Any, ModelSummary]:
     return model, summarise_model(model, notes)
 
 
-def summarise_model(model: Any, notes: tuple[str, ...] = ()) -> ModelSummary:
+def summarise_model(model: Handle, notes: tuple[str, ...] = ()) -> ModelSummary:
     """What the window shows about a network of either kind (`app.core.sources.Network`)."""
     fe = model.front_end
     layers = []
@@ -245,7 +260,7 @@ def open_session(
     model_path: str | Path | ModelSource | None,
     audio_path: str | Path | None,
     *,
-    model: Any = None,
+    model: Handle | None = None,
     summary: ModelSummary | None = None,
     cancelled: Callable[[], bool] = lambda: False,
 ) -> Opened:
@@ -271,7 +286,7 @@ def open_session(
     return Opened(model, summary, analysis, describe_clip(analysis, summary, started))
 
 
-def describe_clip(analysis: Any, summary: ModelSummary, started: float | None = None) -> ClipSummary:
+def describe_clip(analysis: Analysis, summary: ModelSummary, started: float | None = None) -> ClipSummary:
     """What the window shows of a clip before any map: its spectrogram, length, slot A's samples (no forward
     pass: the first map's window renders before the whole clip is run through the network)."""
     started = time.perf_counter() if started is None else started
@@ -296,7 +311,7 @@ def describe_clip(analysis: Any, summary: ModelSummary, started: float | None = 
     )
 
 
-def clip_findings(analysis: Any, summary: ModelSummary) -> ClipFindings:
+def clip_findings(analysis: Analysis, summary: ModelSummary) -> ClipFindings:
     """The clip's energies per layer and the model's predictions: the whole forward pass (kept for every later
     whole-clip render), or exact chunks of a long clip; and its loudness (for the renderings' matching)."""
     started = time.perf_counter()
@@ -310,7 +325,7 @@ def clip_findings(analysis: Any, summary: ModelSummary) -> ClipFindings:
 
 # --- rendering -----------------------------------------------------------------------------------------------
 def render_feature(
-    analysis: Any,
+    analysis: Analysis,
     summary: ModelSummary,
     ref: FeatureRef,
     mode: Mode,
@@ -350,21 +365,21 @@ class FirstWindow:
     ref: FeatureRef
     mode: Mode
     method: Method
-    buffer: Any
+    buffer: ProgressiveBuffer
     device_rate: int
     first_s: float
     last_s: float
     seconds: float
-    residual: Any = None  # slot R's buffer, filling alongside (Choi mode: original minus B, chunk by chunk)
+    residual: ProgressiveBuffer | None = None  # slot R's, filling alongside (Choi: original minus B, chunk by chunk)
 
 
-def progressive_wanted(analysis: Any, layer: int) -> bool:
+def progressive_wanted(analysis: Analysis, layer: int) -> bool:
     """Whether a map of ``layer`` renders progressively: a long clip, and a layer that is local in time."""
     return analysis.clip.duration > PROGRESSIVE_SECONDS and analysis.windowable(layer)
 
 
 def render_feature_progressive(
-    analysis: Any,
+    analysis: Analysis,
     summary: ModelSummary,
     ref: FeatureRef,
     mode: Mode,
@@ -399,7 +414,7 @@ def render_feature_progressive(
     samples = analysis.clip.samples
     margin = max(RESAMPLE_MARGIN, buffer.margin_needed)  # more only for a device far below the model's rate
 
-    def write(chunk: Any) -> None:
+    def write(chunk: Chunk) -> None:
         buffer.write(chunk.first, chunk.last, chunk.audio, chunk.padded_first)
         if residual is not None:
             span = slice(chunk.padded_first, chunk.padded_first + chunk.audio.shape[0])
@@ -424,7 +439,7 @@ def render_feature_progressive(
     return auralise(_residual_of(rendering, analysis), analysis, summary, device_rate, 0.0)
 
 
-def _residual_of(rendering: Any, analysis: Any) -> Any:
+def _residual_of(rendering: Rendering, analysis: Analysis) -> Rendering:
     """The residual rendering (original minus Choi, in the STFT domain) from a rendering's deconv."""
     import dataclasses
 
@@ -447,8 +462,8 @@ def _residual_of(rendering: Any, analysis: Any) -> Any:
 
 
 def auralise(
-    rendering: Any,
-    analysis: Any,
+    rendering: Rendering,
+    analysis: Analysis,
     summary: ModelSummary,
     device_rate: int,
     seconds: float,
@@ -508,7 +523,7 @@ def _peak_db(audio: np.ndarray) -> float:
 
 
 def thumbnails(
-    analysis: Any,
+    analysis: Analysis,
     summary: ModelSummary,
     layer: int,
     indices: Sequence[int],
@@ -554,13 +569,13 @@ def thumbnails(
     return out
 
 
-def thumbnail_span(analysis: Any) -> tuple[int, int]:
+def thumbnail_span(analysis: Analysis) -> tuple[int, int]:
     """Samples ``[first, last)`` the thumbnails show: the whole clip, or its loudest THUMB_SECONDS."""
     return analysis.loudest_window(THUMB_SECONDS)
 
 
 def export(
-    analysis: Any,
+    analysis: Analysis,
     refs: Sequence[FeatureRef],
     modes: Sequence[Mode],
     out_dir: str | Path,
@@ -588,13 +603,13 @@ def export(
 
 
 def characterise(
-    analyses: Sequence[Any],
+    analyses: Sequence[Analysis],
     refs: Sequence[FeatureRef] | None,
     *,
     method: Method = Method.DECONVNET,
     progress: Callable[[int, int], None] | None = None,
     cancelled: Callable[[], bool] | None = None,
-) -> Any:
+) -> list[MapCharacter]:
     """`app.core.characterise.characterise` over the session's clips (the CLI's ``aurascope characterise``), with
     each clip's stems where they lie beside it (``song.wav`` -> ``song.drums.wav``...), as the CLI finds them."""
     from app.core.characterise import characterise as run
@@ -603,7 +618,7 @@ def characterise(
     return run(analyses, refs, method=method, progress=progress, cancelled=cancelled, stems=stems_of(analyses))
 
 
-def stems_of(analyses: Sequence[Any]) -> list[Any]:
+def stems_of(analyses: Sequence[Analysis]) -> list[Stems | None]:
     """Per analysis, the stems beside its clip that add up to it, else None (unusable ones are left out)."""
     from app.core.stems import stems_beside
 
@@ -612,9 +627,9 @@ def stems_of(analyses: Sequence[Any]) -> list[Any]:
 
 def write_report(
     out_dir: Path,
-    analyses: Sequence[Any],
+    analyses: Sequence[Analysis],
     refs: Sequence[FeatureRef] | None,
-    session: Any,
+    session: Session | None,
     *,
     title: str,
     method: Method,
@@ -622,7 +637,7 @@ def write_report(
     cancelled: Callable[[], bool] | None = None,
     atlas: Path | None = None,
     excerpts: int = 3,
-) -> Any:
+) -> Report:
     """`app.core.report.write_report` (the CLI's ``aurascope report``): the same folder, page and JSON; with
     ``atlas``, each map's top ``excerpts`` excerpts of that corpus too."""
     from app.core.report import write_report as run
@@ -643,7 +658,7 @@ def write_report(
     )
 
 
-def analyse_clip(model: Any, summary: ModelSummary, path: str | Path) -> tuple[Any, ClipSummary]:
+def analyse_clip(model: Handle, summary: ModelSummary, path: str | Path) -> tuple[Analysis, ClipSummary]:
     """Another clip of the session with the model already loaded: (analysis handle, what the window shows; its
     findings come from `clip_findings` later)."""
     from app.core.analysis import Analysis

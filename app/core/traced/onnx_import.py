@@ -26,7 +26,22 @@ from torch import nn
 from app.core.errors import ModelFormatError, first_line
 
 if TYPE_CHECKING:  # onnx is optional: imported when a file is read
-    from onnx import NodeProto
+    from onnx import GraphProto, NodeProto, TensorProto
+
+    #: An attribute's value as ``onnx.helper.get_attribute_value`` gives it (a string attribute is bytes).
+    Attribute = (
+        float
+        | int
+        | bytes
+        | TensorProto
+        | GraphProto
+        | list[float]
+        | list[int]
+        | list[bytes]
+        | list[TensorProto]
+        | list[GraphProto]
+    )
+    Attrs = dict[str, Attribute]
 
 SUPPORTED_OPS = (
     "Add",
@@ -213,7 +228,7 @@ class _Builder:
         node = self.node
         return ModelFormatError(self.path, reason, field=f"graph.node[{self.index}] '{node.name}' ({node.op_type})")
 
-    def attrs(self) -> dict[str, Any]:
+    def attrs(self) -> Attrs:
         from onnx import helper
 
         return {a.name: helper.get_attribute_value(a) for a in self.node.attribute}
@@ -272,7 +287,7 @@ class _Builder:
             return self.rank()
         return None
 
-    def op_Constant(self, a: dict[str, Any]) -> None:
+    def op_Constant(self, a: Attrs) -> None:
         from onnx import numpy_helper
 
         if "value" in a:
@@ -285,18 +300,18 @@ class _Builder:
             raise self.fail("only tensor, float and int constants are supported")
         self.consts[self.node.output[0]] = _Const(value)
 
-    def op_Identity(self, a: dict[str, Any]) -> None:
+    def op_Identity(self, a: Attrs) -> None:
         self.step(lambda x: x, self.node.input[:1])
 
-    def op_Dropout(self, a: dict[str, Any]) -> None:
+    def op_Dropout(self, a: Attrs) -> None:
         if len(self.node.output) > 1 and self.node.output[1]:
             raise self.fail("a Dropout whose mask output is used cannot be run")
         self.step(lambda x: x, self.node.input[:1])
 
-    def op_Cast(self, a: dict[str, Any]) -> None:
+    def op_Cast(self, a: Attrs) -> None:
         self.step(lambda x: x, self.node.input[:1])  # shape arithmetic and float tensors: nothing to change
 
-    def op_Conv(self, a: dict[str, Any]) -> None:
+    def op_Conv(self, a: Attrs) -> None:
         weight = self.const(1, "weight").value
         bias = self.optional_const(2)
         dims = weight.ndim - 2
@@ -327,7 +342,7 @@ class _Builder:
             pad = _torch_pad(begin, end)
             self.step(lambda m, x: m(F.pad(x, pad)), self.node.input[:1], name)
 
-    def op_BatchNormalization(self, a: dict[str, Any]) -> None:
+    def op_BatchNormalization(self, a: Attrs) -> None:
         if a.get("training_mode", 0):
             raise self.fail("a batch-norm in training mode cannot be run; export the model in eval mode")
         scale, bias, mean, var = (self.const(i, w).value for i, w in enumerate(("scale", "bias", "mean", "var"), 1))
@@ -339,7 +354,7 @@ class _Builder:
         bn.running_var = torch.from_numpy(var.astype(np.float32).copy())
         self.step(_call, self.node.input[:1], self.register(bn.eval()))
 
-    def _pool(self, a: dict[str, Any], kind: str) -> None:
+    def _pool(self, a: Attrs, kind: str) -> None:
         kernel = list(a["kernel_shape"])
         dims = len(kernel)
         if dims not in (1, 2):
@@ -369,10 +384,10 @@ class _Builder:
             )
         self.step(_call, self.node.input[:1], self.register(pool))
 
-    def op_MaxPool(self, a: dict[str, Any]) -> None:
+    def op_MaxPool(self, a: Attrs) -> None:
         self._pool(a, "max")
 
-    def op_AveragePool(self, a: dict[str, Any]) -> None:
+    def op_AveragePool(self, a: Attrs) -> None:
         self._pool(a, "avg")
 
     def _global(self, reduce: Callable[..., torch.Tensor]) -> None:
@@ -382,13 +397,13 @@ class _Builder:
         axes = tuple(range(2, rank))
         self.step(lambda x: reduce(x, dim=axes, keepdim=True), self.node.input[:1])
 
-    def op_GlobalMaxPool(self, a: dict[str, Any]) -> None:
+    def op_GlobalMaxPool(self, a: Attrs) -> None:
         self._global(torch.amax)
 
-    def op_GlobalAveragePool(self, a: dict[str, Any]) -> None:
+    def op_GlobalAveragePool(self, a: Attrs) -> None:
         self._global(torch.mean)
 
-    def _reduce(self, a: dict[str, Any], reduce: Callable[..., torch.Tensor]) -> None:
+    def _reduce(self, a: Attrs, reduce: Callable[..., torch.Tensor]) -> None:
         axes_const = self.optional_const(1)
         axes = axes_const.ints() if axes_const is not None else a.get("axes")
         keep = bool(a.get("keepdims", 1))
@@ -403,13 +418,13 @@ class _Builder:
         if axes is not None and self.rank() is not None:
             self.ranks[self.node.output[0]] = self.rank() if keep else self.rank() - len(axes)
 
-    def op_ReduceMax(self, a: dict[str, Any]) -> None:
+    def op_ReduceMax(self, a: Attrs) -> None:
         self._reduce(a, torch.amax)
 
-    def op_ReduceMean(self, a: dict[str, Any]) -> None:
+    def op_ReduceMean(self, a: Attrs) -> None:
         self._reduce(a, torch.mean)
 
-    def op_Gemm(self, a: dict[str, Any]) -> None:
+    def op_Gemm(self, a: Attrs) -> None:
         if a.get("transA", 0):
             raise self.fail("Gemm with transA=1 is not supported")
         weight = self.const(1, "weight").value.astype(np.float32)
@@ -424,7 +439,7 @@ class _Builder:
             linear.bias.data = torch.from_numpy(np.ascontiguousarray(beta * b))
         self.step(_call, self.node.input[:1], self.register(linear))
 
-    def op_MatMul(self, a: dict[str, Any]) -> None:
+    def op_MatMul(self, a: Attrs) -> None:
         weight = self.optional_const(1)
         if weight is not None and weight.value.ndim == 2 and self.node.input[0] not in self.consts:
             w = weight.value.astype(np.float32)
@@ -448,47 +463,47 @@ class _Builder:
                 if value.dtype.kind == "f" and value.ndim > 0:
                     self.consts[name] = _Const(value.astype(np.float32))
 
-    def op_Add(self, a: dict[str, Any]) -> None:
+    def op_Add(self, a: Attrs) -> None:
         self._binary(lambda x, y: x + y)
 
-    def op_Sub(self, a: dict[str, Any]) -> None:
+    def op_Sub(self, a: Attrs) -> None:
         self._binary(lambda x, y: x - y)
 
-    def op_Mul(self, a: dict[str, Any]) -> None:
+    def op_Mul(self, a: Attrs) -> None:
         self._binary(lambda x, y: x * y)
 
-    def op_Div(self, a: dict[str, Any]) -> None:
+    def op_Div(self, a: Attrs) -> None:
         self._binary(lambda x, y: x / y if isinstance(x, torch.Tensor) or isinstance(y, torch.Tensor) else x // y)
 
     def _unary_module(self, module: nn.Module) -> None:
         self.step(_call, self.node.input[:1], self.register(module))
 
-    def op_Relu(self, a: dict[str, Any]) -> None:
+    def op_Relu(self, a: Attrs) -> None:
         self._unary_module(nn.ReLU())
 
-    def op_LeakyRelu(self, a: dict[str, Any]) -> None:
+    def op_LeakyRelu(self, a: Attrs) -> None:
         self._unary_module(nn.LeakyReLU(float(a.get("alpha", 0.01))))
 
-    def op_Sigmoid(self, a: dict[str, Any]) -> None:
+    def op_Sigmoid(self, a: Attrs) -> None:
         self._unary_module(nn.Sigmoid())
 
-    def op_Tanh(self, a: dict[str, Any]) -> None:
+    def op_Tanh(self, a: Attrs) -> None:
         self._unary_module(nn.Tanh())
 
-    def op_Elu(self, a: dict[str, Any]) -> None:
+    def op_Elu(self, a: Attrs) -> None:
         self._unary_module(nn.ELU(float(a.get("alpha", 1.0))))
 
-    def op_Softplus(self, a: dict[str, Any]) -> None:
+    def op_Softplus(self, a: Attrs) -> None:
         self._unary_module(nn.Softplus())
 
-    def op_Gelu(self, a: dict[str, Any]) -> None:
+    def op_Gelu(self, a: Attrs) -> None:
         approximate = a.get("approximate", "none")
         self._unary_module(nn.GELU(approximate.decode() if isinstance(approximate, bytes) else approximate))
 
-    def op_Erf(self, a: dict[str, Any]) -> None:
+    def op_Erf(self, a: Attrs) -> None:
         self.step(torch.erf)
 
-    def op_Clip(self, a: dict[str, Any]) -> None:
+    def op_Clip(self, a: Attrs) -> None:
         low, high = self.optional_const(1), self.optional_const(2)
         lo = float(low.value) if low is not None else a.get("min")
         hi = float(high.value) if high is not None else a.get("max")
@@ -499,13 +514,13 @@ class _Builder:
         else:
             self._unary_module(nn.Hardtanh(lo if lo is not None else -np.inf, hi if hi is not None else np.inf))
 
-    def op_Softmax(self, a: dict[str, Any]) -> None:
+    def op_Softmax(self, a: Attrs) -> None:
         self._unary_module(nn.Softmax(dim=int(a.get("axis", -1))))
 
-    def op_LogSoftmax(self, a: dict[str, Any]) -> None:
+    def op_LogSoftmax(self, a: Attrs) -> None:
         self._unary_module(nn.LogSoftmax(dim=int(a.get("axis", -1))))
 
-    def op_Flatten(self, a: dict[str, Any]) -> None:
+    def op_Flatten(self, a: Attrs) -> None:
         axis = int(a.get("axis", 1))
         if axis == 0:
             self.step(lambda x: x.reshape(1, -1), self.node.input[:1])
@@ -514,7 +529,7 @@ class _Builder:
         else:
             self.step(lambda x: torch.flatten(torch.flatten(x, 0, axis - 1), 1), self.node.input[:1])
 
-    def op_Reshape(self, a: dict[str, Any]) -> None:
+    def op_Reshape(self, a: Attrs) -> None:
         allow_zero = bool(a.get("allowzero", 0))
         shape_const = self.optional_const(1)
         if shape_const is not None:
@@ -528,15 +543,15 @@ class _Builder:
 
         self.step(reshape)
 
-    def op_Transpose(self, a: dict[str, Any]) -> None:
+    def op_Transpose(self, a: Attrs) -> None:
         perm = a.get("perm")
         self.step(lambda x: x.permute(*perm) if perm else x.permute(*reversed(range(x.dim()))), self.node.input[:1])
 
-    def _axes(self, a: dict[str, Any]) -> list[int] | None:
+    def _axes(self, a: Attrs) -> list[int] | None:
         axes_const = self.optional_const(1)
         return axes_const.ints() if axes_const is not None else a.get("axes")
 
-    def op_Squeeze(self, a: dict[str, Any]) -> None:
+    def op_Squeeze(self, a: Attrs) -> None:
         axes = self._axes(a)
         if self.rank() is not None and axes is not None:
             self.ranks[self.node.output[0]] = self.rank() - len(axes)
@@ -552,7 +567,7 @@ class _Builder:
 
         self.step(squeeze)
 
-    def op_Unsqueeze(self, a: dict[str, Any]) -> None:
+    def op_Unsqueeze(self, a: Attrs) -> None:
         axes = self._axes(a)
         if axes is None:
             raise self.fail("Unsqueeze needs its axes")
@@ -568,7 +583,7 @@ class _Builder:
 
         self.step(unsqueeze)
 
-    def op_Shape(self, a: dict[str, Any]) -> None:
+    def op_Shape(self, a: Attrs) -> None:
         rank = self.rank()
         if rank is None:
             raise self.fail("the input's rank is unknown (run ONNX shape inference before export)")
@@ -577,7 +592,7 @@ class _Builder:
         self.ranks[self.node.output[0]] = 1
         self.step(lambda x: [x.shape[i] for i in picked], self.node.input[:1])
 
-    def op_Gather(self, a: dict[str, Any]) -> None:
+    def op_Gather(self, a: Attrs) -> None:
         indices = self.const(1, "indices")
         axis = int(a.get("axis", 0))
 
@@ -593,7 +608,7 @@ class _Builder:
 
         self.step(gather)
 
-    def op_Concat(self, a: dict[str, Any]) -> None:
+    def op_Concat(self, a: Attrs) -> None:
         axis = int(a.get("axis", 0))
         self._tensor_consts()
 
@@ -607,7 +622,7 @@ class _Builder:
 
         self.step(concat)
 
-    def op_Pad(self, a: dict[str, Any]) -> None:
+    def op_Pad(self, a: Attrs) -> None:
         mode = a.get("mode", b"constant")
         if mode not in (b"constant", "constant"):
             raise self.fail(f"pad mode {mode!r} is not supported (only constant)")
