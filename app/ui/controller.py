@@ -33,7 +33,7 @@ from app.ui.images import thumbnail_pixmap
 from app.ui.jobs import atlas_jobs
 from app.ui.jobs.atlas_jobs import AtlasSummary, Excerpt, ExcerptAudio, ExcerptClips, Listing
 from app.ui.jobs.handle import JobHandle
-from app.ui.worker import ATLAS, COMPARE, EXCERPT, EXCERPTS, FINDINGS, RENDER, THUMBNAILS, ComputeWorker
+from app.ui.worker import ATLAS, COMPARE, EXCERPT, EXCERPTS, FINDINGS, OPEN, RENDER, THUMBNAILS, ComputeWorker
 
 MAX_ANALYSES = 4  # clips kept analysed at once (each holds its STFT, forward pass and rendered maps)
 MAX_EXCERPTS = 32  # rendered excerpts kept (a few seconds of audio each): going back to one plays it at once
@@ -74,6 +74,7 @@ class Controller(JobStarts, QObject):
     thumbnailsMade = Signal(object)
     thumbnailProgress = Signal(int, int)
     thumbnailsFailed = Signal(str)
+    busyChanged = Signal(bool, str)  # an interactive job is running (its text, "Exporting…"), or none is
     workerIdle = Signal()  # the worker has drained; background thumbnails resume right after the receivers ran
     modelOpened = Signal(object, object)  # (ModelSummary, ModelSource | None): a network adopted, clips forgotten
     atlasOpened = Signal(object)
@@ -123,6 +124,7 @@ class Controller(JobStarts, QObject):
         self._thumb_timer.setSingleShot(True)
         self._thumb_timer.timeout.connect(self.next_thumbnails)
         self.worker.drained.connect(self._worker_drained)
+        self.worker.busyChanged.connect(self.busyChanged)
         self.jobs: set[JobHandle] = set()  # long jobs not ended yet (held here: the view may drop its handle)
         # the corpus atlas
         self.atlas: AtlasSummary | None = None
@@ -333,6 +335,12 @@ class Controller(JobStarts, QObject):
     def stop_thumbnails(self) -> None:
         self.thumb_queue.clear()
         self.thumbnailProgress.emit(0, 0)
+
+    def cancel_opening(self) -> None:
+        """The busy indicator's Cancel: stop opening a file and making thumbnails (what was loaded stays)."""
+        self.worker.cancel(OPEN)
+        self.worker.cancel(THUMBNAILS)
+        self.stop_thumbnails()
 
     def forget_thumbnails(self) -> None:
         """Another network: no thumbnail made so far applies."""

@@ -26,7 +26,6 @@ from app.ui.feature_tree import ref_text
 from app.ui.jobs.export_job import Exported
 from app.ui.jobs.handle import JobHandle
 from app.ui.report_dialog import ClipChoice, ReportDialog, ReportRequest
-from app.ui.worker import OPEN, THUMBNAILS
 
 
 class LongJobs:
@@ -281,8 +280,6 @@ class LongJobs:
             self.unsetCursor()
 
     def cancel_work(self) -> None:
-        self.worker.cancel(OPEN)
-        self.worker.cancel(THUMBNAILS)
-        self.controller.stop_thumbnails()
+        self.controller.cancel_opening()
         self.thumb_label.setText("")
         self.statusBar().showMessage("Cancelled; what was loaded stays loaded", 4000)

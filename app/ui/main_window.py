@@ -317,7 +317,7 @@ class MainWindow(WindowActions, SessionCommands, OpeningCommands, PlaybackPanel,
             widget.setStyleSheet("padding: 0 8px; border-left: 1px solid #44444f;")
             bar.addPermanentWidget(widget)
         self.stack.hoverText.connect(self.hover_label.setText)
-        self.worker.busyChanged.connect(self._busy_changed)
+        self.controller.busyChanged.connect(self._busy_changed)
         self.controller.workerIdle.connect(self._worker_drained)
 
     def _restore_settings(self) -> None:

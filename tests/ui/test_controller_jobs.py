@@ -5,6 +5,7 @@ finished or failed, ended); what they wrote is compared with the core's own rout
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -269,3 +270,20 @@ def test_reading_a_damaged_session_fails_with_the_file_and_reason(controller, qt
         pass
     error = failed.args[0]
     assert isinstance(error, SessionError) and error.path == damaged and error.reason
+
+
+def test_cancelling_an_open_keeps_what_was_loaded(controller, qtbot, model_file) -> None:
+    from app.ui.compute import ModelSource
+
+    held, clip = controller.model_handle, controller.clip
+    running, gate = threading.Event(), threading.Event()
+    controller.worker.submit("test-gate", lambda job: running.set() or gate.wait(30))  # the worker is busy
+    assert running.wait(30)
+    handle = controller.open_model(ModelSource(str(model_file)))  # waits behind it
+    seen = _record(handle)
+    controller.cancel_opening()  # the busy indicator's Cancel
+    gate.set()
+    with qtbot.waitSignal(handle.ended, timeout=TIMEOUT_MS):
+        pass
+    assert [s[0] for s in seen if s[0] in ("finished", "failed")] == []
+    assert controller.model_handle is held and controller.clip is clip and handle not in controller.jobs
