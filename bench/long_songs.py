@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import time
@@ -215,7 +214,17 @@ def rss_child(name: str, samples_file: str, whole: bool) -> None:
             analysis.render(FeatureRef(layer, 0))
         else:
             click_to_sound(analysis, layer, 0, playhead)
-    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+
+
+#: Linux carries a process's peak RSS across fork and exec (a child of this big process would report at least
+#: this process's size): a small launcher runs the child and reports the child's own peak (RUSAGE_CHILDREN), as
+#: tests/cli_process.run_measured does.
+_LAUNCHER = (
+    "import resource, subprocess, sys\n"
+    "code = subprocess.call(sys.argv[1:])\n"
+    "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)\n"
+    "sys.exit(code)\n"
+)
 
 
 def startup_child() -> None:
@@ -243,14 +252,16 @@ def startup_child() -> None:
     click_to_sound(opened.analysis, 2, 0, 0)
     mark("first_window_layer2")
     playable = sum(marks.values())
+    modules = sorted(m for m in ("librosa", "numba", "scipy.signal", "pyloudnorm") if m in sys.modules)
     compute.clip_findings(opened.analysis, summary)
     mark("after_playable_findings_forward_energies_predictions")
     marks["to_playable"] = playable
-    modules = sorted(m for m in ("librosa", "numba", "scipy.signal", "pyloudnorm") if m in sys.modules)
     print(json.dumps({"marks": marks, "imported": modules}))
 
 
 def peak_rss(name: str, seconds: float, whole: bool = False) -> float:
+    """Peak resident memory (MB) of a fresh process that opens a ``seconds`` clip with model ``name`` and clicks
+    one map per layer (windowed, or ``whole``-clip renders)."""
     import tempfile
 
     from app.core.model import load_model
@@ -259,12 +270,9 @@ def peak_rss(name: str, seconds: float, whole: bool = False) -> float:
     path = Path(tempfile.gettempdir()) / f"aurascope-long-songs-{sr}-{seconds:g}.npy"
     if not path.is_file():
         np.save(path, song_clip(seconds, sr).samples)
+    child = [sys.executable, __file__, "--rss-child", name, str(path)] + (["--whole"] if whole else [])
     out = subprocess.run(
-        [sys.executable, __file__, "--rss-child", name, str(path)] + (["--whole"] if whole else []),
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=ROOT,
+        [sys.executable, "-c", _LAUNCHER, *child], capture_output=True, text=True, check=True, cwd=ROOT
     )
     return float(out.stdout.strip().splitlines()[-1])
 
@@ -278,6 +286,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--thumbs-whole", action="store_true", help="also whole-clip thumbnails at 30 s (slow)")
     parser.add_argument("--thumbs-playing", action="store_true", help="also thumbnails on 1 thread, as while playing")
     parser.add_argument("--launch-runs", type=int, default=3)
+    parser.add_argument("--only", help="some of: clicks (click, fill, thumbnails), rss, startup, launch")
     parser.add_argument("--rss-child", nargs=2, metavar=("MODEL", "SAMPLES"), help=argparse.SUPPRESS)
     parser.add_argument("--whole", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--startup-child", action="store_true", help=argparse.SUPPRESS)
@@ -296,20 +305,32 @@ def main(argv: list[str] | None = None) -> int:
     device = default_device()
     emit("device", 0, str(device), torch=torch.__version__, threads=torch.get_num_threads(), cpus=os.cpu_count())
     lengths = [30.0] if args.quick else [30.0, 180.0, 600.0]
-    for name in args.models.split(","):
-        measure_model(name, lengths, args)
-    for seconds in lengths:
-        emit(f"peak_rss_mb_{seconds:g}s", peak_rss("choi2015-genre", seconds), "MB", model="choi2015-genre")
-    for seconds in [30.0] if args.quick else [30.0, 180.0]:
-        rss = peak_rss("choi2015-genre", seconds, whole=True)
-        emit(f"peak_rss_whole_mb_{seconds:g}s", rss, "MB", model="choi2015-genre", route="whole clip")
-    out = subprocess.run(
-        [sys.executable, __file__, "--startup-child"], capture_output=True, text=True, check=True, cwd=ROOT
-    )
-    startup = json.loads(out.stdout.strip().splitlines()[-1])
-    for step, seconds in startup["marks"].items():
-        emit(f"startup_{step}_s", seconds, "s", note="fresh process, the window's default model and clip")
-    if not args.quick:
+    models = args.models.split(",")
+    only = set(args.only.split(",")) if args.only else {"clicks", "rss", "startup", "launch"}
+    if "clicks" in only:  # click to sound, fill rate, thumbnails
+        for name in models:
+            measure_model(name, lengths, args)
+    if "rss" in only:
+        for name in models:
+            for seconds in lengths:
+                emit(f"peak_rss_mb_{seconds:g}s", peak_rss(name, seconds), "MB", model=name, route="windowed")
+            for seconds in [30.0] if args.quick else [30.0, 180.0]:
+                rss = peak_rss(name, seconds, whole=True)
+                emit(f"peak_rss_whole_mb_{seconds:g}s", rss, "MB", model=name, route="whole clip")
+    if "startup" in only:
+        out = subprocess.run(
+            [sys.executable, __file__, "--startup-child"], capture_output=True, text=True, check=True, cwd=ROOT
+        )
+        startup = json.loads(out.stdout.strip().splitlines()[-1])
+        for step, seconds in startup["marks"].items():
+            emit(
+                f"startup_{step}_s",
+                seconds,
+                "s",
+                note="fresh process, the window's default model and clip",
+                heavy_imports_before_playable=startup["imported"],
+            )
+    if "launch" in only and not args.quick:
         from gui_launch import launch_figures
 
         launch_figures(args.launch_runs)  # launch_to_painted_s, launch_to_playable_s (and where between)
