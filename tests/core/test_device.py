@@ -1,0 +1,43 @@
+"""The device every analysis runs on: a GPU when torch sees one (CUDA first), else the CPU. CI has no GPU, so
+torch's answers are replaced here; nothing runs on a GPU."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from app.core import analysis as analysis_module
+from app.core.analysis import default_device
+
+
+def test_default_device_follows_what_torch_sees(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert default_device() == torch.device("cuda")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    assert default_device() == torch.device("cpu")
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: True)
+    assert default_device() == torch.device("mps")
+
+
+def test_the_window_analyses_on_the_default_device(
+    monkeypatch: pytest.MonkeyPatch, model_file: Path, wav_file: Path
+) -> None:
+    """The window's open, findings and thumbnails run on `default_device()` (here the CPU, counted)."""
+    from app.ui import compute
+
+    asked: list[torch.device] = []
+
+    def counted() -> torch.device:
+        asked.append(torch.device("cpu"))
+        return asked[-1]
+
+    monkeypatch.setattr(analysis_module, "default_device", counted)
+    opened = compute.open_session(model_file, wav_file)
+    assert asked and opened.analysis.device == asked[-1] == opened.model.device
+    assert opened.analysis.spectrum.device == asked[-1]
+    findings = compute.clip_findings(opened.analysis, opened.summary)
+    assert set(findings.energies) == {layer.number for layer in opened.summary.layers}
+    assert compute.thumbnails(opened.analysis, opened.summary, 2, [0])
