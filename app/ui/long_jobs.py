@@ -5,7 +5,6 @@ error. A part of `MainWindow`; the jobs themselves are the controller's (`app.ui
 from __future__ import annotations
 
 import os
-from dataclasses import replace
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QUrl
@@ -140,14 +139,12 @@ class LongJobs:
             method=self.options.current_method(),
             folder=s.get(keys.REPORT_DIR) or str(Path(self._last_dir()) / "aurascope-report"),
             title=f"Listening report — {self.summary.name}",
+            atlas=self.controller.atlas.path if self.controller.atlas is not None else None,
             parent=self,
         )
         if dialog.exec() != ReportDialog.DialogCode.Accepted:
             return
-        request = dialog.request()
-        if request.atlas is None and self.controller.atlas is not None:  # the open atlas: each map's top excerpts
-            request = replace(request, atlas=self.controller.atlas.path)
-        self.run_report(request)
+        self.run_report(dialog.request())
 
     def run_report(self, request: ReportRequest) -> None:
         """Write the listening report through the controller (the CLI's ``aurascope report``), with a cancellable

@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
     QListWidget,
     QListWidgetItem,
     QRadioButton,
+    QSpinBox,
     QVBoxLayout,
     QWidget,
 )
@@ -99,10 +100,12 @@ class ReportDialog(QDialog):
         method: Method,
         folder: str = "",
         title: str = "",
+        atlas: Path | None = None,
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
         self.setWindowTitle("Export listening report")
+        self.atlas_path = atlas
         self.selected = tuple(sorted({FeatureRef.of(r) for r in selected}))
         self.layer_sizes = list(layer_sizes)
         layout = QVBoxLayout(self)
@@ -183,6 +186,24 @@ class ReportDialog(QDialog):
         self.folder.setPlaceholderText("the folder for index.html, report.json, images/ and audio/")
         self.folder.textChanged.connect(self._update)
         form.addRow("Folder", with_browse(self.folder, self._browse))
+        # with an atlas open: each map's strongest excerpts of its corpus, as the Top excerpts panel lists them
+        self.atlas = QCheckBox(f"Each map's top excerpts from {atlas.name}" if atlas else "Top excerpts: no atlas open")
+        self.atlas.setEnabled(atlas is not None)
+        self.atlas.setChecked(atlas is not None)
+        self.atlas.setToolTip(
+            str(atlas) if atlas else "Open a corpus atlas (File › Open atlas) to add each map's top excerpts"
+        )
+        self.excerpts = QSpinBox()
+        self.excerpts.setRange(1, 16)
+        self.excerpts.setValue(3)
+        self.excerpts.setSuffix(" per map")
+        self.excerpts.setEnabled(atlas is not None)
+        self.atlas.toggled.connect(self.excerpts.setEnabled)
+        atlas_row = QHBoxLayout()
+        atlas_row.addWidget(self.atlas)
+        atlas_row.addWidget(self.excerpts)
+        atlas_row.addStretch(1)
+        form.addRow("Corpus", atlas_row)
         self.open_when_done = QCheckBox("Open in browser when done")
         self.open_when_done.setChecked(True)
         form.addRow("", self.open_when_done)
@@ -248,6 +269,8 @@ class ReportDialog(QDialog):
             clips=self.checked_clips(),
             method=chosen(self.method, Method),
             open_when_done=self.open_when_done.isChecked(),
+            atlas=self.atlas_path if self.atlas.isChecked() else None,
+            excerpts=self.excerpts.value(),
         )
 
     def accept(self) -> None:

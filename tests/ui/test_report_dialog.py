@@ -169,3 +169,21 @@ def test_the_request_carries_title_method_and_the_browser_choice(make, tmp_path:
     assert (request.title, request.method, request.open_when_done) == ("Layer 3 of the tagger", "deconvnet", False)
     assert request.folder == tmp_path / "out" and isinstance(request.folder, Path)
     assert make(title="").request().title == ""  # write_report then titles it after the model
+
+
+def test_an_open_atlas_is_offered_with_its_excerpts_per_map(make, tmp_path: Path) -> None:
+    atlas = tmp_path / "corpus.atlas"
+    dialog = make(atlas=atlas)
+    assert dialog.atlas.text() == "Each map's top excerpts from corpus.atlas" and dialog.atlas.isChecked()
+    assert dialog.excerpts.isEnabled() and dialog.excerpts.value() == 3
+    dialog.excerpts.setValue(5)
+    request = dialog.request()
+    assert (request.atlas, request.excerpts) == (atlas, 5)
+    dialog.atlas.setChecked(False)
+    assert not dialog.excerpts.isEnabled() and dialog.request().atlas is None
+
+
+def test_without_an_atlas_the_choice_is_greyed(make) -> None:
+    dialog = make()
+    assert not dialog.atlas.isEnabled() and not dialog.atlas.isChecked() and not dialog.excerpts.isEnabled()
+    assert "File › Open atlas" in dialog.atlas.toolTip() and dialog.request().atlas is None
