@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_no_module_in_app_ui_imports_torch_at_module_level() -> None:
     offenders = []
-    for path in sorted((ROOT / "app" / "ui").glob("*.py")):
+    for path in sorted((ROOT / "app" / "ui").rglob("*.py")):  # the job modules in app/ui/jobs too
         tree = ast.parse(path.read_text())
         for node in tree.body:  # module level only; imports inside functions run on the worker
             names = []
@@ -31,6 +31,30 @@ def test_no_module_in_app_ui_imports_torch_at_module_level() -> None:
                 "app.core.deconv",
             )
             offenders += [f"{path.name}: {n}" for n in names if n.split(".")[0] == "torch" or n in heavy]
+    assert offenders == []
+
+
+#: the window's modules: they show and forward; every worker job is the controller's (app/ui/controller*.py)
+WINDOW_MODULES = ("main_window.py", "long_jobs.py", "playback_panel.py", "window_*.py")
+
+
+def test_the_window_starts_no_worker_job_and_calls_no_compute_function() -> None:
+    paths = sorted({p for pattern in WINDOW_MODULES for p in (ROOT / "app" / "ui").glob(pattern)})
+    assert len(paths) >= 7  # main_window, long_jobs, playback_panel, window_actions/atlas/opening/sessions
+    offenders = []
+    for path in paths:
+        for node in ast.walk(ast.parse(path.read_text())):
+            # self.worker.submit(...), self.controller.worker.post(...): a job built in the window
+            worker_call = isinstance(node, ast.Attribute) and isinstance(node.value, ast.Attribute)
+            if worker_call and node.value.attr == "worker" and node.attr in ("submit", "post", "cancel", "cancel_all"):
+                offenders.append(f"{path.name}:{node.lineno}: worker.{node.attr}")
+            # compute.open_session(...), from app.ui.compute import export: compute work called from the window
+            if isinstance(node, ast.ImportFrom) and node.module in ("app.ui.compute", "app.ui.jobs"):
+                offenders += [f"{path.name}:{node.lineno}: {a.name}" for a in node.names if a.name[0].islower()]
+            if isinstance(node, ast.ImportFrom) and node.module == "app.ui":
+                offenders += [f"{path.name}:{node.lineno}: app.ui.{a.name}" for a in node.names if a.name == "compute"]
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("app.ui.jobs."):
+                offenders += [f"{path.name}:{node.lineno}: {a.name}" for a in node.names if a.name.startswith("start")]
     assert offenders == []
 
 
