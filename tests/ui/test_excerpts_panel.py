@@ -16,6 +16,7 @@ from cli_process import run
 from PySide6.QtCore import QPoint, Qt
 
 from app.core.atlas.store import AtlasFile
+from app.core.audio import file_sha256
 from app.core.model import random_weights, save_model
 from app.core.resampling import resample
 from app.core.types import FeatureRef, Mode
@@ -219,20 +220,36 @@ def test_an_atlas_built_with_another_model_is_refused(make_window, qtbot, atlas,
 def test_the_session_remembers_the_atlas_and_a_missing_one_is_said_in_the_status_bar(
     make_window, qtbot, atlas, wav_file, model_file, tmp_path
 ):
+    own = tmp_path / "corpus.atlas"  # a copy this test may build further
+    shutil.copy(atlas, own)
     window = make_window(wav_file, model_file)
-    _open_atlas(window, qtbot, atlas)
+    _open_atlas(window, qtbot, own)
     target = tmp_path / "listening.aurascope"
     assert window._save_to(target)
-    assert json.loads(target.read_text())["atlas"]["sha256"] == window.controller.atlas.sha256
+    saved_sha = json.loads(target.read_text())["atlas"]["sha256"]
+    assert saved_sha == window.controller.atlas.sha256 == file_sha256(own)
     window.close()
 
     again = make_window(None, None, wait=False)
     with qtbot.waitSignal(again.controller.atlasOpened, timeout=60000):
         again.open_session_file(target)
-    assert again.excerpts.isVisible() and again.controller.atlas.path == atlas.resolve()
+    assert again.excerpts.isVisible() and again.controller.atlas.path == own.resolve()
     assert not again.session.dirty  # the same atlas: nothing changed
     assert again.atlas_label.text() == "atlas corpus.atlas"
     again.close()
+
+    # built further since: it opens as it is now, the listener is told, and the session takes its new hash
+    grown = run("atlas", "build", "-m", str(model_file), str(wav_file), "-o", str(own), "--k", str(K), "-q")
+    assert grown.returncode == 0, grown.stderr
+    fourth = make_window(None, None, wait=False)
+    said: list[str] = []
+    fourth.statusBar().messageChanged.connect(said.append)
+    with qtbot.waitSignal(fourth.controller.atlasOpened, timeout=60000):
+        fourth.open_session_file(target)
+    assert fourth.controller.atlas.clips == 13 and fourth.session.atlas.sha256 == file_sha256(own) != saved_sha
+    assert fourth.session.dirty
+    assert "The atlas corpus.atlas changed since the session was saved (built further?): showing it as it is" in said
+    fourth.close()
 
     # the atlas moved away: the session still opens, and the status bar says what is missing
     doc = json.loads(target.read_text())
