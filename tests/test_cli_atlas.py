@@ -242,3 +242,52 @@ def test_a_pool_build_killed_mid_run_resumes_and_leaves_no_worker(tmp_path: Path
     assert local.returncode == 0, local.stderr
     with AtlasFile(killed) as resumed, AtlasFile(straight) as one_pass:
         assert resumed.contents() == one_pass.contents()
+
+
+@pytest.mark.parametrize("moment", ["workers starting", "after a batch"])
+def test_ctrl_c_on_a_pool_build_is_one_line_and_leaves_no_worker(tmp_path: Path, model_file: Path, moment: str) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from cli_process import ROOT, TESTS
+
+    folder = tmp_path / "many"
+    folder.mkdir()
+    for i in range(10):
+        sf.write(folder / f"c{i:02d}.wav", chord_clip(RATE, 2.0 + 0.3 * (i % 4), seed=80 + i) * 0.4, RATE)
+    out = tmp_path / "interrupted.atlas"
+    command = [sys.executable, "-m", "app", "atlas", "build", "-m", str(model_file), str(folder), "-o", str(out),
+               "--k", "3", "--batch", "2", "--engine", "pool", "--workers", "2"]  # fmt: skip
+    env = {"PYTHONPATH": f"{ROOT}:{TESTS}", "PATH": "/usr/bin:/bin"}
+    child = subprocess.Popen(
+        command, cwd=ROOT, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env, start_new_session=True
+    )
+    try:
+        assert child.stderr is not None
+        if moment == "workers starting":  # both spawned, still importing torch: Ctrl-C lands in their start-up
+            deadline = time.monotonic() + 120
+            while len(workers := _children(child.pid)) < 2 and time.monotonic() < deadline:
+                time.sleep(0.05)
+        else:
+            for line in child.stderr:
+                if line.startswith("atlas: 2/10 clips"):
+                    break
+            workers = _children(child.pid)
+        os.killpg(child.pid, signal.SIGINT)  # a terminal's Ctrl-C: the whole foreground group
+        rest = child.stderr.read()
+        assert child.wait(timeout=60) == 130
+    finally:
+        child.kill()
+    assert len(workers) >= 2
+    lines = [line for line in rest.splitlines() if not line.startswith("atlas: ")]
+    assert lines == ["aurascope: interrupted"], rest  # no worker's KeyboardInterrupt traceback
+    deadline = time.monotonic() + 20
+    while any(_alive(p) for p in workers) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not [p for p in workers if _alive(p)]
+    if out.exists():
+        with AtlasFile(out) as atlas:
+            assert len(atlas.clips()) % 2 == 0  # whole batches only

@@ -5,8 +5,10 @@ thread each, not N processes fighting over N threads each). Nothing to install; 
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
+import signal
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -62,6 +64,21 @@ def _scan(path: str) -> ClipResult:
     return scan_file(path, network, settings, device="cpu")
 
 
+@contextlib.contextmanager
+def _workers_ignore_ctrl_c() -> Iterator[None]:
+    """Spawn workers with SIGINT ignored (an ignored signal stays ignored across exec, and Python then leaves it so):
+    Ctrl-C reaches the whole foreground group, and only the build should answer it, by shutting the pool down,
+    not every worker with a KeyboardInterrupt traceback of its own."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def default_workers() -> int:
     """The cores this process may run on."""
     try:
@@ -94,10 +111,11 @@ class PoolEngine:
         todo = iter(paths)
         running: set[Future[ClipResult]] = set()
         try:
-            for path in todo:
-                running.add(pool.submit(_scan, path))
-                if len(running) >= workers * IN_FLIGHT_PER_WORKER:
-                    break
+            with _workers_ignore_ctrl_c():  # the pool spawns its workers in these first submits
+                for path in todo:
+                    running.add(pool.submit(_scan, path))
+                    if len(running) >= workers * IN_FLIGHT_PER_WORKER:
+                        break
             while running:
                 done, running = wait(running, return_when=FIRST_COMPLETED)
                 for future in done:
