@@ -312,3 +312,34 @@ def test_a_model_and_an_atlas_dropped_together_open_in_that_order(make_window, q
     assert window.summary is not None and window.controller.atlas.model_sha256 == window.summary.sha256
     qtbot.waitUntil(lambda: window.excerpts.ref is not None and len(window.excerpts.excerpts) == K, timeout=60000)
     assert window.last_error == ""
+
+
+def test_a_double_click_plays_a_row_and_b_belongs_to_the_panel_while_it_has_the_focus(
+    make_window, qtbot, atlas, wav_file, model_file
+):
+    window = make_window(wav_file, model_file)
+    _open_atlas(window, qtbot, atlas)
+    _select(window, qtbot, MAP)
+    panel, engine = window.excerpts, window.excerpt_engine
+    item = panel.table.topLevelItem(2)
+    rect = panel.table.visualItemRect(item)
+    x = panel.table.header().sectionPosition(TIME) + 10  # not the clip's name: that one opens the clip
+    at = QPoint(x, rect.center().y())
+    qtbot.mouseClick(panel.table.viewport(), Qt.MouseButton.LeftButton, pos=at)  # a double click's first press
+    qtbot.mouseDClick(panel.table.viewport(), Qt.MouseButton.LeftButton, pos=at)
+    qtbot.waitUntil(lambda: panel.loaded is not None, timeout=60000)
+    assert panel.loaded.excerpt.rank == 3 and panel.current().rank == 3
+    assert window.clip.path == wav_file.resolve()  # the main views still show their clip
+    panel.pause()
+    assert not engine.is_playing
+
+    # nothing plays, but the panel has the focus: B is the panel's; elsewhere it is the main transport's again
+    panel.table.setFocus()
+    qtbot.waitUntil(lambda: panel.has_keys(), timeout=3000)
+    before = window.engine.selected
+    window.act_toggle_ab.trigger()
+    assert engine.selected is Slot.A and panel.slot_a.isChecked() and window.engine.selected is before
+    window.tree.setFocus()
+    qtbot.waitUntil(lambda: not panel.has_keys(), timeout=3000)
+    window.act_toggle_ab.trigger()
+    assert engine.selected is Slot.A and window.engine.selected is not before
