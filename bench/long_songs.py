@@ -15,12 +15,18 @@ Prints JSON lines ``{"figure": ..., "value": ..., "unit": ...}``. Clips are real
 - ``fill_rate_x_realtime_L<layer>_180s``: seconds of audio the background fill makes per second of compute,
   over the chunks after the window (``--fill-chunks`` of them).
 - ``thumbnails_all_maps_s_180s``: every map's tree and gallery thumbnail (`app.ui.compute.thumbnails`, the
-  clip's loudest 10 s) for all layers; ``thumbnails_all_maps_whole_s_<s>s`` (before) on the 30 s clip.
+  clip's loudest 10 s) for all layers, per model, on all cores (as while nothing plays; ``--thumbs-playing``
+  adds ``thumbnails_all_maps_playing_s_180s`` on one thread); ``thumbnails_all_maps_whole_s_<s>s`` (before) on
+  the 30 s clip.
 - ``peak_rss_mb_<s>s``: a fresh process opens the clip and clicks one map on every layer (windowed), for each
-  length, so the growth with length shows; ``peak_rss_whole_mb_30s``: the same with whole-clip renders.
+  length and model, so the growth with length shows; ``peak_rss_whole_mb_30s``: the same with whole-clip
+  renders. The child's own peak, through a small launcher (Linux carries a peak RSS across fork and exec).
 - ``startup_<step>_s``: where the time to the first playable map goes, in a fresh process (torch import, app
-  import, model load, clip load + STFT, the clip's summary, the first map's window).
-- ``launch_to_painted_s`` / ``launch_to_playable_s``: `bench/gui_launch.py`'s runs of ``main.py``.
+  import, model load, clip load + STFT, the first map's window; then the clip's findings, after it).
+- ``launch_to_painted_s`` / ``launch_to_playable_s`` (and ``_opened_``, ``_findings_``): `bench/gui_launch.py`'s
+  runs of ``main.py`` with its defaults (musicnn-mtt-vgg, the band demo clip).
+
+``--only clicks,rss,startup,launch`` runs some of these groups (clicks: click to sound, fill, thumbnails).
 """
 
 from __future__ import annotations
@@ -160,8 +166,9 @@ def fill_slack(analysis, layer: int, playhead: int, chunks: int = 4) -> float:
 def emit_thumbnails(
     analysis, model, figure: str, *, name: str, whole_clip: bool = False, threads: int | None = None
 ) -> None:
-    """Every map's tree and gallery thumbnail, layer by layer, as the window makes them while nothing plays
-    (``threads`` None: all cores) or while audio plays (1 thread)."""
+    """Every map's tree and gallery thumbnail, one call per layer, with the threads the window gives them while
+    nothing plays (``threads`` None: all cores) or while audio plays (1). The window makes the same images in
+    jobs of about THUMBNAIL_TARGET_S each, between which a click's render can run."""
     import torch
 
     from app.ui import compute
