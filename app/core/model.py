@@ -28,6 +28,7 @@ from app.core.model_spec import (
     ModelSpec,
     body_output_shape,
     check_shapes,
+    check_tensor_shapes,
     choi2015_spec,
     expected_tensors,
     min_input_frames,
@@ -185,17 +186,8 @@ def load_model(path: str | Path) -> Model:
 
 def _check_declared(spec: ModelSpec, declared: Mapping[str, tuple[tuple[int, ...], str]]) -> None:
     """The tensors a file declares (name -> (shape, safetensors dtype)) against the spec, before reading any."""
-    expected = expected_tensors(spec)
-    missing = sorted(set(expected) - set(declared))
-    extra = sorted(set(declared) - set(expected))
-    if missing:
-        raise ModelFormatError(None, f"missing weight tensor(s) {missing}", field="weights")
-    if extra:
-        raise ModelFormatError(None, f"unexpected weight tensor(s) {extra}", field="weights")
-    for name, shape in expected.items():
-        got, dtype = declared[name]
-        if got != shape:
-            raise ModelFormatError(None, f"shape {got}, expected {shape}", field=f"weights.{name}")
+    check_tensor_shapes(spec, {name: shape for name, (shape, _) in declared.items()}, None)
+    for name, (_, dtype) in declared.items():
         require_floating(dtype, name, None)
 
 

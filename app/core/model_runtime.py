@@ -28,11 +28,7 @@ from app.core.architecture import (
 from app.core.deconv import ForwardRecord, iter_deconvolve
 from app.core.errors import ModelFormatError
 from app.core.frontend import FrontEnd
-from app.core.model_spec import (
-    ModelSpec,
-    expected_tensors,
-    min_input_frames,
-)
+from app.core.model_spec import ModelSpec, check_tensor_shapes, expected_tensors, min_input_frames
 from app.core.windowing import TimeGraph, TimeOp
 
 
@@ -259,17 +255,9 @@ def random_weights(spec: ModelSpec, seed: int = 0) -> dict[str, torch.Tensor]:
 
 
 def validate_weights(spec: ModelSpec, weights: Mapping[str, torch.Tensor], path: Path | None) -> None:
-    expected = expected_tensors(spec)
-    missing = sorted(set(expected) - set(weights))
-    extra = sorted(set(weights) - set(expected))
-    if missing:
-        raise ModelFormatError(path, f"missing weight tensor(s) {missing}", field="weights")
-    if extra:
-        raise ModelFormatError(path, f"unexpected weight tensor(s) {extra}", field="weights")
-    for name, shape in expected.items():
+    check_tensor_shapes(spec, {name: tuple(t.shape) for name, t in weights.items()}, path)
+    for name in expected_tensors(spec):
         tensor = weights[name]
-        if tuple(tensor.shape) != shape:
-            raise ModelFormatError(path, f"shape {tuple(tensor.shape)}, expected {shape}", field=f"weights.{name}")
         require_floating(tensor.dtype, name, path)
         if not bool(torch.isfinite(tensor).all()):
             raise ModelFormatError(path, "holds NaN or infinite values", field=f"weights.{name}")

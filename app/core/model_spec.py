@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from app.core.architecture import (
@@ -229,6 +230,21 @@ def expected_tensors(spec: ModelSpec) -> dict[str, tuple[int, ...]]:
             shapes[f"head.{j}.weight"] = (block.out_features, block.in_features)
             shapes[f"head.{j}.bias"] = (block.out_features,)
     return shapes
+
+
+def check_tensor_shapes(spec: ModelSpec, shapes: Mapping[str, tuple[int, ...]], path: Path | None) -> None:
+    """The tensors a file holds or declares (name -> shape) against the spec: none missing, none extra, each of
+    its shape; errors name the tensor (``weights.body.0.weight``)."""
+    expected = expected_tensors(spec)
+    missing = sorted(set(expected) - set(shapes))
+    extra = sorted(set(shapes) - set(expected))
+    if missing:
+        raise ModelFormatError(path, f"missing weight tensor(s) {missing}", field="weights")
+    if extra:
+        raise ModelFormatError(path, f"unexpected weight tensor(s) {extra}", field="weights")
+    for name, shape in expected.items():
+        if tuple(shapes[name]) != shape:
+            raise ModelFormatError(path, f"shape {tuple(shapes[name])}, expected {shape}", field=f"weights.{name}")
 
 
 def choi2015_spec(
