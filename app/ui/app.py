@@ -22,7 +22,10 @@ ICON = ROOT / "resources" / "aurascope.svg"
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="aurascope-gui", description="Open the Aurascope listening window.")
     parser.add_argument(
-        "files", nargs="*", type=Path, help="audio, model (.safetensors, .onnx) and/or session (.aurascope) files"
+        "files",
+        nargs="*",
+        type=Path,
+        help="audio, model (.safetensors, .onnx), session (.aurascope) and/or corpus atlas (.atlas) files",
     )
     parser.add_argument("--model", "-m", type=Path, help="model file (default: the bundled musicnn-mtt-vgg)")
     parser.add_argument("--audio", "-a", type=Path, help="audio file (default: the real band demo clip)")
@@ -36,13 +39,20 @@ def choose_files(args: argparse.Namespace) -> tuple[Path | None, Path | None]:
     for path in args.files:
         if path.suffix.lower() in (".safetensors", ".onnx"):
             model = model or path
-        elif path.suffix.lower() != ".aurascope":
+        elif path.suffix.lower() not in (".aurascope", ".atlas"):
             audio = audio or path
     if model is None and DEFAULT_MODEL.is_file():
         model = DEFAULT_MODEL
-    if audio is None and DEFAULT_AUDIO.is_file() and not args.files:
+    named = [p for p in args.files if p.suffix.lower() != ".atlas"]  # an atlas alone still shows the demo clip
+    if audio is None and DEFAULT_AUDIO.is_file() and not named:
         audio = DEFAULT_AUDIO
     return audio, model
+
+
+def choose_atlas(args: argparse.Namespace) -> Path | None:
+    """The corpus atlas named among the files (the last one), for the Top excerpts panel; a session names its own."""
+    named = [p for p in args.files if p.suffix.lower() == ".atlas"]
+    return named[-1] if named else None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -72,7 +82,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     session = next((p for p in reversed(args.files) if p.suffix.lower() == ".aurascope"), None)
     if model is None and session is None:
         window.statusBar().showMessage("No model: open one with Ctrl+Shift+O (the bundled model was not found)")
-    QTimer.singleShot(0, lambda: window.start(audio, model, session))
+    atlas = choose_atlas(args) if session is None else None
+
+    def start() -> None:
+        window.start(audio, model, session)
+        if atlas is not None:
+            window.open_atlas(atlas, after_model=model is not None)  # opened once the model is, checked against it
+
+    QTimer.singleShot(0, start)
     _close_on_signals(window)
     return app.exec()
 

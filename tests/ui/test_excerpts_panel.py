@@ -343,3 +343,17 @@ def test_a_double_click_plays_a_row_and_b_belongs_to_the_panel_while_it_has_the_
     qtbot.waitUntil(lambda: not panel.has_keys(), timeout=3000)
     window.act_toggle_ab.trigger()
     assert engine.selected is Slot.A and window.engine.selected is not before
+
+
+def test_an_atlas_on_the_command_line_is_the_panels(tmp_path) -> None:
+    from app.ui.app import DEFAULT_AUDIO, DEFAULT_MODEL, choose_atlas, choose_files, parse_args
+
+    named = tmp_path / "corpus.atlas"
+    args = parse_args([str(named)])
+    assert choose_atlas(args) == named
+    expected_audio = DEFAULT_AUDIO if DEFAULT_AUDIO.is_file() else None
+    expected_model = DEFAULT_MODEL if DEFAULT_MODEL.is_file() else None
+    assert choose_files(args) == (expected_audio, expected_model)  # an atlas is neither a clip nor a model
+    args = parse_args(["song.wav", "m.safetensors", str(named), "other.atlas"])
+    assert choose_files(args) == (Path("song.wav"), Path("m.safetensors")) and choose_atlas(args) == Path("other.atlas")
+    assert choose_atlas(parse_args(["song.wav"])) is None
