@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -42,6 +42,10 @@ if TYPE_CHECKING:  # onnx is optional: imported when a file is read
         | list[GraphProto]
     )
     Attrs = dict[str, Attribute]
+
+#: What flows between the graph's operations: tensors, and the shape arithmetic done on Python lists of ints
+#: (``Shape -> Gather -> Concat -> Reshape``) or numbers.
+Value = torch.Tensor | np.ndarray | list[int] | int | float
 
 SUPPORTED_OPS = (
     "Add",
@@ -102,15 +106,15 @@ class OnnxModule(nn.Module):
         super().__init__()
         self.aurascope_display_names: dict[str, str] = {}
         # (run, submodule name or "", input names, output names); run(submodule, *inputs) when it has one
-        self._steps: list[tuple[Callable[..., Any], str, list[str], list[str]]] = []
+        self._steps: list[tuple[Callable[..., Value], str, list[str], list[str]]] = []
         self._input_name = ""
         self._output_name = ""
         self._input_nhwc = False
         self._buffer_of: dict[str, str] = {}  # ONNX constant -> buffer holding it (float tensors)
-        self._plain: dict[str, Any] = {}  # ONNX constant -> Python value (shapes, indices, scalars)
+        self._plain: dict[str, Value] = {}  # ONNX constant -> Python value (shapes, indices, scalars)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        env: dict[str, Any] = {self._input_name: x.permute(0, 2, 3, 1) if self._input_nhwc else x}
+        env: dict[str, Value] = {self._input_name: x.permute(0, 2, 3, 1) if self._input_nhwc else x}
         env.update(self._plain)
         for name, buffer in self._buffer_of.items():
             env[name] = getattr(self, buffer)
@@ -252,7 +256,7 @@ class _Builder:
     def rank(self, i: int = 0) -> int | None:
         return self.ranks.get(self.node.input[i])
 
-    def step(self, run: Callable[..., Any], inputs: Sequence[str] | None = None, module: str = "") -> None:
+    def step(self, run: Callable[..., Value], inputs: Sequence[str] | None = None, module: str = "") -> None:
         names = list(self.node.input if inputs is None else inputs)
         if not module and names and all((not n) or n in self.consts for n in names):
             # every input is known now: evaluate once, keep the result as a constant
@@ -451,7 +455,7 @@ class _Builder:
             return
         self.step(torch.matmul)
 
-    def _binary(self, fn: Callable[[Any, Any], Any]) -> None:
+    def _binary(self, fn: Callable[[Value, Value], Value]) -> None:
         self._tensor_consts()
         self.step(fn)
 
@@ -535,7 +539,7 @@ class _Builder:
         if shape_const is not None:
             self.ranks[self.node.output[0]] = len(shape_const.ints())
 
-        def reshape(x: Any, shape: Any) -> Any:
+        def reshape(x: Value, shape: Value) -> Value:
             dims = list(shape) if not isinstance(shape, torch.Tensor) else [int(v) for v in shape.reshape(-1)]
             if not allow_zero:
                 dims = [x.shape[i] if isinstance(d, int) and d == 0 else d for i, d in enumerate(dims)]
@@ -556,7 +560,7 @@ class _Builder:
         if self.rank() is not None and axes is not None:
             self.ranks[self.node.output[0]] = self.rank() - len(axes)
 
-        def squeeze(x: Any, *_: Any) -> Any:
+        def squeeze(x: Value, *_: Value) -> Value:
             if isinstance(x, list):
                 return x[0] if len(x) == 1 else x
             if axes is None:
@@ -574,7 +578,7 @@ class _Builder:
         if self.rank() is not None:
             self.ranks[self.node.output[0]] = self.rank() + len(axes)
 
-        def unsqueeze(x: Any, *_: Any) -> Any:
+        def unsqueeze(x: Value, *_: Value) -> Value:
             if not isinstance(x, torch.Tensor) or x.dim() == 0:
                 return [x.item() if isinstance(x, torch.Tensor) else x]  # a shape value
             for axis in sorted(int(v) for v in axes):
@@ -596,7 +600,7 @@ class _Builder:
         indices = self.const(1, "indices")
         axis = int(a.get("axis", 0))
 
-        def gather(x: Any, index: Any) -> Any:
+        def gather(x: Value, index: Value) -> Value:
             picked = indices.value
             if isinstance(x, list):
                 if picked.ndim == 0:
@@ -612,9 +616,9 @@ class _Builder:
         axis = int(a.get("axis", 0))
         self._tensor_consts()
 
-        def concat(*values: Any) -> Any:
+        def concat(*values: Value) -> Value:
             if any(isinstance(v, list) for v in values):
-                out: list[Any] = []
+                out: list[int] = []
                 for v in values:
                     out += v if isinstance(v, list) else [int(i) for i in v.reshape(-1)]
                 return out
@@ -655,7 +659,7 @@ def _as_value(c: _Const) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(c.value))
 
 
-def _to_numpy(value: Any) -> np.ndarray:
+def _to_numpy(value: Value) -> np.ndarray:
     if isinstance(value, torch.Tensor):
         return value.detach().cpu().numpy()
     if isinstance(value, list):

@@ -11,7 +11,7 @@ non-local as far as we can tell, and :func:`time_graph` returns None: that layer
 from __future__ import annotations
 
 import operator
-from typing import Any
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -77,7 +77,8 @@ _MAX_POOLS = {F.max_pool1d, F.max_pool2d, torch.max_pool1d, torch.max_pool2d}
 _AVG_POOLS = {F.avg_pool1d, F.avg_pool2d, torch.avg_pool1d}
 
 
-def _last(value: Any) -> int:
+def _last(value: int | Sequence[int]) -> int:
+    """The time axis's (the last) entry of a size given for every axis at once or one per axis."""
     return int(value[-1]) if isinstance(value, tuple | list) else int(value)
 
 
