@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from app.core import descriptors as d
-from app.core.types import FIGURE_WORDS, FeatureRef, SuggestedTag, format_figure, json_number
+from app.core.types import FIGURE_WORDS, FeatureRef, SuggestedTag, format_figure, json_number, map_on_clip
 
 if TYPE_CHECKING:
     from app.core.analysis import Analysis, Rendering
@@ -326,10 +326,7 @@ class MapCharacter:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "layer": self.layer,
-            "index": self.index,
-            "clip": self.clip_sha256,
-            "clip_name": self.clip_name,
+            **map_on_clip(self.layer, self.index, self.clip_sha256, self.clip_name),
             "silent": self.silent,
             "figures": self.figures.to_dict(),
             "changes": self.changes.to_dict(),

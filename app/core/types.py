@@ -252,6 +252,11 @@ class Choice(StrEnum):
     B = "B"
 
 
+def map_on_clip(layer: int, index: int, clip_sha256: str, clip_name: str) -> dict[str, int | str]:
+    """The keys a record about one map on one clip starts with in JSON (a session's A/B/X runs, report.json)."""
+    return {"layer": layer, "index": index, "clip": clip_sha256, "clip_name": clip_name}
+
+
 def binomial_p_value(correct: int, trials: int, chance: float = 0.5) -> float:
     """One-sided exact p-value ``P(K >= correct)`` for ``K ~ Binomial(trials, chance)``.
 
@@ -318,10 +323,7 @@ class AbxResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "layer": self.layer,
-            "index": self.index,
-            "clip": self.clip_sha256,
-            "clip_name": self.clip_name,
+            **map_on_clip(self.layer, self.index, self.clip_sha256, self.clip_name),
             "seed": self.seed,
             "planned_trials": self.planned_trials,
             "gain_db": self.gain_db,
