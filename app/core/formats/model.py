@@ -11,7 +11,7 @@ previous out_channels) and the weights are checked by :func:`app.core.model.spec
 from __future__ import annotations
 
 from collections.abc import Callable, Sized
-from typing import Annotated, Any, Literal, Self
+from typing import Annotated, Any, Literal, Self, TypeVar
 
 from pydantic import AfterValidator, BeforeValidator, Field, model_validator
 
@@ -25,11 +25,15 @@ FORMAT_VERSION = 1
 Positive = Annotated[int, Field(ge=1)]
 
 
-def _within(limit: limits.Limit, what: str, size: Callable[[Any], int] = int) -> AfterValidator:
+#: A declared size: a count, or a (frequency, time) pair.
+V = TypeVar("V", int, tuple[int, int])
+
+
+def _within(limit: limits.Limit, what: str, size: Callable[[V], int]) -> AfterValidator:
     """A declared size checked against a stated limit before anything is built from it (``what``: its words in
     the message, e.g. "its maps"); ``size`` reads the size from the value (a pair's larger side)."""
 
-    def check(value: Any) -> Any:
+    def check(value: V) -> V:
         reason = limit.problem(size(value), what)
         if reason is not None:
             raise ValueError(reason)
@@ -41,7 +45,7 @@ def _within(limit: limits.Limit, what: str, size: Callable[[Any], int] = int) ->
 def _count_within(limit: limits.Limit, what: str) -> BeforeValidator:
     """A list's length checked against a stated limit BEFORE its items are validated (a million blocks)."""
 
-    def check(value: Any) -> Any:
+    def check(value: object) -> object:  # raw JSON, before pydantic reads it
         if isinstance(value, Sized):
             reason = limit.problem(len(value), what)
             if reason is not None:
@@ -51,8 +55,8 @@ def _count_within(limit: limits.Limit, what: str) -> BeforeValidator:
     return BeforeValidator(check)
 
 
-Maps = Annotated[Positive, _within(limits.MAX_MAPS, "its maps")]
-InputChannels = Annotated[Positive, _within(limits.MAX_MAPS, "its input channels")]
+Maps = Annotated[Positive, _within(limits.MAX_MAPS, "its maps", int)]
+InputChannels = Annotated[Positive, _within(limits.MAX_MAPS, "its input channels", int)]
 Kernel = Annotated[Pair, _within(limits.MAX_KERNEL, "its kernel", max)]
 Stride = Annotated[Pair, _within(limits.MAX_KERNEL, "its stride", max)]
 Padding = Annotated[Pair, _within(limits.MAX_KERNEL, "its padding", max)]
@@ -118,8 +122,8 @@ class FlattenBlock(Closed):
 
 class LinearBlock(Closed):
     type: Literal["linear"]
-    in_features: Annotated[Positive, _within(limits.MAX_FEATURES, "its input")]
-    out_features: Annotated[Positive, _within(limits.MAX_FEATURES, "its output")]
+    in_features: Annotated[Positive, _within(limits.MAX_FEATURES, "its input", int)]
+    out_features: Annotated[Positive, _within(limits.MAX_FEATURES, "its output", int)]
 
 
 BodyBlock = Annotated[
