@@ -44,7 +44,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from app import __version__
 from app.core.errors import SessionError
@@ -163,6 +163,27 @@ class PlaybackSettings:
     volume: float = 0.8
     loop: bool = False
     full_quality_a: bool = False
+
+
+class SelectionChange(TypedDict, total=False):
+    """The fields of :class:`Selection` a change may set (``compare`` also as a ``(layer, index)`` pair)."""
+
+    clip: str | None
+    layer: int | None
+    index: int | None
+    compare: FeatureRef | tuple[int, int] | None
+    playhead_s: float
+
+
+class PlaybackChange(TypedDict, total=False):
+    """The fields of :class:`PlaybackSettings` a change may set."""
+
+    slot: str
+    mode: str
+    loudness_match: bool
+    volume: float
+    loop: bool
+    full_quality_a: bool
 
 
 @dataclass(frozen=True)
@@ -298,17 +319,18 @@ class Session:
         raise KeyError(f"no clip with SHA-256 {sha256[:12]} in the session")
 
     # --- selection and playback ----------------------------------------------------------------------------
-    def select(self, **changes: Any) -> None:
+    def select(self, **changes: Unpack[SelectionChange]) -> None:
         """Change the selection: ``clip``, ``layer``, ``index``, ``compare`` ((layer, index) or None),
         ``playhead_s``."""
-        if "compare" in changes and changes["compare"] is not None:
-            changes["compare"] = FeatureRef.of(changes["compare"])
+        compare = changes.get("compare")
+        if compare is not None:
+            changes["compare"] = FeatureRef.of(compare)
         new = replace(self.selection, **changes)
         if new != self.selection:
             self.selection = new
             self._changed()
 
-    def set_playback(self, **changes: Any) -> None:
+    def set_playback(self, **changes: Unpack[PlaybackChange]) -> None:
         """Change playback settings by name (see :class:`PlaybackSettings`)."""
         new = replace(self.playback, **changes)
         if new != self.playback:
