@@ -211,7 +211,9 @@ class LongJobs:
                 return  # the map or the clip changed meanwhile: the listener asks again
             self._open_abx(feature, clip, loop, match)
 
-        self.controller.match_loudness(*pair).finished.connect(measured_then_open)
+        handle = self.controller.match_loudness(*pair)
+        handle.finished.connect(measured_then_open)
+        handle.failed.connect(lambda err: self.show_error("Cannot start a blind test", str(err)))
         return None
 
     def _open_abx(self, feature, clip, loop, match) -> AbxDialog | None:

@@ -234,7 +234,20 @@ class PlaybackPanel:
                     self._a_level = (source, level)
                     self._apply_gains()
 
-            self.controller.measure_level(source, rate).finished.connect(measured)
+            refused: list[BaseException] = []
+
+            def failed(err: BaseException) -> None:  # said once; this buffer is not measured again
+                refused.append(err)
+                self.show_error("Cannot measure the original's loudness", str(err))
+
+            def ended() -> None:  # dropped (cancelled, superseded): measured again when the gains are next applied
+                if self._a_level_pending is source and not refused:
+                    self._a_level_pending = None
+
+            handle = self.controller.measure_level(source, rate)
+            handle.finished.connect(measured)
+            handle.failed.connect(failed)
+            handle.ended.connect(ended)
         return Level(-math.inf, peak_dbfs(source))
 
     def _volume_changed(self, volume: float) -> None:

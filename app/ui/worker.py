@@ -19,7 +19,9 @@ from app.core.jobs import CANCELLED, FAILED, Job, LatestWins
 #: lanes and their priority (lower runs first); background lanes yield to interactive ones between chunks
 OPEN, RENDER, EXPORT, THUMBNAILS, WARM_UP = "open", "render", "export", "thumbnails", "warm-up"
 COMPARE, CLIP, CHARACTERISE, REPORT = "compare", "clip", "characterise", "report"
-LOUDNESS = "loudness"  # slot A's loudness for matching, when the clip is too long to measure on the GUI thread
+# slot A's loudness for matching (when the clip is too long to measure on the GUI thread), and A/B's matched gains
+# before a blind test: two lanes, so that neither request supersedes the other (the newest wins within a lane)
+LEVEL, LOUDNESS = "level", "loudness"
 ATLAS, EXCERPTS, EXCERPT = "atlas", "excerpts", "excerpt"  # the Top excerpts panel: open, list a map's, render one
 FINDINGS = "findings"  # a clip's energies and predictions: after its first map is playable
 PRIORITY = {
@@ -27,6 +29,7 @@ PRIORITY = {
     CLIP: 0,
     RENDER: 1,
     COMPARE: 1,
+    LEVEL: 1,
     LOUDNESS: 1,
     ATLAS: 1,
     EXCERPTS: 1,

@@ -287,3 +287,16 @@ def test_cancelling_an_open_keeps_what_was_loaded(controller, qtbot, model_file)
         pass
     assert [s[0] for s in seen if s[0] in ("finished", "failed")] == []
     assert controller.model_handle is held and controller.clip is clip and handle not in controller.jobs
+
+
+def test_slot_a_level_and_a_pair_match_do_not_cancel_each_other(controller, qtbot) -> None:
+    """Both asked back to back (a long clip's level while the listener starts a blind test): both arrive."""
+    rng = np.random.default_rng(5)
+    a = (0.3 * rng.standard_normal(48000 * 3)).astype(np.float32)
+    b = (0.05 * rng.standard_normal(48000 * 3)).astype(np.float32)
+    level, pair = controller.measure_level(a, 48000), controller.match_loudness(a, b, 48000)
+    seen_level, seen_pair = _record(level), _record(pair)
+    qtbot.waitUntil(lambda: level.done and pair.done, timeout=TIMEOUT_MS)
+    assert [s[0] for s in seen_level] == ["started", "finished", "ended"]
+    assert [s[0] for s in seen_pair] == ["started", "finished", "ended"]
+    assert seen_level[1][1] == Level.of(a, 48000) and seen_pair[1][1] == match_pair(a, b, 48000)

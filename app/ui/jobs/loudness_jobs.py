@@ -8,12 +8,12 @@ import numpy as np
 from app.core.abx import LevelMismatchError
 from app.core.loudness import Level, PairMatch, match_pair
 from app.ui.jobs.handle import JobHandle, submit_job
-from app.ui.worker import LOUDNESS, ComputeWorker
+from app.ui.worker import LEVEL, LOUDNESS, ComputeWorker
 
 
 def start_level(worker: ComputeWorker, audio: np.ndarray, sample_rate: int, owner: set[JobHandle]) -> JobHandle:
     """``finished(Level)`` of mono ``audio`` ``[shape=(n,)]`` at ``sample_rate`` Hz."""
-    handle = JobHandle(LOUDNESS)
+    handle = JobHandle(LEVEL)  # not LOUDNESS: a pair match must not cancel slot A's level, nor the reverse
     return submit_job(worker, handle, lambda progress, cancelled: Level.of(audio, sample_rate), owner=owner)
 
 
