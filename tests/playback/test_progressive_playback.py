@@ -37,7 +37,7 @@ def test_chunks_in_any_order_give_the_whole_clip_resampled(source: int, device: 
             assert not buffer.complete
     assert buffer.complete
     err = float(np.max(np.abs(buffer.audio[: len(whole)] - whole)))
-    assert err < 1e-6, err  # measured 3.6e-7 to 6.0e-7 (float32 rounding), the joins included
+    assert err < 1e-6, err  # measured 1.2e-7 to 1.8e-7 on these chords at 0.5 peak (float32 rounding), joins included
     assert not buffer.audio[len(whole) :].any()  # a sample past soxr's length is silence, as in the whole
 
 
