@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass
 from types import ModuleType
-from typing import Any
+from typing import TypedDict
 
 from app.playback.errors import AudioDeviceError, portaudio_words
 
@@ -53,7 +53,17 @@ def load_sounddevice() -> ModuleType:
         raise AudioDeviceError(f"the sounddevice package is not installed ({exc})") from exc
 
 
-def _to_device(sd: ModuleType, info: Any, default_index: int) -> OutputDevice:
+class DeviceInfo(TypedDict):
+    """The keys of ``sounddevice.query_devices()``'s entries read here."""
+
+    index: int
+    name: str
+    hostapi: int
+    max_output_channels: int
+    default_samplerate: float
+
+
+def _to_device(sd: ModuleType, info: DeviceInfo, default_index: int) -> OutputDevice:
     host_api = sd.query_hostapis(info["hostapi"])["name"]
     return OutputDevice(
         index=int(info["index"]),
