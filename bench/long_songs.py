@@ -15,9 +15,9 @@ Prints JSON lines ``{"figure": ..., "value": ..., "unit": ...}``. Clips are real
 - ``fill_rate_x_realtime_L<layer>_180s``: seconds of audio the background fill makes per second of compute,
   over the chunks after the window (``--fill-chunks`` of them).
 - ``thumbnails_all_maps_s_180s``: every map's tree and gallery thumbnail (`app.ui.compute.thumbnails`, the
-  clip's loudest 10 s) for all layers, per model, on all cores (as while nothing plays; ``--thumbs-playing``
-  adds ``thumbnails_all_maps_playing_s_180s`` on one thread); ``thumbnails_all_maps_whole_s_<s>s`` (before) on
-  the 30 s clip.
+  clip's loudest 10 s) for all layers, per model, on one thread as the window makes them (``--thumbs-all-cores``
+  adds ``thumbnails_all_maps_all_cores_s_180s``); ``thumbnails_all_maps_whole_s_<s>s`` (before) on the 30 s
+  clip.
 - ``peak_rss_mb_<s>s``: a fresh process opens the clip and clicks one map on every layer (windowed), for each
   length and model, so the growth with length shows; ``peak_rss_whole_mb_30s``: the same with whole-clip
   renders. The child's own peak, through a small launcher (Linux carries a peak RSS across fork and exec).
@@ -133,9 +133,9 @@ def measure_model(name: str, lengths: list[float], args: argparse.Namespace) -> 
                 rate = made / sr / (time.perf_counter() - t0)
                 emit(f"fill_rate_x_realtime_L{layer}_180s", rate, "x", model=name, threads=torch.get_num_threads())
                 emit(f"fill_min_slack_s_L{layer}_180s", fill_slack(analysis, layer, playhead), "s", model=name)
-            emit_thumbnails(analysis, model, "thumbnails_all_maps_s_180s", name=name)
-            if args.thumbs_playing:
-                emit_thumbnails(analysis, model, "thumbnails_all_maps_playing_s_180s", name=name, threads=1)
+            emit_thumbnails(analysis, model, "thumbnails_all_maps_s_180s", name=name, threads=1)
+            if args.thumbs_all_cores:
+                emit_thumbnails(analysis, model, "thumbnails_all_maps_all_cores_s_180s", name=name, threads=None)
         if seconds == 30 and name == "choi2015-genre" and args.thumbs_whole:
             whole = Analysis(clip, model)
             emit_thumbnails(whole, model, "thumbnails_all_maps_whole_s_30s", name=name, whole_clip=True)
@@ -166,9 +166,9 @@ def fill_slack(analysis, layer: int, playhead: int, chunks: int = 4) -> float:
 def emit_thumbnails(
     analysis, model, figure: str, *, name: str, whole_clip: bool = False, threads: int | None = None
 ) -> None:
-    """Every map's tree and gallery thumbnail, one call per layer, with the threads the window gives them while
-    nothing plays (``threads`` None: all cores) or while audio plays (1). The window makes the same images in
-    jobs of about THUMBNAIL_TARGET_S each, between which a click's render can run."""
+    """Every map's tree and gallery thumbnail, one call per layer, on ``threads`` torch threads (the window's 1;
+    None: all cores). The window makes the same images in jobs of about THUMBNAIL_TARGET_S each, between which a
+    click's render can run."""
     import torch
 
     from app.ui import compute
@@ -291,7 +291,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fill-chunks", type=int, default=3)
     parser.add_argument("--whole-600", action="store_true", help="also the whole-clip path at 600 s (~4 GB)")
     parser.add_argument("--thumbs-whole", action="store_true", help="also whole-clip thumbnails at 30 s (slow)")
-    parser.add_argument("--thumbs-playing", action="store_true", help="also thumbnails on 1 thread, as while playing")
+    parser.add_argument("--thumbs-all-cores", action="store_true", help="also thumbnails on every core")
     parser.add_argument("--launch-runs", type=int, default=3)
     parser.add_argument("--only", help="some of: clicks (click, fill, thumbnails), rss, startup, launch")
     parser.add_argument("--rss-child", nargs=2, metavar=("MODEL", "SAMPLES"), help=argparse.SUPPRESS)

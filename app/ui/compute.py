@@ -537,7 +537,9 @@ def thumbnails(
     images: the tree's ``[shape=(THUMB_ROWS, THUMB_COLS)]`` and the gallery's ``[shape=(GALLERY_ROWS, GALLERY_COLS)]``.
     A clip longer than THUMB_SECONDS shows its loudest THUMB_SECONDS (`thumbnail_span`; the same stretch for
     every map, so the thumbnails compare maps), computed exactly on that window alone. ``threads``: torch threads
-    for the job (1 leaves a core to the audio callback and the GUI while audio plays; None: all of them).
+    for the job; the window uses 1, which leaves a core to the audio callback, PulseAudio and the GUI (and two
+    threads beside another busy process ran 3x slower than one: OpenMP's threads wait for each other by
+    spinning); None: all of them.
     """
     import torch
 

@@ -113,9 +113,6 @@ class Controller(JobStarts, QObject):
         self._thumb_analysis = None  # the analysis the queued thumbnails belong to
         self._thumb_method = Method.DECONVNET
         self._thumb_per_map: dict[int, float] = {}  # seconds per map, measured per layer
-        #: torch threads of a thumbnail job: 1 while audio plays (a core for the callback, PulseAudio and the
-        #: GUI), None (all cores) otherwise; the window keeps it up to date
-        self.thumbnail_threads: int | None = 1
         self._thumb_done = 0
         self.thumb_total = 0
         #: (clip sha256, method) -> map -> (tree pixmap, gallery pixmap): a clip seen again shows them at once
@@ -368,11 +365,10 @@ class Controller(JobStarts, QObject):
         while self.thumb_queue and self.thumb_queue[0].layer == layer and len(chunk) < size:
             chunk.append(self.thumb_queue.popleft().index)
         analysis, summary, method, key = self.analysis, self.summary, self._thumb_method, self._thumb_key()
-        threads = self.thumbnail_threads
 
         def run(job):
             started = time.perf_counter()
-            images = compute.thumbnails(analysis, summary, layer, chunk, method, threads=threads)
+            images = compute.thumbnails(analysis, summary, layer, chunk, method)
             return analysis, images, (time.perf_counter() - started) / len(chunk)
 
         def done(value) -> None:

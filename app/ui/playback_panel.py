@@ -295,7 +295,6 @@ class PlaybackPanel:
         if err is not None and self._device_ok:
             self._device_failed(err, lost=True)
         playing = engine.is_playing
-        self.controller.thumbnail_threads = 1 if playing else None  # a core stays free for the audio callback
         if playing != self._shown_playing or playing != self.act_play.isChecked():
             self._shown_playing = playing
             self.act_play.setChecked(playing)
