@@ -15,9 +15,9 @@ Prints JSON lines ``{"figure": ..., "value": ..., "unit": ...}``. Clips are real
 - ``fill_rate_x_realtime_L<layer>_180s``: seconds of audio the background fill makes per second of compute,
   over the chunks after the window (``--fill-chunks`` of them).
 - ``thumbnails_all_maps_s_180s``: every map's tree and gallery thumbnail (`app.ui.compute.thumbnails`, the
-  clip's loudest 10 s) for all layers, per model, on one thread as the window makes them (``--thumbs-all-cores``
-  adds ``thumbnails_all_maps_all_cores_s_180s``); ``thumbnails_all_maps_whole_s_<s>s`` (before) on the 30 s
-  clip.
+  clip's loudest THUMB_SECONDS) for all layers, per model, on one thread as the window makes them
+  (``--thumbs-all-cores`` adds ``thumbnails_all_maps_all_cores_s_180s``); ``thumbnails_all_maps_whole_s_<s>s``
+  (before) on the 30 s clip.
 - ``peak_rss_mb_<s>s``: a fresh process opens the clip and clicks one map on every layer (windowed), for each
   length and model, so the growth with length shows; ``peak_rss_whole_mb_30s``: the same with whole-clip
   renders. The child's own peak, through a small launcher (Linux carries a peak RSS across fork and exec).

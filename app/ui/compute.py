@@ -41,8 +41,10 @@ GALLERY_ROWS = 40
 GALLERY_COLS = 140
 #: Longer clips render progressively: the window the listener hears first, then the rest of the clip.
 PROGRESSIVE_SECONDS = 20.0
-#: Longer clips show this many seconds in thumbnails: their loudest stretch (said in the tree's tooltip).
-THUMB_SECONDS = 10.0
+#: Longer clips show this many seconds in thumbnails: their loudest stretch (said in the tree's tooltip). Every
+#: map of a 3-minute song costs ~18 s of one core on musicnn-mtt-vgg at 6 s, 32 s at 10 s (bench/long_songs.py,
+#: loaded machine): a thumbnail's 64 columns still get 6 frames each.
+THUMB_SECONDS = 6.0
 
 
 @dataclass(frozen=True)

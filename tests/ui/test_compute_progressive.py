@@ -1,5 +1,5 @@
 """The worker's progressive render (no Qt): the first window at once, then the whole clip, equal to the
-whole-clip render; thumbnails of a long clip show its loudest 10 s, exactly."""
+whole-clip render; thumbnails of a long clip show its loudest stretch, exactly."""
 
 from __future__ import annotations
 
@@ -62,7 +62,7 @@ def test_a_cancelled_progressive_render_stops_between_chunks(small_model: Model)
     assert result is None and len(seen) == 1 and not seen[0].buffer.complete
 
 
-def test_thumbnails_of_a_long_clip_show_its_loudest_ten_seconds(small_model: Model, monkeypatch) -> None:
+def test_thumbnails_of_a_long_clip_show_its_loudest_stretch(small_model: Model, monkeypatch) -> None:
     analysis = Analysis(_clip(seed=11), small_model, device="cpu")
     summary = compute.summarise_model(small_model)
     monkeypatch.setattr(compute, "THUMB_SECONDS", 2.0)

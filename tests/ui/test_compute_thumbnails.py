@@ -18,7 +18,7 @@ from app.core.types import FeatureRef, Mode
 from app.ui import compute
 
 ROOT = Path(__file__).resolve().parents[2]
-SONG = ROOT / "resources" / "demo" / "real" / "band.flac"  # 25 s: longer than the thumbnails' 10 s
+SONG = ROOT / "resources" / "demo" / "real" / "band.flac"  # 25 s: longer than the thumbnails' 6 s
 
 
 @pytest.mark.parametrize(("name", "threads"), [("musicnn-mtt-vgg", 1), ("choi2015-genre", None)])
