@@ -88,7 +88,8 @@ class ExcerptsPanel(QDockWidget):
         self.table.header().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.table.header().setStretchLastSection(True)
         self.table.itemClicked.connect(self._clicked)
-        self.table.itemDoubleClicked.connect(lambda item, _column: self.play_excerpt(self._excerpt_of(item)))
+        # a double click and Enter (not itemDoubleClicked too: a double click emits both, and played twice the first
+        # rendering was superseded and started again)
         self.table.itemActivated.connect(lambda item, _column: self.play_excerpt(self._excerpt_of(item)))
         self.table.currentItemChanged.connect(self._current_changed)
         layout.addWidget(self.table, 1)

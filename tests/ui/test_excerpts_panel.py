@@ -325,9 +325,12 @@ def test_a_double_click_plays_a_row_and_b_belongs_to_the_panel_while_it_has_the_
     rect = panel.table.visualItemRect(item)
     x = panel.table.header().sectionPosition(TIME) + 10  # not the clip's name: that one opens the clip
     at = QPoint(x, rect.center().y())
+    rendered = []
+    panel.renderRequested.connect(rendered.append)
     qtbot.mouseClick(panel.table.viewport(), Qt.MouseButton.LeftButton, pos=at)  # a double click's first press
     qtbot.mouseDClick(panel.table.viewport(), Qt.MouseButton.LeftButton, pos=at)
     qtbot.waitUntil(lambda: panel.loaded is not None, timeout=60000)
+    assert [e.rank for e in rendered] == [3]  # rendered once, not superseded by a second request
     assert panel.loaded.excerpt.rank == 3 and panel.current().rank == 3
     assert window.clip.path == wav_file.resolve()  # the main views still show their clip
     panel.pause()
