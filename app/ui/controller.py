@@ -33,8 +33,10 @@ from app.ui.images import thumbnail_pixmap
 from app.ui.jobs import atlas_jobs
 from app.ui.jobs.atlas_jobs import AtlasSummary, Excerpt, ExcerptAudio, ExcerptClips, Listing
 from app.ui.jobs.handle import JobHandle
-from app.ui.worker import ATLAS, COMPARE, EXCERPT, EXCERPTS, FINDINGS, OPEN, RENDER, THUMBNAILS, ComputeWorker
+from app.ui.worker import ATLAS, CLIP, COMPARE, EXCERPT, EXCERPTS, FINDINGS, OPEN, RENDER, THUMBNAILS, ComputeWorker
 
+#: the lanes the busy indicator's Cancel stops: opening a network, a clip, a session or an atlas; analysing a clip
+OPENING_LANES = (OPEN, CLIP, ATLAS)
 MAX_ANALYSES = 4  # clips kept analysed at once (each holds its STFT, forward pass and rendered maps)
 MAX_EXCERPTS = 32  # rendered excerpts kept (a few seconds of audio each): going back to one plays it at once
 THUMBNAIL_TARGET_S = 0.12  # one background job's length: a click waits at most about this long
@@ -333,10 +335,16 @@ class Controller(JobStarts, QObject):
         self.thumb_queue.clear()
         self.thumbnailProgress.emit(0, 0)
 
+    @property
+    def opening(self) -> bool:
+        """A file is being opened or a clip analysed: what the busy indicator's Cancel stops (`cancel_opening`)."""
+        return not self.worker.busy_lanes.isdisjoint(OPENING_LANES)
+
     def cancel_opening(self) -> None:
-        """The busy indicator's Cancel: stop opening a file and making thumbnails (what was loaded stays)."""
-        self.worker.cancel(OPEN)
-        self.worker.cancel(THUMBNAILS)
+        """The busy indicator's Cancel: stop opening a network, a session or an atlas, analysing a clip, and making
+        thumbnails (what was loaded stays)."""
+        for lane in (*OPENING_LANES, THUMBNAILS):
+            self.worker.cancel(lane)
         self.stop_thumbnails()
 
     def forget_thumbnails(self) -> None:

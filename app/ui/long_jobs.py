@@ -272,7 +272,7 @@ class LongJobs:
         self.busy_label.setText(text)
         for widget in (self.busy_label, self.busy_bar):
             widget.setVisible(busy)
-        self.busy_cancel.setVisible(busy and text.startswith(("Opening", "Analysing")))
+        self.busy_cancel.setVisible(busy and self.controller.opening)  # by lane: Cancel stops exactly those
         if busy:
             self.setCursor(Qt.CursorShape.BusyCursor)
         else:

@@ -127,6 +127,11 @@ class ComputeWorker(QObject):
         return bool(self._busy)
 
     @property
+    def busy_lanes(self) -> frozenset[str]:
+        """The lanes of the interactive jobs queued or running (those submitted with a busy text)."""
+        return frozenset(job.lane for job in self._busy)
+
+    @property
     def idle(self) -> bool:
         """Nothing queued or running at all (tests and benchmarks wait for this)."""
         return not self._handlers

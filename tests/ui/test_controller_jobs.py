@@ -300,3 +300,22 @@ def test_slot_a_level_and_a_pair_match_do_not_cancel_each_other(controller, qtbo
     assert [s[0] for s in seen_level] == ["started", "finished", "ended"]
     assert [s[0] for s in seen_pair] == ["started", "finished", "ended"]
     assert seen_level[1][1] == Level.of(a, 48000) and seen_pair[1][1] == match_pair(a, b, 48000)
+
+
+def test_cancel_stops_every_opening_it_is_shown_for_and_is_shown_by_lane(controller, qtbot, second_clip) -> None:
+    from app.ui.worker import ATLAS, EXPORT
+
+    running, gate = threading.Event(), threading.Event()
+    controller.worker.submit("test-gate", lambda job: running.set() or gate.wait(30))  # the worker is busy
+    assert running.wait(30)
+    exporting = controller.worker.submit(EXPORT, lambda job: None, busy_text="Opening the export's folder…")
+    assert not controller.opening  # an export is not an opening, whatever its text says
+    atlas = controller.worker.submit(ATLAS, lambda job: None, busy_text="Opening atlas corpus.atlas…")
+    clip = controller.add_clip(second_clip)  # "Analysing second.wav…", lane CLIP
+    seen = _record(clip)
+    assert controller.opening
+    controller.cancel_opening()
+    assert atlas.cancelled and clip.job.cancelled and not exporting.cancelled
+    gate.set()
+    qtbot.waitUntil(lambda: controller.worker.idle, timeout=TIMEOUT_MS)
+    assert [s[0] for s in seen if s[0] in ("finished", "failed")] == [] and not controller.opening
