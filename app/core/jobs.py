@@ -18,22 +18,24 @@ import threading
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Generic, TypeVar
 
 PENDING, RUNNING, DONE, FAILED, CANCELLED = "pending", "running", "done", "failed", "cancelled"
 
+T = TypeVar("T")  # what a job's function returns
+
 
 @dataclass(eq=False)
-class Job:
-    """One request. ``fn(job)`` runs on the worker; it may read ``job.cancelled`` to stop early."""
+class Job(Generic[T]):
+    """One request. ``fn(job)`` runs on the worker; it may read ``job.cancelled`` to stop early; its value is
+    ``result`` once ``state == "done"`` (None before)."""
 
     lane: str
-    fn: Callable[[Job], Any]
+    fn: Callable[[Job[T]], T]
     priority: int = 0
     seq: int = 0
-    tag: Any = None
     state: str = PENDING
-    result: Any = None
+    result: T | None = None
     error: BaseException | None = None
     _cancel: threading.Event = field(default_factory=threading.Event, repr=False)
     _finished: threading.Event = field(default_factory=threading.Event, repr=False)
@@ -70,9 +72,7 @@ class LatestWins:
         self._thread.start()
 
     # --- caller side -------------------------------------------------------------------------------------
-    def submit(
-        self, lane: str, fn: Callable[[Job], Any], *, priority: int = 0, replace: bool = True, tag: Any = None
-    ) -> Job:
+    def submit(self, lane: str, fn: Callable[[Job[T]], T], *, priority: int = 0, replace: bool = True) -> Job[T]:
         """Queue ``fn`` on ``lane``. With ``replace`` (the default) older jobs of the lane are cancelled;
         ``replace=False`` queues behind them (chunks of one background task)."""
         with self._cond:
@@ -80,7 +80,7 @@ class LatestWins:
                 raise RuntimeError("the executor has been shut down")
             if replace:
                 self._cancel_lane_locked(lane)
-            job = Job(lane, fn, priority, next(self._seq), tag)
+            job = Job(lane, fn, priority, next(self._seq))
             heapq.heappush(self._heap, (priority, job.seq, job))
             self._lanes.add(lane)
             self._cond.notify()

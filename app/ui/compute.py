@@ -671,14 +671,3 @@ def analyse_clip(model: Handle, summary: ModelSummary, path: str | Path) -> tupl
     started = time.perf_counter()
     analysis = Analysis(load_audio(path, summary.sample_rate), model)
     return analysis, describe_clip(analysis, summary, started)
-
-
-def warm_up() -> None:
-    """Import what the first render needs (torch, soxr, pyloudnorm) before anyone waits for it."""
-    import app.core.analysis
-    import app.core.export  # noqa: F401
-    from app.core.resampling import resample
-    from app.core.resynth import loudness_lufs
-
-    loudness_lufs(np.zeros(11025, dtype=np.float32) + 1e-3, 11025)
-    resample(np.zeros(64, dtype=np.float32), 11025, 48000)

@@ -10,14 +10,14 @@ send intermediate values the same way.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from PySide6.QtCore import QObject, Signal
 
 from app.core.jobs import CANCELLED, FAILED, Job, LatestWins
 
 #: lanes and their priority (lower runs first); background lanes yield to interactive ones between chunks
-OPEN, RENDER, EXPORT, THUMBNAILS, WARM_UP = "open", "render", "export", "thumbnails", "warm-up"
+OPEN, RENDER, EXPORT, THUMBNAILS = "open", "render", "export", "thumbnails"
 COMPARE, CLIP, CHARACTERISE, REPORT = "compare", "clip", "characterise", "report"
 # slot A's loudness for matching (when the clip is too long to measure on the GUI thread), and A/B's matched gains
 # before a blind test: two lanes, so that neither request supersedes the other (the newest wins within a lane)
@@ -38,12 +38,15 @@ PRIORITY = {
     EXPORT: 2,
     CHARACTERISE: 2,
     REPORT: 2,
-    WARM_UP: 5,
     THUMBNAILS: 10,
 }
 
 
-#: a job's handlers: on_result(value), on_error(exc), on_dropped() (superseded or cancelled: no result)
+T = TypeVar("T")  # a job's result
+V = TypeVar("V")  # a value a running job posts to the GUI thread
+
+#: a job's handlers: on_result(value), on_error(exc), on_dropped() (superseded or cancelled: no result). Kept per
+#: job in one dict, so its result type is erased here: `submit` ties each on_result to its own job's type.
 _Handlers = tuple[Callable[[Any], None] | None, Callable[[BaseException], None] | None, Callable[[], None] | None]
 
 
@@ -71,14 +74,14 @@ class ComputeWorker(QObject):
     def submit(
         self,
         lane: str,
-        fn: Callable[[Job], Any],
+        fn: Callable[[Job[T]], T],
         *,
-        on_result: Callable[[Any], None] | None = None,
+        on_result: Callable[[T], None] | None = None,
         on_error: Callable[[BaseException], None] | None = None,
         busy_text: str | None = None,
         replace: bool = True,
         on_dropped: Callable[[], None] | None = None,
-    ) -> Job:
+    ) -> Job[T]:
         """Run ``fn(job)`` on the worker; ``on_result(value)`` / ``on_error(exc)`` on the GUI thread, or
         ``on_dropped()`` when the job was cancelled or superseded and has no result to give.
 
@@ -86,7 +89,7 @@ class ComputeWorker(QObject):
         called, so a timer or a late result that asks for more work on the way out is simply ignored.
         """
         if self._closed:
-            job = Job(lane, fn, PRIORITY.get(lane, 3), state=CANCELLED)
+            job: Job[T] = Job(lane, fn, PRIORITY.get(lane, 3), state=CANCELLED)
             job.cancel()
             return job
         job = self._executor.submit(lane, fn, priority=PRIORITY.get(lane, 3), replace=replace)
@@ -101,17 +104,17 @@ class ComputeWorker(QObject):
             self.backgroundChanged.emit(self._background)
         return job
 
-    def post(self, job: Job, fn: Callable[[Any], None], value: Any) -> None:
+    def post(self, job: Job[T], fn: Callable[[V], None], value: V) -> None:
         """From a running job: call ``fn(value)`` on the GUI thread (partial results, progress), unless the job
         has been superseded by then."""
         self._message.emit((job, fn), value)
 
-    def is_current(self, job: Job) -> bool:
+    def is_current(self, job: Job[T]) -> bool:
         """Not cancelled, and no newer request on its lane (for lanes where the newest wins)."""
         latest = self._latest.get(job.lane)
         return not job.cancelled and (latest is None or latest is job or job.lane == THUMBNAILS)
 
-    def _deliver_message(self, target: tuple[Job, Callable[[Any], None]], value: Any) -> None:
+    def _deliver_message(self, target: tuple[Job[T], Callable[[V], None]], value: V) -> None:
         job, fn = target
         if self.is_current(job):
             fn(value)

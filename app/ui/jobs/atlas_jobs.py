@@ -14,7 +14,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -23,8 +23,12 @@ from app.core.loudness import Level
 from app.core.types import FeatureRef, Method, Mode
 
 if TYPE_CHECKING:  # app.core.atlas's package imports torch: the GUI thread only names its values
+    from app.core.analysis import Analysis
+    from app.core.atlas.store import ClipEntry
     from app.core.atlas.tags import CorpusTag
     from app.core.atlas.topk import Hit
+    from app.core.model import Model
+    from app.core.sources import Network
 
 
 @dataclass(frozen=True)
@@ -113,7 +117,7 @@ class ExcerptAudio:
     seconds: float
 
 
-def open_atlas(path: str | Path, model: Any) -> AtlasSummary:
+def open_atlas(path: str | Path, model: Model | Network | None) -> AtlasSummary:
     """Open and describe the atlas at ``path``, hashing it; :class:`AtlasError` when it is not an atlas, or when it
     was built with another model than ``model`` (the open network; None: no model open yet)."""
     from app.core.atlas.excerpts import check_model
@@ -182,13 +186,13 @@ class ExcerptClips:
     of 2.2 s on a 46 s song with choi2015-genre). A clip whose file changed size or time is opened (and checked
     against the atlas's hash) again."""
 
-    def __init__(self, model: Any, keep: int = 2) -> None:
+    def __init__(self, model: Model | Network, keep: int = 2) -> None:
         self.model = model
         self.keep = keep
-        self._kept: OrderedDict[str, tuple[tuple[int, int], Any]] = OrderedDict()  # sha256 -> (stamp, Analysis)
+        self._kept: OrderedDict[str, tuple[tuple[int, int], Analysis]] = OrderedDict()  # sha256 -> (stamp, analysis)
 
-    def analysis(self, atlas_path: str | Path, entry: Any) -> Any:
-        """The `Analysis` of the atlas's clip ``entry`` (a `ClipEntry`)."""
+    def analysis(self, atlas_path: str | Path, entry: ClipEntry) -> Analysis:
+        """The `Analysis` of the atlas's clip ``entry``."""
         from app.core.analysis import Analysis
         from app.core.atlas.excerpts import open_clip
 

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from app.ui import compute
 from app.ui.compute import ModelSource, ModelSummary
 from app.ui.jobs.handle import JobHandle, submit_job
 from app.ui.worker import OPEN, ComputeWorker
+
+if TYPE_CHECKING:
+    from app.core.session import Session
 
 
 def start_open_model(
@@ -21,7 +24,7 @@ def start_open_model(
     source: ModelSource,
     clip_path: Path | None,
     *,
-    apply: Callable[[Any], bool],
+    apply: Callable[[compute.Opened], bool],
     owner: set[JobHandle],
 ) -> JobHandle:
     """Open ``source`` and, if given, analyse ``clip_path`` with it; ``finished(Opened)``. A newer open wins."""
@@ -37,11 +40,11 @@ def start_open_model(
 def submit_clip(
     worker: ComputeWorker,
     handle: JobHandle,
-    model: object,
+    model: compute.Handle,
     summary: ModelSummary,
     path: Path,
     *,
-    apply: Callable[[Any], bool],
+    apply: Callable[[compute.Opened], bool],
     owner: set[JobHandle],
 ) -> JobHandle:
     """Analyse the clip at ``path`` with the open ``model`` into ``handle`` (lane CLIP: several clips added at once
@@ -55,7 +58,7 @@ def submit_clip(
 
 
 def start_read_session(
-    worker: ComputeWorker, read: Callable[[], Any], busy_text: str, owner: set[JobHandle]
+    worker: ComputeWorker, read: Callable[[], Session], busy_text: str, owner: set[JobHandle]
 ) -> JobHandle:
     """``read()`` a session (a file or an autosave: it hashes the session's files) on the worker;
     ``finished(Session)``."""
