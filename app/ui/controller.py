@@ -465,6 +465,7 @@ class Controller(JobStarts, QObject):
 
         def failed(err: BaseException) -> None:
             self.atlas = None
+            self.forget_excerpts()
             self.atlasFailed.emit(path, getattr(err, "reason", None) or f"{type(err).__name__}: {err}")
 
         self.worker.submit(
@@ -477,11 +478,17 @@ class Controller(JobStarts, QObject):
 
     def close_atlas(self) -> None:
         self.atlas = None
-        self._listing = self._wanted_excerpt = None
-        self.excerpt_cache.clear()
-        self._excerpt_clips = None
+        self._listing = None
+        self.forget_excerpts()
         self.worker.cancel(EXCERPTS)
         self.worker.cancel(EXCERPT)
+
+    def forget_excerpts(self) -> None:
+        """Drop the rendered excerpts and the clips they were rendered from (with their network: two clip analyses
+        and the network itself stay alive while held here); a rendering still on its way is not shown."""
+        self._wanted_excerpt = None
+        self.excerpt_cache.clear()
+        self._excerpt_clips = None
 
     def list_excerpts(self, ref: FeatureRef) -> bool:
         """Read map ``ref``'s top excerpts on the worker: ``excerptFound`` row by row, then ``excerptsListed``.
@@ -504,6 +511,7 @@ class Controller(JobStarts, QObject):
 
         def failed(err: BaseException) -> None:
             self.atlas = None  # unreadable now (deleted, damaged): nothing more is asked of it
+            self.forget_excerpts()
             self.atlasFailed.emit(path, getattr(err, "reason", None) or f"{type(err).__name__}: {err}")
 
         self.worker.submit(EXCERPTS, run, on_result=listed, on_error=failed)
@@ -520,7 +528,7 @@ class Controller(JobStarts, QObject):
         if self.model_handle is None or self.atlas is None:
             return False
         mode, method = Mode(mode), Method(method)
-        key = (excerpt.key, mode, method, int(device_rate))
+        key = (self.summary.sha256 if self.summary else "", excerpt.key, mode, method, int(device_rate))  # by model
         self._wanted_excerpt = key
         cached = self.excerpt_cache.get(key)
         if cached is not None:

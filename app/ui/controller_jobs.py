@@ -109,6 +109,7 @@ class JobStarts:
             self.model_handle, self.summary, self.model_source = opened.model, opened.summary, source
             self.analyses.clear()  # analysed with the previous network
             self.forget_thumbnails()
+            self.forget_excerpts()  # rendered by the previous network
             self.clip = self.analysis = None
             self.modelOpened.emit(opened.summary, source)
         if opened.clip is not None:

@@ -140,3 +140,39 @@ def test_excerpts_of_one_clip_open_it_once_until_its_file_changes(controller, qt
     with qtbot.waitSignal(controller.excerptFailed, timeout=60000) as failed:
         controller.render_excerpt(same[0], Mode.MAGNITUDE, Method.DECONVNET, RATE)
     assert len(opened) == 2 and "changed since the atlas was built" in failed.args[1]
+
+
+def test_another_network_or_an_unreadable_atlas_lets_go_of_the_rendered_excerpts(
+    controller, qtbot, atlas, tmp_path, model_file
+) -> None:
+    from model_specs import small_choi_spec
+
+    from app.ui.compute import ModelSource
+
+    with qtbot.waitSignal(controller.atlasOpened, timeout=30000):
+        controller.open_atlas(atlas)
+    with qtbot.waitSignal(controller.excerptsListed, timeout=30000) as listed:
+        controller.list_excerpts(REF)
+    first = listed.args[0].excerpts[0]
+
+    def rendered() -> None:
+        with qtbot.waitSignal(controller.excerptRendered, timeout=60000):
+            controller.render_excerpt(first, Mode.CHOI, Method.DECONVNET, RATE)
+        assert len(controller.excerpt_cache) == 1 and controller._excerpt_clips is not None
+
+    rendered()
+    other = tmp_path / "other.safetensors"
+    spec = small_choi_spec()
+    save_model(other, spec, random_weights(spec, seed=9))
+    with qtbot.waitSignal(controller.open_model(ModelSource(str(other))).ended, timeout=60000):
+        pass
+    # the old network's renderings (and its clip analyses, and so the network) are not held any more
+    assert not controller.excerpt_cache and controller._excerpt_clips is None and controller._wanted_excerpt is None
+
+    with qtbot.waitSignal(controller.open_model(ModelSource(str(model_file))).ended, timeout=60000):
+        pass
+    rendered()
+    atlas.unlink()  # deleted while open: the listing fails
+    with qtbot.waitSignal(controller.atlasFailed, timeout=30000):
+        controller.list_excerpts(REF)
+    assert not controller.excerpt_cache and controller._excerpt_clips is None and controller._wanted_excerpt is None
