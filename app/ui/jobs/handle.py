@@ -90,6 +90,8 @@ def submit_job(
         try:
             if apply(value):
                 handle.finished.emit(value)
+        except Exception as err:  # the controller could not take the result: the job failed (said, not a traceback)
+            handle.failed.emit(err)
         finally:
             _ended()
 
