@@ -19,7 +19,7 @@ import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, NotRequired, Protocol, TypedDict, Unpack
 
 import torch
 from torch import fx, nn
@@ -46,6 +46,40 @@ if TYPE_CHECKING:
     Record = ForwardRecord | GraphRecord
     #: A pool's size arguments as a module or a call gives them: one number for every axis, or one per axis.
     Size = int | tuple[int, ...]
+
+#: a front end's or sidecar's fields as parsed JSON, before validation (`FrontEnd.from_dict` checks them): open
+FrontEndFields = Mapping[str, Any]
+
+
+class OpenOptions(TypedDict, total=False):
+    """`open_model`'s keyword options, passed on by `open_model_noting`."""
+
+    weights: str | Path | None
+    front_end: FrontEndSource | None
+    strict: bool
+    search_folder: str | Path | None
+    consented: ModuleDescription | None
+
+
+class _Identity(TypedDict):
+    """Where a traced network came from (`TracedNetwork`'s keywords besides the sidecar's)."""
+
+    source: str
+    path: Path | None
+    sha256: str | None
+    strict: bool
+
+
+class LayerRow(TypedDict):
+    """One row of `layer_table`: shapes are ``[maps, freq, time]`` of the layer's output for a clip."""
+
+    layer: int
+    name: str
+    maps: int
+    kernel: list[int] | None
+    output_shape: list[int]
+    output_shape_4s: list[int] | None
+    ops: NotRequired[list[str]]  # a traced network's operations in the layer
 
 
 class NetworkLayer(Protocol):
@@ -109,7 +143,7 @@ class Sidecar:
     path: Path | None = None
 
     @classmethod
-    def from_dict(cls, data: Any, path: Path | None = None) -> Sidecar:
+    def from_dict(cls, data: Any, path: Path | None = None) -> Sidecar:  # data: any parsed JSON, validated here
         """Validate a parsed sidecar; raises :class:`ModelFormatError` naming the file and the field."""
         doc = parse_front_end_file(data, path=path)  # declared once: app/core/formats/frontend.py (FrontEndFile)
         try:
@@ -118,6 +152,10 @@ class Sidecar:
             raise ModelFormatError(path, err.reason, field=err.field) from None
         labels = tuple(doc.labels)
         return cls(front_end, labels, doc.output, doc.task, doc.name, doc.head_input_frames, path=path)
+
+
+#: what a front end may be given as: a sidecar file, a read sidecar, a front end, or its fields
+FrontEndSource = str | Path | Sidecar | FrontEnd | FrontEndFields
 
 
 def read_sidecar(path: str | Path) -> Sidecar:
@@ -132,7 +170,7 @@ def read_sidecar(path: str | Path) -> Sidecar:
     return Sidecar.from_dict(jsonio.loads(raw, fail, damaged="not valid JSON"), path)
 
 
-def _sidecar(front_end: str | Path | Sidecar | FrontEnd | Mapping[str, Any] | None, source: str) -> Sidecar:
+def _sidecar(front_end: FrontEndSource | None, source: str) -> Sidecar:
     if front_end is None:
         raise ModelFormatError(
             source,
@@ -209,7 +247,7 @@ def build_module(
     if added:
         sys.path.insert(0, folder)
     try:
-        target: Any = importlib.import_module(module_name)
+        target: object = importlib.import_module(module_name)
         for part in attr.split("."):
             if not hasattr(target, part):
                 raise UnsupportedModelError(spec, f"'{module_name}' has no '{attr}'")
@@ -236,7 +274,7 @@ def build_module(
 # --- opening ----------------------------------------------------------------------------------------------
 def open_module(
     module: nn.Module,
-    front_end: str | Path | Sidecar | FrontEnd | Mapping[str, Any],
+    front_end: FrontEndSource,
     *,
     weights: str | Path | None = None,
     source: str = "",
@@ -317,7 +355,7 @@ def _check_stored_front_end(
     return {k: v for k, v in state.items() if k not in stored}
 
 
-def _traced(module: nn.Module, sidecar: Sidecar, **kwargs: Any) -> TracedNetwork:
+def _traced(module: nn.Module, sidecar: Sidecar, **identity: Unpack[_Identity]) -> TracedNetwork:
     """Trace; warnings are attributed to the caller of the public function that called this one."""
     try:
         network = TracedNetwork(
@@ -328,7 +366,7 @@ def _traced(module: nn.Module, sidecar: Sidecar, **kwargs: Any) -> TracedNetwork
             task=sidecar.task,
             name=sidecar.name,
             head_input_frames=sidecar.head_input_frames,
-            **kwargs,
+            **identity,
         )
     except ModelFormatError as err:
         if err.path is None and sidecar.path is not None:  # labels/output checked against the graph
@@ -343,7 +381,7 @@ def open_model(
     source: str | Path,
     *,
     weights: str | Path | None = None,
-    front_end: str | Path | Sidecar | FrontEnd | Mapping[str, Any] | None = None,
+    front_end: FrontEndSource | None = None,
     strict: bool = False,
     search_folder: str | Path | None = None,
     consented: ModuleDescription | None = None,
@@ -380,7 +418,7 @@ def open_model(
 
 
 def open_model_noting(
-    source: str | Path, **options: Any
+    source: str | Path, **options: Unpack[OpenOptions]
 ) -> tuple[Model | TracedNetwork, list[warnings.WarningMessage]]:
     """`open_model` (same ``options``), with the warnings it raised returned instead of shown: every
     :class:`FidelityWarning` (what the graph keeps a method from doing faithfully), each time, and any other. The
@@ -399,13 +437,13 @@ def table_frames(network: Model | TracedNetwork, seconds: float = 4.0) -> int:
     return max(fe.n_frames(int(seconds * fe.sample_rate)), network.min_input_frames(), network.head_input_frames or 0)
 
 
-def layer_table(network: Model | TracedNetwork, seconds: float = 4.0) -> list[dict[str, Any]]:
+def layer_table(network: Model | TracedNetwork, seconds: float = 4.0) -> list[LayerRow]:
     """Every layer with its maps and output shape (``output_shape``) for a clip of :func:`table_frames` frames (for
     ``aurascope info``); ``output_shape_4s`` is that shape when the clip is ``seconds`` long, else None."""
     fe = network.front_end
     frames = table_frames(network, seconds)
     at_seconds = frames == fe.n_frames(int(seconds * fe.sample_rate))
-    rows = []
+    rows: list[LayerRow] = []
     if isinstance(network, Model):
         from app.core.model import body_output_shape
 
@@ -418,17 +456,16 @@ def layer_table(network: Model | TracedNetwork, seconds: float = 4.0) -> list[di
                     "name": layer.name,
                     "maps": layer.n_maps,
                     "kernel": list(layer.conv.kernel_size),
-                    "output_shape": list(body_output_shape(trimmed, frames)),
+                    "output_shape": (shape := list(body_output_shape(trimmed, frames))),
+                    "output_shape_4s": shape if at_seconds else None,
                 }
             )
     else:
-        _traced_rows(network, frames, rows)
-    for row in rows:
-        row["output_shape_4s"] = row["output_shape"] if at_seconds else None
+        _traced_rows(network, frames, at_seconds, rows)
     return rows
 
 
-def _traced_rows(network: TracedNetwork, frames: int, rows: list[dict[str, Any]]) -> None:
+def _traced_rows(network: TracedNetwork, frames: int, at_seconds: bool, rows: list[LayerRow]) -> None:
     shapes = network.output_shapes(frames)
     for layer, shape in zip(network.layers, shapes, strict=True):
         kernels = network.kernels(layer.number)
@@ -440,6 +477,7 @@ def _traced_rows(network: TracedNetwork, frames: int, rows: list[dict[str, Any]]
                 "kernel": list(kernels.shape[2:]) if kernels is not None and kernels.dim() == 4 else None,
                 "output_shape": list(shape),
                 "ops": list(layer.ops),
+                "output_shape_4s": list(shape) if at_seconds else None,
             }
         )
 
@@ -447,7 +485,7 @@ def _traced_rows(network: TracedNetwork, frames: int, rows: list[dict[str, Any]]
 # --- writing our format from a user's module -------------------------------------------------------------
 def export_safetensors(
     module: nn.Module,
-    front_end: FrontEnd | Mapping[str, Any],
+    front_end: FrontEnd | FrontEndFields,
     path: str | Path,
     *,
     labels: Sequence[str] = (),
@@ -455,7 +493,7 @@ def export_safetensors(
     name: str = "",
     head_input_frames: int | None = None,
     output: str = "softmax",
-    provenance: Mapping[str, Any] | None = None,
+    provenance: Mapping[str, Any] | None = None,  # how it was trained: free-form JSON, written as given
 ) -> Path:
     """Write a ``Sequential``-like module as an Aurascope ``.safetensors`` file (batch-norm folded).
 
