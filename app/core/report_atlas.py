@@ -12,13 +12,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, NotRequired, TypedDict
 
 import numpy as np
 
 from app.core.atlas.excerpts import check_model, open_clip, render_excerpt
-from app.core.atlas.store import AtlasFile, ClipEntry
-from app.core.atlas.topk import Hit
+from app.core.atlas.store import AtlasFile, AtlasMeta, ClipEntry
+from app.core.atlas.topk import Hit, HitWindow
 from app.core.audio import write_wav
 from app.core.errors import AurascopeError, SelectionError, first_line
 from app.core.loudness import apply_gain, matching_gain_db, peak_gain_db, segment_loudness_lufs
@@ -33,6 +33,35 @@ DEFAULT_EXCERPTS = 3
 FOLDER = "audio/atlas"
 
 
+class AtlasDoc(TypedDict):
+    """The atlas as ``report.json`` describes it."""
+
+    file: str
+    name: str
+    model_sha256: str | None
+    k: int | None
+    clips: int  # scanned clips
+    excerpts_per_map: int
+
+
+class ExcerptDoc(HitWindow):
+    """One excerpt as ``report.json`` lists it under its map: the clip, its window, and its two files (gains in dB)
+    once written, or ``unavailable`` saying why not."""
+
+    rank: int
+    clip: str
+    name: str
+    sha256: str
+    labels: list[str]
+    unavailable: NotRequired[str | None]
+    context_frames: NotRequired[int]
+    original_wav: NotRequired[str]
+    original_gain_db: NotRequired[float]
+    feature_wav: NotRequired[str]
+    feature_gain_db: NotRequired[float]
+    feature_gain_limited: NotRequired[bool]
+
+
 @dataclass(frozen=True)
 class PlannedExcerpt:
     rank: int  # from 1, best first
@@ -45,12 +74,12 @@ class AtlasPlan:
     """What the report will show from the atlas, read (and checked against the model) before anything is written."""
 
     path: Path
-    meta: dict[str, Any]
+    meta: AtlasMeta
     n: int
     clips: int
     excerpts: dict[tuple[int, int], list[PlannedExcerpt]]
 
-    def doc(self) -> dict[str, Any]:
+    def doc(self) -> AtlasDoc:
         """The atlas as ``report.json`` describes it."""
         return {
             "file": str(self.path),
@@ -95,7 +124,7 @@ def write_excerpts(
     method: Method | str = Method.DECONVNET,
     peak: float = 0.999,
     cancelled: Callable[[], bool] | None = None,
-) -> tuple[dict[tuple[int, int], list[dict[str, Any]]], int, bool]:
+) -> tuple[dict[tuple[int, int], list[ExcerptDoc]], int, bool]:
     """Render and write every planned excerpt under ``out / FOLDER``, each clip loaded once.
 
     Returns (per map its excerpts' documents in rank order, files written, stopped by ``cancelled``). A clip that
@@ -110,7 +139,7 @@ def write_excerpts(
     for ref, planned in plan.excerpts.items():
         for p in planned:
             by_clip.setdefault(p.hit.clip, []).append((ref, p))
-    docs: dict[tuple[int, int], dict[int, dict[str, Any]]] = {ref: {} for ref in plan.excerpts}
+    docs: dict[tuple[int, int], dict[int, ExcerptDoc]] = {ref: {} for ref in plan.excerpts}
     files = 0
     stopped = False
     for wanted in by_clip.values():
@@ -123,11 +152,12 @@ def write_excerpts(
             analysis = Analysis(clip, model)
         except AurascopeError as err:
             for ref, p in wanted:
-                docs[ref][p.rank] = dict(_hit_doc(p), unavailable=first_line(err))
+                docs[ref][p.rank] = _hit_doc(p, unavailable=first_line(err))
             continue
         for ref, p in wanted:
             excerpt = render_excerpt(analysis, entry, p.hit, p.rank, (Mode.CHOI,), method=method)
-            doc = dict(_hit_doc(p), unavailable=None, context_frames=excerpt.renderings[0].context_frames)
+            doc = _hit_doc(p, unavailable=None)
+            doc["context_frames"] = excerpt.renderings[0].context_frames
             stem = f"{FOLDER}/L{ref[0]}F{ref[1]}_top{p.rank:02d}"
             gain = min(0.0, peak_gain_db(excerpt.original, peak))  # only ever down: a float source above full scale
             write_wav(out / f"{stem}_original.wav", apply_gain(excerpt.original, gain), rate, subtype="pcm16")
@@ -137,20 +167,18 @@ def write_excerpts(
             )
             feature_gain = min(wanted_db, peak_gain_db(feature, peak)) if np.any(feature) else 0.0
             write_wav(out / f"{stem}_feature.wav", apply_gain(feature, feature_gain), rate, subtype="pcm16")
-            doc.update(
-                original_wav=f"{stem}_original.wav",
-                original_gain_db=gain,  # unrounded: the file's samples are the excerpt's times this
-                feature_wav=f"{stem}_feature.wav",
-                feature_gain_db=feature_gain,
-                feature_gain_limited=bool(feature_gain < wanted_db - 1e-6),
-            )
+            doc["original_wav"] = f"{stem}_original.wav"
+            doc["original_gain_db"] = gain  # unrounded: the file's samples are the excerpt's times this
+            doc["feature_wav"] = f"{stem}_feature.wav"
+            doc["feature_gain_db"] = feature_gain
+            doc["feature_gain_limited"] = bool(feature_gain < wanted_db - 1e-6)
             docs[ref][p.rank] = doc
             files += 2
     ordered = {ref: [by_rank[r] for r in sorted(by_rank)] for ref, by_rank in docs.items()}
     return ordered, files, stopped
 
 
-def _hit_doc(p: PlannedExcerpt) -> dict[str, Any]:
+def _hit_doc(p: PlannedExcerpt, *, unavailable: str | None) -> ExcerptDoc:
     hit = p.hit
     return {
         "rank": p.rank,
@@ -159,4 +187,5 @@ def _hit_doc(p: PlannedExcerpt) -> dict[str, Any]:
         "sha256": hit.clip,
         "labels": list(p.clip.labels),
         **hit.window_fields(),
+        "unavailable": unavailable,
     }

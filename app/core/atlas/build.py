@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from app.core.atlas.scan import ScanSettings, scan_clip
-from app.core.atlas.store import AtlasFile, ClipEntry
+from app.core.atlas.store import AtlasFile, AtlasMeta, ClipEntry
 from app.core.atlas.topk import Hit
 from app.core.audio import AUDIO_EXTENSIONS, file_sha256, load_audio
 from app.core.errors import AtlasError, AudioLoadError, AurascopeError, first_line
@@ -169,7 +169,7 @@ def build_atlas(
     files = corpus_files(corpus)
     engine = engine or LocalEngine(network, settings)
     labels = labels or {}
-    meta = {
+    meta: AtlasMeta = {
         "model_sha256": network.sha256,
         "model_name": network.name,
         "model_source": source.model if source else (str(network.path) if network.path else None),

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict, cast
 
 from app.core.atlas.topk import Hit, TopK
 from app.core.errors import AtlasError
@@ -55,6 +55,35 @@ CREATE TABLE IF NOT EXISTS hits (
 _HIT_COLUMNS = (
     'layer, map, clip, start_frame, n_frames, start, "end", peak, peak_time, peak_frequency, mean'  # Hit's order
 )
+
+
+class AtlasMeta(TypedDict, total=False):
+    """What an atlas was built with (its ``meta`` table, one JSON value a key), as `app.core.atlas.build` writes it.
+
+    Not every key need be there in a file read back (the format and version are added by `AtlasFile.claim`), so
+    readers use ``.get``."""
+
+    format: str
+    version: int
+    model_sha256: str
+    model_name: str
+    model_source: str | None  # how to open the model again: a path or module:callable
+    model_weights: str | None
+    model_front_end: str | None
+    front_end: dict[str, Any]  # `FrontEnd.to_dict`: checked by `FrontEnd.from_dict` where it is used
+    k: int
+    window_frames: int
+    hop_frames: int
+    overlap: float
+
+
+class AtlasContents(TypedDict):
+    """Everything that defines an atlas, in an order independent of how it was built (`AtlasFile.contents`)."""
+
+    meta: AtlasMeta
+    maps: list[tuple[int, int, str]]
+    clips: list[tuple[str, str, float | None, tuple[str, ...], str, str | None]]
+    hits: list[tuple[object, ...]]  # a row of the hits table: rank then its columns
 
 
 @dataclass(frozen=True)
@@ -109,11 +138,12 @@ class AtlasFile:
 
     # --- what the atlas was built with --------------------------------------------------------
     @property
-    def meta(self) -> dict[str, Any]:
+    def meta(self) -> AtlasMeta:
         with self._sql("read it"):
-            return {key: json.loads(value) for key, value in self._db.execute("SELECT key, value FROM meta")}
+            rows = self._db.execute("SELECT key, value FROM meta")
+            return cast(AtlasMeta, {key: json.loads(value) for key, value in rows})
 
-    def claim(self, meta: dict[str, Any], maps: Sequence[tuple[int, int, str]]) -> None:
+    def claim(self, meta: AtlasMeta, maps: Sequence[tuple[int, int, str]]) -> None:
         """Stamp a new atlas with ``meta`` and its maps, or check an existing one was built the same way."""
         meta = {"format": FORMAT, "version": VERSION, **meta}
         old = self.meta
@@ -201,7 +231,7 @@ class AtlasFile:
                     ],
                 )
 
-    def contents(self) -> dict[str, Any]:
+    def contents(self) -> AtlasContents:
         """Everything that defines the atlas, in an order independent of how it was built (to compare two)."""
         clips = sorted((c.sha256 or "", c.path, c.duration, c.labels, c.status, c.reason) for c in self.clips())
         hits = list(self._db.execute(f"SELECT rank, {_HIT_COLUMNS} FROM hits ORDER BY layer, map, rank"))
