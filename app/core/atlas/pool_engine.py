@@ -6,6 +6,7 @@ thread each, not N processes fighting over N threads each). Nothing to install; 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import multiprocessing
 import os
 import signal
@@ -111,11 +112,14 @@ class PoolEngine:
         todo = iter(paths)
         running: set[Future[ClipResult]] = set()
         try:
-            with _workers_ignore_ctrl_c():  # the pool spawns its workers in these first submits
-                for path in todo:
+            # A spawn pool starts one worker per submit while none is idle: the first ``workers`` submits start
+            # them all (no worker is idle before it has imported torch, seconds later). Only these run with SIGINT
+            # ignored, so the build's own Ctrl-C is lost only during those few fork+execs (milliseconds).
+            with _workers_ignore_ctrl_c():
+                for path in itertools.islice(todo, workers):
                     running.add(pool.submit(_scan, path))
-                    if len(running) >= workers * IN_FLIGHT_PER_WORKER:
-                        break
+            for path in itertools.islice(todo, workers * (IN_FLIGHT_PER_WORKER - 1)):
+                running.add(pool.submit(_scan, path))
             while running:
                 done, running = wait(running, return_when=FIRST_COMPLETED)
                 for future in done:
