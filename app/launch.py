@@ -10,7 +10,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 #: The window's own options (see ``app.ui.app.parse_args``); every other leading option is the CLI's.
-WINDOW_OPTIONS = frozenset({"--model", "-m", "--audio", "-a", "--no-thumbnails"})
+WINDOW_LONG_OPTIONS = ("--model", "--audio", "--no-thumbnails")
+WINDOW_SHORT_OPTIONS = ("-m", "-a")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -30,10 +31,8 @@ def opens_window(args: Sequence[str]) -> bool:
     if not args:
         return True
     first = args[0]
-    if first in WINDOW_OPTIONS:
-        return True
     if first.startswith("-"):
-        return False
+        return is_window_option(first)
     from app.cli import command_names
 
     if first in command_names():
@@ -41,3 +40,12 @@ def opens_window(args: Sequence[str]) -> bool:
     # a bare word that names no file is a mistyped command: the CLI says so in one line instead of a window
     # opening on a file that is not there
     return Path(first).exists() or "." in first or os.sep in first
+
+
+def is_window_option(arg: str) -> bool:
+    """``arg`` is one of the window's options as argparse reads it: ``--model x``, ``--model=x``, an unambiguous
+    abbreviation (``--mod=x``, ``--no-thumb``), ``-m x``, ``-mx`` or ``-m=x``."""
+    if arg.startswith("--"):
+        name = arg.split("=", 1)[0]
+        return len(name) > 2 and any(option.startswith(name) for option in WINDOW_LONG_OPTIONS)
+    return arg[:2] in WINDOW_SHORT_OPTIONS

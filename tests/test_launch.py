@@ -31,6 +31,15 @@ def test_the_commands_are_the_parsers() -> None:
         (["--version"], False),
         (["--help"], False),
         (["exprot"], False),  # a mistyped command: the CLI names it, no window on a missing file
+        (["--model=m.safetensors"], True),  # the window's options as argparse also reads them
+        (["--audio=x.flac"], True),
+        (["-mm.safetensors"], True),
+        (["-ax.flac", "-m", "m.safetensors"], True),
+        (["--mod", "m.safetensors"], True),
+        (["--no-thumb"], True),
+        (["--version=1"], False),
+        (["--"], False),
+        (["-v"], False),
     ],
 )
 def test_what_opens_the_window(args: list[str], window: bool) -> None:
@@ -68,3 +77,16 @@ def test_the_cli_alone_with_no_command_asks_for_one() -> None:
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert out.returncode == 2
     assert "a command is needed" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_the_launcher_gives_the_windows_attached_options_to_the_window(tmp_path: Path) -> None:
+    """Through the real launcher in a process of its own; the window's entry point is replaced by one that says
+    what it was given (no window opens), so a wrong dispatch shows as the CLI's "a command is needed", status 2."""
+    code = (
+        "import sys; import app.ui.app as window;"
+        "window.main = lambda args: print('window', *args) or 0;"
+        "from app.launch import main; raise SystemExit(main(sys.argv[1:]))"
+    )
+    for args in (["--model=m.safetensors"], ["-mm.safetensors", "--audio=x.flac"]):
+        out = subprocess.run([sys.executable, "-c", code, *args], cwd=ROOT, capture_output=True, text=True, timeout=120)
+        assert (out.returncode, out.stdout.split()) == (0, ["window", *args]), out.stderr
