@@ -165,6 +165,45 @@ class PlaybackSettings:
     full_quality_a: bool = False
 
 
+class FileDoc(TypedDict):
+    """A file as a session file names it: ``path`` relative to the session's folder when possible."""
+
+    path: str
+    absolute: str
+    sha256: str
+    size: int | None
+
+
+class ModuleDoc(TypedDict):
+    """A module:callable network as a session file names it (see `FileDoc`)."""
+
+    source: str
+    search_folder: str | None
+    front_end: FileDoc
+    weights: FileDoc | None
+
+
+class SessionDoc(TypedDict):
+    """A session file's JSON document, as `Session.to_dict` writes it (validated on reading by
+    `app.core.formats.session`); tags and A/B/X runs are their own ``to_dict``'s documents."""
+
+    format: str
+    version: int
+    saved_by: str
+    saved_at: str
+    autosave_of: str | None
+    model: FileDoc | None
+    model_module: ModuleDoc | None
+    clips: list[FileDoc]
+    selection: dict[str, object]  # clip, layer, index, compare {layer, index}, playhead_s
+    maps: dict[str, dict[str, object]]  # "(layer, index)" -> label, notes, rating
+    suggested_tags: dict[str, list[dict[str, Any]]]
+    playback: dict[str, object]  # the PlaybackState fields
+    loops: list[dict[str, object]]  # clip, start_s, end_s
+    abx: list[dict[str, Any]]
+    atlas: FileDoc | None
+
+
 class SelectionChange(TypedDict, total=False):
     """The fields of :class:`Selection` a change may set (``compare`` also as a ``(layer, index)`` pair)."""
 
@@ -407,7 +446,7 @@ class Session:
         return [r for r in self.abx if r.ref == key]
 
     # --- files on disk ------------------------------------------------------------------------------------------
-    def to_dict(self, base: Path | None = None, *, autosave_of: str | None = None) -> dict[str, Any]:
+    def to_dict(self, base: Path | None = None, *, autosave_of: str | None = None) -> SessionDoc:
         """The JSON document; file paths relative to ``base`` (the folder the file will be in) when possible."""
         s = self.selection
         return {
@@ -718,7 +757,7 @@ class _Finder:
 
 
 # --- writing ---------------------------------------------------------------------------------------------------
-def _file_dict(ref: FileRef, base: Path | None) -> dict[str, Any]:
+def _file_dict(ref: FileRef, base: Path | None) -> FileDoc:
     absolute = ref.path.absolute()
     stored = absolute.as_posix()
     if base is not None:
@@ -727,7 +766,7 @@ def _file_dict(ref: FileRef, base: Path | None) -> dict[str, Any]:
     return {"path": stored, "absolute": absolute.as_posix(), "sha256": ref.sha256, "size": ref.size}
 
 
-def _module_dict(module: ModuleModel, base: Path | None) -> dict[str, Any]:
+def _module_dict(module: ModuleModel, base: Path | None) -> ModuleDoc:
     folder = None
     if module.search_folder is not None:
         folder = module.search_folder.absolute().as_posix()

@@ -10,15 +10,17 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from PySide6.QtCore import QObject, Signal
 
 from app.core.jobs import Job
 from app.ui.worker import ComputeWorker
 
+T = TypeVar("T")  # what a job's body returns: the handle's ``finished`` value
+
 #: a job's body on the worker: ``body(progress, cancelled) -> value``
-Body = Callable[[Callable[[int, int], None], Callable[[], bool]], Any]
+Body = Callable[[Callable[[int, int], None], Callable[[], bool]], T]
 
 
 class JobHandle(QObject):
@@ -41,7 +43,7 @@ class JobHandle(QObject):
         super().__init__(parent)
         self.lane = lane
         self._stop = threading.Event()
-        self.job: Job | None = None
+        self.job: Job[Any] | None = None  # a handle's signals carry any job's value: the submitter knows its type
         self.done = False
 
     def cancel(self) -> None:
@@ -61,11 +63,11 @@ class JobHandle(QObject):
 def submit_job(
     worker: ComputeWorker,
     handle: JobHandle,
-    body: Body,
+    body: Body[T],
     *,
     busy_text: str | None = None,
     replace: bool = True,
-    apply: Callable[[Any], bool] = lambda value: True,
+    apply: Callable[[T], bool] = lambda value: True,
     owner: set[JobHandle] | None = None,
 ) -> JobHandle:
     """Run ``body(progress, cancelled)`` on ``worker`` in ``handle``'s lane and report through ``handle``.
@@ -78,7 +80,7 @@ def submit_job(
     if owner is not None:
         owner.add(handle)
 
-    def run(job: Job) -> Any:
+    def run(job: Job[T]) -> T:
         worker.post(job, lambda _: handle.started.emit(), None)
 
         def progress(done: int, total: int) -> None:
@@ -86,7 +88,7 @@ def submit_job(
 
         return body(progress, lambda: handle.cancelled or job.cancelled)
 
-    def finished(value: Any) -> None:
+    def finished(value: T) -> None:
         try:
             if apply(value):
                 handle.finished.emit(value)
