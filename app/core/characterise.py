@@ -325,8 +325,11 @@ class MapCharacter:
         return self.changes.level_db < SILENT_DB
 
     def to_dict(self) -> dict[str, Any]:
+        return {**map_on_clip(self.layer, self.index, self.clip_sha256, self.clip_name), **self.measures()}
+
+    def measures(self) -> dict[str, Any]:
+        """What was measured, as JSON (without which map and clip: a report's cell names those its own way)."""
         return {
-            **map_on_clip(self.layer, self.index, self.clip_sha256, self.clip_name),
             "silent": self.silent,
             "figures": self.figures.to_dict(),
             "changes": self.changes.to_dict(),
@@ -375,8 +378,7 @@ class Characterisation:
                 }
                 for b in self.baselines
             ],
-            "rules": [{"tag": r.tag, "when": r.text()} for r in RULES]
-            + [{"tag": f"{SOURCE_TAG}: <stem>", "when": SOURCE_RULE_TEXT}],
+            "rules": [*rule_docs(), {"tag": f"{SOURCE_TAG}: <stem>", "when": SOURCE_RULE_TEXT}],
             "maps": [m.to_dict() for m in self.maps],
             "suggested_tags": {
                 f"L{layer}F{index}": [t.to_dict() for t in tags] for (layer, index), tags in self.suggestions().items()
@@ -385,6 +387,11 @@ class Characterisation:
             "seconds_per_map": round(self.seconds_per_map, 4),
             "cancelled": self.cancelled,
         }
+
+
+def rule_docs() -> list[dict[str, str]]:
+    """The tagging rules as JSON documents say them: each tag and when it is suggested."""
+    return [{"tag": r.tag, "when": r.text()} for r in RULES]
 
 
 def merge_tags(characters: Sequence[MapCharacter]) -> tuple[SuggestedTag, ...]:

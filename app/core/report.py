@@ -33,12 +33,12 @@ import numpy as np
 from app import __version__
 from app.core.audio import write_wav
 from app.core.characterise import (
-    RULES,
     Baseline,
     Characterisation,
     MapCharacter,
     baseline_of,
     characterise_renderings,
+    rule_docs,
 )
 from app.core.errors import ReportError, SelectionError
 from app.core.files import write_bytes, write_text
@@ -46,7 +46,6 @@ from app.core.formats.jsonio import dump_bytes, unicode_text
 from app.core.png import spectrogram_rgb, write_png
 from app.core.report_atlas import DEFAULT_EXCERPTS, plan_excerpts, write_excerpts
 from app.core.resynth import Mode, apply_gain, peak_gain_db
-from app.core.types import json_number
 
 if TYPE_CHECKING:
     from app.core.analysis import Analysis, FeatureRef, Rendering
@@ -162,7 +161,7 @@ def write_report(
                     characters += measured
                     for feature, rest, character in zip(choi, residual, measured, strict=True):
                         cell = _write_map_clip(out, key, feature, rest, top_db, analysis.clip.sample_rate)
-                        cell.update(_character_doc(character))
+                        cell.update(character.measures())
                         rows.setdefault((feature.ref.layer, feature.ref.index), []).append(cell)
                         files += 3
                         done += 1
@@ -260,17 +259,6 @@ def _write_map_clip(
     return cell
 
 
-def _character_doc(m: MapCharacter) -> dict[str, Any]:
-    return {
-        "silent": m.silent,
-        "figures": m.figures.to_dict(),
-        "changes": m.changes.to_dict(),
-        "tags": [t.to_dict() for t in m.tags],
-        "sources": {k: json_number(v) for k, v in m.sources.items()},
-        "seconds": round(m.seconds, 4),
-    }
-
-
 def _report_doc(
     model: Model | Network,
     session: Session | None,
@@ -318,7 +306,7 @@ def _report_doc(
         "resynthesis": "Choi mode: ISTFT(X * D), D the method's projection of the map; residual = original - feature",
         "loudness": "feature and residual matched to the clip (BS.1770), gain capped at -0.01 dBFS peak",
         "range_db": RANGE_DB,
-        "rules": [{"tag": r.tag, "when": r.text()} for r in RULES],
+        "rules": rule_docs(),
         "clips": clips,
         "layers": doc_layers,
         "complete": not stopped,
