@@ -165,7 +165,7 @@ class FeatureTree(QWidget):
         self.proxy.invalidate()
 
     def set_energies_pending(self) -> None:
-        """"…" in every map's energy until the clip's findings are in (computed after its first map)."""
+        """ "…" in every map's energy until the clip's findings are in (computed after its first map)."""
         for e in self._energy_items.values():
             e.setText("…")
             e.setData(0.0, SORT_ROLE)
