@@ -15,6 +15,8 @@ from PySide6.QtWidgets import QWidget
 
 from app.core.files import write_text
 from app.core.types import FeatureRef
+from app.playback import Slot
+from app.ui.excerpts_panel import RANK
 
 if TYPE_CHECKING:
     from app.ui.main_window import MainWindow
@@ -96,6 +98,55 @@ def automation_state(window: MainWindow) -> dict:
         "clips": [e.name for e in window.clip_entries.values()],
         "compare": str(window.compare) if window.compare else None,
         "restore_offered": window.restore_box is not None,
+        "excerpts": excerpts_state(window),
+    }
+
+
+def excerpts_state(window: MainWindow) -> dict:
+    """The Top excerpts panel: whether it shows, its table's rectangle (global, for screenshots), the map it lists,
+    its rows (rank, clip, the screen centre of the row's rank cell, which stays in view and which a click does not
+    open in the main views as one on the clip's name does, and whether the row's audio is loaded), and its own
+    playback (slot, gains in dB, volume, position in s)."""
+    panel, engine = window.excerpts, window.excerpt_engine
+    view = panel.table.viewport()
+    loaded = panel.loaded.excerpt.key if panel.loaded is not None else None
+    rows = []
+    for i in range(panel.table.topLevelItemCount()):
+        item = panel.table.topLevelItem(i)
+        excerpt = panel._excerpt_of(item)
+        rect = panel.table.visualRect(panel.table.indexFromItem(item, RANK))
+        if excerpt is None or not view.rect().contains(rect.center()):
+            continue
+        centre = view.mapToGlobal(rect.center())
+        rows.append(
+            {
+                "rank": excerpt.rank,
+                "clip": str(excerpt.clip_path),
+                "start": excerpt.start_s,
+                "centre": [centre.x(), centre.y()],
+                "ready": excerpt.key == loaded,
+            }
+        )
+    return {
+        "visible": panel.isVisible(),
+        "atlas": str(panel.atlas.path) if panel.atlas else None,
+        "map": str(panel.ref) if panel.ref else None,
+        "listed": panel.status.text().endswith("first"),
+        "status": panel.status.text(),
+        "table": _global_rect(view, view.rect()),
+        "rows": rows,
+        "loaded_rank": panel.loaded.excerpt.rank if panel.loaded is not None else None,
+        "playing": engine.is_playing,
+        "slot": engine.selected.value,
+        "gains_db": {slot.value: engine.slot_gain_db(slot) for slot in (Slot.A, Slot.B)},
+        "volume": engine.volume,
+        "position": round(engine.position(), 4),
+        "device_rate": engine.sample_rate,
+        "crossfade_samples": engine.crossfade_samples,
+        "switch_sample": engine.mixer.last_switch_sample,
+        "underflows": engine.underflows,
+        "heard_underflows": engine.heard_underflows,
+        "device_error": str(engine.device_error) if engine.device_error else None,
     }
 
 

@@ -116,12 +116,17 @@ class ExcerptsPanel(QDockWidget):
         self.time_label.setStyleSheet("font-family: monospace;")
         for widget in (self.play_button, self.slot_a, self.slot_b):
             row.addWidget(widget)
-        row.addWidget(self.time_label, 1)
+        row.addStretch(1)
         row.addWidget(self.open_button)
         layout.addLayout(row)
+        # the playhead on the status line, not beside the buttons: there its ~150 px widened the dock, and the window
+        # past a 1280-px screen's edge, as soon as an excerpt played
+        line = QHBoxLayout()
+        line.addWidget(self.time_label, 0, Qt.AlignmentFlag.AlignTop)
         self.status = QLabel("")
         self.status.setWordWrap(True)
-        layout.addWidget(self.status)
+        line.addWidget(self.status, 1)
+        layout.addLayout(line)
         self.tags: tuple = ()  # the map's over-represented corpus labels (app.core.atlas.tags.CorpusTag)
         self.tags_label = QLabel("")
         self.tags_label.setWordWrap(True)

@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
     QScrollArea,
     QSplitter,
     QTabWidget,
+    QToolBar,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -286,11 +287,17 @@ class MainWindow(WindowActions, SessionCommands, OpeningCommands, PlaybackPanel,
         layout.addWidget(self.banner)
         layout.addWidget(self.model_banner)
         layout.addWidget(self.splitter, 1)
-        line = QFrame()
-        line.setFrameShape(QFrame.Shape.HLine)
-        layout.addWidget(line)
-        layout.addWidget(self.transport)
         self.setCentralWidget(root)
+        # the transport in a fixed bottom tool bar spans the whole window, under the docks too: its ~1230 px do not
+        # add to a dock's width (inside the central widget, the Top excerpts dock made the window ~1600 px wide,
+        # past the edge of a 1280-px screen, where its rows could not be clicked)
+        transport_bar = QToolBar("Transport")
+        transport_bar.setObjectName("transportBar")
+        transport_bar.setMovable(False)
+        transport_bar.setFloatable(False)
+        transport_bar.toggleViewAction().setVisible(False)
+        transport_bar.addWidget(self.transport)
+        self.addToolBar(Qt.ToolBarArea.BottomToolBarArea, transport_bar)
 
         bar = self.statusBar()
         self.hover_label = QLabel("")

@@ -8,7 +8,6 @@ the null sink "vsink"), xdotool and ImageMagick's ``import``.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
@@ -23,60 +22,13 @@ from scipy import signal
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "playback"))
 
+from e2e_driver import DISPLAY, needs_reason, screenshot, wait_for, xdotool  # noqa: E402
 from needs import missing  # noqa: E402
 from playback_fakes import MonitorRecorder  # noqa: E402
 
 from app.desktop import exec_command  # noqa: E402
 
 pytestmark = pytest.mark.slow
-DISPLAY = os.environ.get("DISPLAY", ":99")
-
-
-def _missing() -> str | None:
-    for tool in ("xdotool", "import", "pactl", "parec"):
-        if shutil.which(tool) is None:
-            return f"{tool} is not installed: run `bash scripts/system_packages.sh test`"
-    probe = subprocess.run(
-        ["xdotool", "getdisplaygeometry"],
-        env={**os.environ, "DISPLAY": DISPLAY},
-        capture_output=True,
-        text=True,
-        timeout=10,
-    )
-    if probe.returncode != 0:
-        return f'no X display {DISPLAY}: run `eval "$(bash scripts/ci_env.sh)"` first'
-    sinks = subprocess.run(["pactl", "list", "short", "sinks"], capture_output=True, text=True, timeout=10)
-    if "vsink" not in sinks.stdout.split():
-        return "no PulseAudio null sink 'vsink': run `eval \"$(bash scripts/ci_env.sh)\"` first"
-    return None
-
-
-def xdotool(*args: str) -> str:
-    out = subprocess.run(
-        ["xdotool", *args], env={**os.environ, "DISPLAY": DISPLAY}, capture_output=True, text=True, timeout=20
-    )
-    assert out.returncode == 0, f"xdotool {' '.join(args)}: {out.stderr}"
-    return out.stdout
-
-
-def read_state(path: Path) -> dict:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-
-
-def wait_for(proc: subprocess.Popen, state: Path, condition, what: str, timeout: float = 120.0) -> dict:
-    deadline = time.monotonic() + timeout
-    last: dict = {}
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"the app exited ({proc.returncode}) while waiting for {what}: {proc.stderr.read()[-3000:]}")
-        last = read_state(state)
-        if last and condition(last):
-            return last
-        time.sleep(0.05)
-    pytest.fail(f"no {what} within {timeout} s; last state {last}")
 
 
 def expected_feature(wav: Path, model: Path, ref: tuple[int, int], device_rate: int, volume: float) -> np.ndarray:
@@ -105,21 +57,8 @@ def expected_feature(wav: Path, model: Path, ref: tuple[int, int], device_rate: 
     return audio * 10 ** (common_gains(levels, "A")["B"] / 20) * volume
 
 
-def screenshot() -> np.ndarray:
-    """The whole X display as RGB ``[shape=(h, w, 3)]``, through ImageMagick's import."""
-    w, h = (int(v) for v in xdotool("getdisplaygeometry").split())
-    raw = subprocess.run(
-        ["import", "-window", "root", "-depth", "8", "rgb:-"],
-        env={**os.environ, "DISPLAY": DISPLAY},
-        capture_output=True,
-        timeout=60,
-    ).stdout
-    assert len(raw) == w * h * 3, f"import gave {len(raw)} bytes for {w}x{h}"
-    return np.frombuffer(raw, dtype=np.uint8).reshape(h, w, 3)
-
-
 def test_double_click_launch_click_a_map_press_space_hear_it_and_see_it(tmp_path, wav_file, model_file) -> None:
-    reason = _missing()
+    reason = needs_reason()
     if reason:
         missing(reason)
     data_home = tmp_path / "share"
