@@ -91,4 +91,3 @@ def wait_settled(proc: subprocess.Popen, state: Path, condition, where, what: st
             return last
         if time.monotonic() > deadline:
             pytest.fail(f"{what}: the positions kept moving for {timeout} s; last state {last}")
-
