@@ -32,12 +32,21 @@ import math
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, TypedDict
 
 import numpy as np
 
 from app.core import descriptors as d
-from app.core.types import FIGURE_WORDS, FeatureRef, SuggestedTag, format_figure, json_number, map_on_clip
+from app.core.types import (
+    FIGURE_WORDS,
+    FeatureRef,
+    MapOnClip,
+    SuggestedTag,
+    TagDoc,
+    format_figure,
+    json_number,
+    map_on_clip,
+)
 
 if TYPE_CHECKING:
     from app.core.analysis import Analysis, Rendering
@@ -305,6 +314,46 @@ class Baseline:
     sources: dict[str, float] = field(default_factory=dict)  # each stem's share of the clip, where stems are known
 
 
+class MeasuresDoc(TypedDict):
+    """What was measured of one map on one clip, in JSON (`MapCharacter.measures`)."""
+
+    silent: bool
+    figures: dict[str, float | None]
+    changes: dict[str, float | None]
+    tags: list[TagDoc]
+    sources: dict[str, float | None]  # each stem's share
+    seconds: float
+
+
+class MapCharacterDoc(MapOnClip, MeasuresDoc):
+    """One map on one clip in ``aurascope characterise --json``."""
+
+
+class RuleDoc(TypedDict):
+    tag: str
+    when: str
+
+
+class BaselineDoc(TypedDict):
+    sha256: str
+    name: str
+    onsets: int
+    figures: dict[str, float | None]
+    sources: dict[str, float | None]
+
+
+class CharacterisationDoc(TypedDict):
+    """``aurascope characterise --json``: every clip's baseline, the rules, every (clip, map) and each map's tags."""
+
+    clips: list[BaselineDoc]
+    rules: list[RuleDoc]
+    maps: list[MapCharacterDoc]
+    suggested_tags: dict[str, list[TagDoc]]  # "L<layer>F<index>" -> tags
+    seconds: float
+    seconds_per_map: float
+    cancelled: bool
+
+
 @dataclass(frozen=True)
 class MapCharacter:
     """One map on one clip: its figures, their change against the original, suggested tags and the cost (s)."""
@@ -324,10 +373,10 @@ class MapCharacter:
     def silent(self) -> bool:
         return self.changes.level_db < SILENT_DB
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> MapCharacterDoc:
         return {**map_on_clip(self.layer, self.index, self.clip_sha256, self.clip_name), **self.measures()}
 
-    def measures(self) -> dict[str, Any]:
+    def measures(self) -> MeasuresDoc:
         """What was measured, as JSON (without which map and clip: a report's cell names those its own way)."""
         return {
             "silent": self.silent,
@@ -366,7 +415,7 @@ class Characterisation:
     def seconds_per_map(self) -> float:
         return self.seconds / max(1, len(self.maps))
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> CharacterisationDoc:
         return {
             "clips": [
                 {
@@ -389,7 +438,7 @@ class Characterisation:
         }
 
 
-def rule_docs() -> list[dict[str, str]]:
+def rule_docs() -> list[RuleDoc]:
     """The tagging rules as JSON documents say them: each tag and when it is suggested."""
     return [{"tag": r.tag, "when": r.text()} for r in RULES]
 

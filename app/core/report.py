@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, NotRequired, TypedDict
 from urllib.parse import quote
 
 import jinja2
@@ -36,6 +36,8 @@ from app.core.characterise import (
     Baseline,
     Characterisation,
     MapCharacter,
+    MeasuresDoc,
+    RuleDoc,
     baseline_of,
     characterise_renderings,
     rule_docs,
@@ -44,8 +46,9 @@ from app.core.errors import ReportError, SelectionError
 from app.core.files import write_bytes, write_text
 from app.core.formats.jsonio import dump_bytes, unicode_text
 from app.core.png import spectrogram_rgb, write_png
-from app.core.report_atlas import DEFAULT_EXCERPTS, plan_excerpts, write_excerpts
+from app.core.report_atlas import DEFAULT_EXCERPTS, AtlasDoc, ExcerptDoc, plan_excerpts, write_excerpts
 from app.core.resynth import Mode, apply_gain, peak_gain_db
+from app.core.types import TagDoc
 
 if TYPE_CHECKING:
     from app.core.analysis import Analysis, FeatureRef, Rendering
@@ -59,6 +62,89 @@ REPORT_VERSION = 1
 RANGE_DB = 80.0
 CHUNK = 16
 PEAK = 0.999  # 16-bit WAVs: loudness-matching gain capped so the peak stays below full scale
+
+
+# --- report.json, as app/core/formats/report.py declares it (its models validate a file read back) ---------------
+class ClipDoc(TypedDict):
+    key: str  # the clip's name in file names
+    name: str
+    file: str
+    sha256: str
+    seconds: float
+    sample_rate: int
+    onsets: int
+    figures: dict[str, float | None]
+    wav: str
+    png: str
+    png_size: list[int]  # [width, height] in pixels
+    gain_db: float
+    top_db: float
+
+
+class CellFiles(TypedDict):
+    """One map on one clip's files: feature and residual WAVs with the gains (dB) they were written at."""
+
+    clip: str  # the clip's key
+    feature_wav: str
+    feature_gain_db: float
+    feature_gain_limited: bool
+    feature_lufs: float | None
+    residual_wav: str
+    residual_gain_db: float
+    residual_gain_limited: bool
+    residual_lufs: float | None
+    feature_png: str
+    png_size: list[int]
+
+
+class CellDoc(CellFiles, MeasuresDoc):
+    """One map on one clip: its files and what was measured."""
+
+
+class ModelDoc(TypedDict):
+    name: str
+    file: str | None
+    sha256: str
+
+
+class MapDoc(TypedDict):
+    layer: int
+    index: int
+    id: str  # "L<layer>F<index>"
+    label: str
+    notes: str
+    rating: int | None
+    suggested_tags: list[TagDoc]
+    clips: list[CellDoc]
+    excerpts: NotRequired[list[ExcerptDoc]]  # the atlas's top excerpts: added once they are written
+
+
+class LayerDoc(TypedDict):
+    layer: int
+    maps: list[MapDoc]
+
+
+class ReportDoc(TypedDict):
+    format: str
+    version: int
+    title: str
+    created_at: str
+    aurascope_version: str
+    model: ModelDoc
+    session: str | None
+    method: str
+    resynthesis: str
+    loudness: str
+    range_db: float
+    rules: list[RuleDoc]
+    clips: list[ClipDoc]
+    layers: list[LayerDoc]
+    complete: bool
+    pairs_done: int
+    pairs_planned: int
+    seconds_per_map: float
+    atlas: NotRequired[AtlasDoc | None]
+    seconds: NotRequired[float]
 
 
 @dataclass(frozen=True)
@@ -127,9 +213,9 @@ def write_report(
 
     keys = _clip_keys(group)
     total = len(group) * sum(len(ix) for ix in layers.values())
-    rows: dict[tuple[int, int], list[dict[str, Any]]] = {}
+    rows: dict[tuple[int, int], list[CellDoc]] = {}
     characters: list[MapCharacter] = []
-    clips_doc: list[dict[str, Any]] = []
+    clips_doc: list[ClipDoc] = []
     baselines: list[Baseline] = []
     done = files = 0
     stopped = False
@@ -160,8 +246,8 @@ def write_report(
                     measured = characterise_renderings(baseline, choi, shares)
                     characters += measured
                     for feature, rest, character in zip(choi, residual, measured, strict=True):
-                        cell = _write_map_clip(out, key, feature, rest, top_db, analysis.clip.sample_rate)
-                        cell.update(character.measures())
+                        files_of = _write_map_clip(out, key, feature, rest, top_db, analysis.clip.sample_rate)
+                        cell: CellDoc = {**files_of, **character.measures()}
                         rows.setdefault((feature.ref.layer, feature.ref.index), []).append(cell)
                         files += 3
                         done += 1
@@ -169,7 +255,7 @@ def write_report(
                             progress(done, total)
                 if stopped:
                     break
-        top: dict[tuple[int, int], list[dict[str, Any]]] = {}
+        top: dict[tuple[int, int], list[ExcerptDoc]] = {}
         if plan is not None and not stopped:
             top, written, stopped = write_excerpts(out, plan, model, method=method, peak=PEAK, cancelled=cancelled)
             files += written
@@ -208,7 +294,7 @@ def write_report(
 # --- files ---------------------------------------------------------------------------------------------
 def _write_original(
     out: Path, analysis: Analysis, key: str, baseline: Baseline, db: np.ndarray, top_db: float
-) -> dict[str, Any]:
+) -> ClipDoc:
     clip = analysis.clip
     audio = clip.samples
     gain = min(0.0, peak_gain_db(audio, PEAK))  # only ever down: a float source above full scale
@@ -236,45 +322,54 @@ def _write_original(
 
 def _write_map_clip(
     out: Path, key: str, feature: Rendering, residual: Rendering, top_db: float, sample_rate: int
-) -> dict[str, Any]:
+) -> CellFiles:
     stem = f"L{feature.ref.layer}F{feature.ref.index}_{key}"
-    cell: dict[str, Any] = {"clip": key}
-    for kind, rendering in (("feature", feature), ("residual", residual)):
-        wanted = rendering.gain_to_match_db
-        gain = min(wanted, peak_gain_db(rendering.audio, PEAK)) if np.any(rendering.audio) else 0.0
-        wav = f"audio/{stem}_{kind}.wav"
-        write_wav(out / wav, apply_gain(rendering.audio, gain), sample_rate, subtype="pcm16")
-        cell[f"{kind}_wav"] = wav
-        cell[f"{kind}_gain_db"] = round(gain, 3)
-        cell[f"{kind}_gain_limited"] = bool(gain < wanted - 1e-6)
-        cell[f"{kind}_lufs"] = _finite(rendering.loudness_lufs)
+    f_wav, f_gain, f_limited = _write_matched(out, f"audio/{stem}_feature.wav", feature, sample_rate)
+    r_wav, r_gain, r_limited = _write_matched(out, f"audio/{stem}_residual.wav", residual, sample_rate)
     # drawn at the gain it is played at, on the original's scale: what you see is what you hear
-    image = spectrogram_rgb(
-        feature.spectrogram_db + cell["feature_gain_db"], sample_rate, top_db=top_db, range_db=RANGE_DB
-    )
+    image = spectrogram_rgb(feature.spectrogram_db + f_gain, sample_rate, top_db=top_db, range_db=RANGE_DB)
     png = f"images/{stem}.png"
     write_png(out / png, image)
-    cell["feature_png"] = png
-    cell["png_size"] = [int(image.shape[1]), int(image.shape[0])]
-    return cell
+    return {
+        "clip": key,
+        "feature_wav": f_wav,
+        "feature_gain_db": f_gain,
+        "feature_gain_limited": f_limited,
+        "feature_lufs": _finite(feature.loudness_lufs),
+        "residual_wav": r_wav,
+        "residual_gain_db": r_gain,
+        "residual_gain_limited": r_limited,
+        "residual_lufs": _finite(residual.loudness_lufs),
+        "feature_png": png,
+        "png_size": [int(image.shape[1]), int(image.shape[0])],
+    }
+
+
+def _write_matched(out: Path, wav: str, rendering: Rendering, sample_rate: int) -> tuple[str, float, bool]:
+    """Write ``rendering`` matched to its clip's loudness, the gain capped below full scale: (file, gain in dB
+    rounded as report.json gives it, whether the cap held it below the match)."""
+    wanted = rendering.gain_to_match_db
+    gain = min(wanted, peak_gain_db(rendering.audio, PEAK)) if np.any(rendering.audio) else 0.0
+    write_wav(out / wav, apply_gain(rendering.audio, gain), sample_rate, subtype="pcm16")
+    return wav, round(gain, 3), bool(gain < wanted - 1e-6)
 
 
 def _report_doc(
     model: Model | Network,
     session: Session | None,
-    clips: list[dict[str, Any]],
+    clips: list[ClipDoc],
     layers: dict[int, list[int]],
-    rows: dict[tuple[int, int], list[dict[str, Any]]],
+    rows: dict[tuple[int, int], list[CellDoc]],
     characterisation: Characterisation,
     stopped: bool,
     total: int,
     done: int,
     title: str | None,
     method: str,
-) -> dict[str, Any]:
-    doc_layers = []
+) -> ReportDoc:
+    doc_layers: list[LayerDoc] = []
     for layer, indices in layers.items():
-        maps = []
+        maps: list[MapDoc] = []
         for index in indices:
             cells = rows.get((layer, index))
             if not cells:
@@ -317,7 +412,7 @@ def _report_doc(
 
 
 # --- the page ------------------------------------------------------------------------------------------------
-def render_html(doc: dict[str, Any]) -> str:
+def render_html(doc: ReportDoc) -> str:
     """The page for a report document (as written to ``report.json``), from ``templates/report.html``."""
     clips = {c["key"]: c for c in doc["clips"]}
     return _page_template().render(doc=doc, clips=clips, figures=_FIGURES)
@@ -353,7 +448,7 @@ _FIGURES = (
 )
 
 
-def _tag_text(t: dict[str, Any]) -> str:
+def _tag_text(t: TagDoc) -> str:
     from app.core.characterise import SuggestedTag
 
     return SuggestedTag.from_dict(t).text()

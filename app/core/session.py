@@ -44,7 +44,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, TypedDict, Unpack
+from typing import TypedDict, Unpack
 
 from app import __version__
 from app.core.errors import SessionError
@@ -57,7 +57,7 @@ from app.core.formats.session import (
     read_session_file,
     write_session_file,
 )
-from app.core.types import AbxAnswer, AbxResult, Choice, FeatureRef, SuggestedTag
+from app.core.types import AbxAnswer, AbxDoc, AbxResult, Choice, FeatureRef, SuggestedTag, TagDoc
 
 SUFFIX = ".aurascope"
 AUTOSAVE_SUFFIX = ".autosave"
@@ -197,10 +197,10 @@ class SessionDoc(TypedDict):
     clips: list[FileDoc]
     selection: dict[str, object]  # clip, layer, index, compare {layer, index}, playhead_s
     maps: dict[str, dict[str, object]]  # "(layer, index)" -> label, notes, rating
-    suggested_tags: dict[str, list[dict[str, Any]]]
+    suggested_tags: dict[str, list[TagDoc]]
     playback: dict[str, object]  # the PlaybackState fields
     loops: list[dict[str, object]]  # clip, start_s, end_s
-    abx: list[dict[str, Any]]
+    abx: list[AbxDoc]
     atlas: FileDoc | None
 
 

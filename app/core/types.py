@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 from enum import StrEnum
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, NamedTuple, TypeVar
+from typing import NamedTuple, TypedDict, TypeVar, cast
 
 E = TypeVar("E", bound=StrEnum)
 W = TypeVar("W", bound="Worded")
@@ -207,6 +207,21 @@ def json_number(value: float) -> float | None:
     return None if isinstance(value, float) and not math.isfinite(value) else round(float(value), 6)
 
 
+class TagDoc(TypedDict):
+    """A suggested tag in JSON (`SuggestedTag.to_dict`): its fields, ``value`` null when not finite."""
+
+    tag: str
+    figure: str
+    value: float | None
+    threshold: float
+    op: str
+    detail: str
+    clip_sha256: str
+    clip_name: str
+    support: int
+    of: int
+
+
 @dataclass(frozen=True)
 class SuggestedTag:
     """A tag suggested by a rule, with the figure that triggered it (its value and threshold) and the clip.
@@ -234,13 +249,13 @@ class SuggestedTag:
             f"{sign} {format_figure(self.threshold, self.figure)}{where}{count}"
         )
 
-    def to_dict(self) -> dict[str, Any]:
-        out = asdict(self)
+    def to_dict(self) -> TagDoc:
+        out = cast(TagDoc, asdict(self))
         out["value"] = json_number(self.value)
         return out
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> SuggestedTag:
+    def from_dict(cls, data: TagDoc) -> SuggestedTag:
         return cls(**{**data, "value": float("nan") if data.get("value") is None else data["value"]})
 
 
@@ -252,9 +267,41 @@ class Choice(StrEnum):
     B = "B"
 
 
-def map_on_clip(layer: int, index: int, clip_sha256: str, clip_name: str) -> dict[str, int | str]:
+class MapOnClip(TypedDict):
+    """The keys a record about one map on one clip starts with in JSON (a session's A/B/X runs, report.json)."""
+
+    layer: int
+    index: int
+    clip: str  # the clip's SHA-256
+    clip_name: str
+
+
+def map_on_clip(layer: int, index: int, clip_sha256: str, clip_name: str) -> MapOnClip:
     """The keys a record about one map on one clip starts with in JSON (a session's A/B/X runs, report.json)."""
     return {"layer": layer, "index": index, "clip": clip_sha256, "clip_name": clip_name}
+
+
+class AnswerDoc(TypedDict):
+    x: str  # "A" or "B"
+    answer: str
+    seconds: float | None
+
+
+class AbxDoc(MapOnClip):
+    """An A/B/X run in a session file (`AbxResult.to_dict`)."""
+
+    seed: int
+    planned_trials: int
+    gain_db: float
+    gain_a_db: float
+    level_difference_lu: float | None
+    mode: str
+    loop: list[float] | None  # [start_s, end_s]
+    answers: list[AnswerDoc]
+    correct: int
+    trials: int
+    p_value: float
+    finished_at: str
 
 
 def binomial_p_value(correct: int, trials: int, chance: float = 0.5) -> float:
@@ -321,7 +368,7 @@ class AbxResult:
     def p_value(self) -> float:
         return binomial_p_value(self.correct, self.trials) if self.trials else 1.0
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> AbxDoc:
         return {
             **map_on_clip(self.layer, self.index, self.clip_sha256, self.clip_name),
             "seed": self.seed,
