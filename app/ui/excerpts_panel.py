@@ -78,6 +78,7 @@ class ExcerptsPanel(QDockWidget):
         layout.setSpacing(4)
         self.header = QLabel("No atlas open: File › Open atlas…")
         self.header.setWordWrap(True)
+        self.header.setMinimumWidth(1)  # as the status line: a long atlas name does not widen the window
         layout.addWidget(self.header)
         self.table = QTreeWidget()
         self.table.setColumnCount(len(COLUMNS))
@@ -125,6 +126,7 @@ class ExcerptsPanel(QDockWidget):
         line.addWidget(self.time_label, 0, Qt.AlignmentFlag.AlignTop)
         self.status = QLabel("")
         self.status.setWordWrap(True)
+        self.status.setMinimumWidth(1)  # a long clip name is cut, rather than widening the window past the screen
         line.addWidget(self.status, 1)
         layout.addLayout(line)
         self.tags: tuple = ()  # the map's over-represented corpus labels (app.core.atlas.tags.CorpusTag)
