@@ -5,10 +5,10 @@ from __future__ import annotations
 import hashlib
 import io
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
 import numpy as np
 import soundfile as sf
@@ -244,7 +244,7 @@ def write_wav(
     sample_rate: int,
     *,
     subtype: str = "float32",
-    sidecar: dict[str, Any] | None = None,
+    sidecar: Mapping[str, object] | None = None,  # any JSON document the caller records beside the WAV
 ) -> Path:
     """Write mono ``audio`` as WAV (``float32``, ``pcm24`` or ``pcm16``), and ``<path>.json`` if a sidecar is given.
 

@@ -61,7 +61,7 @@ class ModelSpec:
     labels: tuple[str, ...] = ()
     task: str = ""
     name: str = ""
-    provenance: Mapping[str, Any] = field(default_factory=dict)
+    provenance: Mapping[str, Any] = field(default_factory=dict)  # how it was trained: free-form JSON
 
     def to_json(self) -> str:
         return json.dumps(
@@ -84,8 +84,8 @@ class ModelSpec:
         )
 
 
-def _block_dict(block: Block) -> dict[str, Any]:
-    out: dict[str, Any] = {"type": block.type}
+def _block_dict(block: Block) -> dict[str, object]:  # its fields as JSON: numbers, flags, names, lists
+    out: dict[str, object] = {"type": block.type}
     for key, value in block.__dict__.items():
         if key != "type":
             out[key] = list(value) if isinstance(value, tuple) else value

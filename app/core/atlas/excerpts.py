@@ -10,13 +10,13 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from app.core.analysis import Analysis, WindowRendering
 from app.core.atlas.store import AtlasFile, ClipEntry
-from app.core.atlas.topk import Hit
+from app.core.atlas.topk import Hit, HitWindow
 from app.core.audio import Clip, load_audio, write_wav
 from app.core.errors import AtlasError
 from app.core.types import FeatureRef, Method, Mode
@@ -24,6 +24,17 @@ from app.core.types import FeatureRef, Method, Mode
 if TYPE_CHECKING:
     from app.core.model_runtime import Model
     from app.core.sources import Network
+
+
+class ExcerptSidecar(HitWindow):
+    """Where an exported excerpt comes from, as its WAV's ``.json`` sidecar records it (with the mode and format)."""
+
+    atlas: str
+    clip: str
+    clip_sha256: str
+    layer: int
+    feature: int
+    rank: int
 
 
 @dataclass(frozen=True, eq=False)
@@ -39,7 +50,7 @@ class Excerpt:
     sample_rate: int
     renderings: tuple[WindowRendering, ...]
 
-    def sidecar(self, atlas: AtlasFile) -> dict[str, Any]:
+    def sidecar(self, atlas: AtlasFile) -> ExcerptSidecar:
         """What a WAV of this excerpt records beside it (as ``atlas export`` writes)."""
         hit = self.hit
         return {

@@ -20,7 +20,7 @@ class Recorder(fx.Interpreter):
     def __init__(self, gm: fx.GraphModule, *, keep_values: bool = False) -> None:
         super().__init__(gm)
         self.shapes: dict[str, tuple[int, ...]] = {}
-        self.values: dict[str, Any] = {}
+        self.values: dict[str, Any] = {}  # each node's output: a tensor, a size, a tuple: whatever the graph computes
         self.failed: tuple[fx.Node, str] | None = None
         self._keep_values = keep_values
 
