@@ -126,7 +126,7 @@ class FrontEnd:
         return d
 
     @classmethod
-    def from_dict(cls, data: Any) -> FrontEnd:
+    def from_dict(cls, data: object) -> FrontEnd:
         """Build from the metadata's ``front_end`` block; raises ModelFormatError naming the field.
 
         An optional ``"preset"`` key (one of :data:`PRESETS`) is the starting point the other keys override. The
@@ -282,7 +282,7 @@ class FrontEnd:
         return torch.matmul(basis, linear)
 
 
-def front_end_preset(name: str, **overrides: Any) -> FrontEnd:
+def front_end_preset(name: str, **overrides: object) -> FrontEnd:
     """The named preset with some fields overridden, e.g. ``front_end_preset("torchaudio", n_fft=512)``."""
     return FrontEnd.from_dict({"preset": name, **overrides})
 

@@ -9,12 +9,15 @@ import json
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict
-from typing import Any
+from typing import TYPE_CHECKING
 
 from app.core.atlas.build import ClipResult, ModelSource, scan_file
 from app.core.atlas.scan import ScanSettings
 from app.core.atlas.topk import Hit
 from app.core.errors import EngineError
+
+if TYPE_CHECKING:
+    import numpy as np
 
 #: Files per call of an actor (each one a whole clip's forward passes).
 RAY_BATCH = 4
@@ -38,7 +41,7 @@ class _Scanner:
         self.settings = settings
         self.device = device
 
-    def __call__(self, batch: dict[str, Any]) -> dict[str, list[str]]:
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, list[str]]:  # Ray Data's batch: column -> array
         return {
             "result": [
                 encode(scan_file(str(p), self.network, self.settings, device=self.device)) for p in batch["path"]

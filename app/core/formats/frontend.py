@@ -9,6 +9,7 @@ meaning. Torch-free.
 from __future__ import annotations
 
 from enum import StrEnum
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field, field_validator
@@ -124,7 +125,9 @@ class FrontEndBlock(Closed):
         return float(value)
 
 
-def parse_front_end(data: Any, *, path: Any = None, field: str = "front_end") -> tuple[str | None, dict[str, Any]]:
+def parse_front_end(
+    data: object, *, path: str | Path | None = None, field: str = "front_end"
+) -> tuple[str | None, dict[str, Any]]:
     """``(preset, the keys given)`` from a parsed ``front_end`` block, for :meth:`app.core.frontend.FrontEnd.from_dict`.
 
     Raises :class:`ModelFormatError` naming ``path`` and the field (``front_end.n_fft``): unknown keys, wrong
@@ -139,7 +142,7 @@ def parse_front_end(data: Any, *, path: Any = None, field: str = "front_end") ->
     return declared_keys(validate(FrontEndBlock, data, fail, prefix=field))
 
 
-def declared_keys(block: FrontEndBlock) -> tuple[str | None, dict[str, Any]]:
+def declared_keys(block: FrontEndBlock) -> tuple[str | None, dict[str, Any]]:  # each field its own type
     """``(preset, the keys the file gave)`` of a validated block: what the preset's values are overridden with."""
     return block.preset, {name: getattr(block, name) for name in block.model_fields_set if name != "preset"}
 
@@ -169,7 +172,7 @@ class FrontEndFile(Closed):
     head_input_frames: Annotated[int, BeforeValidator(_positive), Field(ge=1)] | None = None
 
 
-def parse_front_end_file(data: Any, *, path: Any = None) -> FrontEndFile:
+def parse_front_end_file(data: object, *, path: str | Path | None = None) -> FrontEndFile:
     """A parsed ``fe.json``; raises :class:`ModelFormatError` naming ``path`` and the field. The ``front_end``
     block is then read by :meth:`app.core.frontend.FrontEnd.from_dict` (from the dict: a preset and the keys given)."""
 

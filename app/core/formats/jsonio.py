@@ -22,7 +22,7 @@ import os
 import stat
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol  # Any: a JSON document as parsed, before a model validates it
 
 MAX_DEPTH = 64  # our formats nest 6 deep at most
 MAX_INT_DIGITS = 40  # a SHA-256 as an integer has 78 digits; none of our integers is near 40
@@ -40,7 +40,7 @@ class Sized(Protocol):
     def problem(self, value: float, what: str) -> str | None: ...
 
 
-def dumps(doc: Any, *, indent: int | None = 2, sort_keys: bool = False) -> str:
+def dumps(doc: object, *, indent: int | None = 2, sort_keys: bool = False) -> str:
     """Strict JSON text of ``doc`` (non-finite floats become null); UTF-8 characters kept as they are.
 
     A lone surrogate cannot be written as UTF-8: one that stands for a byte of a file name that is not UTF-8
@@ -71,7 +71,7 @@ def unicode_text(value: Any) -> Any:
     return value
 
 
-def dump_bytes(doc: Any, *, indent: int | None = 2, sort_keys: bool = False) -> bytes:
+def dump_bytes(doc: object, *, indent: int | None = 2, sort_keys: bool = False) -> bytes:
     """:func:`dumps` as UTF-8 bytes with a final newline, ready for :mod:`app.core.files`."""
     return (dumps(doc, indent=indent, sort_keys=sort_keys) + "\n").encode("utf-8")
 
@@ -152,10 +152,10 @@ def read_json(path: str | Path, fail: Fail, *, limit: int | Sized = DEFAULT_LIMI
     return loads(read_file(path, fail, limit=limit, what=what), fail)
 
 
-def check_tree(data: Any, fail: Fail, field: str | None = None) -> None:
+def check_tree(data: object, fail: Fail, field: str | None = None) -> None:
     """Depth, non-finite or over-long numbers and lone surrogates of a parsed document (walked without
     recursion); names the first bad field."""
-    stack: list[tuple[Any, str | None, int]] = [(data, field, 0)]
+    stack: list[tuple[object, str | None, int]] = [(data, field, 0)]
     while stack:
         value, where, depth = stack.pop()
         if depth > MAX_DEPTH:

@@ -9,14 +9,16 @@ numbers and surrogates, see :mod:`app.core.formats.jsonio`).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError
 from pydantic import Strict as StrictFlag
+from pydantic_core import ErrorDetails
 
 from app.core.formats.jsonio import Fail
 
 M = TypeVar("M", bound=BaseModel)
+Loc = tuple[int | str, ...]  # where pydantic found a problem: keys and list indices from the root
 
 
 class Closed(BaseModel):
@@ -35,7 +37,7 @@ class Open(BaseModel):
 Pair = Annotated[tuple[Annotated[StrictInt, Field(ge=0)], Annotated[StrictInt, Field(ge=0)]], StrictFlag(False)]
 
 
-def validate(model: type[M], data: Any, fail: Fail, *, prefix: str | None = None) -> M:
+def validate(model: type[M], data: object, fail: Fail, *, prefix: str | None = None) -> M:
     """``model`` from parsed JSON; the first problem raises ``fail(reason, field)`` in our words."""
     try:
         return model.model_validate(data)  # strict by each model's config; enums read from their values
@@ -53,7 +55,7 @@ def validate(model: type[M], data: Any, fail: Fail, *, prefix: str | None = None
         raise fail(reason(first), field_path(loc, prefix)) from None
 
 
-def field_path(loc: tuple[Any, ...], prefix: str | None = None) -> str | None:
+def field_path(loc: Loc, prefix: str | None = None) -> str | None:
     """``("clips", 0, "sha256")`` -> ``"clips[0].sha256"`` (after ``prefix``); ``()`` -> ``prefix``."""
     out = prefix or ""
     for part in loc:
@@ -66,7 +68,7 @@ def field_path(loc: tuple[Any, ...], prefix: str | None = None) -> str | None:
     return out or None
 
 
-def reason(problem: dict[str, Any]) -> str:
+def reason(problem: ErrorDetails) -> str:
     """One pydantic error in the words the app has always used."""
     kind, value, ctx = problem["type"], problem.get("input"), problem.get("ctx") or {}
     words: dict[str, Callable[[], str]] = {
@@ -107,7 +109,7 @@ def _choices(expected: str) -> str:
     return ", ".join(part.strip().strip("'") for part in expected.replace(" or ", ", ").split(","))
 
 
-def kind_of(value: Any) -> str:
+def kind_of(value: object) -> str:
     """How a JSON value reads in a message: ``the text 'abc'``, ``the number 3``, ``a list``..."""
     if value is None:
         return "null"
@@ -120,10 +122,10 @@ def kind_of(value: Any) -> str:
     return {"list": "a list", "dict": "an object"}.get(type(value).__name__, type(value).__name__)
 
 
-def _without_union_tags(loc: tuple[Any, ...], data: Any) -> tuple[Any, ...]:
+def _without_union_tags(loc: Loc, data: object) -> Loc:
     """Drop the member name pydantic puts in a tagged union's location (``body.0.conv2d.kernel_size``): a part that
     is not a key of the object there but its ``type``."""
-    out: list[Any] = []
+    out: list[int | str] = []
     node = data
     for part in loc:
         if isinstance(node, dict) and part not in node and node.get("type") == part:
