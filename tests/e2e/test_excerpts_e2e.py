@@ -170,21 +170,21 @@ def test_click_a_map_double_click_its_top_excerpt_hear_feature_then_b_original_a
         assert panel["gains_db"]["B"] == pytest.approx(gains["B"], abs=0.05)
         assert panel["gains_db"]["A"] == pytest.approx(gains["A"], abs=0.05)
 
-        head = feature[: switch - 64]
-        start = _align(recording, head)
+        fade = panel["crossfade_samples"]
+        head = feature[fade : switch - 64]  # past the fade-in with which play starts (no click), up to B's crossfade
+        start = _align(recording, head) - fade  # where the excerpt's first sample is in the recording
         assert start >= 0
-        heard = recording[start : start + len(head)]
+        heard = recording[start + fade : start + fade + len(head)]
         feature_corr = _corr(heard, head)
         feature_gain = float(np.dot(heard, head) / np.dot(head, head))
-        fade = panel["crossfade_samples"]
         tail = original[switch + fade : len(original) - 64]
         after = recording[start + switch + fade : start + switch + fade + len(tail)]
         assert len(tail) > 0.5 * rate and len(after) == len(tail)
         original_corr = _corr(after, tail)
         original_gain = float(np.dot(after, tail) / np.dot(tail, tail))
         print(  # the figures, for the report (pytest -s)
-            f"feature r={feature_corr:.4f} gain={feature_gain:.4f} (want {VOLUME * 10 ** (gains['B'] / 20):.4f}); "
-            f"original r={original_corr:.4f} gain={original_gain:.4f} (want {VOLUME * 10 ** (gains['A'] / 20):.4f}); "
+            f"feature r={feature_corr:.7f} gain={feature_gain:.4f} (want {VOLUME * 10 ** (gains['B'] / 20):.4f}); "
+            f"original r={original_corr:.7f} gain={original_gain:.4f} (want {VOLUME * 10 ** (gains['A'] / 20):.4f}); "
             f"switch at {switch / rate:.3f} s"
         )
         assert feature_corr >= 0.95  # the feature, as the CLI renders the excerpt
