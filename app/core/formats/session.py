@@ -12,6 +12,7 @@ file and the field (``maps.L1F3.rating``). Writing is strict JSON through the on
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -255,7 +256,7 @@ def read_session_file(path: Path) -> SessionFile:
     return validate(SessionFile, data, fail)
 
 
-def write_session_file(path: Path, doc: dict[str, Any]) -> None:
+def write_session_file(path: Path, doc: Mapping[str, object]) -> None:
     """Write a session document as strict JSON through the atomic writer; raises :class:`SessionError`."""
     try:
         text = jsonio.dumps(doc, indent=2) + "\n"
