@@ -14,7 +14,7 @@ from typing import NoReturn
 
 from app import __version__
 from app.cli_atlas import add_atlas_commands
-from app.core.types import FeatureRef, Loudness, Method, Mode
+from app.core.types import DEFAULT_EXCERPTS, FeatureRef, Loudness, Method, Mode
 
 EXIT_BAD_INPUT = 2
 MODEL_HELP = "a .safetensors model, a .onnx file or package.module:callable (with --front-end, --weights)"
@@ -422,7 +422,6 @@ def cmd_report(args: argparse.Namespace) -> int:
     from app.core.audio import load_audio
     from app.core.errors import SelectionError
     from app.core.report import write_report
-    from app.core.report_atlas import DEFAULT_EXCERPTS
 
     if args.excerpts is not None and args.atlas is None:
         raise SelectionError("--excerpts needs --atlas (the corpus atlas to take the excerpts from)")
@@ -599,7 +598,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--atlas", type=Path, help="a corpus atlas of the same model: each map shows its top excerpts of the corpus"
     )
-    p.add_argument("--excerpts", type=int, help="with --atlas: top excerpts per map (default 3)")
+    p.add_argument("--excerpts", type=int, help=f"with --atlas: top excerpts per map (default {DEFAULT_EXCERPTS})")
     p.add_argument("--quiet", "-q", action="store_true")
     p.set_defaults(run=cmd_report)
 

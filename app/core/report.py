@@ -45,14 +45,14 @@ from app.core.characterise import (
 from app.core.errors import ReportError, SelectionError
 from app.core.files import write_bytes, write_text
 from app.core.formats.jsonio import dump_bytes, unicode_text
+from app.core.loudness import apply_gain, peak_gain_db
 from app.core.png import spectrogram_rgb, write_png
-from app.core.report_atlas import DEFAULT_EXCERPTS, AtlasDoc, ExcerptDoc, plan_excerpts, write_excerpts
-from app.core.resynth import Mode, apply_gain, peak_gain_db
-from app.core.types import TagDoc
+from app.core.types import DEFAULT_EXCERPTS, Mode, TagDoc
 
 if TYPE_CHECKING:
     from app.core.analysis import Analysis, FeatureRef, Rendering
     from app.core.model import Model
+    from app.core.report_atlas import AtlasDoc, ExcerptDoc  # with torch: write_report imports it when it runs
     from app.core.session import Session
     from app.core.sources import Network
     from app.core.stems import Stems
@@ -191,6 +191,7 @@ def write_report(
     writing anything where it can.
     """
     from app.core.analysis import Analysis
+    from app.core.report_atlas import plan_excerpts, write_excerpts  # with torch: not at this module's import
     from app.core.stems import StemProjection
 
     start = time.perf_counter()

@@ -22,14 +22,12 @@ from app.core.atlas.topk import Hit, HitWindow
 from app.core.audio import write_wav
 from app.core.errors import AurascopeError, SelectionError, first_line
 from app.core.loudness import apply_gain, matching_gain_db, peak_gain_db, segment_loudness_lufs
-from app.core.types import Method, Mode
+from app.core.types import DEFAULT_EXCERPTS, Method, Mode
 
 if TYPE_CHECKING:
     from app.core.model_runtime import Model
     from app.core.sources import Network
 
-#: Excerpts per map a report shows when the listener does not say.
-DEFAULT_EXCERPTS = 3
 FOLDER = "audio/atlas"
 
 

@@ -177,6 +177,13 @@ class ExportRequest:
         object.__setattr__(self, "folder", Path(self.folder))
 
 
+# --- the listening report -----------------------------------------------------------------------------------------
+#: Corpus excerpts per map a report shows when the listener does not say (the report dialog's default too).
+DEFAULT_EXCERPTS = 3
+#: The most excerpts per map the report dialog offers (each is two players and two WAVs per map).
+MOST_EXCERPTS = 16
+
+
 # --- suggested tags (app.core.characterise measures them) --------------------------------------------------------
 #: The figures a tag rule reads, in words: ``"change.<field>"`` of the clip-vs-map changes, ``"map.<field>"`` of
 #: the map's own figures.

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from app.core.display import LogFrequencyGrid, band_edges, linear_bin_hz, thumbnail
-from app.core.types import FeatureRef, Loudness, Method, Mode
+from app.core.types import DEFAULT_EXCERPTS, FeatureRef, Loudness, Method, Mode
 
 if TYPE_CHECKING:  # names for the type checker only: the worker imports these (and torch) inside the functions
     from app.core.analysis import Analysis, Rendering
@@ -640,7 +640,7 @@ def write_report(
     progress: Callable[[int, int], None] | None = None,
     cancelled: Callable[[], bool] | None = None,
     atlas: Path | None = None,
-    excerpts: int = 3,
+    excerpts: int = DEFAULT_EXCERPTS,
 ) -> Report:
     """`app.core.report.write_report` (the CLI's ``aurascope report``): the same folder, page and JSON; with
     ``atlas``, each map's top ``excerpts`` excerpts of that corpus too."""

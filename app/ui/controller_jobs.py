@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from app.core.types import ExportRequest, FeatureRef, Method
+from app.core.types import DEFAULT_EXCERPTS, ExportRequest, FeatureRef, Method
 from app.ui import compute
 from app.ui.compute import ModelSource
 from app.ui.jobs.export_job import start_export
@@ -64,7 +64,7 @@ class JobStarts:
         title: str,
         method: Method,
         atlas: Path | None = None,
-        excerpts: int = 3,
+        excerpts: int = DEFAULT_EXCERPTS,
     ) -> JobHandle:
         """The listening report of ``refs`` (None: every map) on ``clips`` into ``folder``, showing ``session``'s
         labels (a snapshot: the listener goes on editing), and with ``atlas`` each map's top ``excerpts`` excerpts

@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.core.types import FeatureRef, Method
+from app.core.types import DEFAULT_EXCERPTS, MOST_EXCERPTS, FeatureRef, Method
 from app.ui.export_dialog import describe_refs
 from app.ui.forms import accept_cancel, chosen, vocabulary_box, with_browse
 
@@ -56,7 +56,7 @@ class ReportRequest:
     method: Method
     open_when_done: bool
     atlas: Path | None = None  # a corpus atlas of the same model: each map then shows its top excerpts
-    excerpts: int = 3  # top excerpts per map from ``atlas``
+    excerpts: int = DEFAULT_EXCERPTS  # top excerpts per map from ``atlas``
 
     def __post_init__(self) -> None:  # the vocabulary's members, whether given members or their names
         if self.refs is not None:
@@ -194,8 +194,8 @@ class ReportDialog(QDialog):
             str(atlas) if atlas else "Open a corpus atlas (File › Open atlas) to add each map's top excerpts"
         )
         self.excerpts = QSpinBox()
-        self.excerpts.setRange(1, 16)
-        self.excerpts.setValue(3)
+        self.excerpts.setRange(1, MOST_EXCERPTS)
+        self.excerpts.setValue(DEFAULT_EXCERPTS)
         self.excerpts.setSuffix(" per map")
         self.excerpts.setEnabled(atlas is not None)
         self.atlas.toggled.connect(self.excerpts.setEnabled)

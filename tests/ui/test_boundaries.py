@@ -29,9 +29,36 @@ def test_no_module_in_app_ui_imports_torch_at_module_level() -> None:
                 "app.core.export",
                 "app.core.frontend",
                 "app.core.deconv",
+                "app.core.report_atlas",
             )
-            offenders += [f"{path.name}: {n}" for n in names if n.split(".")[0] == "torch" or n in heavy]
+            offenders += [
+                f"{path.name}: {n}"
+                for n in names
+                if n.split(".")[0] == "torch" or n in heavy or n.startswith("app.core.atlas")
+            ]
     assert offenders == []
+
+
+def test_every_module_of_app_ui_and_the_report_import_without_torch() -> None:
+    """What the list above cannot see: a light module that imports a heavy one. Every module of app/ui (not
+    __main__, which opens the window), and app.core.report (the report dialog's words), imported in a fresh
+    process: torch is not loaded."""
+    names = [
+        ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+        for path in sorted((ROOT / "app" / "ui").rglob("*.py"))
+        if path.name != "__main__.py"
+    ]
+    assert len(names) >= 40 and "app.ui.jobs.atlas_jobs" in names
+    code = (
+        "import importlib, os, sys; os.environ['QT_QPA_PLATFORM'] = 'offscreen';"
+        "loaded = [m for m in sys.argv[1:] if importlib.import_module(m) and 'torch' in sys.modules][:1];"
+        "print(loaded)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, "app.core.report", *names], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"  # else: the first module after whose import torch was loaded
 
 
 #: the window's modules: they show and forward; every worker job is the controller's (app/ui/controller*.py)

@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from app.core.types import FeatureRef, Method
+from app.core.types import DEFAULT_EXCERPTS, FeatureRef, Method
 from app.ui import compute
 from app.ui.compute import ModelSummary
 from app.ui.jobs.handle import JobHandle, submit_job
@@ -68,7 +68,7 @@ def start_report(
     method: Method,
     owner: set[JobHandle],
     atlas: Path | None = None,
-    excerpts: int = 3,
+    excerpts: int = DEFAULT_EXCERPTS,
 ) -> JobHandle:
     """Write the listening report of ``refs`` (None: every map) on each clip into ``folder``, with ``session``'s
     labels and notes (and with ``atlas``, each map's top ``excerpts`` excerpts of that corpus); ``finished(Report)``,
