@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
+import weakref
 from collections import OrderedDict, deque
 from pathlib import Path
 
@@ -98,6 +99,7 @@ class Controller(JobStarts, QObject):
         self.clip: ClipSummary | None = None
         self.analyses: OrderedDict[str, tuple[object, ClipSummary]] = OrderedDict()  # sha256 -> analysed clip
         self._finding: set[int] = set()  # analyses whose findings are being computed (by id)
+        self._unfound: weakref.WeakSet = weakref.WeakSet()  # analyses whose findings failed: said once, not retried
         # the selection and its renderings
         self.selected: FeatureRef | None = None
         self.feature: Auralisation | None = None
@@ -168,9 +170,9 @@ class Controller(JobStarts, QObject):
 
     def energy_of(self, ref: FeatureRef) -> tuple[float | None, str]:
         """The map's activation energy on the clip on screen and its rank in its layer (``"3 of 64"``); the rank
-        is ``"…"`` while the clip's findings are being computed."""
+        is ``"…"`` while the clip's findings are being computed, empty if they failed."""
         if self.clip is not None and self.clip.findings is None:
-            return None, "…"
+            return None, "" if self.analysis in self._unfound else "…"
         if self.clip is None or ref.layer not in self.clip.energies:
             return None, ""
         values = self.clip.energies[ref.layer]
@@ -397,6 +399,10 @@ class Controller(JobStarts, QObject):
         self.worker.submit(THUMBNAILS, run, on_result=done, on_error=failed, replace=False)
 
     # ==== a clip's findings: after its first map ==================================================================
+    def findings_failed(self, key: str) -> bool:
+        """The findings of analysed clip ``key`` could not be computed (they are not asked for again)."""
+        return key in self.analyses and self.analyses[key][0] in self._unfound
+
     def find(self, key: str) -> bool:
         """Compute the findings (energies, predictions: the whole forward pass) of analysed clip ``key`` on the
         worker, after the renders already asked for; `findingsReady` delivers the clip with them. False when
@@ -404,7 +410,7 @@ class Controller(JobStarts, QObject):
         if key not in self.analyses or self.summary is None:
             return False
         analysis, clip = self.analyses[key]
-        if clip.findings is not None or id(analysis) in self._finding:
+        if clip.findings is not None or id(analysis) in self._finding or analysis in self._unfound:
             return False
         summary = self.summary
         self._finding.add(id(analysis))
@@ -425,6 +431,7 @@ class Controller(JobStarts, QObject):
 
         def failed(err: BaseException) -> None:
             self._finding.discard(id(analysis))
+            self._unfound.add(analysis)
             self.findingsFailed.emit(clip, f"{type(err).__name__}: {err}")
 
         self.worker.submit(

@@ -169,9 +169,7 @@ class MainWindow(WindowActions, SessionCommands, OpeningCommands, PlaybackPanel,
         c = self.controller
         c.featureWindowReady.connect(self._feature_window)
         c.findingsReady.connect(self._findings_ready)
-        c.findingsFailed.connect(
-            lambda clip, reason: self.show_error(f"Cannot analyse {Path(clip.path).name}", reason, Path(clip.path))
-        )
+        c.findingsFailed.connect(self._findings_failed)
         c.featureRendered.connect(self._feature_rendered)
         c.residualRendered.connect(self._residual_rendered)
         c.comparedRendered.connect(self._compared_rendered)

@@ -281,10 +281,19 @@ class OpeningCommands:
             return  # shown when that clip is
         self._show_findings(clip)
 
+    def _findings_failed(self, clip: ClipSummary, reason: str) -> None:
+        """Said once; the views show no energies or predictions for it instead of "…" (not asked for again)."""
+        entry = self.clip_entries.get(clip.sha256)
+        if entry is not None and entry.status == "ready":
+            self._set_entry(replace(entry, detail=""))
+        if self.clip is not None and self.clip.sha256 == clip.sha256:
+            self._show_findings(self.clip)
+        self.show_error(f"Cannot analyse {Path(clip.path).name}", reason, Path(clip.path))
+
     def _show_findings(self, clip: ClipSummary) -> None:
         """The clip's energies in the tree, gallery and inspector, its predictions above the views ("…" while
-        they are being computed)."""
-        if clip.findings is None:
+        they are being computed, nothing if they failed)."""
+        if clip.findings is None and not self.controller.findings_failed(clip.sha256):
             self.tree.set_energies_pending()
             self.predictions.set_pending()
         else:

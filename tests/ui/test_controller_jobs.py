@@ -319,3 +319,26 @@ def test_cancel_stops_every_opening_it_is_shown_for_and_is_shown_by_lane(control
     gate.set()
     qtbot.waitUntil(lambda: controller.worker.idle, timeout=TIMEOUT_MS)
     assert [s[0] for s in seen if s[0] in ("finished", "failed")] == [] and not controller.opening
+
+
+def test_findings_that_failed_are_said_once_and_not_pending_for_ever(controller, qtbot, monkeypatch) -> None:
+    import dataclasses
+
+    from app.core.types import FeatureRef as Ref
+
+    key = controller.clip.sha256
+    bare = dataclasses.replace(controller.clip, findings=None)
+    controller.analyses[key] = (controller.analysis, bare)
+    controller.clip = bare
+
+    def broken(analysis, summary):
+        raise RuntimeError("out of memory")
+
+    monkeypatch.setattr(compute, "clip_findings", broken)
+    assert controller.energy_of(Ref(1, 0)) == (None, "…")  # on its way
+    with qtbot.waitSignal(controller.findingsFailed, timeout=TIMEOUT_MS) as failed:
+        assert controller.find(key)
+    assert failed.args[1] == "RuntimeError: out of memory"
+    assert controller.findings_failed(key)
+    assert controller.energy_of(Ref(1, 0)) == (None, "")  # not "…" for ever
+    assert not controller.find(key)  # not asked again (each re-show said the error again)
