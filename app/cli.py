@@ -494,6 +494,11 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    return _parser_and_commands()[0]
+
+
+def _parser_and_commands() -> tuple[argparse.ArgumentParser, argparse.Action]:
+    """The whole parser, and its action holding the commands (its ``choices``: command name -> sub-parser)."""
     parser = _Parser(
         prog="aurascope",
         description="Listen to the features a convolutional network has learned from music. "
@@ -617,15 +622,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--dir", type=Path, default=None, help="folder for the .desktop file (default ~/.local/share/applications)"
     )
     p.set_defaults(run=cmd_install_desktop)
-    return parser
+    return parser, sub
 
 
 def command_names() -> frozenset[str]:
     """The commands ``aurascope`` runs headless (``info``, ``export``, ...): what app.launch sends here."""
-    parser = build_parser()
-    return frozenset(
-        name for action in parser._actions if isinstance(action, argparse._SubParsersAction) for name in action.choices
-    )
+    return frozenset(_parser_and_commands()[1].choices or ())
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -56,16 +56,13 @@ def cmd_build(args: argparse.Namespace) -> int:
     from app.core.atlas import ScanSettings
     from app.core.atlas.build import build_atlas, read_labels
     from app.core.atlas.engines import make_engine
+    from app.core.errors import SelectionError
 
     if args.k < 1:
-        from app.core.errors import SelectionError
-
         raise SelectionError(f"--k must be at least 1, not {args.k}")
     network, source = _open_model(args.model, args.weights, args.front_end)
     settings = ScanSettings.for_network(network, k=args.k)
     if args.workers is not None and args.engine != "pool":
-        from app.core.errors import SelectionError
-
         raise SelectionError("--workers is for --engine pool")
     engine = make_engine(args.engine, network, source, settings, address=args.address, workers=args.workers)
     labels = read_labels(args.labels) if args.labels else None

@@ -35,15 +35,19 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
 
 def choose_files(args: argparse.Namespace) -> tuple[Path | None, Path | None]:
     """(audio, model): explicit options first, then positional files by extension, then the bundled defaults."""
+    from app.core.session import SUFFIX as SESSION_SUFFIX  # here, not at import: `--help` needs neither
+    from app.ui.window_atlas import ATLAS_SUFFIX
+    from app.ui.window_opening import MODEL_EXTENSIONS
+
     audio, model = args.audio, args.model
     for path in args.files:
-        if path.suffix.lower() in (".safetensors", ".onnx"):
+        if path.suffix.lower() in MODEL_EXTENSIONS:
             model = model or path
-        elif path.suffix.lower() not in (".aurascope", ".atlas"):
+        elif path.suffix.lower() not in (SESSION_SUFFIX, ATLAS_SUFFIX):
             audio = audio or path
     if model is None and DEFAULT_MODEL.is_file():
         model = DEFAULT_MODEL
-    named = [p for p in args.files if p.suffix.lower() != ".atlas"]  # an atlas alone still shows the demo clip
+    named = [p for p in args.files if p.suffix.lower() != ATLAS_SUFFIX]  # an atlas alone still shows the demo clip
     if audio is None and DEFAULT_AUDIO.is_file() and not named:
         audio = DEFAULT_AUDIO
     return audio, model
@@ -51,7 +55,9 @@ def choose_files(args: argparse.Namespace) -> tuple[Path | None, Path | None]:
 
 def choose_atlas(args: argparse.Namespace) -> Path | None:
     """The corpus atlas named among the files (the last one), for the Top excerpts panel; a session names its own."""
-    named = [p for p in args.files if p.suffix.lower() == ".atlas"]
+    from app.ui.window_atlas import ATLAS_SUFFIX
+
+    named = [p for p in args.files if p.suffix.lower() == ATLAS_SUFFIX]
     return named[-1] if named else None
 
 
@@ -79,7 +85,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     window.repaint()
     window.painted_at = time.time()
     audio, model = choose_files(args)
-    session = next((p for p in reversed(args.files) if p.suffix.lower() == ".aurascope"), None)
+    from app.core.session import SUFFIX as SESSION_SUFFIX
+
+    session = next((p for p in reversed(args.files) if p.suffix.lower() == SESSION_SUFFIX), None)
     if model is None and session is None:
         window.statusBar().showMessage("No model: open one with Ctrl+Shift+O (the bundled model was not found)")
     atlas = choose_atlas(args) if session is None else None
