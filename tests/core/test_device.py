@@ -35,9 +35,21 @@ def test_the_window_analyses_on_the_default_device(
         return asked[-1]
 
     monkeypatch.setattr(analysis_module, "default_device", counted)
+    chosen: list[object] = []  # the device each Analysis built here was given (None: it asks default_device)
+    real_init = analysis_module.Analysis.__init__
+
+    def spy(self, clip, model, *args, **kwargs):
+        chosen.append(kwargs.get("device"))
+        real_init(self, clip, model, *args, **kwargs)
+
+    monkeypatch.setattr(analysis_module.Analysis, "__init__", spy)
+    before = len(asked)
     opened = compute.open_session(model_file, wav_file)
-    assert asked and opened.analysis.device == asked[-1] == opened.model.device
+    assert len(asked) > before  # the open asked (on the CPU the answer alone could not tell)
+    assert opened.analysis.device == asked[-1] == opened.model.device
     assert opened.analysis.spectrum.device == asked[-1]
     findings = compute.clip_findings(opened.analysis, opened.summary)
     assert set(findings.energies) == {layer.number for layer in opened.summary.layers}
     assert compute.thumbnails(opened.analysis, opened.summary, 2, [0])
+    # findings and thumbnails work on the open analysis; any analysis built on the way asked too (no fixed device)
+    assert chosen and all(device is None for device in chosen) and len(asked) >= len(chosen)
