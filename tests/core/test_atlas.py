@@ -148,3 +148,38 @@ def test_memory_does_not_grow_with_the_corpus(clips: list[Clip], small_model: Mo
     assert top1.n_hits == top4.n_hits == n_maps * K
     assert len({h.clip for h in top4}) > len({h.clip for h in top1})  # the 4x corpus really was scanned
     assert large < 1.3 * small, (small, large)
+
+
+def test_the_corpus_floor_skips_windows_without_changing_the_atlas(tmp_path: Path, model_file: Path) -> None:
+    """The in-process engine offers a clip only the windows the corpus's running top k does not already beat."""
+    from app.core.atlas.build import LocalEngine, build_atlas
+    from app.core.atlas.store import AtlasFile
+    from app.core.model import load_model
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for i in range(10):
+        sf.write(corpus / f"s{i}.wav", chord_clip(11025, 1.5 + 0.3 * i, seed=40 + i) * (0.2 + 0.05 * i), 11025)
+    model = load_model(model_file)
+    settings = ScanSettings.for_network(model, k=2)
+
+    class Counting(LocalEngine):
+        def __init__(self, floored: bool) -> None:
+            super().__init__(model, settings)
+            self.floored, self.offered = floored, 0
+
+        def scan(self, paths):
+            if not self.floored:
+                self.floor = None
+            for result in super().scan(paths):
+                self.offered += len(result.hits)
+                yield result
+                if not self.floored:
+                    self.floor = None  # build_atlas hands every LocalEngine the floor; this one refuses it
+
+    plain, floored = Counting(False), Counting(True)
+    build_atlas(tmp_path / "plain.atlas", [corpus], model, settings, engine=plain)
+    build_atlas(tmp_path / "floored.atlas", [corpus], model, settings, engine=floored)
+    with AtlasFile(tmp_path / "plain.atlas") as a, AtlasFile(tmp_path / "floored.atlas") as b:
+        assert a.contents() == b.contents()
+    assert floored.offered < 0.8 * plain.offered, (floored.offered, plain.offered)

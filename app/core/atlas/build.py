@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from app.core.atlas.scan import ScanSettings, scan_clip
 from app.core.atlas.store import AtlasFile, AtlasMeta, ClipEntry
-from app.core.atlas.topk import Hit
+from app.core.atlas.topk import Hit, TopK
 from app.core.audio import AUDIO_EXTENSIONS, file_sha256, load_audio
 from app.core.errors import AtlasError, AudioLoadError, AurascopeError, first_line
 
@@ -49,8 +49,16 @@ class ClipResult:
     reason: str | None = None
 
 
-def scan_file(path: str, network: Model | Network, settings: ScanSettings, *, device: str | None = None) -> ClipResult:
-    """Load and scan one file; any problem with the file becomes a skipped result naming the reason."""
+def scan_file(
+    path: str,
+    network: Model | Network,
+    settings: ScanSettings,
+    *,
+    device: str | None = None,
+    floor: TopK | None = None,
+) -> ClipResult:
+    """Load and scan one file; any problem with the file becomes a skipped result naming the reason. ``floor``: the
+    corpus's top k so far; windows it already rules out are not offered (the atlas comes out the same)."""
     try:
         clip = load_audio(path, network.front_end.sample_rate)
     except AurascopeError as err:
@@ -58,7 +66,7 @@ def scan_file(path: str, network: Model | Network, settings: ScanSettings, *, de
     except (OSError, ValueError, RuntimeError, MemoryError) as err:  # a decoder's own failure on a hostile file
         return ClipResult(path, _hash_or_none(path), None, reason=f"unreadable ({first_line(err)})")
     try:
-        top = scan_clip(clip, network, settings, device=device)
+        top = scan_clip(clip, network, settings, device=device, floor=floor)
     except AurascopeError as err:
         return ClipResult(path, clip.sha256, clip.duration, reason=first_line(err))
     return ClipResult(path, clip.sha256, clip.duration, tuple(top))
@@ -83,10 +91,11 @@ class LocalEngine:
 
     def __init__(self, network: Model | Network, settings: ScanSettings, *, device: str | None = None) -> None:
         self.network, self.settings, self.device = network, settings, device
+        self.floor: TopK | None = None  # the build's running top k, which this process can see
 
     def scan(self, paths: Sequence[str]) -> Iterator[ClipResult]:
         for path in paths:
-            yield scan_file(path, self.network, self.settings, device=self.device)
+            yield scan_file(path, self.network, self.settings, device=self.device, floor=self.floor)
 
 
 @dataclass(frozen=True)
@@ -186,6 +195,8 @@ def build_atlas(
         atlas.claim(meta, maps)
         known = atlas.known_hashes()
         top = atlas.top()
+        if isinstance(engine, LocalEngine):
+            engine.floor = top  # each clip skips windows the corpus already beats: no Hit built for them
         todo: list[str] = []
         seen: set[str] = set()
         for path in files:

@@ -74,8 +74,18 @@ def _batches(x: torch.Tensor, starts: list[int], window: int, size: int) -> Iter
 
 
 @torch.no_grad()
-def scan_clip(clip: Clip, network: Model | Network, settings: ScanSettings, *, device: str | None = None) -> TopK:
+def scan_clip(
+    clip: Clip,
+    network: Model | Network,
+    settings: ScanSettings,
+    *,
+    device: str | None = None,
+    floor: TopK | None = None,
+) -> TopK:
     """The clip's :class:`TopK` (at most ``settings.k`` windows per map).
+
+    ``floor`` (the corpus's top k so far) raises each map's entry threshold: a window below its k-th best can never
+    enter the corpus's top k (which only gets better), so no Hit is built for it; ties still pass.
 
     Raises :class:`~app.core.errors.ClipTooShortError` for a clip shorter than the network's smallest input.
     """
@@ -100,6 +110,8 @@ def scan_clip(clip: Clip, network: Model | Network, settings: ScanSettings, *, d
             means = flat.mean(dim=-1)  # float32: a float64 copy of every layer costs a third of the conv time
             peaks_np = peaks.double().cpu().numpy()
             threshold = out.threshold(layer.number, c)
+            if floor is not None:
+                threshold = np.maximum(threshold, floor.threshold(layer.number, c))
             rows, maps = np.nonzero(peaks_np >= threshold[None, :])  # windows that may enter some map's top k
             if rows.size == 0:
                 continue
