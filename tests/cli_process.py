@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -11,6 +12,14 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 TESTS = ROOT / "tests"
+
+
+def as_from_a_terminal() -> None:
+    """``preexec_fn`` for a child a test signals: the signals as a terminal gives them. A test run in the
+    background (``nohup``, ``cmd &`` in a script) has SIGINT, SIGQUIT and SIGHUP ignored, and an ignored signal
+    stays ignored across exec, so Ctrl-C and hang-up would never reach the child."""
+    for sig in (signal.SIGINT, signal.SIGQUIT, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_DFL)
 
 
 def _env(extra: Mapping[str, str] | None) -> dict[str, str]:

@@ -225,7 +225,7 @@ def test_a_pool_build_killed_mid_run_resumes_and_leaves_no_worker(tmp_path: Path
     import sys
     import time
 
-    from cli_process import ROOT, TESTS
+    from cli_process import ROOT, TESTS, as_from_a_terminal
 
     folder = tmp_path / "many"
     folder.mkdir()
@@ -235,7 +235,15 @@ def test_a_pool_build_killed_mid_run_resumes_and_leaves_no_worker(tmp_path: Path
     command = [sys.executable, "-m", "app", "atlas", "build", "-m", str(model_file), str(folder), "-o", str(killed),
                "--k", "3", "--batch", "2", "--engine", "pool", "--workers", "2"]  # fmt: skip
     env = {"PYTHONPATH": f"{ROOT}:{TESTS}", "PATH": "/usr/bin:/bin"}
-    child = subprocess.Popen(command, cwd=ROOT, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env)
+    child = subprocess.Popen(
+        command,
+        cwd=ROOT,
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+        env=env,
+        preexec_fn=as_from_a_terminal,
+    )
     try:
         assert child.stderr is not None
         for line in child.stderr:
@@ -273,7 +281,7 @@ def test_ctrl_c_on_a_pool_build_is_one_line_and_leaves_no_worker(tmp_path: Path,
     import sys
     import time
 
-    from cli_process import ROOT, TESTS
+    from cli_process import ROOT, TESTS, as_from_a_terminal
 
     folder = tmp_path / "many"
     folder.mkdir()
@@ -284,7 +292,14 @@ def test_ctrl_c_on_a_pool_build_is_one_line_and_leaves_no_worker(tmp_path: Path,
                "--k", "3", "--batch", "2", "--engine", "pool", "--workers", "2"]  # fmt: skip
     env = {"PYTHONPATH": f"{ROOT}:{TESTS}", "PATH": "/usr/bin:/bin"}
     child = subprocess.Popen(
-        command, cwd=ROOT, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env, start_new_session=True
+        command,
+        cwd=ROOT,
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+        env=env,
+        start_new_session=True,
+        preexec_fn=as_from_a_terminal,
     )
     try:
         assert child.stderr is not None

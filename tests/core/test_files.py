@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from cli_process import ROOT, TESTS
+from cli_process import ROOT, TESTS, as_from_a_terminal
 from jsonschema import Draft202012Validator
 from model_specs import small_choi_spec
 from needs import missing
@@ -233,7 +233,9 @@ while True:
 def test_a_writer_killed_at_random_moments_leaves_no_wav_without_its_sidecar(tmp_path: Path, sig: int) -> None:
     rng = random.Random(sig)
     for attempt in range(4):
-        proc = subprocess.Popen([PY, "-c", WRITER, str(tmp_path)], env=ENV, cwd=ROOT, stdout=subprocess.PIPE)
+        proc = subprocess.Popen(
+            [PY, "-c", WRITER, str(tmp_path)], env=ENV, cwd=ROOT, stdout=subprocess.PIPE, preexec_fn=as_from_a_terminal
+        )
         assert proc.stdout is not None and proc.stdout.readline().strip() == b"ready"
         time.sleep(rng.uniform(0.05, 0.6))
         proc.send_signal(sig)
@@ -257,7 +259,12 @@ def test_the_real_export_killed_at_random_moments(tmp_path: Path, model_file: Pa
     kills = 0
     for i, sig in enumerate([signal.SIGINT, signal.SIGTERM, signal.SIGKILL] * 2):
         fmt = ("float32", "pcm16")[i % 2]
-        proc = subprocess.Popen([*args, "--format", fmt, "--mode", "choi", "--mode", "residual"], env=ENV, cwd=ROOT)
+        proc = subprocess.Popen(
+            [*args, "--format", fmt, "--mode", "choi", "--mode", "residual"],
+            env=ENV,
+            cwd=ROOT,
+            preexec_fn=as_from_a_terminal,
+        )
         started, deadline = time.time(), time.monotonic() + 300
         while proc.poll() is None and not (
             out.exists() and any(p.stat().st_mtime >= started for p in out.glob("*.wav"))
