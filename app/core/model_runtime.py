@@ -51,6 +51,7 @@ class Model:
         self.sha256 = sha256
         self.layers = layers_of(spec.body)
         self.device = torch.device("cpu")
+        self._min_frames: int | None = None  # min_input_frames, worked out once (the spec is fixed)
         validate_weights(spec, self.weights, path)  # after the cast too: float64 weights may overflow float32
 
     @property
@@ -172,7 +173,10 @@ class Model:
         return "safetensors"
 
     def min_input_frames(self) -> int:
-        return min_input_frames(self.spec)
+        # every clip's analysis asks (its length check, its memory estimate): the search over lengths runs once
+        if self._min_frames is None:
+            self._min_frames = min_input_frames(self.spec)
+        return self._min_frames
 
     def kernels(self, number: int) -> torch.Tensor:
         """Layer ``number``'s conv weights ``[shape=(n_maps, C_in, kh, kw)]``."""

@@ -98,6 +98,7 @@ def scan_clip(
     seconds_per_frame = fe.hop_length / fe.sample_rate
     bin_hz = fe.bin_frequencies().astype(np.float64)
     n_bins = len(bin_hz)
+    bin_index = np.arange(n_bins)
     out = TopK(settings.k)
     batch = WINDOW_BATCH if isinstance(network, Model) else 1  # a traced graph is recorded for one input at a time
     for part, xb in _batches(x, starts, window, batch):
@@ -115,26 +116,35 @@ def scan_clip(
             rows, maps = np.nonzero(peaks_np >= threshold[None, :])  # windows that may enter some map's top k
             if rows.size == 0:
                 continue
-            where_np, means_np = where.cpu().numpy(), means.cpu().numpy()
-            hits = []
-            for row, index in zip(rows.tolist(), maps.tolist(), strict=True):
-                f_cell, t_cell = divmod(int(where_np[row, index]), w)
-                start = part[row]
-                bin_pos = min((f_cell + 0.5) * n_bins / h, n_bins - 1)  # the peak cell's centre, in input bins
-                hits.append(
-                    Hit(
-                        layer=layer.number,
-                        map=index,
-                        clip=clip.sha256,
-                        start_frame=start,
-                        n_frames=window,
-                        start=start * seconds_per_frame,
-                        end=min((start + window) * seconds_per_frame, clip.duration),
-                        peak=float(peaks_np[row, index]),
-                        peak_time=(start + (t_cell + 0.5) * window / w) * seconds_per_frame,
-                        peak_frequency=float(np.interp(bin_pos, np.arange(n_bins), bin_hz)),
-                        mean=float(means_np[row, index]),
-                    )
+            # every candidate's fields at once (numpy, float64 as the scalar arithmetic was), then one Hit each
+            f_cell, t_cell = np.divmod(where.cpu().numpy()[rows, maps], w)
+            starts_np = np.asarray(part, dtype=np.int64)[rows]
+            bin_pos = np.minimum((f_cell + 0.5) * n_bins / h, n_bins - 1)  # the peak cell's centre, in input bins
+            peak_times = (starts_np + (t_cell + 0.5) * window / w) * seconds_per_frame
+            frequencies = np.interp(bin_pos, bin_index, bin_hz)
+            hits = [
+                Hit(
+                    layer=layer.number,
+                    map=index,
+                    clip=clip.sha256,
+                    start_frame=start,
+                    n_frames=window,
+                    start=start * seconds_per_frame,
+                    end=min((start + window) * seconds_per_frame, clip.duration),
+                    peak=peak,
+                    peak_time=peak_time,
+                    peak_frequency=frequency,
+                    mean=mean,
                 )
+                for index, start, peak, peak_time, frequency, mean in zip(
+                    maps.tolist(),
+                    starts_np.tolist(),
+                    peaks_np[rows, maps].tolist(),
+                    peak_times.tolist(),
+                    frequencies.tolist(),
+                    means.cpu().numpy()[rows, maps].tolist(),
+                    strict=True,
+                )
+            ]
             out.add(hits)
     return out

@@ -79,6 +79,8 @@ class TopK:
             raise ValueError(f"k must be at least 1, not {k}")
         self.k = k
         self._maps: dict[tuple[int, int], list[Hit]] = {}
+        # per layer, each map's entry threshold (see `threshold`), kept up to date by `add` once asked for
+        self._thresholds: dict[int, np.ndarray] = {}
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, TopK) and self.k == other.k and self._maps == other._maps
@@ -104,13 +106,21 @@ class TopK:
 
     def threshold(self, layer: int, n_maps: int) -> np.ndarray:
         """``[shape=(n_maps,)]`` the peak a new window of each map of ``layer`` must reach to enter (-inf while a
-        map holds fewer than k hits): the scan skips the rest without building a Hit."""
-        out = np.full(n_maps, -np.inf)
-        for index in range(n_maps):
-            hits = self._maps.get((layer, index))
-            if hits is not None and len(hits) >= self.k:
-                out[index] = hits[-1].peak
-        return out
+        map holds fewer than k hits): the scan skips the rest without building a Hit. A read-only view, kept up to
+        date by `add` (the scan asks once per layer and window batch: no loop over the maps each time)."""
+        cached = self._thresholds.get(layer)
+        if cached is None or len(cached) != n_maps:
+            cached = np.full(n_maps, -np.inf)
+            for index in range(n_maps) if self._maps else ():  # a fresh summary (a clip's own) lets all in
+                self._set_threshold(cached, layer, index)
+            cached.flags.writeable = False
+            self._thresholds[layer] = cached
+        return cached
+
+    def _set_threshold(self, thresholds: np.ndarray, layer: int, index: int) -> None:
+        hits = self._maps.get((layer, index))
+        if index < len(thresholds):
+            thresholds[index] = hits[-1].peak if hits is not None and len(hits) >= self.k else -np.inf
 
     def add(self, hits: Iterable[Hit]) -> set[tuple[int, int]]:
         """Offer hits; returns the maps whose top k changed."""
@@ -120,6 +130,11 @@ class TopK:
         changed = set()
         for key, new in by_map.items():
             old = self._maps.get(key, [])
+            if len(old) >= self.k:  # full: only hits before the last one can enter (the order is total)
+                last = old[-1].order
+                new = [h for h in new if h.order < last]
+                if not new:
+                    continue
             # one hit per (clip, window): the same window offered twice (a clip in two parts) counts once
             merged = {(h.clip, h.start_frame): h for h in old}
             for h in new:
@@ -128,6 +143,11 @@ class TopK:
             if best != old:
                 self._maps[key] = best
                 changed.add(key)
+                thresholds = self._thresholds.get(key[0])
+                if thresholds is not None:
+                    thresholds.flags.writeable = True
+                    self._set_threshold(thresholds, *key)
+                    thresholds.flags.writeable = False
         return changed
 
     def merge(self, other: TopK) -> TopK:
