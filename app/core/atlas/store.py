@@ -207,29 +207,31 @@ class AtlasFile:
                 "INSERT INTO clips (path, sha256, duration, labels, status, reason) VALUES (?, ?, ?, ?, ?, ?)",
                 [(c.path, c.sha256, c.duration, json.dumps(list(c.labels)), c.status, c.reason) for c in clips],
             )
-            for layer, index in sorted(changed):
-                self._db.execute("DELETE FROM hits WHERE layer = ? AND map = ?", (layer, index))
-                self._db.executemany(
-                    'INSERT INTO hits (rank, clip, start_frame, n_frames, start, "end", peak, peak_time, '
-                    "peak_frequency, mean, layer, map) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    [
-                        (
-                            rank,
-                            h.clip,
-                            h.start_frame,
-                            h.n_frames,
-                            h.start,
-                            h.end,
-                            h.peak,
-                            h.peak_time,
-                            h.peak_frequency,
-                            h.mean,
-                            layer,
-                            index,
-                        )
-                        for rank, h in enumerate(top.hits(layer, index))
-                    ],
-                )
+            rewritten = sorted(changed)
+            # two statements for the whole batch, not two per changed map
+            self._db.executemany("DELETE FROM hits WHERE layer = ? AND map = ?", rewritten)
+            self._db.executemany(
+                'INSERT INTO hits (rank, clip, start_frame, n_frames, start, "end", peak, peak_time, '
+                "peak_frequency, mean, layer, map) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        rank,
+                        h.clip,
+                        h.start_frame,
+                        h.n_frames,
+                        h.start,
+                        h.end,
+                        h.peak,
+                        h.peak_time,
+                        h.peak_frequency,
+                        h.mean,
+                        layer,
+                        index,
+                    )
+                    for layer, index in rewritten
+                    for rank, h in enumerate(top.hits(layer, index))
+                ],
+            )
 
     def contents(self) -> AtlasContents:
         """Everything that defines the atlas, in an order independent of how it was built (to compare two)."""

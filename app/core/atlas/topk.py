@@ -7,6 +7,7 @@ the clips were seen in, and its size is at most ``k`` hits per map whatever the 
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import TypedDict
@@ -130,17 +131,8 @@ class TopK:
         changed = set()
         for key, new in by_map.items():
             old = self._maps.get(key, [])
-            if len(old) >= self.k:  # full: only hits before the last one can enter (the order is total)
-                last = old[-1].order
-                new = [h for h in new if h.order < last]
-                if not new:
-                    continue
-            # one hit per (clip, window): the same window offered twice (a clip in two parts) counts once
-            merged = {(h.clip, h.start_frame): h for h in old}
-            for h in new:
-                merged.setdefault((h.clip, h.start_frame), h)
-            best = sorted(merged.values(), key=lambda h: h.order)[: self.k]
-            if best != old:
+            best = self._offer(old, new)
+            if len(best) != len(old) or any(a is not b for a, b in zip(best, old, strict=True)):
                 self._maps[key] = best
                 changed.add(key)
                 thresholds = self._thresholds.get(key[0])
@@ -149,6 +141,30 @@ class TopK:
                     self._set_threshold(thresholds, *key)
                     thresholds.flags.writeable = False
         return changed
+
+    def _offer(self, old: list[Hit], new: list[Hit]) -> list[Hit]:
+        """``old`` (one map's best first) with ``new`` offered in turn: the k best of their union, one hit per
+        (clip, window), the first offered kept (the same window offered twice, a clip in two parts, counts once).
+        Each hit is inserted where it belongs (no sort of the whole list); a hit a full list already beats is
+        dropped at once (the order is total, so it could never enter)."""
+        if not old and len(new) == 1:  # a map's first hit (every map of a clip's own summary)
+            return new
+        best = list(old)
+        windows: set[tuple[str, int]] | None = None
+        for hit in new:
+            order = hit.order
+            if len(best) >= self.k and order >= best[-1].order:
+                continue
+            if windows is None:
+                windows = {(h.clip, h.start_frame) for h in best}
+            window = (hit.clip, hit.start_frame)
+            if window in windows:
+                continue
+            windows.add(window)
+            bisect.insort(best, hit, key=_order)
+            if len(best) > self.k:
+                best.pop()
+        return best
 
     def merge(self, other: TopK) -> TopK:
         """A new summary of both parts (neither is changed); ``k`` is the smaller of the two."""
@@ -160,3 +176,7 @@ class TopK:
     def update(self, other: TopK) -> set[tuple[int, int]]:
         """Merge ``other`` into this one in place; returns the maps whose top k changed."""
         return self.add(other)
+
+
+def _order(hit: Hit) -> tuple[float, str, int]:
+    return hit.order
