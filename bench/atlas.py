@@ -161,9 +161,9 @@ class FirstResult:
         self.engine = engine
         self.started = self.first = self.last = None
 
-    def scan(self, paths):
+    def scan(self, paths, **hints):
         self.started = time.perf_counter()
-        for result in self.engine.scan(paths):
+        for result in self.engine.scan(paths, **hints):  # the build's floor and hashes, passed on
             self.last = time.perf_counter()
             if self.first is None:
                 self.first = self.last

@@ -123,8 +123,9 @@ def _read_any(path: Path, handle: BinaryIO) -> tuple[np.ndarray, int]:
     return data, int(rate)
 
 
-def load_audio(path: str | Path, sample_rate: int) -> Clip:
-    """Load an audio file as a :class:`Clip`, mono at ``sample_rate`` Hz.
+def load_audio(path: str | Path, sample_rate: int, *, sha256: str | None = None) -> Clip:
+    """Load an audio file as a :class:`Clip`, mono at ``sample_rate`` Hz. ``sha256``: the file's hash when the
+    caller has just computed it (an atlas build, which skips clips it holds by hash), else it is read here.
 
     Raises :class:`AudioLoadError` naming the file for a missing, empty, corrupt or unsupported file, or one
     whose header declares more than :mod:`app.core.limits` allows (checked before decoding). An OS error
@@ -150,7 +151,7 @@ def load_audio(path: str | Path, sample_rate: int) -> Clip:
     samples = resample(mono, rate, sample_rate)
     return Clip(
         path=path.resolve(),
-        sha256=file_sha256(path),
+        sha256=sha256 or file_sha256(path),
         samples=samples,
         sample_rate=sample_rate,
         original=original,

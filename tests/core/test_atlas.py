@@ -101,6 +101,25 @@ def test_merge_law_random_splits(seed: int, per_clip: list[TopK]) -> None:
     assert one_pass.merge(one_pass) == one_pass  # a part seen twice counts once
 
 
+@pytest.mark.parametrize("seed", range(5))
+def test_entry_thresholds_follow_every_add(seed: int, per_clip: list[TopK], small_model: Model) -> None:
+    """The thresholds a scan reads (kept up to date as hits come, not rebuilt) are each map's k-th best peak, -inf
+    while it holds fewer than k; a snapshot (what a pool worker is sent) says the same."""
+    rnd = random.Random(seed)
+    top = TopK(K)
+    layers = [(layer.number, layer.n_maps) for layer in small_model.layers]
+    for layer, n in layers:
+        assert (top.threshold(layer, n) == -np.inf).all()  # asked before any hit: kept from then on
+    for part in rnd.sample(per_clip, len(per_clip)):
+        top.update(part)
+        snapshot = top.snapshot()
+        for layer, n in layers:
+            expected = [top.hits(layer, i)[-1].peak if len(top.hits(layer, i)) >= K else -np.inf for i in range(n)]
+            assert top.threshold(layer, n).tolist() == expected
+            assert snapshot.threshold(layer, n).tolist() == expected
+    assert any((top.threshold(layer, n) > -np.inf).any() for layer, n in layers)  # maps did fill up
+
+
 def test_hits_say_where_the_peak_is(clips: list[Clip], per_clip: list[TopK], small_model: Model) -> None:
     clip, top = clips[3], per_clip[3]
     hit = top.hits(1, 0)[0]
@@ -168,14 +187,11 @@ def test_the_corpus_floor_skips_windows_without_changing_the_atlas(tmp_path: Pat
             super().__init__(model, settings)
             self.floored, self.offered = floored, 0
 
-        def scan(self, paths):
-            if not self.floored:
-                self.floor = None
-            for result in super().scan(paths):
+        def scan(self, paths, *, floor=None, hashes=None):
+            # build_atlas hands every engine the floor; the plain one refuses it
+            for result in super().scan(paths, floor=floor if self.floored else None, hashes=hashes):
                 self.offered += len(result.hits)
                 yield result
-                if not self.floored:
-                    self.floor = None  # build_atlas hands every LocalEngine the floor; this one refuses it
 
     plain, floored = Counting(False), Counting(True)
     build_atlas(tmp_path / "plain.atlas", [corpus], model, settings, engine=plain)
@@ -183,3 +199,37 @@ def test_the_corpus_floor_skips_windows_without_changing_the_atlas(tmp_path: Pat
     with AtlasFile(tmp_path / "plain.atlas") as a, AtlasFile(tmp_path / "floored.atlas") as b:
         assert a.contents() == b.contents()
     assert floored.offered < 0.8 * plain.offered, (floored.offered, plain.offered)
+
+
+def test_a_build_reads_each_file_for_its_hash_once(
+    tmp_path: Path, model_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The build hashes every file to skip those the atlas holds, and hands the hash on: loading does not read the
+    file a second time for it (the clips' hashes in the atlas are still the files' own)."""
+    import hashlib
+
+    import app.core.audio
+    from app.core.atlas.build import build_atlas
+    from app.core.atlas.store import AtlasFile
+    from app.core.model import load_model
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for i in range(4):
+        sf.write(corpus / f"s{i}.wav", chord_clip(11025, 1.5, seed=60 + i) * 0.3, 11025)
+    hashed: list[str] = []
+    real = app.core.audio.file_sha256
+
+    def counting(path: str | Path) -> str:
+        hashed.append(Path(path).name)
+        return real(path)
+
+    monkeypatch.setattr(app.core.audio, "file_sha256", counting)
+    monkeypatch.setattr("app.core.atlas.build.file_sha256", counting)
+    model = load_model(model_file)
+    build_atlas(tmp_path / "a.atlas", [corpus], model, ScanSettings.for_network(model, k=2))
+    assert sorted(hashed) == [f"s{i}.wav" for i in range(4)]
+    with AtlasFile(tmp_path / "a.atlas") as atlas:
+        assert {c.sha256 for c in atlas.clips()} == {
+            hashlib.sha256((corpus / f"s{i}.wav").read_bytes()).hexdigest() for i in range(4)
+        }

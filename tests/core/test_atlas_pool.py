@@ -69,6 +69,40 @@ def test_pool_build_is_incremental_like_the_local_one(
         assert a.contents() == b.contents()
 
 
+def test_the_pool_skips_windows_below_the_floor_too(tmp_path: Path, model_file: Path) -> None:
+    """Each clip goes to a worker with a snapshot of the corpus's floor: fewer hits come back, the same atlas as
+    the pool without it and the in-process engine."""
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for i in range(12):  # one window each (shorter than the model's 2 s), k = 1: the floor bites from the 3rd clip
+        sf.write(corpus / f"s{i}.wav", chord_clip(RATE, 1.0 + 0.07 * i, seed=70 + i) * (0.2 + 0.05 * i), RATE)
+    model = load_model(model_file)
+    settings = ScanSettings.for_network(model, k=1)
+
+    class Counting:
+        def __init__(self, floored: bool) -> None:
+            self.pool = PoolEngine(ModelSource(str(model_file)), settings, workers=1)
+            self.floored, self.offered = floored, 0
+
+        def scan(self, paths, *, floor=None, hashes=None):
+            for result in self.pool.scan(paths, floor=floor if self.floored else None, hashes=hashes):
+                self.offered += len(result.hits)
+                yield result
+
+    plain, floored = Counting(False), Counting(True)
+    build_atlas(tmp_path / "local.atlas", [corpus], model, settings)
+    build_atlas(tmp_path / "plain.atlas", [corpus], model, settings, engine=plain)
+    build_atlas(tmp_path / "floored.atlas", [corpus], model, settings, engine=floored)
+    with (
+        AtlasFile(tmp_path / "local.atlas") as a,
+        AtlasFile(tmp_path / "plain.atlas") as b,
+        AtlasFile(tmp_path / "floored.atlas") as c,
+    ):
+        assert a.contents() == b.contents() == c.contents()
+    assert plain.offered == 12 * 40  # every clip's one window, every map
+    assert floored.offered < 0.6 * plain.offered, (floored.offered, plain.offered)
+
+
 def test_a_model_a_worker_cannot_open_is_one_clear_error(
     tmp_path: Path, corpus: Path, model_file: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:

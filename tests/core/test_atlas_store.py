@@ -113,8 +113,8 @@ CHILD = textwrap.dedent(
     settings = ScanSettings.for_network(model, k=3)
 
     class SlowEngine(LocalEngine):  # slow enough that the parent's SIGKILL lands inside a batch
-        def scan(self, paths):
-            for result in super().scan(paths):
+        def scan(self, paths, **hints):
+            for result in super().scan(paths, **hints):
                 time.sleep(0.4)
                 yield result
 

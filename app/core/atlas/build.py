@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from app.core.atlas.scan import ScanSettings, scan_clip
 from app.core.atlas.store import AtlasFile, AtlasMeta, ClipEntry
-from app.core.atlas.topk import Hit, TopK
+from app.core.atlas.topk import EntryFloor, Hit, TopK
 from app.core.audio import AUDIO_EXTENSIONS, file_sha256, load_audio
 from app.core.errors import AtlasError, AudioLoadError, AurascopeError, first_line
 
@@ -55,12 +55,14 @@ def scan_file(
     settings: ScanSettings,
     *,
     device: str | None = None,
-    floor: TopK | None = None,
+    floor: EntryFloor | None = None,
+    sha256: str | None = None,
 ) -> ClipResult:
     """Load and scan one file; any problem with the file becomes a skipped result naming the reason. ``floor``: the
-    corpus's top k so far; windows it already rules out are not offered (the atlas comes out the same)."""
+    corpus's top k so far; windows it already rules out are not offered (the atlas comes out the same).
+    ``sha256``: the file's hash when the build has just computed it (not read twice)."""
     try:
-        clip = load_audio(path, network.front_end.sample_rate)
+        clip = load_audio(path, network.front_end.sample_rate, sha256=sha256)
     except AurascopeError as err:
         return ClipResult(path, _hash_or_none(path), None, reason=first_line(err))
     except (OSError, ValueError, RuntimeError, MemoryError) as err:  # a decoder's own failure on a hostile file
@@ -81,9 +83,15 @@ def _hash_or_none(path: str) -> str | None:
 
 class Engine(Protocol):
     """Runs :func:`scan_file` over paths, anywhere, yielding each result as it comes; results may come in any order
-    (the reduction does not care)."""
+    (the reduction does not care).
 
-    def scan(self, paths: Sequence[str]) -> Iterator[ClipResult]: ...
+    ``floor``: the build's running top k (updated as results come back): an engine may skip windows it already
+    beats (no Hit built, the atlas the same). ``hashes``: path -> SHA-256 the build has already read, so a worker
+    that sees the same file system need not hash the file again. Both are hints an engine may ignore."""
+
+    def scan(
+        self, paths: Sequence[str], *, floor: TopK | None = None, hashes: Mapping[str, str] | None = None
+    ) -> Iterator[ClipResult]: ...
 
 
 class LocalEngine:
@@ -91,11 +99,15 @@ class LocalEngine:
 
     def __init__(self, network: Model | Network, settings: ScanSettings, *, device: str | None = None) -> None:
         self.network, self.settings, self.device = network, settings, device
-        self.floor: TopK | None = None  # the build's running top k, which this process can see
 
-    def scan(self, paths: Sequence[str]) -> Iterator[ClipResult]:
+    def scan(
+        self, paths: Sequence[str], *, floor: TopK | None = None, hashes: Mapping[str, str] | None = None
+    ) -> Iterator[ClipResult]:
+        hashes = hashes or {}
         for path in paths:
-            yield scan_file(path, self.network, self.settings, device=self.device, floor=self.floor)
+            yield scan_file(
+                path, self.network, self.settings, device=self.device, floor=floor, sha256=hashes.get(path)
+            )
 
 
 @dataclass(frozen=True)
@@ -195,9 +207,8 @@ def build_atlas(
         atlas.claim(meta, maps)
         known = atlas.known_hashes()
         top = atlas.top()
-        if isinstance(engine, LocalEngine):
-            engine.floor = top  # each clip skips windows the corpus already beats: no Hit built for them
         todo: list[str] = []
+        hashes: dict[str, str] = {}  # handed to the engine: each file is read for its hash once
         seen: set[str] = set()
         for path in files:
             try:
@@ -208,12 +219,15 @@ def build_atlas(
             if sha not in known and sha not in seen:
                 seen.add(sha)
                 todo.append(str(path))
+                hashes[str(path)] = sha
         already = len(files) - len(todo)
         done = skipped = 0
         batch_size = max(1, batch_size)
         entries: list[ClipEntry] = []
         changed: set[tuple[int, int]] = set()
-        for result in engine.scan(todo):  # one stream for the whole build: an engine's workers load the model once
+        # one stream for the whole build: an engine's workers load the model once; ``top`` is the floor each clip's
+        # windows must reach (the running top k: a window it already beats builds no Hit)
+        for result in engine.scan(todo, floor=top, hashes=hashes):
             done += 1
             if result.sha256 is None or result.sha256 not in known:  # the same bytes twice count once
                 if result.sha256 is not None:

@@ -12,13 +12,14 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from typing import TYPE_CHECKING
 
 from app.core.atlas.build import ClipResult, ModelSource, scan_file
 from app.core.atlas.scan import ScanSettings
+from app.core.atlas.topk import FloorSnapshot, TopK
 from app.core.errors import EngineError, first_line
 
 if TYPE_CHECKING:
@@ -58,11 +59,11 @@ def _follow_parent(driver: int) -> None:
     threading.Thread(target=watch, name="aurascope-pool-parent", daemon=True).start()
 
 
-def _scan(path: str) -> ClipResult:
+def _scan(path: str, sha256: str | None, floor: FloorSnapshot | None) -> ClipResult:
     if not isinstance(_worker, tuple):
         raise EngineError(_worker or "the worker's model was not opened")
     network, settings = _worker
-    return scan_file(path, network, settings, device="cpu")
+    return scan_file(path, network, settings, device="cpu", floor=floor, sha256=sha256)
 
 
 @contextlib.contextmanager
@@ -97,11 +98,19 @@ class PoolEngine:
         self.source, self.settings = source, settings
         self.workers = workers or default_workers()
 
-    def scan(self, paths: Sequence[str]) -> Iterator[ClipResult]:
+    def scan(
+        self, paths: Sequence[str], *, floor: TopK | None = None, hashes: Mapping[str, str] | None = None
+    ) -> Iterator[ClipResult]:
         """Results as the workers finish them (any order); at most ``IN_FLIGHT_PER_WORKER`` clips per worker
-        outstanding at once."""
+        outstanding at once. Each clip goes with its hash and the floor as it is when the clip is handed out (a
+        snapshot: the workers cannot see the build's top k, which only gets better, so it never skips too much)."""
         if not paths:
             return
+        known: Mapping[str, str] = hashes or {}
+
+        def submit(path: str) -> Future[ClipResult]:
+            return pool.submit(_scan, path, known.get(path), floor.snapshot() if floor is not None else None)
+
         workers = min(self.workers, len(paths))
         pool = ProcessPoolExecutor(
             max_workers=workers,
@@ -117,16 +126,16 @@ class PoolEngine:
             # ignored, so the build's own Ctrl-C is lost only during those few fork+execs (milliseconds).
             with _workers_ignore_ctrl_c():
                 for path in itertools.islice(todo, workers):
-                    running.add(pool.submit(_scan, path))
+                    running.add(submit(path))
             for path in itertools.islice(todo, workers * (IN_FLIGHT_PER_WORKER - 1)):
-                running.add(pool.submit(_scan, path))
+                running.add(submit(path))
             while running:
                 done, running = wait(running, return_when=FIRST_COMPLETED)
                 for future in done:
                     yield self._result(future)
                     path = next(todo, None)
                     if path is not None:
-                        running.add(pool.submit(_scan, path))
+                        running.add(submit(path))
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
 

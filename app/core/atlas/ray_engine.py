@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict
 from typing import TYPE_CHECKING
 
 from app.core.atlas.build import ClipResult, ModelSource, scan_file
 from app.core.atlas.scan import ScanSettings
-from app.core.atlas.topk import Hit
+from app.core.atlas.topk import Hit, TopK
 from app.core.errors import EngineError
 
 if TYPE_CHECKING:
@@ -73,7 +73,11 @@ class RayEngine:
             where = self.address or "this machine"
             raise EngineError(f"cannot start or reach Ray at {where}: {str(err).strip().splitlines()[0]}") from None
 
-    def scan(self, paths: Sequence[str]) -> Iterator[ClipResult]:
+    def scan(
+        self, paths: Sequence[str], *, floor: TopK | None = None, hashes: Mapping[str, str] | None = None
+    ) -> Iterator[ClipResult]:
+        """``floor`` and ``hashes`` are not used: the dataset is laid out before the first result comes back, and
+        an actor on another machine reads its own copy of the file."""
         if not paths:
             return
         self._start()

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from app.core.analysis import Analysis
-from app.core.atlas.topk import DEFAULT_K, Hit, TopK
+from app.core.atlas.topk import DEFAULT_K, EntryFloor, Hit, TopK
 from app.core.audio import Clip
 from app.core.model_runtime import Model
 
@@ -80,7 +80,7 @@ def scan_clip(
     settings: ScanSettings,
     *,
     device: str | None = None,
-    floor: TopK | None = None,
+    floor: EntryFloor | None = None,
 ) -> TopK:
     """The clip's :class:`TopK` (at most ``settings.k`` windows per map).
 

@@ -8,9 +8,9 @@ the clips were seen in, and its size is at most ``k`` hits per map whatever the 
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import TypedDict
+from typing import Protocol, TypedDict
 
 import numpy as np
 
@@ -72,6 +72,30 @@ class Hit:
         return (-self.peak, self.clip, self.start_frame)
 
 
+class EntryFloor(Protocol):
+    """What a scan needs of the corpus's top k so far: each map's entry threshold (a :class:`TopK`, or its
+    :class:`FloorSnapshot` sent to another process)."""
+
+    def threshold(self, layer: int, n_maps: int) -> np.ndarray: ...
+
+
+@dataclass(frozen=True)
+class FloorSnapshot:
+    """A :class:`TopK`'s entry thresholds at one moment: per layer ``[shape=(maps,)]``, -inf for a map not yet full.
+    Small and picklable (a pool worker gets one with each clip); a stale one is only lower than the live one (the
+    top k only gets better), so it skips less but never a window that could enter."""
+
+    thresholds: Mapping[int, np.ndarray]
+
+    def threshold(self, layer: int, n_maps: int) -> np.ndarray:
+        out = np.full(n_maps, -np.inf)
+        known = self.thresholds.get(layer)
+        if known is not None:
+            m = min(len(known), n_maps)
+            out[:m] = known[:m]
+        return out
+
+
 class TopK:
     """Per map, the ``k`` best hits seen so far (a mergeable summary of a corpus under a model)."""
 
@@ -117,6 +141,19 @@ class TopK:
             cached.flags.writeable = False
             self._thresholds[layer] = cached
         return cached
+
+    def snapshot(self) -> FloorSnapshot:
+        """The entry thresholds as they are now, for every layer with a full map."""
+        full: dict[int, dict[int, float]] = {}
+        for (layer, index), hits in self._maps.items():
+            if len(hits) >= self.k:
+                full.setdefault(layer, {})[index] = hits[-1].peak
+        thresholds = {}
+        for layer, peaks in full.items():
+            row = np.full(max(peaks) + 1, -np.inf)
+            row[list(peaks)] = list(peaks.values())
+            thresholds[layer] = row
+        return FloorSnapshot(thresholds)
 
     def _set_threshold(self, thresholds: np.ndarray, layer: int, index: int) -> None:
         hits = self._maps.get((layer, index))
