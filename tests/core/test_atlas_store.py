@@ -3,6 +3,7 @@ unreadable clips, and resumable after a build is killed with SIGKILL in the midd
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import sqlite3
 import subprocess
@@ -152,7 +153,9 @@ def test_a_build_killed_mid_batch_resumes_to_the_same_atlas(tmp_path: Path, mode
         assert child.wait(timeout=30) == -signal.SIGKILL
     finally:
         child.kill()
-    with sqlite3.connect(killed) as db:
+    log = killed.with_name(killed.name + "-wal")
+    assert log.is_file()  # the build's write-ahead log, left by the kill: opening the atlas replays it
+    with contextlib.closing(sqlite3.connect(killed)) as db:  # closed: an open connection would keep the log
         assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
         assert db.execute("SELECT count(*) FROM clips").fetchone() == (6,)  # the batch in flight lost, no more
     with AtlasFile(killed) as atlas:  # what survived is exactly the atlas of the committed clips
@@ -166,3 +169,6 @@ def test_a_build_killed_mid_batch_resumes_to_the_same_atlas(tmp_path: Path, mode
     with AtlasFile(killed) as resumed, AtlasFile(tmp_path / "straight.atlas") as straight:
         assert resumed.contents() == straight.contents()
         assert len(resumed.contents()["hits"]) == 40 * 3
+    assert not log.exists()  # a finished build leaves one self-contained file
+    with contextlib.closing(sqlite3.connect(killed)) as db:
+        assert db.execute("PRAGMA journal_mode").fetchone() == ("delete",)

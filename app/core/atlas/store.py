@@ -9,6 +9,7 @@ as it was after the last whole batch.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
@@ -54,6 +55,16 @@ CREATE TABLE IF NOT EXISTS hits (
 
 _HIT_COLUMNS = (
     'layer, map, clip, start_frame, n_frames, start, "end", peak, peak_time, peak_frequency, mean'  # Hit's order
+)
+
+
+# a rank already held is updated in place (a third cheaper than INSERT OR REPLACE's delete and insert)
+_UPSERT_HIT = (
+    'INSERT INTO hits (rank, clip, start_frame, n_frames, start, "end", peak, peak_time, peak_frequency, mean, '
+    "layer, map) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (layer, map, rank) DO UPDATE SET "
+    "clip = excluded.clip, start_frame = excluded.start_frame, n_frames = excluded.n_frames, start = excluded.start, "
+    '"end" = excluded."end", peak = excluded.peak, peak_time = excluded.peak_time, '
+    "peak_frequency = excluded.peak_frequency, mean = excluded.mean"
 )
 
 
@@ -110,16 +121,29 @@ class AtlasFile:
         try:
             self._db = sqlite3.connect(self.path, isolation_level=None)
             self._db.execute("PRAGMA foreign_keys = ON")
+            self._building = create
             if create:
                 self._db.executescript(SCHEMA)
+                # A build commits every few clips: in WAL mode with synchronous NORMAL a commit is an append, no
+                # fsync, and still atomic; a killed build keeps every committed batch (the log is in the OS's
+                # hands; only a power cut may lose the last few), and the next open replays the log.
+                self._db.execute("PRAGMA journal_mode = WAL")
+                self._db.execute("PRAGMA synchronous = NORMAL")
             tables = {row[0] for row in self._db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         except sqlite3.DatabaseError as err:
             raise AtlasError(self.path, f"not an atlas (SQLite says: {err})") from None
         if not {"meta", "clips", "maps", "hits"} <= tables:
             self.close()
             raise AtlasError(self.path, "not an atlas (its tables are missing)")
+        # each map's hits as this connection last read (`top`) or wrote them; a map not here is rewritten whole
+        self._written: dict[tuple[int, int], list[Hit]] = {}
 
     def close(self) -> None:
+        if self._building:
+            # back to one self-contained file (the log folded in and removed), as an atlas is copied and shared;
+            # another connection still open (a window showing it) keeps the log: it is folded in later
+            with contextlib.suppress(sqlite3.Error):
+                self._db.execute("PRAGMA journal_mode = DELETE")
         self._db.close()
 
     @contextmanager
@@ -186,6 +210,7 @@ class AtlasFile:
         top = TopK(int(self.meta.get("k", 1)))
         with self._sql("read its excerpts"):
             top.add(Hit(*row) for row in self._db.execute(f"SELECT {_HIT_COLUMNS} FROM hits"))
+        self._written = {key: top.hits(*key) for key in top.maps()}  # as stored: commit_batch writes what differs
         return top
 
     def hits(self, layer: int, index: int) -> list[Hit]:
@@ -201,37 +226,34 @@ class AtlasFile:
             return list(self._db.execute("SELECT layer, map, layer_name FROM maps ORDER BY layer, map"))
 
     def commit_batch(self, clips: Iterable[ClipEntry], top: TopK, changed: Iterable[tuple[int, int]]) -> None:
-        """One batch, all or nothing: its clips, and the changed maps' hits rewritten from ``top``."""
+        """One batch, all or nothing: its clips, and the changed maps' hits rewritten from ``top``.
+
+        Only the ranks that differ from what this connection last read or wrote are written (a hit entering at
+        rank r moves r and below; the ranks above stay): half the rows of a full rewrite on average."""
+        rows: list[tuple[object, ...]] = []
+        cut: list[tuple[int, int, int]] = []  # (layer, map, from rank): rows to delete first
+        written: dict[tuple[int, int], list[Hit]] = {}
+        for layer, index in sorted(changed):
+            new = top.hits(layer, index)
+            old = self._written.get((layer, index))
+            first = 0 if old is None else _first_difference(old, new)
+            if old is None or len(new) < len(old):  # not known (or, never for a top k, shorter): from ``first`` on
+                cut.append((layer, index, first))
+            rows.extend(
+                (rank, h.clip, h.start_frame, h.n_frames, h.start, h.end, h.peak, h.peak_time, h.peak_frequency,
+                 h.mean, layer, index)
+                for rank, h in enumerate(new[first:], start=first)
+            )  # fmt: skip
+            written[(layer, index)] = new
         with self._sql("write it"), self._transaction():
             self._db.executemany(
                 "INSERT INTO clips (path, sha256, duration, labels, status, reason) VALUES (?, ?, ?, ?, ?, ?)",
                 [(c.path, c.sha256, c.duration, json.dumps(list(c.labels)), c.status, c.reason) for c in clips],
             )
-            rewritten = sorted(changed)
-            # two statements for the whole batch, not two per changed map
-            self._db.executemany("DELETE FROM hits WHERE layer = ? AND map = ?", rewritten)
-            self._db.executemany(
-                'INSERT INTO hits (rank, clip, start_frame, n_frames, start, "end", peak, peak_time, '
-                "peak_frequency, mean, layer, map) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    (
-                        rank,
-                        h.clip,
-                        h.start_frame,
-                        h.n_frames,
-                        h.start,
-                        h.end,
-                        h.peak,
-                        h.peak_time,
-                        h.peak_frequency,
-                        h.mean,
-                        layer,
-                        index,
-                    )
-                    for layer, index in rewritten
-                    for rank, h in enumerate(top.hits(layer, index))
-                ],
-            )
+            # three statements for the whole batch, not two per changed map
+            self._db.executemany("DELETE FROM hits WHERE layer = ? AND map = ? AND rank >= ?", cut)
+            self._db.executemany(_UPSERT_HIT, rows)
+        self._written.update(written)  # only once the transaction holds
 
     def contents(self) -> AtlasContents:
         """Everything that defines the atlas, in an order independent of how it was built (to compare two)."""
@@ -241,6 +263,15 @@ class AtlasFile:
 
     def _transaction(self) -> _Transaction:
         return _Transaction(self._db)
+
+
+def _first_difference(old: list[Hit], new: list[Hit]) -> int:
+    """The first rank at which ``new`` holds another hit than ``old`` (``len`` of the shorter when one is the
+    other's start)."""
+    for rank, (a, b) in enumerate(zip(old, new, strict=False)):
+        if a is not b and a != b:
+            return rank
+    return min(len(old), len(new))
 
 
 class _Transaction:

@@ -187,17 +187,15 @@ class TopK:
         if not old and len(new) == 1:  # a map's first hit (every map of a clip's own summary)
             return new
         best = list(old)
-        windows: set[tuple[str, int]] | None = None
+        entered: set[tuple[str, int]] = set()  # windows this call let in (one may be pushed out again by the next)
         for hit in new:
             order = hit.order
             if len(best) >= self.k and order >= best[-1].order:
                 continue
-            if windows is None:
-                windows = {(h.clip, h.start_frame) for h in best}
-            window = (hit.clip, hit.start_frame)
-            if window in windows:
+            clip, frame = hit.clip, hit.start_frame
+            if (clip, frame) in entered or any(h.start_frame == frame and h.clip == clip for h in old):
                 continue
-            windows.add(window)
+            entered.add((clip, frame))
             bisect.insort(best, hit, key=_order)
             if len(best) > self.k:
                 best.pop()
