@@ -6,6 +6,7 @@ Only the forward pass runs here; deconvolution happens later, for the excerpts a
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -19,6 +20,7 @@ from app.core.audio import Clip
 from app.core.model_runtime import Model
 
 if TYPE_CHECKING:
+    from app.core.frontend import FrontEnd
     from app.core.sources import Network
 
 #: Windows overlap by half their length: a sound cut by one window's edge lies whole inside the next.
@@ -73,6 +75,16 @@ def _batches(x: torch.Tensor, starts: list[int], window: int, size: int) -> Iter
         yield part, torch.cat([x[..., s : s + window] for s in part], dim=0)
 
 
+@functools.lru_cache(maxsize=8)
+def _bin_axis(fe: FrontEnd) -> tuple[np.ndarray, np.ndarray]:
+    """The input bins' centre frequencies (Hz, float64) and their indices: the same for every clip of a corpus."""
+    bin_hz = fe.bin_frequencies().astype(np.float64)
+    bin_hz.flags.writeable = False
+    index = np.arange(len(bin_hz))
+    index.flags.writeable = False
+    return bin_hz, index
+
+
 @torch.no_grad()
 def scan_clip(
     clip: Clip,
@@ -96,9 +108,8 @@ def scan_clip(
     window = min(settings.window_frames, n_frames)
     starts = window_starts(n_frames, window, settings.hop_frames)
     seconds_per_frame = fe.hop_length / fe.sample_rate
-    bin_hz = fe.bin_frequencies().astype(np.float64)
+    bin_hz, bin_index = _bin_axis(fe)
     n_bins = len(bin_hz)
-    bin_index = np.arange(n_bins)
     out = TopK(settings.k)
     batch = WINDOW_BATCH if isinstance(network, Model) else 1  # a traced graph is recorded for one input at a time
     for n_batch, (part, xb) in enumerate(_batches(x, starts, window, batch)):

@@ -8,6 +8,7 @@ the clips were seen in, and its size is at most ``k`` hits per map whatever the 
 from __future__ import annotations
 
 import bisect
+import operator
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Protocol, TypedDict
@@ -106,6 +107,8 @@ class TopK:
         self._maps: dict[tuple[int, int], list[Hit]] = {}
         # per layer, each map's entry threshold (see `threshold`), kept up to date by `add` once asked for
         self._thresholds: dict[int, np.ndarray] = {}
+        # per map, the (clip, start frame) windows it holds: a window offered again is known at once
+        self._windows: dict[tuple[int, int], set[tuple[str, int]]] = {}
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, TopK) and self.k == other.k and self._maps == other._maps
@@ -137,10 +140,13 @@ class TopK:
         if cached is None or len(cached) != n_maps:
             cached = np.full(n_maps, -np.inf)
             for index in range(n_maps) if self._maps else ():  # a fresh summary (a clip's own) lets all in
-                self._set_threshold(cached, layer, index)
-            cached.flags.writeable = False
+                hits = self._maps.get((layer, index))
+                if hits is not None and len(hits) >= self.k:
+                    cached[index] = hits[-1].peak
             self._thresholds[layer] = cached
-        return cached
+        view = cached.view()
+        view.flags.writeable = False
+        return view
 
     def snapshot(self) -> FloorSnapshot:
         """The entry thresholds as they are now, for every layer with a full map."""
@@ -155,11 +161,6 @@ class TopK:
             thresholds[layer] = row
         return FloorSnapshot(thresholds)
 
-    def _set_threshold(self, thresholds: np.ndarray, layer: int, index: int) -> None:
-        hits = self._maps.get((layer, index))
-        if index < len(thresholds):
-            thresholds[index] = hits[-1].peak if hits is not None and len(hits) >= self.k else -np.inf
-
     def add(self, hits: Iterable[Hit]) -> set[tuple[int, int]]:
         """Offer hits; returns the maps whose top k changed."""
         by_map: dict[tuple[int, int], list[Hit]] = {}
@@ -167,38 +168,47 @@ class TopK:
             by_map.setdefault((hit.layer, hit.map), []).append(hit)
         changed = set()
         for key, new in by_map.items():
-            old = self._maps.get(key, [])
-            best = self._offer(old, new)
-            if len(best) != len(old) or any(a is not b for a, b in zip(best, old, strict=True)):
-                self._maps[key] = best
-                changed.add(key)
-                thresholds = self._thresholds.get(key[0])
-                if thresholds is not None:
-                    thresholds.flags.writeable = True
-                    self._set_threshold(thresholds, *key)
-                    thresholds.flags.writeable = False
+            best = self._offer(key, new)
+            if best is None:
+                continue
+            self._maps[key] = best
+            changed.add(key)
+            thresholds = self._thresholds.get(key[0])
+            if thresholds is not None and key[1] < len(thresholds):
+                thresholds[key[1]] = best[-1].peak if len(best) >= self.k else -np.inf
         return changed
 
-    def _offer(self, old: list[Hit], new: list[Hit]) -> list[Hit]:
-        """``old`` (one map's best first) with ``new`` offered in turn: the k best of their union, one hit per
-        (clip, window), the first offered kept (the same window offered twice, a clip in two parts, counts once).
-        Each hit is inserted where it belongs (no sort of the whole list); a hit a full list already beats is
-        dropped at once (the order is total, so it could never enter)."""
-        if not old and len(new) == 1:  # a map's first hit (every map of a clip's own summary)
+    def _offer(self, key: tuple[int, int], new: list[Hit]) -> list[Hit] | None:
+        """Map ``key``'s hits with ``new`` offered in turn (None when none enters): the k best of their union, one
+        hit per (clip, window), the first offered kept (the same window offered twice, a clip in two parts, counts
+        once). Each hit is inserted where it belongs (no sort of the whole list); a hit a full list already beats
+        is dropped at once (the order is total, so it could never enter)."""
+        old = self._maps.get(key)
+        if old is None and len(new) == 1:  # a map's first hit (every map of a clip's own summary)
+            self._windows[key] = {(new[0].clip, new[0].start_frame)}
             return new
-        best = list(old)
+        old = old or []
+        held = self._windows.get(key, set())  # old's windows
+        best: list[Hit] | None = None
+        windows: set[tuple[str, int]] = held
         entered: set[tuple[str, int]] = set()  # windows this call let in (one may be pushed out again by the next)
         for hit in new:
-            order = hit.order
-            if len(best) >= self.k and order >= best[-1].order:
+            current = old if best is None else best
+            if len(current) >= self.k and hit.order >= current[-1].order:
                 continue
-            clip, frame = hit.clip, hit.start_frame
-            if (clip, frame) in entered or any(h.start_frame == frame and h.clip == clip for h in old):
+            window = (hit.clip, hit.start_frame)
+            if window in held or window in entered:
                 continue
-            entered.add((clip, frame))
-            bisect.insort(best, hit, key=_order)
+            if best is None:  # the first hit in: copy (the old list and set may be someone's view)
+                best, windows = list(old), set(held)
+            entered.add(window)
+            windows.add(window)
+            bisect.insort(best, hit, key=_ORDER)
             if len(best) > self.k:
-                best.pop()
+                out = best.pop()
+                windows.discard((out.clip, out.start_frame))
+        if best is not None:
+            self._windows[key] = windows
         return best
 
     def merge(self, other: TopK) -> TopK:
@@ -213,5 +223,4 @@ class TopK:
         return self.add(other)
 
 
-def _order(hit: Hit) -> tuple[float, str, int]:
-    return hit.order
+_ORDER = operator.attrgetter("order")  # a sort key without a Python frame of its own
