@@ -22,6 +22,9 @@ its own offset and gain so every clip has its own hash. Prints JSON lines ``{"fi
 - ``<engine>_first_result_s`` / ``<engine>_steady_clips_per_s``: the engine's start-up (to its first result) and its
   rate after it (what a large corpus sees), for local and pool (Ray's results arrive in whole blocks);
 - ``atlases_identical``: the local, pool and Ray atlases hold the same contents;
+- ``local_stage_ms_per_clip`` (``--stages``): where the in-process build's time goes, per clip (wall ms, each stage
+  without the stages inside it): decode, hash, front end, forward, reduce (the per-map peaks and means, the clip's
+  own top k), top-k (the corpus's), sqlite, other; from one more build with timers in (not the one measured above);
 - ``peak_rss_mb_1x`` / ``peak_rss_mb_4x``: a fresh process building the atlas of N and 4N clips (local engine), its
   own peak (VmHWM), not the bench's.
 """
@@ -154,6 +157,64 @@ def own_peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # not Linux: no fork carries it there
 
 
+class StageTimer:
+    """Wall time per stage of a build, each stage without the stages it calls (a stack of open stages)."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self._stack: list[list[float]] = []  # per open stage: [start, time spent in stages inside it]
+
+    def wrap(self, name: str, fn, *, outermost: bool = False):
+        """``fn`` timed as ``name``; with ``outermost``, only calls made outside every other stage (the rest count
+        to the stage that made them)."""
+
+        def timed(*args, **kwargs):
+            if outermost and self._stack:
+                return fn(*args, **kwargs)
+            self._stack.append([time.perf_counter(), 0.0])
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                start, inner = self._stack.pop()
+                spent = time.perf_counter() - start
+                self.seconds[name] = self.seconds.get(name, 0.0) + spent - inner
+                if self._stack:
+                    self._stack[-1][1] += spent
+
+        return timed
+
+
+def stage_breakdown(corpus: Path, out: Path, network, settings) -> dict[str, float]:
+    """One more in-process build with timers around its stages: seconds per stage (``other`` the rest)."""
+    from app.core.atlas import build, scan, store, topk
+
+    timer = StageTimer()
+    patches = [
+        (build, "load_audio", "decode"),
+        (build, "file_sha256", "hash"),
+        (scan, "Analysis", "front end"),
+        (network, "forward_record", "forward"),
+        (build, "scan_clip", "reduce"),
+        (topk.TopK, "add", "top-k"),
+        (store.AtlasFile, "commit_batch", "sqlite"),
+    ]
+    saved = [(owner, attr, getattr(owner, attr)) for owner, attr, _ in patches]
+    try:
+        for owner, attr, name in patches:
+            # the clip's own top k (inside the scan) is the scan's reduction; top-k is the corpus's
+            setattr(owner, attr, timer.wrap(name, getattr(owner, attr), outermost=name == "top-k"))
+        summary = build.build_atlas(out, [corpus], network, settings)
+    finally:
+        for owner, attr, fn in saved:
+            if owner is network:
+                delattr(network, attr)  # back to the class's own method
+            else:
+                setattr(owner, attr, fn)
+    stages = dict(timer.seconds)
+    stages["other"] = summary.seconds - sum(stages.values())
+    return stages
+
+
 class FirstResult:
     """An engine timed: when the scan started, and when its first and last results came (start-up apart)."""
 
@@ -180,6 +241,7 @@ def main() -> None:
     parser.add_argument("--no-ray", action="store_true")
     parser.add_argument("--no-pool", action="store_true")
     parser.add_argument("--no-memory", action="store_true")
+    parser.add_argument("--stages", action="store_true", help="also where the in-process build's time goes")
     parser.add_argument("--child-build", nargs=3, metavar=("MODEL", "CORPUS", "OUT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child_build:
@@ -232,6 +294,13 @@ def main() -> None:
             atlases[name] = out
 
         measure("local", LocalEngine(network, settings))
+        if args.stages:
+            stages = stage_breakdown(tmp_path / "corpus", tmp_path / "stages.atlas", network, settings)
+            emit(
+                "local_stage_ms_per_clip",
+                {name: round(seconds / len(corpus) * 1000, 2) for name, seconds in stages.items()},
+                "ms/clip",
+            )
 
         if not args.no_pool:
             workers = args.workers or default_workers()
