@@ -121,16 +121,19 @@ def scan_clip(
             flat = act.reshape(b, c, h * w)
             # the peak's place only for the candidates below: max with indices over the whole layer costs ten
             # times amax (argmax, like max, gives the first of equal peaks)
-            peaks = flat.amax(dim=-1)
-            means = flat.mean(dim=-1)  # float32: a float64 copy of every layer costs a third of the conv time
-            peaks_np = peaks.double().cpu().numpy()
+            peaks_np = flat.amax(dim=-1).double().cpu().numpy()
             # the clip's own top k bars nothing before its first batch is in (most clips are one batch)
-            threshold = np.full(c, -np.inf) if first_batch else out.threshold(layer.number, c)
+            threshold = None if first_batch else out.threshold(layer.number, c)
             if floor is not None:
-                threshold = np.maximum(threshold, floor.threshold(layer.number, c))
-            rows, maps = np.nonzero(peaks_np >= threshold[None, :])  # windows that may enter some map's top k
+                corpus = floor.threshold(layer.number, c)
+                threshold = corpus if threshold is None else np.maximum(threshold, corpus)
+            if threshold is None:
+                rows, maps = np.nonzero(~np.isnan(peaks_np))  # every window (as >= -inf: NaN is not one)
+            else:
+                rows, maps = np.nonzero(peaks_np >= threshold[None, :])  # windows that may enter some map's top k
             if rows.size == 0:
-                continue
+                continue  # most layers of most clips, once the corpus's top k has filled
+            means = flat.mean(dim=-1)  # float32: a float64 copy of every layer costs a third of the conv time
             # every candidate's fields at once (numpy, float64 as the scalar arithmetic was), then one Hit each
             where = flat[torch.from_numpy(rows), torch.from_numpy(maps)].argmax(dim=-1)
             f_cell, t_cell = np.divmod(where.cpu().numpy(), w)
