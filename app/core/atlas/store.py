@@ -143,6 +143,7 @@ class AtlasFile:
             # back to one self-contained file (the log folded in and removed), as an atlas is copied and shared;
             # another connection still open (a window showing it) keeps the log: it is folded in later
             with contextlib.suppress(sqlite3.Error):
+                self._db.execute("PRAGMA busy_timeout = 200")  # a reader's moment, not the default 5 s
                 self._db.execute("PRAGMA journal_mode = DELETE")
         self._db.close()
 
