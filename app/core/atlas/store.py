@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import operator
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -60,11 +61,15 @@ _HIT_COLUMNS = (
 
 # a rank already held is updated in place (a third cheaper than INSERT OR REPLACE's delete and insert)
 _UPSERT_HIT = (
-    'INSERT INTO hits (rank, clip, start_frame, n_frames, start, "end", peak, peak_time, peak_frequency, mean, '
-    "layer, map) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (layer, map, rank) DO UPDATE SET "
+    'INSERT INTO hits (clip, start_frame, n_frames, start, "end", peak, peak_time, peak_frequency, mean, layer, '
+    "map, rank) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (layer, map, rank) DO UPDATE SET "
     "clip = excluded.clip, start_frame = excluded.start_frame, n_frames = excluded.n_frames, start = excluded.start, "
     '"end" = excluded."end", peak = excluded.peak, peak_time = excluded.peak_time, '
     "peak_frequency = excluded.peak_frequency, mean = excluded.mean"
+)
+# a hit's columns in _UPSERT_HIT's order, read in C (layer, map and rank follow)
+_HIT_ROW = operator.attrgetter(
+    "clip", "start_frame", "n_frames", "start", "end", "peak", "peak_time", "peak_frequency", "mean"
 )
 
 
@@ -240,11 +245,7 @@ class AtlasFile:
             first = 0 if old is None else _first_difference(old, new)
             if old is None or len(new) < len(old):  # not known (or, never for a top k, shorter): from ``first`` on
                 cut.append((layer, index, first))
-            rows.extend(
-                (rank, h.clip, h.start_frame, h.n_frames, h.start, h.end, h.peak, h.peak_time, h.peak_frequency,
-                 h.mean, layer, index)
-                for rank, h in enumerate(new[first:], start=first)
-            )  # fmt: skip
+            rows.extend((*_HIT_ROW(h), layer, index, rank) for rank, h in enumerate(new[first:], start=first))
             written[(layer, index)] = new
         with self._sql("write it"), self._transaction():
             self._db.executemany(
