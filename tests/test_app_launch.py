@@ -75,6 +75,9 @@ def test_main_py_opens_files_and_shows_layer_2_map_0_ready(tmp_path, wav_file, m
     assert state["selected"] == "L2F0" and state["slot"] == "B" and not state["playing"]
     assert 0 < state["shown_at"] - started < 30
     assert "L2F0" in state["maps"]  # layer 2 is expanded in the tree, its first map visible
+    # start-up ran with the cyclic collector paused; once the first map was ready, what start-up made was frozen
+    # (torch's and Qt's objects: hundreds of thousands) and collection resumed
+    assert state["collector"]["enabled"] and state["collector"]["frozen"] > 100_000, state["collector"]
     close(proc)
     text = settings.read_text()
     assert "geometry" in text and str(wav_file.resolve()) in text  # settings written on close

@@ -8,6 +8,7 @@ map 0 selected and ready to play. Files may be audio, model or ``.aurascope`` se
 from __future__ import annotations
 
 import argparse
+import gc
 import sys
 import time
 from collections.abc import Sequence
@@ -63,6 +64,7 @@ def choose_atlas(args: argparse.Namespace) -> Path | None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
+    gc.disable()  # until the first map is ready: see `_collect_again_after_start_up`
     from PySide6.QtCore import QTimer
     from PySide6.QtGui import QIcon
     from PySide6.QtWidgets import QApplication
@@ -98,8 +100,26 @@ def main(argv: Sequence[str] | None = None) -> int:
             window.open_atlas(atlas, after_model=model is not None)  # opened once the model is, checked against it
 
     QTimer.singleShot(0, start)
+    _collect_again_after_start_up(window)
     _close_on_signals(window)
     return app.exec()
+
+
+def _collect_again_after_start_up(window, at_the_latest_ms: int = 20_000) -> None:
+    """Start-up runs with the cyclic garbage collector paused. Importing PySide6, pyqtgraph and torch makes about a
+    million long-lived objects, and each full collection meanwhile walked them all to free almost nothing (three
+    collections, 0.3-0.4 s of a 2.5 s launch). Once the first map is ready (or after ``at_the_latest_ms``: no
+    model, a failed open, a restore question waiting), what start-up made is frozen (later collections skip it,
+    so none holds the GIL long while audio plays) and collection resumes."""
+    from PySide6.QtCore import QTimer
+
+    def resume() -> None:
+        if not gc.isenabled():
+            gc.freeze()
+            gc.enable()
+
+    window.controller.firstMapReady.connect(resume)
+    QTimer.singleShot(at_the_latest_ms, resume)
 
 
 def _close_on_signals(window) -> None:

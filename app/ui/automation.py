@@ -6,6 +6,7 @@ Installed only when that variable is set (`install_automation`); a normal start 
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 from typing import TYPE_CHECKING
@@ -67,6 +68,7 @@ def automation_state(window: MainWindow) -> dict:
         "painted_at": window.painted_at,
         "opened_at": window.opened_at,
         "first_ready_at": window.first_ready_at,
+        "collector": {"enabled": gc.isenabled(), "frozen": gc.get_freeze_count()},
         "findings_ready": window.clip is not None and window.clip.findings is not None,
         "model": str(window.summary.path) if window.summary else None,
         "clip": str(window.clip.path) if window.clip else None,

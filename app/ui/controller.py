@@ -68,6 +68,7 @@ class Controller(JobStarts, QObject):
     """
 
     featureWindowReady = Signal(object)
+    firstMapReady = Signal()  # once per run: the first map's audio is in its slot (start-up is over)
     findingsReady = Signal(object)
     findingsFailed = Signal(object, str)
     featureRendered = Signal(object)
@@ -251,6 +252,7 @@ class Controller(JobStarts, QObject):
             self.last_ready_seconds = time.perf_counter() - self.render_requested_at
         if self.first_ready_at is None:
             self.first_ready_at = time.time()
+            self.firstMapReady.emit()
 
     def _feature_window(self, window: compute.FirstWindow) -> None:
         if self._wanted is None or (window.ref, window.mode, window.method) != self._wanted:
