@@ -105,9 +105,7 @@ class LocalEngine:
     ) -> Iterator[ClipResult]:
         hashes = hashes or {}
         for path in paths:
-            yield scan_file(
-                path, self.network, self.settings, device=self.device, floor=floor, sha256=hashes.get(path)
-            )
+            yield scan_file(path, self.network, self.settings, device=self.device, floor=floor, sha256=hashes.get(path))
 
 
 @dataclass(frozen=True)
