@@ -172,3 +172,26 @@ def test_a_build_killed_mid_batch_resumes_to_the_same_atlas(tmp_path: Path, mode
     assert not log.exists()  # a finished build leaves one self-contained file
     with contextlib.closing(sqlite3.connect(killed)) as db:
         assert db.execute("PRAGMA journal_mode").fetchone() == ("delete",)
+
+
+def test_an_atlas_on_a_full_disk_is_refused_in_words_and_leaves_no_file(tmp_path: Path, model_file: Path) -> None:
+    """A real 64 KiB tmpfs (root only): creating the atlas fails on the disk, not on the file; nothing is left."""
+    import os
+
+    from needs import missing
+
+    _write_corpus(tmp_path / "corpus", 2)
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    if os.geteuid() != 0:
+        missing("mounting a small tmpfs needs root")
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(disk)], capture_output=True)
+    if mounted.returncode != 0:
+        missing(f"cannot mount a tmpfs: {mounted.stderr.decode(errors='replace').strip()}")
+    try:
+        model = load_model(model_file)
+        with pytest.raises(AtlasError, match=r"full\.atlas.*cannot write it \(SQLite says: .*(disk|full)"):
+            build_atlas(disk / "full.atlas", [tmp_path / "corpus"], model, ScanSettings.for_network(model, k=3))
+        assert sorted(p.name for p in disk.iterdir()) == []  # no empty atlas, no -wal or -shm left behind
+    finally:
+        subprocess.run(["umount", str(disk)], check=True)

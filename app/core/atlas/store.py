@@ -123,6 +123,7 @@ class AtlasFile:
             raise AtlasError(self.path, "no such file")
         if create and not self.path.parent.is_dir():
             raise AtlasError(self.path, f"the folder '{self.path.parent}' does not exist")
+        new_file = create and not self.path.exists()
         try:
             self._db = sqlite3.connect(self.path, isolation_level=None)
             self._db.execute("PRAGMA foreign_keys = ON")
@@ -135,13 +136,31 @@ class AtlasFile:
                 self._db.execute("PRAGMA journal_mode = WAL")
                 self._db.execute("PRAGMA synchronous = NORMAL")
             tables = {row[0] for row in self._db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        except sqlite3.OperationalError as err:  # the disk, not the file: full, read-only, an I/O error
+            self._abandon(new_file)
+            raise AtlasError(self.path, f"cannot write it (SQLite says: {err})") from None
         except sqlite3.DatabaseError as err:
+            self._abandon(new_file)
             raise AtlasError(self.path, f"not an atlas (SQLite says: {err})") from None
         if not {"meta", "clips", "maps", "hits"} <= tables:
             self.close()
             raise AtlasError(self.path, "not an atlas (its tables are missing)")
         # each map's hits as this connection last read (`top`) or wrote them; a map not here is rewritten whole
         self._written: dict[tuple[int, int], list[Hit]] = {}
+
+    def _abandon(self, new_file: bool) -> None:
+        """After a failed open: the connection closed, and a file this open created removed with its log files
+        (a full disk leaves no empty atlas behind)."""
+        if hasattr(self, "_db"):
+            with contextlib.suppress(sqlite3.Error):
+                self._db.close()
+        if new_file:
+            for leftover in (
+                self.path,
+                *(self.path.with_name(self.path.name + s) for s in ("-wal", "-shm", "-journal")),
+            ):
+                with contextlib.suppress(OSError):
+                    leftover.unlink()
 
     def close(self) -> None:
         if self._building:
